@@ -1,0 +1,1 @@
+"""The events app: students browse and register, staff run the events."""

@@ -1,0 +1,160 @@
+"""Accounts without Django's ORM: password hashing by Django's hashers, sessions in our own table.
+
+The session cookie holds a random token; the table keeps only its SHA-256, so a database leak gives no
+usable cookie, and logging out deletes the row, so a copied cookie stops working at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth.hashers import check_password, make_password
+from sqlalchemy import bindparam, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events.models import AuthSession, User, utcnow
+from hyperion import db
+
+# Password hashing is deliberately slow CPU work (PBKDF2, ~0.3 s): on the event loop it would stall every
+# other request. It runs on this small pool instead; hashlib releases the GIL while it hashes. This is the
+# only thread the request path ever uses, and only for log-in, sign-up and password changes.
+_password_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="password-hash")
+
+
+async def password_hash(raw_password: str) -> str:
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(_password_pool, make_password, raw_password)
+
+
+async def password_matches(raw_password: str, encoded: str | None) -> bool:
+    loop = asyncio.get_running_loop()
+    # With no account, still hash once so that the answer takes as long as for a real one.
+    return await loop.run_in_executor(_password_pool, check_password, raw_password, encoded or _DUMMY_HASH)
+
+
+_DUMMY_HASH = make_password(None)  # an unusable password: never matches
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentUser:
+    id: int
+    email: str
+    display_name: str
+    is_staff: bool
+    language: str
+    session_token: str = field(repr=False)
+    is_authenticated: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class AnonymousUser:
+    id: None = None
+    is_staff: bool = False
+    is_authenticated: bool = False
+    display_name: str = ""
+
+
+ANONYMOUS = AnonymousUser()
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def session_create(session: AsyncSession, *, user_id: int) -> str:
+    """Open a logged-in session for ``user_id``; returns the token to put in the cookie."""
+    token = secrets.token_urlsafe(32)
+    now = utcnow()
+    async with session.begin():
+        session.add(
+            AuthSession(
+                token_hash=_token_hash(token),
+                user_id=user_id,
+                created_at=now,
+                expires_at=now + timedelta(seconds=settings.SESSION_COOKIE_AGE),
+            )
+        )
+        user = await session.get(User, user_id)
+        if user is not None:
+            user.last_login_at = now
+    return token
+
+
+async def session_end(session: AsyncSession, *, token: str) -> None:
+    async with session.begin():
+        await session.execute(delete(AuthSession).where(AuthSession.token_hash == _token_hash(token)))
+
+
+async def sessions_end_for_user(session: AsyncSession, *, user_id: int, keep_token: str | None = None) -> None:
+    """End every session of a user (password change), except the one given."""
+    statement = delete(AuthSession).where(AuthSession.user_id == user_id)
+    if keep_token:
+        statement = statement.where(AuthSession.token_hash != _token_hash(keep_token))
+    async with session.begin():
+        await session.execute(statement)
+
+
+# Hot path: one indexed lookup per request that carries a cookie, selecting only the columns pages need.
+_USER_FOR_TOKEN = (
+    select(User.id, User.email, User.display_name, User.is_staff, User.language)
+    .join(AuthSession, AuthSession.user_id == User.id)
+    .where(AuthSession.token_hash == bindparam("token_hash"))
+    .where(AuthSession.expires_at > bindparam("now"))
+    .where(User.is_active.is_(True))
+)
+
+
+async def user_for_token(session: AsyncSession, *, token: str) -> CurrentUser | None:
+    row = (await session.execute(_USER_FOR_TOKEN, {"token_hash": _token_hash(token), "now": utcnow()})).first()
+    if row is None:
+        return None
+    return CurrentUser(
+        id=row.id,
+        email=row.email,
+        display_name=row.display_name,
+        is_staff=row.is_staff,
+        language=row.language,
+        session_token=token,
+    )
+
+
+async def user_for_request(request) -> CurrentUser | AnonymousUser:
+    token = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
+    if not token or len(token) > 100:
+        return ANONYMOUS
+    async with db.read_session() as session:
+        user = await user_for_token(session, token=token)
+    if user is None:
+        request._hyperion_clear_session_cookie = True
+        return ANONYMOUS
+    return user
+
+
+def login(request, token: str) -> None:
+    """Mark the response to carry a new session cookie (set by the middleware)."""
+    request._hyperion_new_session_token = token
+
+
+def logout(request) -> None:
+    request._hyperion_clear_session_cookie = True
+
+
+def apply_session_cookie(request, response) -> None:
+    token = getattr(request, "_hyperion_new_session_token", None)
+    if token:
+        response.set_cookie(
+            settings.SESSION_COOKIE_NAME,
+            token,
+            max_age=settings.SESSION_COOKIE_AGE,
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite=settings.SESSION_COOKIE_SAMESITE,
+        )
+    elif getattr(request, "_hyperion_clear_session_cookie", False):
+        response.delete_cookie(settings.SESSION_COOKIE_NAME, samesite=settings.SESSION_COOKIE_SAMESITE)

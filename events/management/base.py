@@ -1,0 +1,34 @@
+"""The base of the site's async management commands: one event loop, the engine disposed at the end,
+and an unreachable database reported as a clear error with a non-zero exit, not a traceback."""
+
+from __future__ import annotations
+
+import asyncio
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+from sqlalchemy import make_url
+
+from hyperion import db
+from hyperion.errors import DATABASE_UNAVAILABLE
+
+
+def database_unreachable(exc: BaseException) -> CommandError:
+    url = make_url(settings.DATABASE_URL).render_as_string(hide_password=True)
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return CommandError(f"cannot reach the database {url}: {reason}")
+
+
+class AsyncCommand(BaseCommand):
+    def handle(self, *args, **options):
+        try:
+            return asyncio.run(self._run(*args, **options))
+        except DATABASE_UNAVAILABLE as exc:
+            raise database_unreachable(exc) from None
+
+    async def _run(self, *args, **options):
+        async with db.engine_scope():
+            return await self.ahandle(*args, **options)
+
+    async def ahandle(self, *args, **options):
+        raise NotImplementedError

@@ -1,0 +1,32 @@
+"""``manage.py migrate``: bring the schema to the latest Alembic revision (or to the one given)."""
+
+from alembic.util import CommandError as AlembicError
+from django.core.management.base import BaseCommand, CommandError
+
+from events.management.base import database_unreachable
+from hyperion import schema
+from hyperion.errors import DATABASE_UNAVAILABLE
+
+
+class Command(BaseCommand):
+    # Django's check compares the two commands' ORM autodetectors; ours have none.
+    autodetector = None
+    help = "Apply the Alembic migrations (the schema is SQLAlchemy's; Django's ORM is not used)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("revision", nargs="?", default="head", help="target revision (default: head)")
+        parser.add_argument(
+            "--downgrade", action="store_true", help="go down to REVISION ('base' removes every table)"
+        )
+
+    def handle(self, *args, revision, downgrade, **options):
+        try:
+            if downgrade:
+                schema.downgrade(revision)
+            else:
+                schema.upgrade(revision)
+        except DATABASE_UNAVAILABLE as exc:
+            raise database_unreachable(exc) from None
+        except AlembicError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(self.style.SUCCESS(f"Schema at {'revision ' + revision if revision != 'head' else 'the latest revision'}."))

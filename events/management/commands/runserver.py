@@ -1,0 +1,46 @@
+"""``manage.py runserver``: serve the ASGI app under uvicorn (uvloop, httptools), reloading in DEBUG."""
+
+import re
+
+import uvicorn
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+ADDRPORT = re.compile(r"^(?:(?P<host>[\w.:\[\]-]+):)?(?P<port>\d+)$")
+
+
+class Command(BaseCommand):
+    help = "Serve the site under uvicorn at ADDRPORT (default 127.0.0.1:8000)."
+    requires_system_checks = []
+
+    def add_arguments(self, parser):
+        parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
+        parser.add_argument("--noreload", action="store_true", help="do not reload on code changes")
+        parser.add_argument("--workers", type=int, default=1, help="worker processes (no reload with >1)")
+        parser.add_argument(
+            "--limit-concurrency", type=int, default=settings.SERVER_LIMIT_CONCURRENCY,
+            help="connections served at once per worker before answering 503 (admission limit)",
+        )
+
+    def handle(self, *args, addrport, noreload, workers, limit_concurrency, **options):
+        match = ADDRPORT.match(addrport)
+        if not match:
+            raise CommandError(f"{addrport!r} is not a port or an address:port.")
+        host = (match["host"] or "127.0.0.1").strip("[]")
+        port = int(match["port"])
+        reload = settings.DEBUG and not noreload and workers == 1
+        self.stdout.write(f"Serving Hyperion Events at http://{host}:{port}/ (uvicorn, {workers} worker(s))")
+        uvicorn.run(
+            "hyperion.asgi:application",
+            host=host,
+            port=port,
+            reload=reload,
+            reload_dirs=[str(settings.BASE_DIR)] if reload else None,
+            workers=None if reload else workers,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            limit_concurrency=limit_concurrency or None,
+            timeout_graceful_shutdown=settings.SERVER_GRACEFUL_TIMEOUT,
+            log_level="info" if settings.DEBUG else "warning",
+        )

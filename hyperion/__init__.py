@@ -1,0 +1,1 @@
+"""Hyperion Events: the Django project (settings, URLs, ASGI entry point, database layer)."""

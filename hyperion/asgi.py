@@ -1,0 +1,19 @@
+"""The ASGI entry point served by uvicorn: ``hyperion.asgi:application``.
+
+A thin wrapper around Django's handler. Django refuses the ASGI lifespan protocol, so the wrapper answers
+it: startup creates the SQLAlchemy engine inside uvicorn's event loop and shutdown disposes it (no leaked
+connections, no "Event loop is closed" at exit). HTTP goes to Django, except ``/static/`` files, which
+are served from memory (see hyperion/staticfiles.py).
+"""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperion.settings")
+
+import django  # noqa: E402
+
+django.setup(set_prefix=False)
+
+from hyperion.app import HyperionApp  # noqa: E402
+
+application = HyperionApp()

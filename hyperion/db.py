@@ -1,0 +1,162 @@
+"""The async SQLAlchemy layer: one engine per process, and the sessions every query goes through.
+
+The engine is created inside the running event loop (asyncpg connections belong to one loop) by the ASGI
+lifespan at startup, or lazily by the first caller in a command or a test, and disposed at shutdown.
+
+Two kinds of session:
+- ``read_session()``: for pages that only read. Its connection runs in autocommit, so a query is one
+  round trip, with no BEGIN/ROLLBACK pair around it (perf-notes.md).
+- ``write_session()``: for services that change data. The service owns the transaction
+  (``async with session.begin():``) so that its lock covers its commit. On SQLite the transaction opens
+  with ``BEGIN IMMEDIATE``: a deferred BEGIN would take the write lock late and two writers would fail
+  with "database is locked" instead of waiting (reliability-notes.md).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import unicodedata
+from collections.abc import AsyncIterator
+
+from django.conf import settings
+from sqlalchemy import URL, event, make_url
+from sqlalchemy.pool import NullPool
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+_engine: AsyncEngine | None = None
+_write_sessions: async_sessionmaker[AsyncSession] | None = None
+_read_sessions: async_sessionmaker[AsyncSession] | None = None
+
+# Execution option that marks a SQLite connection as a read-only autocommit one (see _sqlite_begin).
+_SQLITE_READONLY = "hyperion_readonly"
+
+
+def database_url(url: str | URL | None = None) -> URL:
+    """The SQLAlchemy URL of the site's database, with an async driver whatever the spelling."""
+    parsed = make_url(url or settings.DATABASE_URL)
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "asyncpg":
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    elif parsed.get_backend_name() == "sqlite" and parsed.get_driver_name() != "aiosqlite":
+        parsed = parsed.set(drivername="sqlite+aiosqlite")
+    return parsed
+
+
+def is_sqlite(engine: AsyncEngine) -> bool:
+    return engine.dialect.name == "sqlite"
+
+
+def engine_create(url: str | URL | None = None, **overrides) -> AsyncEngine:
+    """A new engine for ``url`` (default: settings.DATABASE_URL), configured for its backend."""
+    parsed = database_url(url)
+    options: dict = {"echo": settings.DB_ECHO}
+    if parsed.get_backend_name() == "postgresql":
+        options.update(
+            pool_size=settings.DB_POOL_SIZE,
+            max_overflow=settings.DB_MAX_OVERFLOW,
+            pool_timeout=settings.DB_POOL_TIMEOUT,
+            # A connection that died while idle (database restart) is replaced, not handed out.
+            pool_pre_ping=True,
+            connect_args={
+                "statement_cache_size": settings.DB_STATEMENT_CACHE_SIZE,
+                "server_settings": {"application_name": "hyperion"},
+                "timeout": 10,
+            },
+        )
+    else:
+        if parsed.database and parsed.database != ":memory:":
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        # aiosqlite runs one thread per connection: the pool bounds them.
+        options.update(
+            pool_size=min(settings.DB_POOL_SIZE, 5),
+            max_overflow=0,
+            pool_timeout=settings.DB_POOL_TIMEOUT,
+            connect_args={"timeout": 30},
+        )
+    options.update(overrides)
+    if options.get("poolclass") is NullPool:
+        for pool_option in ("pool_size", "max_overflow", "pool_timeout"):
+            options.pop(pool_option, None)
+    engine = create_async_engine(parsed, **options)
+    if is_sqlite(engine):
+        event.listen(engine.sync_engine, "connect", _sqlite_connect)
+        event.listen(engine.sync_engine, "begin", _sqlite_begin)
+    return engine
+
+
+def text_fold(text: str | None) -> str:
+    """Lower-cased text without accents: "Soirée" and "soiree" fold alike (SQLite's search)."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+
+
+def _sqlite_connect(dbapi_connection, _record) -> None:
+    # We emit BEGIN ourselves (see _sqlite_begin): turn off the driver's own transaction handling.
+    dbapi_connection.isolation_level = None
+    dbapi_connection.create_function("hyperion_fold", 1, text_fold, deterministic=True)
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_begin(conn) -> None:
+    if conn.get_execution_options().get(_SQLITE_READONLY):
+        return  # each SELECT is its own implicit read transaction
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def engine_start(url: str | URL | None = None, **overrides) -> AsyncEngine:
+    """Create the process's engine (idempotent). Call it from inside the running event loop."""
+    global _engine, _write_sessions, _read_sessions
+    if _engine is None:
+        _engine = engine_create(url, **overrides)
+        read_bind = (
+            _engine.execution_options(**{_SQLITE_READONLY: True})
+            if is_sqlite(_engine)
+            else _engine.execution_options(isolation_level="AUTOCOMMIT")
+        )
+        _write_sessions = async_sessionmaker(_engine, expire_on_commit=False, autoflush=False)
+        _read_sessions = async_sessionmaker(read_bind, expire_on_commit=False, autoflush=False)
+    return _engine
+
+
+async def engine_dispose() -> None:
+    """Close every pooled connection and forget the engine (ASGI shutdown, end of a command or test)."""
+    global _engine, _write_sessions, _read_sessions
+    engine, _engine, _write_sessions, _read_sessions = _engine, None, None, None
+    if engine is not None:
+        await engine.dispose()
+
+
+def get_engine() -> AsyncEngine:
+    return engine_start()
+
+
+def write_session() -> AsyncSession:
+    """A session for a unit of work that writes; the caller begins and commits its transaction."""
+    engine_start()
+    assert _write_sessions is not None
+    return _write_sessions()
+
+
+def read_session() -> AsyncSession:
+    """A session whose queries each run alone in autocommit: for pages that only read."""
+    engine_start()
+    assert _read_sessions is not None
+    return _read_sessions()
+
+
+@contextlib.asynccontextmanager
+async def engine_scope(url: str | URL | None = None) -> AsyncIterator[AsyncEngine]:
+    """Start the engine for a command or a script and dispose it at the end, whatever happens."""
+    engine = engine_start(url)
+    try:
+        yield engine
+    finally:
+        await engine_dispose()

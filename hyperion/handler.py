@@ -1,0 +1,81 @@
+"""A Django ASGI handler that keeps every request on the event loop, with no OS thread per request.
+
+Django's stock ``ASGIHandler.__call__`` enters a fresh asgiref ``ThreadSensitiveContext`` for each request:
+any sync piece on the request path (a sync signal receiver, ``sync_to_async``) then starts a new OS thread
+for that request, which is where 1,000 threads at 1,000 clients came from (perf-notes.md). This subclass
+serves the request without that context, sends ``request_started`` with plain ``send`` (its receivers are
+sync and do no I/O once Django's ORM receivers are disconnected) and closes the response inline, where
+Django awaits ``sync_to_async(response.close)``.
+
+``handle`` is a copy of Django 6.1.3's with those three changes: compare it with Django's on every upgrade
+(Django is pinned in pyproject.toml, and tests/test_asgi.py counts the server's threads).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import closing
+
+from django.core import signals
+from django.core.exceptions import RequestAborted
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.urls import set_script_prefix
+
+
+class LoopBoundASGIHandler(ASGIHandler):
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        await self.handle(scope, receive, send)
+
+    async def handle(self, scope, receive, send):
+        try:
+            body_file = await self.read_body(receive)
+        except RequestAborted:
+            return
+
+        with closing(body_file):
+            set_script_prefix(get_script_prefix(scope))
+            signals.request_started.send(sender=self.__class__, scope=scope)
+            request, error_response = self.create_request(scope, body_file)
+            if request is None:
+                body_file.close()
+                await self.send_response(error_response, send)
+                error_response.close()
+                return
+
+            class RequestProcessed(Exception):
+                pass
+
+            response = None
+            try:
+                try:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self.listen_for_disconnect(receive))
+                        response = await self.run_get_response(request)
+                        await self.send_response(response, send)
+                        raise RequestProcessed
+                except* (RequestProcessed, RequestAborted):
+                    pass
+            except BaseExceptionGroup as exception_group:
+                if len(exception_group.exceptions) == 1:
+                    raise exception_group.exceptions[0] from None
+                raise
+
+            if response is None:
+                signals.request_finished.send(sender=self.__class__)
+            else:
+                response.close()
+
+
+def disconnect_orm_request_signals() -> None:
+    """Disconnect the receivers that ``django.db`` connects to every request.
+
+    They reset the ORM's query log and close its connections; with no ORM database they have nothing to
+    do, and as sync receivers they would cost a thread hop per request under ``asend``.
+    """
+    from django import db
+
+    signals.request_started.disconnect(db.reset_queries)
+    signals.request_started.disconnect(db.close_old_connections)
+    signals.request_finished.disconnect(db.close_old_connections)

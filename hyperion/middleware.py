@@ -1,0 +1,100 @@
+"""Async-native middleware: Django's own security, CSP, clickjacking, CSRF and messages, run inline.
+
+Django's classes are ``MiddlewareMixin`` ones, and under ASGI each of their hooks hops to a thread
+(six hops per request in Django 6.1, perf-notes.md). Their hooks do no I/O (the request body is already
+read), so these wrappers call them directly on the event loop: Django's code still makes every security
+decision, without the hops.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.contrib.messages.middleware import MessageMiddleware
+from django.middleware.clickjacking import XFrameOptionsMiddleware
+from django.middleware.csp import ContentSecurityPolicyMiddleware
+from django.middleware.csrf import CsrfViewMiddleware
+from django.middleware.security import SecurityMiddleware
+
+from events import auth
+from hyperion.errors import DATABASE_UNAVAILABLE, service_unavailable
+
+logger = logging.getLogger("hyperion")
+
+
+def _unused_get_response(request):  # Django's classes want one; only their hooks are called
+    raise AssertionError("not called")
+
+
+class _AsyncMiddleware:
+    sync_capable = False
+    async_capable = True
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+        markcoroutinefunction(self)
+
+
+class SecurityHeadersMiddleware(_AsyncMiddleware):
+    """HTTPS redirect, HSTS, nosniff, referrer and opener policies, frame denial and the CSP header."""
+
+    def __init__(self, get_response) -> None:
+        super().__init__(get_response)
+        self.security = SecurityMiddleware(_unused_get_response)
+        self.frames = XFrameOptionsMiddleware(_unused_get_response)
+        self.csp = ContentSecurityPolicyMiddleware(_unused_get_response)
+
+    async def __call__(self, request):
+        redirect = self.security.process_request(request)
+        if redirect is not None:
+            return redirect
+        self.csp.process_request(request)
+        response = await self.get_response(request)
+        response = self.security.process_response(request, response)
+        response = self.frames.process_response(request, response)
+        return self.csp.process_response(request, response)
+
+
+class AuthSessionMiddleware(_AsyncMiddleware):
+    """Puts ``request.user`` on the request from the session cookie (one query, only when a cookie is sent)."""
+
+    async def __call__(self, request):
+        try:
+            request.user = await auth.user_for_request(request)
+        except DATABASE_UNAVAILABLE:
+            logger.warning("database unavailable while loading the session", exc_info=True)
+            request.user = auth.ANONYMOUS
+            return service_unavailable(request)
+        response = await self.get_response(request)
+        auth.apply_session_cookie(request, response)
+        return response
+
+
+class CsrfAndMessagesMiddleware(_AsyncMiddleware):
+    """Django's CSRF protection and cookie-stored messages; also calls the async view itself so that a
+    database outage anywhere in a view becomes a 503 "try again" page, never a traceback."""
+
+    def __init__(self, get_response) -> None:
+        super().__init__(get_response)
+        self.csrf = CsrfViewMiddleware(_unused_get_response)
+        self.messages = MessageMiddleware(_unused_get_response)
+
+    async def __call__(self, request):
+        self.messages.process_request(request)
+        self.csrf.process_request(request)
+        response = await self.get_response(request)
+        response = self.csrf.process_response(request, response)
+        return self.messages.process_response(request, response)
+
+    async def process_view(self, request, view_func, view_args, view_kwargs):
+        rejection = self.csrf.process_view(request, view_func, view_args, view_kwargs)
+        if rejection is not None:
+            return rejection
+        if not iscoroutinefunction(view_func):
+            return None  # let Django call it (there are no sync views on the site)
+        try:
+            return await view_func(request, *view_args, **view_kwargs)
+        except DATABASE_UNAVAILABLE:
+            logger.warning("database unavailable during %s %s", request.method, request.path, exc_info=True)
+            return service_unavailable(request)

@@ -1,0 +1,156 @@
+"""Settings, read from the environment (and an optional .env file) through django-environ.
+
+Production-safe by default: DEBUG is off unless asked for, and outside DEBUG a SECRET_KEY must be given.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+
+DEBUG = env.bool("DEBUG", default=False)
+
+_DEV_SECRET_KEY = "hyperion-development-only-not-secret"  # noqa: S105 - refused below outside DEBUG
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY:
+    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")
+
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+# The data folder holds the embedded SQLite database (and, later, dev mail files).
+DATA_DIR = Path(env.str("HYPERION_DATA_DIR", default=str(BASE_DIR / "data")))
+
+# The one database of the site, spoken to only through SQLAlchemy's asyncio layer (hyperion/db.py).
+# No DATABASE_URL: an SQLite file in the data folder (aiosqlite), so a new user needs no server.
+DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite+aiosqlite:///{DATA_DIR / 'hyperion.sqlite3'}")
+DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=10)
+DB_MAX_OVERFLOW = env.int("DB_MAX_OVERFLOW", default=10)
+DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
+DB_ECHO = env.bool("DB_ECHO", default=False)
+# PgBouncer in transaction mode cannot keep asyncpg's prepared statements: set this to 0 behind it.
+DB_STATEMENT_CACHE_SIZE = env.int("DB_STATEMENT_CACHE_SIZE", default=100)
+
+# Django's ORM is not used at all: an empty DATABASES makes any ORM query fail loudly.
+DATABASES: dict = {}
+
+INSTALLED_APPS = [
+    "events",
+    "django.contrib.messages",
+]
+
+# Async-native middleware only (see hyperion/middleware.py): Django's MiddlewareMixin classes would hop
+# to a thread on every request. The security, CSRF, clickjacking, CSP and message hooks of Django's own
+# middleware still do the work, called inline.
+MIDDLEWARE = [
+    "hyperion.middleware.SecurityHeadersMiddleware",
+    "hyperion.middleware.AuthSessionMiddleware",
+    "hyperion.middleware.CsrfAndMessagesMiddleware",
+]
+
+ROOT_URLCONF = "hyperion.urls"
+ASGI_APPLICATION = "hyperion.asgi.application"
+
+TEMPLATES = [
+    {
+        # Jinja2 renders the pages: Django's template language cost ~1 ms per list page (perf-notes.md).
+        "BACKEND": "django.template.backends.jinja2.Jinja2",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": False,
+        "OPTIONS": {"environment": "hyperion.jinja.environment", "autoescape": True},
+    },
+    {
+        # Django's own templates stay available for the form widgets Django renders itself.
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {"context_processors": []},
+    },
+]
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+PASSWORD_HASHERS = env.list(
+    "PASSWORD_HASHERS",
+    default=[
+        "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+        "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    ],
+)
+
+LANGUAGE_CODE = env.str("LANGUAGE_CODE", default="fr")
+LANGUAGES = [("fr", "Français"), ("en", "English")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = env.str("TIME_ZONE", default="Europe/Paris")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = BASE_DIR / "static"
+
+# Sessions live in our own table (events.auth), not in django.contrib.sessions (which needs the ORM).
+SESSION_COOKIE_NAME = "hyperion_session"
+SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
+SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)
+CSRF_COOKIE_HTTPONLY = True
+CSRF_COOKIE_SAMESITE = "Lax"
+CSRF_FAILURE_VIEW = "events.views.errors.csrf_failure"
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+if env.bool("SECURE_PROXY_SSL", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'self'"],
+    "object-src": ["'none'"],
+}
+
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"  # no model uses it; silences Django's check
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
+}
+
+# Static files are answered from memory by the ASGI app (hyperion/staticfiles.py); switch it off when a
+# reverse proxy or CDN serves static/.
+SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
+
+# uvicorn (manage.py runserver): connections a worker serves at once before it answers 503, and how long
+# in-flight requests get to finish at shutdown.
+SERVER_LIMIT_CONCURRENCY = env.int("SERVER_LIMIT_CONCURRENCY", default=2000)
+SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
+
+SITE_NAME = env.str("SITE_NAME", default="Hyperion Events")

@@ -1,0 +1,82 @@
+"""Static files served from memory by the ASGI app, with fingerprinted URLs and long-lived caching.
+
+Chosen over a library for speed: WhiteNoise has no async code and would serialise the thread-free app,
+and servestatic reads each file through a short-lived thread (perf-notes.md). Our assets are a few small
+files, so they are read once at startup and answered straight from the loop. In production a reverse
+proxy or CDN may serve ``static/`` instead (``SERVE_STATIC=false``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def _load(root: Path) -> dict[str, StaticFile]:
+    files: dict[str, StaticFile] = {}
+    if not root.is_dir():
+        return files
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not path.name.startswith("."):
+            body = path.read_bytes()
+            content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+            if content_type.startswith("text/") or content_type in {"application/javascript", "image/svg+xml"}:
+                content_type += "; charset=utf-8"
+            digest = hashlib.sha256(body).hexdigest()[:12]
+            files[path.relative_to(root).as_posix()] = StaticFile(body, content_type, f'"{digest}"')
+    return files
+
+
+@cache
+def fingerprint(root: str, name: str) -> str:
+    """A short hash of a static file's content, for cache-busting URLs (``?v=...``)."""
+    path = Path(root) / name
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+    except OSError:
+        return "missing"
+
+
+class StaticFiles:
+    def __init__(self, root: Path | str, url_prefix: str) -> None:
+        self.prefix = url_prefix
+        self.files = _load(Path(root))
+
+    def matches(self, path: str) -> bool:
+        return path.startswith(self.prefix)
+
+    async def __call__(self, scope, receive, send) -> None:
+        name = scope["path"][len(self.prefix) :]
+        static = self.files.get(name)
+        method = scope["method"]
+        if static is None or method not in ("GET", "HEAD"):
+            status = 404 if static is None else 405
+            await send({"type": "http.response.start", "status": status,
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+            await send({"type": "http.response.body", "body": b"Not found" if status == 404 else b""})
+            return
+        versioned = b"v=" in scope.get("query_string", b"")
+        headers = [
+            (b"content-type", static.content_type.encode()),
+            (b"etag", static.etag.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"cache-control", b"public, max-age=31536000, immutable" if versioned else b"public, max-age=3600"),
+        ]
+        if_none_match = dict(scope["headers"]).get(b"if-none-match")
+        if if_none_match is not None and static.etag.encode() in if_none_match:
+            await send({"type": "http.response.start", "status": 304, "headers": headers})
+            await send({"type": "http.response.body", "body": b""})
+            return
+        headers.append((b"content-length", str(len(static.body)).encode()))
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else static.body})
