@@ -9,3 +9,4 @@ class EventsConfig(AppConfig):
         from hyperion.handler import disconnect_orm_request_signals
 
         disconnect_orm_request_signals()
+        import hyperion.checks  # noqa: F401 - registers the deploy checks

@@ -12,8 +12,8 @@ from datetime import date, datetime
 from sqlalchemy import Select, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from hyperion.db import text_fold
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus
+from hyperion.db import text_fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +153,8 @@ def _filtered(statement: Select, filters: EventFilters, *, dialect_name: str, tz
         end = datetime.combine(filters.date_to, datetime.max.time(), tzinfo=tz)
         statement = statement.where(Event.starts_at <= end)
     if filters.has_seats:
-        statement = statement.where(or_(Event.capacity.is_(None), _count_of(RegistrationStatus.CONFIRMED) < Event.capacity))
+        seats_remain = _count_of(RegistrationStatus.CONFIRMED) < Event.capacity
+        statement = statement.where(or_(Event.capacity.is_(None), seats_remain))
     if filters.query and filters.query.strip():
         statement = statement.where(_search_condition(dialect_name, filters.query.strip()))
     return statement

@@ -20,8 +20,8 @@ from collections.abc import AsyncIterator
 
 from django.conf import settings
 from sqlalchemy import URL, event, make_url
-from sqlalchemy.pool import NullPool
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.pool import NullPool
 
 _engine: AsyncEngine | None = None
 _write_sessions: async_sessionmaker[AsyncSession] | None = None
@@ -58,7 +58,7 @@ def engine_create(url: str | URL | None = None, **overrides) -> AsyncEngine:
             pool_pre_ping=True,
             connect_args={
                 "statement_cache_size": settings.DB_STATEMENT_CACHE_SIZE,
-                "server_settings": {"application_name": "hyperion"},
+                "server_settings": {"application_name": settings.DB_APPLICATION_NAME},
                 "timeout": 10,
             },
         )
@@ -141,15 +141,13 @@ def get_engine() -> AsyncEngine:
 def write_session() -> AsyncSession:
     """A session for a unit of work that writes; the caller begins and commits its transaction."""
     engine_start()
-    assert _write_sessions is not None
-    return _write_sessions()
+    return _write_sessions()  # type: ignore[misc] - set by engine_start
 
 
 def read_session() -> AsyncSession:
     """A session whose queries each run alone in autocommit: for pages that only read."""
     engine_start()
-    assert _read_sessions is not None
-    return _read_sessions()
+    return _read_sessions()  # type: ignore[misc] - set by engine_start
 
 
 @contextlib.asynccontextmanager

@@ -33,6 +33,8 @@ DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=10)
 DB_MAX_OVERFLOW = env.int("DB_MAX_OVERFLOW", default=10)
 DB_POOL_TIMEOUT = env.float("DB_POOL_TIMEOUT", default=5.0)
 DB_ECHO = env.bool("DB_ECHO", default=False)
+# Shown in pg_stat_activity: tells the site's connections from psql's, a worker's or a test's.
+DB_APPLICATION_NAME = env.str("DB_APPLICATION_NAME", default="hyperion")
 # PgBouncer in transaction mode cannot keep asyncpg's prepared statements: set this to 0 behind it.
 DB_STATEMENT_CACHE_SIZE = env.int("DB_STATEMENT_CACHE_SIZE", default=100)
 
@@ -52,6 +54,10 @@ MIDDLEWARE = [
     "hyperion.middleware.AuthSessionMiddleware",
     "hyperion.middleware.CsrfAndMessagesMiddleware",
 ]
+
+# Our wrappers run Django's security, clickjacking and CSRF middleware; hyperion/checks.py runs the deploy
+# checks these three would otherwise switch off.
+SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
 
 ROOT_URLCONF = "hyperion.urls"
 ASGI_APPLICATION = "hyperion.asgi.application"

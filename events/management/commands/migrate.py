@@ -29,4 +29,5 @@ class Command(BaseCommand):
             raise database_unreachable(exc) from None
         except AlembicError as exc:
             raise CommandError(str(exc)) from None
-        self.stdout.write(self.style.SUCCESS(f"Schema at {'revision ' + revision if revision != 'head' else 'the latest revision'}."))
+        where = "the latest revision" if revision == "head" else f"revision {revision}"
+        self.stdout.write(self.style.SUCCESS(f"Schema at {where}."))

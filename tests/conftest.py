@@ -1,0 +1,108 @@
+"""Test set-up: which database (``--db sqlite|postgres``), a scratch database per run, the engine, and a
+clean slate after every test.
+
+PostgreSQL: the run creates its own scratch database on the server named by ``HYPERION_TEST_PG_URL``
+(default ``postgresql://postgres@127.0.0.1:5432/postgres``) and drops it at the end. SQLite: a file in a
+temporary folder. Either way the schema is built by the Alembic migrations, as in production.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+
+import pytest
+from sqlalchemy import make_url
+
+from tests import support
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--db",
+        choices=["sqlite", "postgres"],
+        default=os.environ.get("HYPERION_TEST_DB", "sqlite"),
+        help="database backend the suite runs against (default: sqlite, or $HYPERION_TEST_DB)",
+    )
+
+
+def pytest_report_header(config):
+    return f"hyperion database backend: {config.getoption('--db')}"
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--db") == "postgres":
+        return
+    skip = pytest.mark.skip(reason="PostgreSQL-only (row locks, concurrency, full text): run with --db postgres")
+    for item in items:
+        if "postgres_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def backend(pytestconfig) -> str:
+    return pytestconfig.getoption("--db")
+
+
+@pytest.fixture(scope="session")
+def database_url(backend, tmp_path_factory):
+    """The URL of this run's scratch database, migrated to the latest revision."""
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
+        support.migrate(url)
+        yield url
+        return
+    admin_url = make_url(os.environ.get("HYPERION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    name = f"hyperion_test_{secrets.token_hex(4)}"
+    support.pg_admin(admin_url, f'CREATE DATABASE "{name}"')
+    url = admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
+    try:
+        support.migrate(url)
+        yield url
+    finally:
+        support.pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _site_database(database_url):
+    """Point the site (settings and the engine) at the scratch database for the whole run."""
+    from django.conf import settings
+
+    settings.DATABASE_URL = database_url
+    os.environ["DATABASE_URL"] = database_url  # for servers the tests start
+    yield database_url
+
+
+@pytest.fixture(autouse=True)
+async def _clean_database(_site_database):
+    """Every test starts from empty tables (the schema stays); the engine is the process's own."""
+    from hyperion import db
+
+    db.engine_start(_site_database)
+    yield
+    await support.truncate_all(db.get_engine())
+
+
+@pytest.fixture(scope="session", autouse=True)
+async def _dispose_engine_at_end():
+    yield
+    from hyperion import db
+
+    await db.engine_dispose()
+
+
+@pytest.fixture
+async def session():
+    """A read session for the test's own checks (autocommit: it never holds a lock on SQLite)."""
+    from hyperion import db
+
+    async with db.read_session() as read_session:
+        yield read_session
+
+
+@pytest.fixture
+def async_client():
+    from django.test import AsyncClient
+
+    return AsyncClient()
+

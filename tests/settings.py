@@ -1,0 +1,15 @@
+"""Test settings: the site's settings with a test secret, a fast password hasher and no HTTPS redirect
+(the test client speaks plain HTTP). The database URL is chosen by tests/conftest.py (--db)."""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-that-is-long-enough-for-django-checks-0123456789")
+os.environ.setdefault("DEBUG", "false")
+
+from hyperion.settings import *  # noqa: E402,F403
+
+# PBKDF2 would spend ~0.3 s per password; the hasher itself is Django's and not what the tests check.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # noqa: S303
+SECURE_SSL_REDIRECT = False
+SECURE_HSTS_SECONDS = 0
+ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]

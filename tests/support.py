@@ -1,0 +1,169 @@
+"""Helpers the tests share: scratch databases, migrations, clean tables, real servers, test data."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy import URL, insert, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from events.models import (
+    Association,
+    Base,
+    Event,
+    EventStatus,
+    Registration,
+    RegistrationStatus,
+    User,
+    utcnow,
+)
+from hyperion import db
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def migrate(url: str, target: str = "head") -> None:
+    from hyperion import schema
+
+    schema.upgrade(target, database_url=url)
+
+
+def pg_admin(admin_url: URL, statement: str) -> None:
+    async def run() -> None:
+        connection = await asyncpg.connect(
+            host=admin_url.host, port=admin_url.port or 5432, user=admin_url.username,
+            password=admin_url.password, database=admin_url.database or "postgres",
+        )
+        try:
+            await connection.execute(statement)
+        finally:
+            await connection.close()
+
+    asyncio.run(run())
+
+
+async def truncate_all(engine: AsyncEngine) -> None:
+    tables = [table.name for table in Base.metadata.sorted_tables]
+    async with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            await connection.execute(text("SET LOCAL lock_timeout = '10s'"))
+            await connection.execute(text(f"TRUNCATE TABLE {', '.join(tables)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in reversed(tables):
+                await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - table names from our models
+
+
+# Test data, inserted directly, each in its own committed transaction.
+
+async def association_create(*, slug: str = "bde", name: str = "BDE") -> int:
+    async with db.write_session() as session, session.begin():
+        return (await session.execute(
+            insert(Association).returning(Association.id), {"slug": slug, "name": name, "description": ""}
+        )).scalar_one()
+
+
+async def user_create(*, email: str = "alice@etu.test", display_name: str = "Alice",
+                      is_staff: bool = False, password_hash: str = "!") -> int:  # noqa: S107 - "!" is unusable
+    async with db.write_session() as session, session.begin():
+        return (await session.execute(insert(User).returning(User.id), {
+            "email": email, "display_name": display_name, "password_hash": password_hash, "is_staff": is_staff,
+        })).scalar_one()
+
+
+async def event_create(*, association_id: int, slug: str = "gala", title: str = "Gala",
+                       starts_at: datetime | None = None, hours: float = 3, capacity: int | None = 50,
+                       status: EventStatus = EventStatus.APPROVED, **columns) -> int:
+    starts_at = starts_at or utcnow() + timedelta(days=7)
+    values = {
+        "slug": slug, "title": title, "association_id": association_id, "category": "party",
+        "starts_at": starts_at, "ends_at": starts_at + timedelta(hours=hours), "capacity": capacity,
+        "status": status, **columns,
+    }
+    async with db.write_session() as session, session.begin():
+        return (await session.execute(insert(Event).returning(Event.id), values)).scalar_one()
+
+
+async def registration_create_raw(*, event_id: int, user_id: int,
+                                  status: RegistrationStatus = RegistrationStatus.CONFIRMED) -> int:
+    async with db.write_session() as session, session.begin():
+        return (await session.execute(insert(Registration).returning(Registration.id),
+                                      {"event_id": event_id, "user_id": user_id, "status": status})).scalar_one()
+
+
+# Real servers.
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class RunningServer:
+    def __init__(self, process: subprocess.Popen, base_url: str, log_path: Path) -> None:
+        self.process = process
+        self.base_url = base_url
+        self.log_path = log_path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def threads(self) -> int:
+        status = Path(f"/proc/{self.pid}/status").read_text()
+        return int(next(line.split()[1] for line in status.splitlines() if line.startswith("Threads:")))
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        return self.process.returncode
+
+
+@contextmanager
+def uvicorn_server(tmp_path: Path, *, env: dict[str, str] | None = None, extra_args: list[str] | None = None):
+    """Run the real site under uvicorn (uvloop, httptools) in a child process, as production does."""
+    port = free_port()
+    log_path = tmp_path / f"uvicorn-{port}.log"
+    child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONUNBUFFERED": "1",
+                 "PYTHONWARNINGS": "default", "LOG_LEVEL": "INFO", **(env or {})}
+    with log_path.open("w") as log:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1",
+             "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+             *(extra_args or [])],
+            cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
+        )
+    server = RunningServer(process, f"http://127.0.0.1:{port}", log_path)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"uvicorn exited at startup:\n{server.log()}")
+            try:
+                httpx.get(f"{server.base_url}/static/css/site.css", timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"uvicorn did not start:\n{server.log()}") from None
+                time.sleep(0.1)
+        yield server
+    finally:
+        server.stop()

@@ -1,0 +1,137 @@
+"""The real server: uvicorn + the ASGI wrapper + Django, as production runs it."""
+
+import asyncio
+import signal
+from datetime import timedelta
+
+import httpx
+import pytest
+from django.conf import settings
+from sqlalchemy import text
+
+from events import auth
+from events.models import utcnow
+from hyperion import db
+from tests import support
+
+
+async def _seed_events(count: int = 25) -> None:
+    association_id = await support.association_create(slug="bde", name="BDE")
+    for number in range(count):
+        await support.event_create(association_id=association_id, slug=f"event-{number}",
+                                   title=f"Soirée numéro {number}",
+                                   starts_at=utcnow() + timedelta(days=1, hours=number))
+
+
+async def _server_connections(application_name: str) -> int:
+    async with db.read_session() as session:
+        return (await session.execute(
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
+            {"name": application_name},
+        )).scalar_one()
+
+
+@pytest.mark.postgres_only
+async def test_server_keeps_few_threads_under_hundreds_of_concurrent_requests(tmp_path):
+    await _seed_events()
+    user_id = await support.user_create(email="bob@etu.test", display_name="Bob")
+    async with db.write_session() as session:
+        token = await auth.session_create(session, user_id=user_id)
+    with support.uvicorn_server(tmp_path) as server:
+        peak_threads = server.threads()
+        stop = asyncio.Event()
+
+        async def sample_threads() -> None:
+            nonlocal peak_threads
+            while not stop.is_set():
+                peak_threads = max(peak_threads, server.threads())
+                await asyncio.sleep(0.005)
+
+        limits = httpx.Limits(max_connections=400, max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as client:
+            sampler = asyncio.create_task(sample_threads())
+
+            async def fetch(number: int) -> httpx.Response:
+                headers = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={token}"} if number % 2 else None
+                return await client.get("/", headers=headers)
+
+            responses = await asyncio.gather(*(fetch(number) for number in range(400)))
+            stop.set()
+            await sampler
+        statuses = {response.status_code for response in responses}
+        assert statuses == {200}
+        assert all("Soirée numéro 0" in response.text for response in responses)
+        assert "Bob" in responses[1].text and "Bob" not in responses[0].text
+    # uvicorn's main thread plus asyncpg's and the loop's helpers: no thread per request.
+    assert peak_threads < 10, f"{peak_threads} threads for 400 concurrent requests"
+
+
+async def test_lifespan_creates_and_disposes_the_engine_cleanly(tmp_path, backend):
+    await _seed_events(3)
+    name = "hyperion-lifespan-test"
+    with support.uvicorn_server(tmp_path, env={"DB_APPLICATION_NAME": name}) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+            responses = await asyncio.gather(*(client.get("/") for _ in range(20)))
+        assert {response.status_code for response in responses} == {200}
+        if backend == "postgres":
+            assert await _server_connections(name) > 0  # the pool holds connections while serving
+        exit_code = server.stop()
+    log = server.log()
+    assert exit_code in (0, -signal.SIGTERM), log  # uvicorn re-raises the signal it stopped on
+    assert "Application startup complete" in log and "Application shutdown complete" in log
+    for trouble in ("Traceback", "Event loop is closed", "was never awaited", "ResourceWarning",
+                    "garbage collector is trying to clean up", "ERROR"):
+        assert trouble not in log, log
+    if backend == "postgres":
+        assert await _server_connections(name) == 0  # nothing leaked at shutdown
+
+
+def test_django_orm_is_unusable_so_no_query_can_slip_through_it():
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import connection
+
+    assert settings.DATABASES == {} or set(settings.DATABASES) == {"default"}
+    with pytest.raises(ImproperlyConfigured):
+        connection.cursor()
+
+
+def test_no_installed_app_needs_the_orm():
+    from django.apps import apps
+
+    for forbidden in ("django.contrib.admin", "django.contrib.auth", "django.contrib.contenttypes",
+                      "django.contrib.sessions"):
+        assert not apps.is_installed(forbidden)
+    assert all(not list(config.get_models()) for config in apps.get_app_configs())
+
+
+def test_no_sync_receiver_of_request_signals_would_cost_a_thread():
+    from django.core import signals
+
+    entries = [*signals.request_started.receivers, *signals.request_finished.receivers]
+    receivers = [entry[1]() for entry in entries]  # weak references to the receiver functions
+    names = {f"{receiver.__module__}.{receiver.__qualname__}" for receiver in receivers if receiver}
+    assert not {name for name in names if name.startswith("django.db")}, names
+
+
+async def test_home_page_lists_published_events(async_client):
+    await _seed_events(3)
+    response = await async_client.get("/")
+    assert response.status_code == 200
+    assert "Soirée numéro 0" in response.text and "Soirée numéro 2" in response.text
+
+
+async def test_unknown_page_is_a_404_in_the_site_layout(async_client):
+    response = await async_client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert "Hyperion" in response.text and "Page not found" in response.text
+
+
+async def test_database_down_gives_a_503_try_again_page(tmp_path):
+    with support.uvicorn_server(
+        tmp_path, env={"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:9/nowhere"}
+    ) as server:
+        async with httpx.AsyncClient(timeout=20) as client:
+            response = await client.get(f"{server.base_url}/")
+        assert response.status_code == 503
+        assert response.headers["Retry-After"].isdigit()
+        assert "Try again" in response.text and "Traceback" not in response.text
