@@ -215,12 +215,29 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class LoginFailure(Base):
+    """A failed log-in, kept for a short while: repeated failures for one account or one address are
+    slowed down (services.login_throttle). Written in its own transaction, so a refused log-in keeps it."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (
+        Index("ix_login_failures_email_created_at", "email", "created_at"),
+        Index("ix_login_failures_address_created_at", "address", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(254))
+    address: Mapped[str] = mapped_column(String(45))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 __all__ = [
     "Association",
     "AuthSession",
     "Base",
     "Event",
     "EventStatus",
+    "LoginFailure",
     "Membership",
     "Registration",
     "RegistrationStatus",

@@ -7,16 +7,18 @@ on 20 rows was most of a millisecond, perf-notes.md).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from functools import cache
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.http import QueryDict
 from django.utils import translation
 from django.utils.formats import date_format
+from markupsafe import Markup, escape
 
 from events.categories import category_label
-from events.queries import EventRow
+from events.queries import EventDetail, EventRow, MyEventRow, SeatState
 
 
 @cache
@@ -26,6 +28,18 @@ def site_zone() -> ZoneInfo:
 
 def local(moment: datetime) -> datetime:
     return moment.astimezone(site_zone())
+
+
+def day_start(day: date) -> datetime:
+    """Midnight of a local day, as an aware datetime."""
+    return datetime.combine(day, time.min, tzinfo=site_zone())
+
+
+def query_without_page(query: QueryDict) -> str:
+    """The current filters as a query string, for the pager's links."""
+    copy = query.copy()
+    copy.pop("page", None)
+    return copy.urlencode()
 
 
 def page_number(raw: str | None) -> int:
@@ -65,7 +79,10 @@ def time_range_label(starts_at: datetime, ends_at: datetime, all_day: bool) -> s
 
 
 def seats_label(row: EventRow) -> str:
-    seats = row.seats
+    return _seats_text(row.seats)
+
+
+def _seats_text(seats: SeatState) -> str:
     if seats.unlimited:
         return translation.gettext("Open to all")
     if seats.is_full:
@@ -92,3 +109,100 @@ def group_by_day(rows: list[EventRow]) -> list[DayGroup]:
             groups.append(DayGroup(day=day, label=date_format(day, "l j F Y"), events=[]))
         groups[-1].events.append(event_card(row))
     return groups
+
+
+def description_html(text: str) -> Markup:
+    """User text as paragraphs: every character escaped first, so no markup a user typed survives."""
+    paragraphs = [part.strip() for part in text.replace("\r\n", "\n").split("\n\n") if part.strip()]
+    # Markup.format and Markup.join escape what they are given: only our <p> and <br> are markup.
+    return Markup("").join(
+        Markup("<p>{}</p>").format(Markup("<br>").join(escape(line) for line in paragraph.split("\n")))
+        for paragraph in paragraphs
+    )
+
+
+def moment_label(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return date_format(local(moment), "l j F Y, H:i")
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """What the event page shows, including the viewer's state and which buttons apply."""
+
+    detail: EventDetail
+    when_label: str
+    time_label: str
+    category_label: str
+    seats_label: str
+    description_html: Markup
+    registration_open: bool
+    unregistration_open: bool
+    registration_window_label: str
+    is_cancelled: bool
+
+
+def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
+    from events.models import EventStatus
+
+    opens, closes = detail.registration_opens_at, detail.registration_closes_at or detail.starts_at
+    is_open = detail.status == EventStatus.APPROVED and (opens is None or now >= opens) and now < closes
+    if opens is not None and now < opens:
+        window = translation.gettext("Registration opens on %(when)s.") % {"when": moment_label(opens)}
+    elif now < closes:
+        window = translation.gettext("Registration closes on %(when)s.") % {"when": moment_label(closes)}
+    else:
+        window = translation.gettext("Registration is closed.")
+    start = local(detail.starts_at)
+    return EventPage(
+        detail=detail,
+        when_label=date_format(start.date(), "l j F Y"),
+        time_label=time_range_label(detail.starts_at, detail.ends_at, detail.all_day),
+        category_label=category_label(detail.category),
+        seats_label=_seats_text(detail.seats),
+        description_html=description_html(detail.description),
+        registration_open=is_open,
+        unregistration_open=now < (detail.unregistration_closes_at or detail.starts_at),
+        registration_window_label=window,
+        is_cancelled=detail.status == EventStatus.CANCELLED,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MyEventCard:
+    card: EventCard
+    status: str
+    status_label: str
+    waitlist_position: int | None
+    overlaps_with: list[str]
+
+
+def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
+    """My events: upcoming first (soonest first), then past (latest first); overlapping confirmed ones flagged."""
+    from events.models import EventStatus, RegistrationStatus
+
+    labels = {
+        RegistrationStatus.CONFIRMED: translation.gettext("Confirmed"),
+        RegistrationStatus.WAITLISTED: translation.gettext("Waitlisted"),
+        RegistrationStatus.CANCELLED: translation.gettext("Cancelled (you left)"),
+    }
+    active = [row for row in rows if row.status == RegistrationStatus.CONFIRMED
+              and row.event.status == EventStatus.APPROVED and row.event.ends_at >= now]
+    overlaps: dict[int, list[str]] = {}
+    for index, first in enumerate(active):
+        for second in active[index + 1:]:
+            if first.event.starts_at < second.event.ends_at and second.event.starts_at < first.event.ends_at:
+                overlaps.setdefault(first.event.id, []).append(second.event.title)
+                overlaps.setdefault(second.event.id, []).append(first.event.title)
+
+    def card(row: MyEventRow) -> MyEventCard:
+        label = labels[row.status]
+        if row.event.status == EventStatus.CANCELLED:
+            label = translation.gettext("Event cancelled")
+        return MyEventCard(event_card(row.event), row.status.value, label, row.waitlist_position,
+                           overlaps.get(row.event.id, []))
+
+    upcoming = [card(row) for row in rows if row.event.ends_at >= now]
+    past = [card(row) for row in reversed(rows) if row.event.ends_at < now]
+    return {"upcoming": upcoming, "past": past, "overlap_count": len(overlaps)}

@@ -11,8 +11,18 @@ from datetime import date, datetime
 
 from sqlalchemy import Select, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from events.models import Association, Event, EventStatus, Registration, RegistrationStatus
+from events.models import (
+    Association,
+    Event,
+    EventStatus,
+    Membership,
+    Registration,
+    RegistrationStatus,
+    Role,
+    User,
+)
 from hyperion.db import text_fold
 
 
@@ -178,6 +188,217 @@ async def events_upcoming(
     return EventPage(rows=rows[:per_page], page=page, has_next=len(rows) > per_page)
 
 
+@dataclass(frozen=True, slots=True)
+class MyState:
+    """The viewer's registration for one event."""
+
+    registration_id: int
+    status: RegistrationStatus
+    waitlist_position: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class EventDetail:
+    id: int
+    slug: str
+    title: str
+    description: str
+    category: str
+    location: str
+    starts_at: datetime
+    ends_at: datetime
+    all_day: bool
+    status: EventStatus
+    decision_reason: str
+    registration_opens_at: datetime | None
+    registration_closes_at: datetime | None
+    unregistration_closes_at: datetime | None
+    updated_at: datetime
+    association_id: int
+    association_name: str
+    association_slug: str
+    seats: SeatState
+    mine: MyState | None
+
+    @property
+    def is_published(self) -> bool:
+        return self.status in (EventStatus.APPROVED, EventStatus.CANCELLED)
+
+
+def _waitlist_position_of(registration):
+    """Correlated: 1 + the waitlisted registrations of the same event queued before this one."""
+    other = aliased(Registration)
+    return (
+        select(func.count(other.id) + 1)
+        .where(
+            other.event_id == registration.event_id,
+            other.status == RegistrationStatus.WAITLISTED,
+            or_(other.queued_at < registration.queued_at,
+                (other.queued_at == registration.queued_at) & (other.id < registration.id)),
+        )
+        .correlate(registration)
+        .scalar_subquery()
+    )
+
+
+async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | None) -> EventDetail | None:
+    """One event with its seats and the viewer's own registration: one query."""
+    mine = aliased(Registration)
+    statement = (
+        select(
+            Event.id, Event.slug, Event.title, Event.description, Event.category, Event.location,
+            Event.starts_at, Event.ends_at, Event.all_day, Event.status, Event.decision_reason,
+            Event.registration_opens_at, Event.registration_closes_at, Event.unregistration_closes_at,
+            Event.updated_at, Event.capacity, Event.association_id,
+            Association.name.label("association_name"), Association.slug.label("association_slug"),
+            _CONFIRMED, _WAITLISTED,
+            mine.id.label("mine_id"), mine.status.label("mine_status"),
+            _waitlist_position_of(mine).label("mine_position"),
+        )
+        .join(Association, Association.id == Event.association_id)
+        .outerjoin(mine, (mine.event_id == Event.id) & (mine.user_id == (viewer_id or 0)))
+        .where(Event.slug == slug)
+    )
+    row = (await session.execute(statement)).first()
+    if row is None:
+        return None
+    state = None
+    if row.mine_id is not None:
+        position = row.mine_position if row.mine_status == RegistrationStatus.WAITLISTED else None
+        state = MyState(row.mine_id, row.mine_status, position)
+    return EventDetail(
+        id=row.id, slug=row.slug, title=row.title, description=row.description, category=row.category,
+        location=row.location, starts_at=row.starts_at, ends_at=row.ends_at, all_day=row.all_day,
+        status=row.status, decision_reason=row.decision_reason,
+        registration_opens_at=row.registration_opens_at, registration_closes_at=row.registration_closes_at,
+        unregistration_closes_at=row.unregistration_closes_at, updated_at=row.updated_at,
+        association_id=row.association_id, association_name=row.association_name,
+        association_slug=row.association_slug, seats=SeatState(row.capacity, row.confirmed, row.waitlisted),
+        mine=state,
+    )
+
+
+async def user_roles(session: AsyncSession, *, user_id: int) -> dict[int, Role]:
+    """association_id → the user's role there."""
+    rows = await session.execute(
+        select(Membership.association_id, Membership.role).where(Membership.user_id == user_id))
+    return {row.association_id: row.role for row in rows}
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationPage:
+    id: int
+    slug: str
+    name: str
+    description: str
+    upcoming: list[EventRow]
+    past: list[EventRow]
+
+
+async def association_page(session: AsyncSession, *, slug: str, now: datetime) -> AssociationPage | None:
+    association = (await session.execute(
+        select(Association.id, Association.slug, Association.name, Association.description)
+        .where(Association.slug == slug))).first()
+    if association is None:
+        return None
+    base = (
+        select(*_EVENT_ROW_COLUMNS)
+        .join(Association, Association.id == Event.association_id)
+        .where(Event.association_id == association.id,
+               Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)))
+    )
+    upcoming = await session.execute(base.where(Event.ends_at >= now).order_by(Event.starts_at).limit(50))
+    past = await session.execute(base.where(Event.ends_at < now).order_by(Event.starts_at.desc()).limit(20))
+    return AssociationPage(
+        id=association.id, slug=association.slug, name=association.name, description=association.description,
+        upcoming=[_event_row(row) for row in upcoming], past=[_event_row(row) for row in past],
+    )
+
+
+async def events_between(session: AsyncSession, *, start: datetime, end: datetime) -> list[EventRow]:
+    """Published events that overlap [start, end): the calendar's month or week."""
+    statement = (
+        select(*_EVENT_ROW_COLUMNS)
+        .join(Association, Association.id == Event.association_id)
+        .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)),
+               Event.starts_at < end, Event.ends_at >= start)
+        .order_by(Event.starts_at, Event.id)
+        .limit(1000)
+    )
+    return [_event_row(row) for row in await session.execute(statement)]
+
+
+@dataclass(frozen=True, slots=True)
+class MyEventRow:
+    event: EventRow
+    status: RegistrationStatus
+    waitlist_position: int | None
+
+
+async def my_registrations(session: AsyncSession, *, user_id: int) -> list[MyEventRow]:
+    """Every event the user registered for (any state), soonest first."""
+    statement = (
+        select(*_EVENT_ROW_COLUMNS, Registration.status.label("my_status"),
+               _waitlist_position_of(Registration).label("my_position"))
+        .join(Association, Association.id == Event.association_id)
+        .join(Registration, Registration.event_id == Event.id)
+        .where(Registration.user_id == user_id)
+        .order_by(Event.starts_at, Event.id)
+    )
+    return [
+        MyEventRow(_event_row(row), row.my_status,
+                   row.my_position if row.my_status == RegistrationStatus.WAITLISTED else None)
+        for row in await session.execute(statement)
+    ]
+
+
+async def confirmed_overlaps(
+    session: AsyncSession, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
+) -> list[str]:
+    """Titles of the user's confirmed, not cancelled events that overlap [starts_at, ends_at)."""
+    rows = await session.execute(
+        select(Event.title)
+        .join(Registration, Registration.event_id == Event.id)
+        .where(Registration.user_id == user_id, Registration.status == RegistrationStatus.CONFIRMED,
+               Event.status == EventStatus.APPROVED, Event.id != exclude_event_id,
+               Event.starts_at < ends_at, Event.ends_at > starts_at)
+        .order_by(Event.starts_at)
+    )
+    return list(rows.scalars())
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    id: int
+    password_hash: str
+    is_active: bool
+
+
+async def user_credentials(session: AsyncSession, *, email: str) -> Credentials | None:
+    row = (await session.execute(
+        select(User.id, User.password_hash, User.is_active).where(User.email == email.strip().lower())
+    )).first()
+    return None if row is None else Credentials(row.id, row.password_hash, row.is_active)
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    email: str
+    display_name: str
+    promo: int | None
+    language: str
+    feed_token: str | None
+    password_hash: str
+
+
+async def user_account(session: AsyncSession, *, user_id: int) -> Account | None:
+    row = (await session.execute(
+        select(User.id, User.email, User.display_name, User.promo, User.language, User.feed_token,
+               User.password_hash).where(User.id == user_id))).first()
+    return None if row is None else Account(*row)
+
+
 async def associations_all(session: AsyncSession) -> list[tuple[str, str]]:
     """(slug, name) of every association, by name: the filter menu."""
     result = await session.execute(select(Association.slug, Association.name).order_by(Association.name))
@@ -186,8 +407,6 @@ async def associations_all(session: AsyncSession) -> list[tuple[str, str]]:
 
 async def event_counts(session: AsyncSession) -> dict[str, int]:
     """How many rows each main table holds (commands report them)."""
-    from events.models import User
-
     counts = {}
     for name, model in (("users", User), ("associations", Association), ("events", Event),
                         ("registrations", Registration)):

@@ -11,11 +11,14 @@ from __future__ import annotations
 import logging
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
+from django.utils import translation
+from django.utils.cache import patch_vary_headers
 
 from events import auth
 from hyperion.errors import DATABASE_UNAVAILABLE, service_unavailable
@@ -69,6 +72,27 @@ class AuthSessionMiddleware(_AsyncMiddleware):
         response = await self.get_response(request)
         auth.apply_session_cookie(request, response)
         return response
+
+
+class LanguageMiddleware(_AsyncMiddleware):
+    """Django's language choice (cookie, then the browser's Accept-Language, then French), activated for
+    this request only: asgiref's Local keeps it per task, so concurrent requests never mix languages."""
+
+    async def __call__(self, request):
+        language = translation.get_language_from_request(request)
+        if not request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) and request.user.is_authenticated:
+            language = request.user.language if request.user.language in self.languages else language
+        translation.activate(language)
+        request.LANGUAGE_CODE = language
+        try:
+            response = await self.get_response(request)
+        finally:
+            translation.deactivate()
+        response.headers.setdefault("Content-Language", language)
+        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        return response
+
+    languages = frozenset(code for code, _name in settings.LANGUAGES)
 
 
 class CsrfAndMessagesMiddleware(_AsyncMiddleware):

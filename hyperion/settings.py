@@ -52,6 +52,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "hyperion.middleware.SecurityHeadersMiddleware",
     "hyperion.middleware.AuthSessionMiddleware",
+    "hyperion.middleware.LanguageMiddleware",
     "hyperion.middleware.CsrfAndMessagesMiddleware",
 ]
 
@@ -160,3 +161,6 @@ SERVER_LIMIT_CONCURRENCY = env.int("SERVER_LIMIT_CONCURRENCY", default=2000)
 SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
 
 SITE_NAME = env.str("SITE_NAME", default="Hyperion Events")
+
+# Sign-up is for the school's students: e-mail domains accepted (empty: any domain).
+SIGNUP_EMAIL_DOMAINS = [domain.lower() for domain in env.list("SIGNUP_EMAIL_DOMAINS", default=[])]

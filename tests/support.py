@@ -167,3 +167,15 @@ def uvicorn_server(tmp_path: Path, *, env: dict[str, str] | None = None, extra_a
         yield server
     finally:
         server.stop()
+
+
+async def login(client, user_id: int) -> str:
+    """Log a test client in as ``user_id`` through a real server-side session."""
+    from django.conf import settings
+
+    from events import auth
+
+    async with db.write_session() as session:
+        token = await auth.session_create(session, user_id=user_id)
+    client.cookies[settings.SESSION_COOKIE_NAME] = token
+    return token

@@ -1,21 +1,90 @@
-"""Pages anyone can see: the upcoming events list."""
+"""Pages anyone can see: upcoming events (with filters), calendar, event detail, association pages."""
 
-from django.conf import settings
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from django.http import Http404
 from django.shortcuts import render
 
-from events import presenters, queries
+from events import calendar as event_calendar
+from events import permissions, presenters, queries
+from events.forms import EventFilterForm
 from events.models import utcnow
 from hyperion import db
 
 
 async def home(request):
-    filters = queries.EventFilters()
+    form = EventFilterForm(request.GET or None)
+    filters = form.filters()
     page = presenters.page_number(request.GET.get("page"))
-    async with db.read_session() as session:
-        event_page = await queries.events_upcoming(session, now=utcnow(), filters=filters, page=page,
-                                                   tz=presenters.site_zone())
+
+    async def load_associations():
+        async with db.read_session() as session:
+            return await queries.associations_all(session)
+
+    async def load_events():
+        async with db.read_session() as session:
+            return await queries.events_upcoming(session, now=utcnow(), filters=filters, page=page,
+                                                 tz=presenters.site_zone())
+
+    # Independent queries: run at once, each on its own connection (a session serves one task).
+    associations, event_page = await asyncio.gather(load_associations(), load_events())
+    form.set_association_choices(associations)
     return render(request, "events/home.html", {
+        "form": form,
         "days": presenters.group_by_day(event_page.rows),
         "event_page": event_page,
-        "site_name": settings.SITE_NAME,
+        "page_query": presenters.query_without_page(request.GET),
+        "filtered": filters != queries.EventFilters(),
     })
+
+
+async def event_detail(request, slug: str):
+    user = request.user
+    async with db.read_session() as session:
+        event = await queries.event_detail(session, slug=slug, viewer_id=user.id)
+        if event is None:
+            raise Http404
+        roles = await queries.user_roles(session, user_id=user.id) if user.is_authenticated else {}
+    if not event.is_published and not permissions.can_see_unpublished(
+            user, association_id=event.association_id, roles=roles):
+        raise Http404  # not 403: an unpublished event's existence is not disclosed
+    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=utcnow())})
+
+
+async def association_detail(request, slug: str):
+    async with db.read_session() as session:
+        association = await queries.association_page(session, slug=slug, now=utcnow())
+    if association is None:
+        raise Http404
+    return render(request, "events/association.html", {
+        "association": association,
+        "upcoming": [presenters.event_card(row) for row in association.upcoming],
+        "past": [presenters.event_card(row) for row in association.past],
+    })
+
+
+async def calendar_month(request):
+    today = presenters.local(utcnow()).date()
+    month = event_calendar.parse_month(request.GET.get("month"), default=today)
+    grid_start, grid_end = event_calendar.month_grid_bounds(month)
+    async with db.read_session() as session:
+        rows = await queries.events_between(session, start=presenters.day_start(grid_start),
+                                            end=presenters.day_start(grid_end))
+    return render(request, "events/calendar_month.html", {
+        "month": event_calendar.month_view(month, rows, today=today),
+    })
+
+
+async def calendar_week(request):
+    today = presenters.local(utcnow()).date()
+    monday = event_calendar.parse_week(request.GET.get("week"), default=today)
+    async with db.read_session() as session:
+        rows = await queries.events_between(session, start=presenters.day_start(monday),
+                                            end=presenters.day_start(monday + timedelta(days=7)))
+    return render(request, "events/calendar_week.html", {
+        "week": event_calendar.week_view(monday, rows, today=today),
+    })
+

@@ -1,0 +1,113 @@
+"""Events as iCalendar (RFC 5545) feeds: rows in, the bytes of a VCALENDAR out. No queries here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from datetime import date, datetime, time, timedelta
+
+from django.utils import translation
+from icalendar import STATUS, Calendar, Event
+
+from events.categories import category_label
+from events.models import EventStatus, RegistrationStatus
+from events.presenters import site_zone
+from events.queries_feeds import FeedEventRow, FeedRegistrationRow
+
+PRODID = "-//Hyperion Events//Event feeds//EN"
+
+EventUrl = Callable[[str], str]  # event slug -> absolute URL of its page
+
+
+def event_uid(event_id: int) -> str:
+    return f"event-{event_id}@hyperion-events"
+
+
+def calendar_events(rows: Iterable[FeedEventRow], *, name: str, event_url: EventUrl) -> bytes:
+    """A public calendar: published events as they are (cancelled ones stay, marked CANCELLED)."""
+    vevents = [
+        _vevent(row, summary=row.title, status=_event_status(row), last_modified=row.updated_at,
+                event_url=event_url)
+        for row in rows
+    ]
+    return _calendar(name, vevents)
+
+
+def calendar_registrations(rows: Iterable[FeedRegistrationRow], *, name: str, event_url: EventUrl) -> bytes:
+    """A student's calendar: each event with the student's own state (waitlist position, left, cancelled)."""
+    vevents = [
+        _vevent(row.event, summary=registration_summary(row), status=registration_status(row),
+                last_modified=max(row.event.updated_at, row.updated_at), event_url=event_url)
+        for row in rows
+    ]
+    return _calendar(name, vevents)
+
+
+def registration_status(row: FeedRegistrationRow) -> STATUS:
+    if row.event.status == EventStatus.CANCELLED or row.status == RegistrationStatus.CANCELLED:
+        return STATUS.CANCELLED
+    if row.status == RegistrationStatus.WAITLISTED:
+        return STATUS.TENTATIVE
+    return STATUS.CONFIRMED
+
+
+def registration_summary(row: FeedRegistrationRow) -> str:
+    if row.status == RegistrationStatus.WAITLISTED and row.waitlist_position is not None:
+        return translation.gettext("%(title)s (waitlist #%(position)d)") % {
+            "title": row.event.title, "position": row.waitlist_position,
+        }
+    return row.event.title
+
+
+def _event_status(row: FeedEventRow) -> STATUS:
+    return STATUS.CANCELLED if row.status == EventStatus.CANCELLED else STATUS.CONFIRMED
+
+
+def _span(row: FeedEventRow) -> tuple[date, date] | tuple[datetime, datetime]:
+    """DTSTART and DTEND: local dates (end exclusive) for an all-day event, Europe/Paris times otherwise."""
+    zone = site_zone()
+    start, end = row.starts_at.astimezone(zone), row.ends_at.astimezone(zone)
+    if not row.all_day:
+        return start, end
+    last_day = end.date()
+    if end.time() == time.min and end > start:
+        last_day -= timedelta(days=1)  # an end at midnight closes the day before, it takes no part of its own
+    return start.date(), last_day + timedelta(days=1)
+
+
+def _vevent(row: FeedEventRow, *, summary: str, status: STATUS, last_modified: datetime,
+            event_url: EventUrl) -> Event:
+    start, end = _span(row)
+    return Event.new(
+        uid=event_uid(row.id),
+        # The last change rather than the time of the request: an unchanged feed keeps the same bytes, so
+        # its ETag holds and polling clients get 304s.
+        stamp=last_modified,
+        last_modified=last_modified,
+        sequence=row.sequence,
+        start=start,
+        end=end,
+        summary=summary,
+        description=row.description or None,
+        location=row.location or None,
+        url=event_url(row.slug),
+        categories=[category_label(row.category)],
+        status=status,
+    )
+
+
+def _calendar(name: str, vevents: list[Event]) -> bytes:
+    calendar = Calendar()
+    calendar.prodid = PRODID
+    calendar.version = "2.0"
+    calendar.method = "PUBLISH"
+    calendar.calendar_name = name
+    for vevent in vevents:
+        calendar.add_component(vevent)
+    timed_years = [moment.year for vevent in vevents for moment in (vevent.start, vevent.end)
+                   if isinstance(moment, datetime)]
+    if timed_years:
+        # Transitions for the years the events span only: the library's default (1970-2038) adds ~2 kB to
+        # every feed.
+        calendar.add_missing_timezones(first_date=date(min(timed_years), 1, 1),
+                                       last_date=date(max(timed_years) + 1, 1, 1))
+    return calendar.to_ical()

@@ -1,0 +1,151 @@
+"""Validation of everything users send, with Django forms (no ORM: plain forms, cleaned values)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth import password_validation
+from django.utils.translation import gettext_lazy as _
+
+from events.categories import CATEGORIES
+from events.queries import EventFilters
+
+MAX_PASSWORD_LENGTH = 4096  # PBKDF2 on a megabyte-long password is a denial of service
+
+
+@dataclass(frozen=True)
+class _PasswordOwner:
+    """What Django's UserAttributeSimilarityValidator compares a password with."""
+
+    email: str
+    display_name: str
+
+
+class SignupForm(forms.Form):
+    email = forms.EmailField(label=_("School e-mail"), max_length=254)
+    display_name = forms.CharField(label=_("Display name"), max_length=80, min_length=2)
+    promo = forms.IntegerField(label=_("Promo (graduation year)"), min_value=1950, max_value=2100, required=False)
+    password1 = forms.CharField(label=_("Password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+                                help_text=_("At least 10 characters, not too common, not all digits."))
+    password2 = forms.CharField(label=_("Password again"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                                widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"].strip().lower()
+        domains = settings.SIGNUP_EMAIL_DOMAINS
+        if domains and email.rsplit("@", 1)[-1] not in domains:
+            raise forms.ValidationError(
+                _("Use your school e-mail address (%(domains)s).") % {"domains": ", ".join(domains)})
+        return email
+
+    def clean_display_name(self) -> str:
+        name = " ".join(self.cleaned_data["display_name"].split())
+        if any(ord(char) < 32 for char in name):
+            raise forms.ValidationError(_("The name contains invalid characters."))
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        password1, password2 = cleaned.get("password1"), cleaned.get("password2")
+        if password1 and password2 and password1 != password2:
+            self.add_error("password2", _("The two passwords differ."))
+        elif password1:
+            owner = _PasswordOwner(cleaned.get("email") or "", cleaned.get("display_name") or "")
+            try:
+                password_validation.validate_password(password1, owner)
+            except forms.ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+class LoginForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
+    password = forms.CharField(label=_("Password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class PasswordChangeForm(forms.Form):
+    current_password = forms.CharField(label=_("Current password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                                       widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+    new_password1 = forms.CharField(label=_("New password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                                    widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+    new_password2 = forms.CharField(label=_("New password again"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                                    widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
+
+    def __init__(self, *args, owner_email: str = "", owner_name: str = "", **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.owner = _PasswordOwner(owner_email, owner_name)
+
+    def clean(self):
+        cleaned = super().clean()
+        new1, new2 = cleaned.get("new_password1"), cleaned.get("new_password2")
+        if new1 and new2 and new1 != new2:
+            self.add_error("new_password2", _("The two passwords differ."))
+        elif new1:
+            try:
+                password_validation.validate_password(new1, self.owner)
+            except forms.ValidationError as error:
+                self.add_error("new_password1", error)
+        return cleaned
+
+
+class EventFilterForm(forms.Form):
+    """The home page's filters, read from the query string (so a filtered view can be shared)."""
+
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    # A slug, checked for shape only, so the list query need not wait for the associations menu; an
+    # unknown slug simply matches nothing.
+    association = forms.SlugField(label=_("Association"), required=False, max_length=80, widget=forms.Select)
+    category = forms.ChoiceField(label=_("Category"), required=False)
+    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    has_seats = forms.BooleanField(label=_("Seats left only"), required=False)
+
+    def __init__(self, data) -> None:
+        super().__init__(data)
+        self.fields["category"].choices = [("", _("All categories")), *CATEGORIES.items()]
+
+    def set_association_choices(self, associations: list[tuple[str, str]]) -> None:
+        self.fields["association"].widget.choices = [("", _("All associations")), *associations]
+
+    def clean_q(self) -> str:
+        # Control characters never reach the SQL (they would only make the search fail).
+        return "".join(char for char in self.cleaned_data["q"] if char.isprintable()).strip()
+
+    def _sane_date(self, name: str):
+        value = self.cleaned_data.get(name)
+        if value is not None and not (2000 <= value.year <= 2100):
+            raise forms.ValidationError(_("Choose a date between 2000 and 2100."))
+        return value
+
+    def clean_date_from(self):
+        return self._sane_date("date_from")
+
+    def clean_date_to(self):
+        return self._sane_date("date_to")
+
+    def clean(self):
+        cleaned = super().clean()
+        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
+        if date_from and date_to and date_to < date_from:
+            self.add_error("date_to", _("The end date is before the start date."))
+        return cleaned
+
+    def filters(self) -> EventFilters:
+        """The valid filters; a field with an error is left out (and its error shown), never a 500."""
+        if not self.is_bound:
+            return EventFilters()
+        self.is_valid()
+        data = self.cleaned_data
+        return EventFilters(
+            association=data.get("association") or None,
+            category=data.get("category") or None,
+            date_from=data.get("date_from"),
+            date_to=data.get("date_to"),
+            has_seats=bool(data.get("has_seats")),
+            query=data.get("q") or None,
+        )

@@ -1,0 +1,204 @@
+"""Reads for the iCalendar feeds: the published events, a student's registrations, and when they changed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
+
+PUBLISHED = (EventStatus.APPROVED, EventStatus.CANCELLED)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedEventRow:
+    id: int
+    slug: str
+    title: str
+    description: str
+    location: str
+    category: str
+    starts_at: datetime
+    ends_at: datetime
+    all_day: bool
+    status: EventStatus
+    sequence: int
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedRegistrationRow:
+    event: FeedEventRow
+    status: RegistrationStatus
+    waitlist_position: int | None  # set only while waitlisted
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedOwner:
+    id: int
+    display_name: str
+    language: str
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAssociation:
+    id: int
+    slug: str
+    name: str
+
+
+# Columns, not entities: every subscribed calendar polls the feeds, and the identity map is pure cost here.
+_EVENT_COLUMNS = (
+    Event.id,
+    Event.slug,
+    Event.title,
+    Event.description,
+    Event.location,
+    Event.category,
+    Event.starts_at,
+    Event.ends_at,
+    Event.all_day,
+    Event.status,
+    Event.sequence,
+    Event.updated_at,
+)
+
+
+def _event_row(row) -> FeedEventRow:
+    return FeedEventRow(
+        id=row.id,
+        slug=row.slug,
+        title=row.title,
+        description=row.description,
+        location=row.location,
+        category=row.category,
+        starts_at=row.starts_at,
+        ends_at=row.ends_at,
+        all_day=row.all_day,
+        status=row.status,
+        sequence=row.sequence,
+        updated_at=row.updated_at,
+    )
+
+
+def _in_scope(statement, *, association_slug: str | None, category: str | None):
+    if association_slug is not None:
+        association_ids = select(Association.id).where(Association.slug == association_slug)
+        statement = statement.where(Event.association_id.in_(association_ids.scalar_subquery()))
+    if category is not None:
+        statement = statement.where(Event.category == category)
+    return statement
+
+
+async def association_by_slug(session: AsyncSession, *, slug: str) -> FeedAssociation | None:
+    row = (await session.execute(
+        select(Association.id, Association.slug, Association.name).where(Association.slug == slug)
+    )).first()
+    return None if row is None else FeedAssociation(id=row.id, slug=row.slug, name=row.name)
+
+
+async def feed_event_published(session: AsyncSession, *, slug: str) -> FeedEventRow | None:
+    """One published event, whenever it happens; None for an unknown or unpublished slug."""
+    row = (await session.execute(
+        select(*_EVENT_COLUMNS).where(Event.slug == slug, Event.status.in_(PUBLISHED))
+    )).first()
+    return None if row is None else _event_row(row)
+
+
+async def feed_events_published(
+    session: AsyncSession, *, since: datetime, association_slug: str | None = None, category: str | None = None
+) -> list[FeedEventRow]:
+    """Published events (cancelled ones included) that end at or after ``since``, in start order."""
+    statement = (
+        select(*_EVENT_COLUMNS)
+        .where(Event.status.in_(PUBLISHED), Event.ends_at >= since)
+        .order_by(Event.starts_at, Event.id)
+    )
+    statement = _in_scope(statement, association_slug=association_slug, category=category)
+    return [_event_row(row) for row in (await session.execute(statement)).all()]
+
+
+async def feed_events_changed_at(
+    session: AsyncSession, *, association_slug: str | None = None, category: str | None = None
+) -> datetime | None:
+    """Latest change to any event of the feed's scope, whatever its status or date.
+
+    Broader than the events shown on purpose: an event that is unpublished leaves the feed while its own
+    updated_at moves forward, and If-Modified-Since must then say "modified".
+    """
+    statement = _in_scope(select(func.max(Event.updated_at)), association_slug=association_slug,
+                          category=category)
+    return (await session.execute(statement)).scalar_one()
+
+
+async def feed_owner_by_token(session: AsyncSession, *, token: str) -> FeedOwner | None:
+    """The active student whose personal feed ``token`` opens; None for any other token."""
+    if not token:
+        return None
+    row = (await session.execute(
+        select(User.id, User.display_name, User.language).where(User.feed_token == token, User.is_active)
+    )).first()
+    return None if row is None else FeedOwner(id=row.id, display_name=row.display_name, language=row.language)
+
+
+def _waitlist_position():
+    ahead = aliased(Registration)
+    waitlisted_ahead = (
+        select(func.count(ahead.id))
+        .where(
+            ahead.event_id == Registration.event_id,
+            ahead.status == RegistrationStatus.WAITLISTED,
+            or_(ahead.queued_at < Registration.queued_at,
+                and_(ahead.queued_at == Registration.queued_at, ahead.id < Registration.id)),
+        )
+        .correlate(Registration)
+        .scalar_subquery()
+    )
+    return (waitlisted_ahead + 1).label("waitlist_position")
+
+
+async def feed_registrations(session: AsyncSession, *, user_id: int) -> list[FeedRegistrationRow]:
+    """The student's registrations (left ones included) on published events, in start order."""
+    statement = (
+        select(
+            *_EVENT_COLUMNS,
+            Registration.status.label("registration_status"),
+            Registration.updated_at.label("registration_updated_at"),
+            _waitlist_position(),
+        )
+        .join(Event, Event.id == Registration.event_id)
+        .where(Registration.user_id == user_id, Event.status.in_(PUBLISHED))
+        .order_by(Event.starts_at, Event.id)
+    )
+    return [
+        FeedRegistrationRow(
+            event=_event_row(row),
+            status=row.registration_status,
+            waitlist_position=(row.waitlist_position
+                               if row.registration_status == RegistrationStatus.WAITLISTED else None),
+            updated_at=row.registration_updated_at,
+        )
+        for row in (await session.execute(statement)).all()
+    ]
+
+
+async def feed_registrations_changed_at(session: AsyncSession, *, user_id: int) -> datetime | None:
+    """Latest change to the student's events or to any registration on them.
+
+    Other students' registrations count because they move this student's waitlist position; events of
+    any status count so that an unpublished event makes the feed "modified".
+    """
+    event_ids = select(Registration.event_id).where(Registration.user_id == user_id)
+    events_changed = select(func.max(Event.updated_at)).where(Event.id.in_(event_ids)).scalar_subquery()
+    registrations_changed = (
+        select(func.max(Registration.updated_at)).where(Registration.event_id.in_(event_ids)).scalar_subquery()
+    )
+    row = (await session.execute(select(events_changed.label("events"),
+                                        registrations_changed.label("registrations")))).one()
+    return max((moment for moment in (row.events, row.registrations) if moment is not None), default=None)
+

@@ -1,0 +1,140 @@
+"""Accounts: sign up, log in and out, change password, the account page, the language switch."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.utils import translation
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from events import auth, queries, services
+from events.forms import LoginForm, PasswordChangeForm, SignupForm
+from events.views.helpers import client_address, login_required, safe_next
+from hyperion import db
+
+
+async def signup(request):
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        password_hash = await auth.password_hash(data["password1"])
+        try:
+            async with db.write_session() as session:
+                user_id = await services.user_create(
+                    session, email=data["email"], display_name=data["display_name"], promo=data["promo"],
+                    password_hash=password_hash, language=translation.get_language() or "fr")
+                auth.login(request, await auth.session_create(session, user_id=user_id))
+        except services.EmailTaken as error:
+            form.add_error("email", error.message)
+        else:
+            messages.success(request, _("Welcome, %(name)s! Your account is ready.") % {"name": data["display_name"]})
+            return HttpResponseRedirect(safe_next(request))
+    return render(request, "account/signup.html", {"form": form, "next": request.GET.get("next", "")},
+                  status=400 if form.errors else 200)
+
+
+async def login(request):
+    if request.user.is_authenticated and request.method == "GET":
+        return HttpResponseRedirect(safe_next(request))
+    form = LoginForm(request.POST or None)
+    status = 200
+    if request.method == "POST" and form.is_valid():
+        email, password = form.cleaned_data["email"], form.cleaned_data["password"]
+        address = client_address(request)
+        try:
+            async with db.write_session() as session:
+                await services.login_throttle_check(session, email=email, address=address)
+        except services.LoginThrottled as error:
+            form.add_error(None, error.message)
+            return render(request, "account/login.html", {"form": form, "next": request.POST.get("next", "")},
+                          status=429)
+        async with db.read_session() as session:
+            credentials = await queries.user_credentials(session, email=email)
+        matches = await auth.password_matches(password, credentials.password_hash if credentials else None)
+        async with db.write_session() as session:
+            if credentials is None or not matches or not credentials.is_active:
+                await services.login_failure_record(session, email=email, address=address)
+                # One message whatever was wrong: the page never tells whether an account exists.
+                form.add_error(None, _("E-mail or password incorrect."))
+                status = 400
+            else:
+                await services.login_failures_clear(session, email=email)
+                auth.login(request, await auth.session_create(session, user_id=credentials.id))
+                return HttpResponseRedirect(safe_next(request))
+    elif form.errors:
+        status = 400
+    return render(request, "account/login.html", {"form": form, "next": request.GET.get("next", "")},
+                  status=status)
+
+
+@require_POST
+async def logout(request):
+    if request.user.is_authenticated:
+        async with db.write_session() as session:
+            await auth.session_end(session, token=request.user.session_token)
+    auth.logout(request)
+    messages.success(request, _("You are logged out."))
+    return redirect("home")
+
+
+@login_required
+async def account(request):
+    async with db.read_session() as session:
+        account = await queries.user_account(session, user_id=request.user.id)
+    feed_url = (request.build_absolute_uri(f"/feeds/me/{account.feed_token}.ics")
+                if account and account.feed_token else None)
+    return render(request, "account/account.html", {"account": account, "feed_url": feed_url})
+
+
+@login_required
+async def password_change(request):
+    form = PasswordChangeForm(request.POST or None, owner_email=request.user.email,
+                              owner_name=request.user.display_name)
+    if request.method == "POST" and form.is_valid():
+        async with db.read_session() as session:
+            account = await queries.user_account(session, user_id=request.user.id)
+        if not await auth.password_matches(form.cleaned_data["current_password"], account.password_hash):
+            form.add_error("current_password", _("This is not your current password."))
+        else:
+            new_hash = await auth.password_hash(form.cleaned_data["new_password1"])
+            async with db.write_session() as session:
+                await services.user_password_set(session, user_id=request.user.id, password_hash=new_hash)
+                # Every other browser logged in as this user is logged out.
+                await auth.sessions_end_for_user(session, user_id=request.user.id,
+                                                 keep_token=request.user.session_token)
+            messages.success(request, _("Your password has been changed."))
+            return redirect("account")
+    return render(request, "account/password_change.html", {"form": form}, status=400 if form.errors else 200)
+
+
+@require_POST
+@login_required
+async def feed_token(request):
+    action = request.POST.get("action")
+    async with db.write_session() as session:
+        if action == "revoke":
+            await services.feed_token_revoke(session, user_id=request.user.id)
+            messages.success(request, _("Your calendar feed address is disabled."))
+        else:
+            await services.feed_token_regenerate(session, user_id=request.user.id)
+            messages.success(request, _("Your calendar feed has a new secret address; the old one no longer works."))
+    return redirect("account")
+
+
+@require_POST
+async def set_language(request):
+    """Django's set_language, as an async view (Django's own is sync and would hop to a thread)."""
+    language = request.POST.get("language", "")
+    response = HttpResponseRedirect(safe_next(request))
+    if language in dict(settings.LANGUAGES):
+        response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600,
+                            samesite="Lax", secure=settings.SESSION_COOKIE_SECURE, httponly=True)
+        if request.user.is_authenticated:
+            async with db.write_session() as session:
+                await services.user_language_set(session, user_id=request.user.id, language=language)
+    return response

@@ -1,0 +1,103 @@
+"""The iCalendar feeds calendar clients subscribe to: per event, all, per association or category, personal."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.http import Http404, HttpResponse
+from django.utils import translation
+from django.utils.cache import get_conditional_response
+from django.utils.http import content_disposition_header, http_date, quote_etag
+from django.views.decorators.http import require_safe
+
+from events import feeds, queries_feeds
+from events.categories import CATEGORIES, category_label
+from events.models import utcnow
+from hyperion import db
+
+# Past events stay this long in the public feeds, then leave them so the files stay small.
+PUBLIC_FEED_HISTORY = timedelta(days=30)
+
+
+@require_safe
+async def event_ics(request, slug: str):
+    async with db.read_session() as session:
+        event = await queries_feeds.feed_event_published(session, slug=slug)
+    if event is None:
+        raise Http404
+    body = feeds.calendar_events([event], name=event.title, event_url=_event_url(request))
+    return _calendar_response(request, body, changed_at=event.updated_at, filename=f"{slug}.ics")
+
+
+@require_safe
+async def feed_all(request):
+    async with db.read_session() as session:
+        # The change time before the rows (here and below): a change landing in between then makes the
+        # next If-Modified-Since answer 200, never a 304 over stale rows.
+        changed_at = await queries_feeds.feed_events_changed_at(session)
+        rows = await queries_feeds.feed_events_published(session, since=utcnow() - PUBLIC_FEED_HISTORY)
+    body = feeds.calendar_events(rows, name=settings.SITE_NAME, event_url=_event_url(request))
+    return _calendar_response(request, body, changed_at=changed_at, filename="events.ics")
+
+
+@require_safe
+async def feed_association(request, slug: str):
+    async with db.read_session() as session:
+        association = await queries_feeds.association_by_slug(session, slug=slug)
+        if association is None:
+            raise Http404
+        changed_at = await queries_feeds.feed_events_changed_at(session, association_slug=slug)
+        rows = await queries_feeds.feed_events_published(session, since=utcnow() - PUBLIC_FEED_HISTORY,
+                                                         association_slug=slug)
+    body = feeds.calendar_events(rows, name=f"{settings.SITE_NAME} – {association.name}",
+                                 event_url=_event_url(request))
+    return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
+
+
+@require_safe
+async def feed_category(request, slug: str):
+    if slug not in CATEGORIES:
+        raise Http404
+    async with db.read_session() as session:
+        changed_at = await queries_feeds.feed_events_changed_at(session, category=slug)
+        rows = await queries_feeds.feed_events_published(session, since=utcnow() - PUBLIC_FEED_HISTORY,
+                                                         category=slug)
+    body = feeds.calendar_events(rows, name=f"{settings.SITE_NAME} – {category_label(slug)}",
+                                 event_url=_event_url(request))
+    return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
+
+
+@require_safe
+async def feed_personal(request, token: str):
+    async with db.read_session() as session:
+        owner = await queries_feeds.feed_owner_by_token(session, token=token)
+        if owner is None:
+            raise Http404
+        changed_at = await queries_feeds.feed_registrations_changed_at(session, user_id=owner.id)
+        rows = await queries_feeds.feed_registrations(session, user_id=owner.id)
+    # Calendar clients send no Accept-Language worth trusting: the feed speaks the student's language.
+    with translation.override(owner.language):
+        name = translation.gettext("%(site_name)s – my events") % {"site_name": settings.SITE_NAME}
+        body = feeds.calendar_registrations(rows, name=name, event_url=_event_url(request))
+    return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
+
+
+def _event_url(request) -> feeds.EventUrl:
+    return lambda slug: request.build_absolute_uri(f"/events/{slug}/")
+
+
+def _calendar_response(request, body: bytes, *, changed_at: datetime | None, filename: str,
+                       private: bool = False) -> HttpResponse:
+    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(False, filename)
+    # Not no-store: calendar clients poll, and a personal feed is still only the student's to cache.
+    response["Cache-Control"] = "private, max-age=300" if private else "public, max-age=300"
+    response["ETag"] = quote_etag(hashlib.sha256(body).hexdigest()[:32])
+    last_modified = None
+    if changed_at is not None:
+        last_modified = int(changed_at.timestamp())
+        response["Last-Modified"] = http_date(last_modified)
+    return get_conditional_response(request, etag=response["ETag"], last_modified=last_modified,
+                                    response=response)

@@ -1,0 +1,35 @@
+"""Small tools the views share: log-in requirement, safe redirects, client address."""
+
+from __future__ import annotations
+
+from functools import wraps
+from urllib.parse import urlencode
+
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+
+
+def login_required(view):
+    """Send anonymous visitors to the log-in page, then back here."""
+
+    @wraps(view)
+    async def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect(f"{reverse('login')}?{urlencode({'next': request.get_full_path()})}")
+        return await view(request, *args, **kwargs)
+
+    return wrapper
+
+
+def safe_next(request, fallback: str = "home") -> str:
+    """Where to go after a form: the ``next`` parameter if it stays on this site."""
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
+                                                  require_https=request.is_secure()):
+        return target
+    return reverse(fallback)
+
+
+def client_address(request) -> str:
+    return request.META.get("REMOTE_ADDR") or "unknown"

@@ -1,0 +1,74 @@
+"""A student's registrations: register (with an overlap warning first), leave, and "My events"."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from events import presenters, queries, services
+from events.models import RegistrationStatus, utcnow
+from events.views.helpers import login_required
+from hyperion import db
+
+
+async def _published_event(slug: str, user_id: int):
+    async with db.read_session() as session:
+        event = await queries.event_detail(session, slug=slug, viewer_id=user_id)
+    if event is None or not event.is_published:
+        raise Http404
+    return event
+
+
+@require_POST
+@login_required
+async def register(request, slug: str):
+    user = request.user
+    event = await _published_event(slug, user.id)
+    if request.POST.get("confirm_overlap") != "yes":
+        async with db.read_session() as session:
+            overlaps = await queries.confirmed_overlaps(
+                session, user_id=user.id, starts_at=event.starts_at, ends_at=event.ends_at,
+                exclude_event_id=event.id)
+        if overlaps:
+            return render(request, "events/register_confirm.html", {
+                "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
+    async with db.write_session() as session:
+        try:
+            outcome = await services.registration_create(session, event_id=event.id, user_id=user.id)
+        except services.DomainError as error:
+            messages.error(request, error.message)
+            return redirect("event_detail", slug=slug)
+    if outcome.status == RegistrationStatus.CONFIRMED:
+        messages.success(request, _("You are registered: your place is confirmed."))
+    else:
+        messages.warning(request, _("The event is full: you are on the waitlist, position %(position)d. "
+                                    "You will get a place automatically if one frees up.")
+                         % {"position": outcome.waitlist_position})
+    return redirect("event_detail", slug=slug)
+
+
+@require_POST
+@login_required
+async def leave(request, slug: str):
+    event = await _published_event(slug, request.user.id)
+    async with db.write_session() as session:
+        try:
+            outcome = await services.registration_leave(session, event_id=event.id, user_id=request.user.id)
+        except services.DomainError as error:
+            messages.error(request, error.message)
+            return redirect("event_detail", slug=slug)
+    if outcome.previous_status == RegistrationStatus.WAITLISTED:
+        messages.success(request, _("You have left the waitlist."))
+    else:
+        messages.success(request, _("You have left this event; your seat has been freed."))
+    return redirect("event_detail", slug=slug)
+
+
+@login_required
+async def my_events(request):
+    async with db.read_session() as session:
+        rows = await queries.my_registrations(session, user_id=request.user.id)
+    return render(request, "events/my_events.html", presenters.my_events(rows, now=utcnow()))
