@@ -225,8 +225,9 @@ class EventDetail:
         return self.status in (EventStatus.APPROVED, EventStatus.CANCELLED)
 
 
-def _waitlist_position_of(registration):
-    """Correlated: 1 + the waitlisted registrations of the same event queued before this one."""
+def waitlist_position_of(registration=Registration):
+    """The one rule for a waitlist position, as a correlated SQL expression: 1 + the waitlisted
+    registrations of the same event queued before ``registration`` (by queued_at, then id)."""
     other = aliased(Registration)
     return (
         select(func.count(other.id) + 1)
@@ -253,7 +254,7 @@ async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | Non
             Association.name.label("association_name"), Association.slug.label("association_slug"),
             _CONFIRMED, _WAITLISTED,
             mine.id.label("mine_id"), mine.status.label("mine_status"),
-            _waitlist_position_of(mine).label("mine_position"),
+            waitlist_position_of(mine).label("mine_position"),
         )
         .join(Association, Association.id == Event.association_id)
         .outerjoin(mine, (mine.event_id == Event.id) & (mine.user_id == (viewer_id or 0)))
@@ -339,7 +340,7 @@ async def my_registrations(session: AsyncSession, *, user_id: int) -> list[MyEve
     """Every event the user registered for (any state), soonest first."""
     statement = (
         select(*_EVENT_ROW_COLUMNS, Registration.status.label("my_status"),
-               _waitlist_position_of(Registration).label("my_position"))
+               waitlist_position_of(Registration).label("my_position"))
         .join(Association, Association.id == Event.association_id)
         .join(Registration, Registration.event_id == Event.id)
         .where(Registration.user_id == user_id)

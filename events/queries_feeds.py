@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
 
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
+from events.queries import waitlist_position_of
 
 PUBLISHED = (EventStatus.APPROVED, EventStatus.CANCELLED)
 
@@ -146,22 +146,6 @@ async def feed_owner_by_token(session: AsyncSession, *, token: str) -> FeedOwner
     return None if row is None else FeedOwner(id=row.id, display_name=row.display_name, language=row.language)
 
 
-def _waitlist_position():
-    ahead = aliased(Registration)
-    waitlisted_ahead = (
-        select(func.count(ahead.id))
-        .where(
-            ahead.event_id == Registration.event_id,
-            ahead.status == RegistrationStatus.WAITLISTED,
-            or_(ahead.queued_at < Registration.queued_at,
-                and_(ahead.queued_at == Registration.queued_at, ahead.id < Registration.id)),
-        )
-        .correlate(Registration)
-        .scalar_subquery()
-    )
-    return (waitlisted_ahead + 1).label("waitlist_position")
-
-
 async def feed_registrations(session: AsyncSession, *, user_id: int) -> list[FeedRegistrationRow]:
     """The student's registrations (left ones included) on published events, in start order."""
     statement = (
@@ -169,7 +153,7 @@ async def feed_registrations(session: AsyncSession, *, user_id: int) -> list[Fee
             *_EVENT_COLUMNS,
             Registration.status.label("registration_status"),
             Registration.updated_at.label("registration_updated_at"),
-            _waitlist_position(),
+            waitlist_position_of(Registration).label("waitlist_position"),
         )
         .join(Event, Event.id == Registration.event_id)
         .where(Registration.user_id == user_id, Event.status.in_(PUBLISHED))

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
-from sqlalchemy import delete, func, insert, select, tuple_, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,6 +30,7 @@ from events.models import (
     User,
     utcnow,
 )
+from events.queries import waitlist_position_of
 
 
 class DomainError(Exception):
@@ -107,20 +108,12 @@ async def _confirmed_count(session: AsyncSession, event_id: int) -> int:
 
 async def waitlist_position(session: AsyncSession, *, registration_id: int) -> int | None:
     """1 for the first in line; None if the registration is not waitlisted."""
-    mine = (await session.execute(
-        select(Registration.event_id, Registration.status, Registration.queued_at, Registration.id)
-        .where(Registration.id == registration_id)
+    row = (await session.execute(
+        select(Registration.status, waitlist_position_of(Registration)).where(Registration.id == registration_id)
     )).one_or_none()
-    if mine is None or mine.status != RegistrationStatus.WAITLISTED:
+    if row is None or row[0] != RegistrationStatus.WAITLISTED:
         return None
-    ahead = (await session.execute(
-        select(func.count(Registration.id)).where(
-            Registration.event_id == mine.event_id,
-            Registration.status == RegistrationStatus.WAITLISTED,
-            tuple_(Registration.queued_at, Registration.id) < tuple_(mine.queued_at, mine.id),
-        )
-    )).scalar_one()
-    return ahead + 1
+    return row[1]
 
 
 def registration_is_open(event: Event, now: datetime) -> bool:

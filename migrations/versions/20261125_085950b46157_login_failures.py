@@ -12,7 +12,6 @@ from alembic import op
 
 import events.models
 
-
 revision: str = '085950b46157'
 down_revision: str | Sequence[str] | None = '68709df2804d'
 branch_labels: str | Sequence[str] | None = None
