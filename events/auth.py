@@ -15,10 +15,10 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
-from sqlalchemy import bindparam, delete, select
+from sqlalchemy import bindparam, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.models import AuthSession, User, utcnow
+from events.models import AuthSession, Event, EventStatus, Membership, Role, User, utcnow
 from hyperion import db
 
 # Password hashing is deliberately slow CPU work (PBKDF2, ~0.3 s): on the event loop it would stall every
@@ -49,7 +49,15 @@ class CurrentUser:
     is_staff: bool
     language: str
     session_token: str = field(repr=False)
+    # Editor or manager of at least one association: the navigation shows the management area.
+    runs_an_association: bool = False
+    # Staff only: events waiting in the approval queue (the count in the navigation).
+    approval_queue_count: int = 0
     is_authenticated: bool = True
+
+    @property
+    def can_manage(self) -> bool:
+        return self.is_staff or self.runs_an_association
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,7 @@ class AnonymousUser:
     id: None = None
     is_staff: bool = False
     is_authenticated: bool = False
+    can_manage: bool = False
     display_name: str = ""
 
 
@@ -100,9 +109,22 @@ async def sessions_end_for_user(session: AsyncSession, *, user_id: int, keep_tok
         await session.execute(statement)
 
 
-# Hot path: one indexed lookup per request that carries a cookie, selecting only the columns pages need.
+# Hot path: one indexed lookup per request that carries a cookie, selecting only what every page needs,
+# the navigation's management link and approval-queue count included (still one round trip).
+_RUNS_AN_ASSOCIATION = (
+    select(Membership.id)
+    .where(Membership.user_id == User.id, Membership.role.in_((Role.EDITOR, Role.MANAGER)))
+    .correlate(User)
+    .exists()
+)
+_QUEUE_COUNT = case(
+    (User.is_staff.is_(True),
+     select(func.count(Event.id)).where(Event.status == EventStatus.SUBMITTED).scalar_subquery()),
+    else_=0,
+)
 _USER_FOR_TOKEN = (
-    select(User.id, User.email, User.display_name, User.is_staff, User.language)
+    select(User.id, User.email, User.display_name, User.is_staff, User.language,
+           _RUNS_AN_ASSOCIATION.label("runs_an_association"), _QUEUE_COUNT.label("approval_queue_count"))
     .join(AuthSession, AuthSession.user_id == User.id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
     .where(AuthSession.expires_at > bindparam("now"))
@@ -121,6 +143,8 @@ async def user_for_token(session: AsyncSession, *, token: str) -> CurrentUser | 
         is_staff=row.is_staff,
         language=row.language,
         session_token=token,
+        runs_an_association=bool(row.runs_an_association),
+        approval_queue_count=row.approval_queue_count or 0,
     )
 
 

@@ -10,6 +10,7 @@ import enum
 from datetime import UTC, datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -112,6 +113,8 @@ class User(Base):
     feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
+    # Set by manage.py purgeusers: personal data replaced, registrations kept for the counts.
+    anonymised_at: Mapped[datetime | None]
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="raise")
 
@@ -172,6 +175,12 @@ class Event(Base):
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     # iCalendar SEQUENCE: bumped when the date, place or status changes, so calendars take the update.
     sequence: Mapped[int] = mapped_column(Integer, default=0)
+    # UID of the iCalendar event this one was imported from (manage.py importics is idempotent by it).
+    ical_uid: Mapped[str | None] = mapped_column(String(255), unique=True)
+    # When it last entered the approval queue (the queue is served oldest first).
+    submitted_at: Mapped[datetime | None]
+    # When the date, time, place or capacity of the published event last changed (shown to registrants).
+    changed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
@@ -215,6 +224,28 @@ class AuthSession(Base):
     expires_at: Mapped[datetime] = mapped_column(index=True)
 
 
+class AuditEntry(Base):
+    """Append-only log of every change staff, managers and editors make, written in the same transaction
+    as the change by ``audit.audit_log`` (pretix's log_action, Zulip's RealmAuditLog)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (
+        Index("ix_audit_log_object_type_object_id", "object_type", "object_id"),
+        Index("ix_audit_log_created_at", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    action: Mapped[str] = mapped_column(String(64), index=True)  # dotted: event.approved, registration.removed
+    object_type: Mapped[str] = mapped_column(String(32))
+    object_id: Mapped[int | None] = mapped_column(Integer)
+    association_id: Mapped[int | None] = mapped_column(
+        ForeignKey("associations.id", ondelete="SET NULL"), index=True)
+    # {"field": [before, after], ...} for changes; free-form details otherwise.
+    changes: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class LoginFailure(Base):
     """A failed log-in, kept for a short while: repeated failures for one account or one address are
     slowed down (services.login_throttle). Written in its own transaction, so a refused log-in keeps it."""
@@ -233,6 +264,7 @@ class LoginFailure(Base):
 
 __all__ = [
     "Association",
+    "AuditEntry",
     "AuthSession",
     "Base",
     "Event",

@@ -84,7 +84,8 @@ class EventPage:
         return self.page > 1
 
 
-def _count_of(status: RegistrationStatus):
+def count_of(status: RegistrationStatus):
+    """Correlated count of an event's registrations in ``status`` (seats are counted, never stored)."""
     return (
         select(func.count(Registration.id))
         .where(Registration.event_id == Event.id, Registration.status == status)
@@ -93,8 +94,8 @@ def _count_of(status: RegistrationStatus):
     )
 
 
-_CONFIRMED = _count_of(RegistrationStatus.CONFIRMED).label("confirmed")
-_WAITLISTED = _count_of(RegistrationStatus.WAITLISTED).label("waitlisted")
+_CONFIRMED = count_of(RegistrationStatus.CONFIRMED).label("confirmed")
+_WAITLISTED = count_of(RegistrationStatus.WAITLISTED).label("waitlisted")
 
 _EVENT_ROW_COLUMNS = (
     Event.id,
@@ -163,7 +164,7 @@ def _filtered(statement: Select, filters: EventFilters, *, dialect_name: str, tz
         end = datetime.combine(filters.date_to, datetime.max.time(), tzinfo=tz)
         statement = statement.where(Event.starts_at <= end)
     if filters.has_seats:
-        seats_remain = _count_of(RegistrationStatus.CONFIRMED) < Event.capacity
+        seats_remain = count_of(RegistrationStatus.CONFIRMED) < Event.capacity
         statement = statement.where(or_(Event.capacity.is_(None), seats_remain))
     if filters.query and filters.query.strip():
         statement = statement.where(_search_condition(dialect_name, filters.query.strip()))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
@@ -76,6 +76,7 @@ class LoginThrottled(DomainError):
 class RegistrationOutcome:
     status: RegistrationStatus
     waitlist_position: int | None = None
+    registration_id: int | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +100,7 @@ async def _event_locked(session: AsyncSession, event_id: int) -> Event:
     return event
 
 
-async def _confirmed_count(session: AsyncSession, event_id: int) -> int:
+async def confirmed_count(session: AsyncSession, *, event_id: int) -> int:
     return (await session.execute(
         select(func.count(Registration.id)).where(
             Registration.event_id == event_id, Registration.status == RegistrationStatus.CONFIRMED)
@@ -140,30 +141,41 @@ async def registration_create(
             event = await _event_locked(session, event_id)
             if not registration_is_open(event, now):
                 raise RegistrationClosed
-            existing = (await session.execute(
-                select(Registration).where(Registration.event_id == event_id, Registration.user_id == user_id)
-            )).scalar_one_or_none()
-            if existing is not None and existing.status != RegistrationStatus.CANCELLED:
-                raise AlreadyRegistered
-            confirmed = await _confirmed_count(session, event_id)
-            if _UNSAFE_RACE_WINDOW_SECONDS:
-                await asyncio.sleep(_UNSAFE_RACE_WINDOW_SECONDS)
-            full = event.capacity is not None and confirmed >= event.capacity
-            status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.CONFIRMED
-            if existing is not None:  # came back after leaving: joins at the end of the line
-                existing.status, existing.queued_at = status, now
-                registration_id = existing.id
-            else:
-                registration_id = (await session.execute(
-                    insert(Registration).returning(Registration.id),
-                    {"event_id": event_id, "user_id": user_id, "status": status, "queued_at": now,
-                     "created_at": now, "updated_at": now},
-                )).scalar_one()
-            await session.flush()
-            position = await waitlist_position(session, registration_id=registration_id) if full else None
+            return await registration_place_locked(session, event=event, user_id=user_id)
     except IntegrityError as exc:  # the unique (event, user) constraint caught a double submit
         raise AlreadyRegistered from exc
-    return RegistrationOutcome(status=status, waitlist_position=position)
+
+
+async def registration_place_locked(
+    session: AsyncSession, *, event: Event, user_id: int
+) -> RegistrationOutcome:
+    """Give ``user_id`` a seat or a place in line. The caller holds the event's lock and checked the rules
+    of its own path (the registration window for students; staff may add at any time)."""
+    existing = (await session.execute(
+        select(Registration).where(Registration.event_id == event.id, Registration.user_id == user_id)
+    )).scalar_one_or_none()
+    if existing is not None and existing.status != RegistrationStatus.CANCELLED:
+        raise AlreadyRegistered
+    confirmed = await confirmed_count(session, event_id=event.id)
+    if _UNSAFE_RACE_WINDOW_SECONDS:
+        await asyncio.sleep(_UNSAFE_RACE_WINDOW_SECONDS)
+    full = event.capacity is not None and confirmed >= event.capacity
+    status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.CONFIRMED
+    # The place in line is taken now, under the lock, not when the request arrived: lock order is the
+    # arrival order that counts, and it keeps positions unique.
+    queued_at = utcnow()
+    if existing is not None:  # came back after leaving: joins at the end of the line
+        existing.status, existing.queued_at, existing.checked_in_at = status, queued_at, None
+        registration_id = existing.id
+    else:
+        registration_id = (await session.execute(
+            insert(Registration).returning(Registration.id),
+            {"event_id": event.id, "user_id": user_id, "status": status, "queued_at": queued_at,
+             "created_at": queued_at, "updated_at": queued_at},
+        )).scalar_one()
+    await session.flush()
+    position = await waitlist_position(session, registration_id=registration_id) if full else None
+    return RegistrationOutcome(status=status, waitlist_position=position, registration_id=registration_id)
 
 
 async def registration_leave(
@@ -183,18 +195,18 @@ async def registration_leave(
         previous = registration.status
         registration.status = RegistrationStatus.CANCELLED
         await session.flush()
-        promoted = await _waitlist_promote_locked(session, event) if previous == RegistrationStatus.CONFIRMED else ()
+        promoted = await waitlist_promote_locked(session, event) if previous == RegistrationStatus.CONFIRMED else ()
     return LeaveOutcome(previous_status=previous, promoted_user_ids=promoted)
 
 
-async def _waitlist_promote_locked(session: AsyncSession, event: Event) -> tuple[int, ...]:
+async def waitlist_promote_locked(session: AsyncSession, event: Event) -> tuple[int, ...]:
     """Fill free seats from the waitlist in arrival order. The caller holds the event's lock."""
     if event.status != EventStatus.APPROVED:
         return ()
     if event.capacity is None:
         free = None
     else:
-        free = event.capacity - await _confirmed_count(session, event.id)
+        free = event.capacity - await confirmed_count(session, event_id=event.id)
         if free <= 0:
             return ()
     statement = (
@@ -218,7 +230,7 @@ async def waitlist_promote(session: AsyncSession, *, event_id: int) -> tuple[int
     """Re-check an event's seats and promote from the waitlist in order (safe to run at any time)."""
     async with session.begin():
         event = await _event_locked(session, event_id)
-        return await _waitlist_promote_locked(session, event)
+        return await waitlist_promote_locked(session, event)
 
 
 # Accounts.

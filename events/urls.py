@@ -1,6 +1,6 @@
 from django.urls import path
 
-from events.views import account, feeds, public, registration
+from events.views import account, feeds, public, registration, staff, staff_people
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -23,4 +23,32 @@ urlpatterns = [
     path("feeds/associations/<slug:slug>.ics", feeds.feed_association, name="feed_association"),
     path("feeds/categories/<slug:slug>.ics", feeds.feed_category, name="feed_category"),
     path("feeds/me/<str:token>.ics", feeds.feed_personal, name="feed_personal"),
+    # The management area (staff, association managers and editors).
+    path("manage/", staff.dashboard, name="staff_dashboard"),
+    path("manage/queue/", staff.approval_queue, name="staff_queue"),
+    path("manage/events/", staff.events_list, name="staff_events"),
+    path("manage/events/new/", staff.event_new, name="staff_event_new"),
+    path("manage/events/series/", staff.series_new, name="staff_series_new"),
+    path("manage/events/<int:event_id>/", staff.event_admin, name="staff_event"),
+    path("manage/events/<int:event_id>/edit/", staff.event_edit, name="staff_event_edit"),
+    path("manage/events/<int:event_id>/submit/", staff.event_submit, name="staff_event_submit"),
+    path("manage/events/<int:event_id>/approve/", staff.event_approve, name="staff_event_approve"),
+    path("manage/events/<int:event_id>/decline/", staff.event_decline, name="staff_event_decline"),
+    path("manage/events/<int:event_id>/cancel/", staff.event_cancel, name="staff_event_cancel"),
+    path("manage/events/<int:event_id>/delete/", staff.event_delete, name="staff_event_delete"),
+    path("manage/events/<int:event_id>/attendees/", staff_people.attendees, name="staff_attendees"),
+    path("manage/events/<int:event_id>/attendees.csv", staff_people.attendees_csv, name="staff_attendees_csv"),
+    path("manage/events/<int:event_id>/attendees/<int:registration_id>/remove/", staff_people.attendee_remove,
+         name="staff_attendee_remove"),
+    path("manage/events/<int:event_id>/checkin/", staff_people.check_in, name="staff_checkin"),
+    path("manage/events/<int:event_id>/checkin/<int:registration_id>/", staff_people.check_in_mark,
+         name="staff_checkin_mark"),
+    path("manage/associations/", staff_people.associations, name="staff_associations"),
+    path("manage/associations/new/", staff_people.association_edit, name="staff_association_new"),
+    path("manage/associations/<int:association_id>/edit/", staff_people.association_edit,
+         name="staff_association_edit"),
+    path("manage/associations/<int:association_id>/members/", staff_people.members, name="staff_members"),
+    path("manage/users/", staff_people.users, name="staff_users"),
+    path("manage/users/<int:user_id>/", staff_people.user_flags, name="staff_user_flags"),
+    path("manage/audit/", staff_people.audit, name="staff_audit"),
 ]

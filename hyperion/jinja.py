@@ -15,6 +15,13 @@ from jinja2 import Environment
 from hyperion.staticfiles import fingerprint
 
 
+def local_moment(moment):
+    """A stored UTC moment in the site's zone, for the management tables (public pages pre-format)."""
+    from events.presenters import moment_label
+
+    return moment_label(moment)
+
+
 def static(name: str) -> str:
     return f"{settings.STATIC_URL}{name}?v={fingerprint(str(settings.STATIC_ROOT), name)}"
 
@@ -34,5 +41,6 @@ def environment(**options) -> Environment:
         messages=get_messages,
         get_language=translation.get_language,
         LANGUAGES=settings.LANGUAGES,
+        local_moment=local_moment,
     )
     return env

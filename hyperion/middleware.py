@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
-from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csp import ContentSecurityPolicyMiddleware
@@ -75,13 +74,12 @@ class AuthSessionMiddleware(_AsyncMiddleware):
 
 
 class LanguageMiddleware(_AsyncMiddleware):
-    """Django's language choice (cookie, then the browser's Accept-Language, then French), activated for
-    this request only: asgiref's Local keeps it per task, so concurrent requests never mix languages."""
+    """Django's language choice (the switch's cookie, then the browser's Accept-Language, then French),
+    activated for this request only: asgiref's Local keeps it per task, so concurrent requests never mix
+    languages. (users.language, saved by the switch, is for e-mails.)"""
 
     async def __call__(self, request):
         language = translation.get_language_from_request(request)
-        if not request.COOKIES.get(settings.LANGUAGE_COOKIE_NAME) and request.user.is_authenticated:
-            language = request.user.language if request.user.language in self.languages else language
         translation.activate(language)
         request.LANGUAGE_CODE = language
         try:
@@ -91,8 +89,6 @@ class LanguageMiddleware(_AsyncMiddleware):
         response.headers.setdefault("Content-Language", language)
         patch_vary_headers(response, ("Accept-Language", "Cookie"))
         return response
-
-    languages = frozenset(code for code, _name in settings.LANGUAGES)
 
 
 class CsrfAndMessagesMiddleware(_AsyncMiddleware):

@@ -121,7 +121,7 @@ async def test_home_page_lists_published_events(async_client):
 
 
 async def test_unknown_page_is_a_404_in_the_site_layout(async_client):
-    response = await async_client.get("/no-such-page/")
+    response = await async_client.get("/no-such-page/", headers={"Accept-Language": "en"})
     assert response.status_code == 404
     assert "Hyperion" in response.text and "Page not found" in response.text
 
@@ -131,7 +131,7 @@ async def test_database_down_gives_a_503_try_again_page(tmp_path):
         tmp_path, env={"DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:9/nowhere"}
     ) as server:
         async with httpx.AsyncClient(timeout=20) as client:
-            response = await client.get(f"{server.base_url}/")
+            response = await client.get(f"{server.base_url}/", headers={"Accept-Language": "en"})
         assert response.status_code == 503
         assert response.headers["Retry-After"].isdigit()
         assert "Try again" in response.text and "Traceback" not in response.text

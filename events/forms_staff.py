@@ -1,0 +1,158 @@
+"""Forms of the management area. Datetimes are typed in Europe/Paris and validated by Django, which
+refuses a time that does not exist or is ambiguous around a DST change (no silent guess)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from events.categories import CATEGORIES
+from events.models import EventStatus, Role
+
+
+class LocalDateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+def _datetime_field(label, required=True, help_text=""):
+    return forms.DateTimeField(label=label, required=required, widget=LocalDateTimeInput(), help_text=help_text,
+                               input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S"])
+
+
+def _sane_year(value):
+    if value is not None and not 2000 <= value.year <= 2100:
+        raise forms.ValidationError(_("Choose a date between 2000 and 2100."))
+    return value
+
+
+class EventForm(forms.Form):
+    title = forms.CharField(label=_("Title"), max_length=200)
+    association_id = forms.TypedChoiceField(label=_("Association"), coerce=int)
+    category = forms.ChoiceField(label=_("Category"), choices=list(CATEGORIES.items()))
+    location = forms.CharField(label=_("Place"), max_length=200, required=False)
+    starts_at = _datetime_field(_("Starts"))
+    ends_at = _datetime_field(_("Ends"))
+    all_day = forms.BooleanField(label=_("All-day event"), required=False)
+    capacity = forms.IntegerField(label=_("Seats"), min_value=0, max_value=100_000, required=False,
+                                  help_text=_("Leave empty for an unlimited event."))
+    registration_opens_at = _datetime_field(_("Registration opens"), required=False,
+                                            help_text=_("Empty: open as soon as the event is published."))
+    registration_closes_at = _datetime_field(_("Registration closes"), required=False,
+                                             help_text=_("Empty: when the event starts."))
+    unregistration_closes_at = _datetime_field(_("Last moment to leave"), required=False,
+                                               help_text=_("Empty: when the event starts."))
+    description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 8}),
+                                  max_length=20_000, required=False)
+
+    def __init__(self, *args, associations: list[tuple[int, str]], only: tuple[str, ...] | None = None,
+                 **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["association_id"].choices = associations
+        if only is not None:  # a published event: managers change only the schedule, place and seats
+            for name in list(self.fields):
+                if name not in only:
+                    del self.fields[name]
+
+    def clean_title(self) -> str:
+        title = " ".join(self.cleaned_data["title"].split())
+        if any(not char.isprintable() for char in title):
+            raise forms.ValidationError(_("The title contains invalid characters."))
+        return title
+
+    def clean_starts_at(self):
+        return _sane_year(self.cleaned_data.get("starts_at"))
+
+    def clean_ends_at(self):
+        return _sane_year(self.cleaned_data.get("ends_at"))
+
+    def clean(self):
+        cleaned = super().clean()
+        starts, ends = cleaned.get("starts_at"), cleaned.get("ends_at")
+        if starts and ends and ends < starts:
+            self.add_error("ends_at", _("The event cannot end before it starts."))
+        opens, closes = cleaned.get("registration_opens_at"), cleaned.get("registration_closes_at")
+        if opens and closes and closes < opens:
+            self.add_error("registration_closes_at", _("Registration cannot close before it opens."))
+        for name in ("registration_opens_at", "registration_closes_at", "unregistration_closes_at"):
+            _sane_year(cleaned.get(name))
+        return cleaned
+
+    def values(self) -> dict:
+        values = dict(self.cleaned_data)
+        if "description" in values:
+            values["description"] = values["description"].replace("\r\n", "\n")
+        if "location" in values:
+            values["location"] = " ".join(values["location"].split())
+        return values
+
+
+class SeriesForm(EventForm):
+    every_weeks = forms.IntegerField(label=_("Repeat every (weeks)"), min_value=1, max_value=8, initial=1)
+    until = forms.DateField(label=_("Until (last date)"), widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        cleaned = super().clean()
+        starts, until = cleaned.get("starts_at"), cleaned.get("until")
+        if starts and until:
+            if until < starts.date():
+                self.add_error("until", _("The last date is before the first event."))
+            elif (until - starts.date()).days > 366:
+                self.add_error("until", _("A series covers one year at most."))
+        return cleaned
+
+    def values(self) -> dict:
+        values = super().values()
+        values.pop("every_weeks"), values.pop("until")
+        return values
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(label=_("Reason (shown to the association and to registered students)"),
+                             widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+
+
+class AttendeeAddForm(forms.Form):
+    email = forms.EmailField(label=_("Student's e-mail"), max_length=254)
+
+
+class AssociationForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=120)
+    slug = forms.SlugField(label=_("Address (slug)"), max_length=80,
+                           help_text=_("Letters, digits and dashes: /associations/<slug>/"))
+    description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 4}),
+                                  required=False, max_length=5000)
+
+
+class MemberForm(forms.Form):
+    email = forms.EmailField(label=_("Member's e-mail"), max_length=254)
+    role = forms.ChoiceField(label=_("Role"), choices=[
+        (Role.MEMBER.value, _("Member")), (Role.EDITOR.value, _("Editor")), (Role.MANAGER.value, _("Manager")),
+        ("none", _("Remove from the association"))])
+
+
+class UserFlagsForm(forms.Form):
+    is_staff = forms.BooleanField(label=_("Staff (moderator of the whole site)"), required=False)
+    is_active = forms.BooleanField(label=_("Active (may log in)"), required=False)
+
+
+class EventListFilterForm(forms.Form):
+    q = forms.CharField(label=_("Search"), required=False, max_length=100)
+    status = forms.ChoiceField(label=_("Status"), required=False,
+                               choices=[("", _("Any status")), *[(s.value, s.value) for s in EventStatus]])
+    association = forms.TypedChoiceField(label=_("Association"), required=False, coerce=int, empty_value=None)
+
+    def __init__(self, *args, associations: list[tuple[int, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["association"].choices = [("", _("All associations")), *associations]
+
+
+class AuditFilterForm(forms.Form):
+    action = forms.CharField(label=_("Action"), required=False, max_length=64)
+    actor = forms.EmailField(label=_("By (e-mail)"), required=False, max_length=254)
+    object_type = forms.ChoiceField(label=_("Object"), required=False, choices=[
+        ("", _("Any")), ("event", _("Event")), ("registration", _("Registration")), ("user", _("User")),
+        ("association", _("Association"))])
+    object_id = forms.IntegerField(label=_("Object id"), required=False, min_value=1, max_value=2**31 - 1)

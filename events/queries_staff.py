@@ -1,0 +1,261 @@
+"""Reads of the management area: event lists, approval queue, attendees, members, users, audit log."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events.models import (
+    Association,
+    AuditEntry,
+    Event,
+    EventStatus,
+    Membership,
+    Registration,
+    RegistrationStatus,
+    Role,
+    User,
+)
+from events.permissions import Actor
+from events.queries import SeatState, count_of, waitlist_position_of
+
+PER_PAGE = 25
+
+
+async def actor_for(session: AsyncSession, *, user) -> Actor:
+    rows = await session.execute(
+        select(Membership.association_id, Membership.role).where(Membership.user_id == user.id))
+    return Actor(id=user.id, is_staff=user.is_staff, roles={row.association_id: row.role for row in rows})
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_").lower() + "%"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffEventRow:
+    id: int
+    slug: str
+    title: str
+    association_id: int
+    association_name: str
+    starts_at: datetime
+    status: EventStatus
+    submitted_at: datetime | None
+    seats: SeatState
+
+
+_STAFF_EVENT_COLUMNS = (
+    Event.id, Event.slug, Event.title, Event.association_id, Association.name.label("association_name"),
+    Event.starts_at, Event.status, Event.submitted_at, Event.capacity,
+    count_of(RegistrationStatus.CONFIRMED).label("confirmed"),
+    count_of(RegistrationStatus.WAITLISTED).label("waitlisted"),
+)
+
+
+def _staff_row(row) -> StaffEventRow:
+    return StaffEventRow(row.id, row.slug, row.title, row.association_id, row.association_name, row.starts_at,
+                         row.status, row.submitted_at, SeatState(row.capacity, row.confirmed, row.waitlisted))
+
+
+@dataclass(frozen=True, slots=True)
+class StaffEventPage:
+    rows: list[StaffEventRow]
+    page: int
+    has_next: bool
+
+
+async def staff_events(
+    session: AsyncSession, *, actor: Actor, status: EventStatus | None = None, association_id: int | None = None,
+    query: str = "", page: int = 1,
+) -> StaffEventPage:
+    """The events the actor manages (staff: all), newest first, filtered."""
+    statement = (select(*_STAFF_EVENT_COLUMNS).join(Association, Association.id == Event.association_id)
+                 .order_by(Event.starts_at.desc(), Event.id.desc()))
+    if not actor.is_staff:
+        statement = statement.where(Event.association_id.in_(actor.editable_association_ids() or {0}))
+    if status is not None:
+        statement = statement.where(Event.status == status)
+    if association_id is not None:
+        statement = statement.where(Event.association_id == association_id)
+    if query:
+        statement = statement.where(func.lower(Event.title).like(_like(query), escape="\\"))
+    rows = (await session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE))).all()
+    return StaffEventPage([_staff_row(row) for row in rows[:PER_PAGE]], page, len(rows) > PER_PAGE)
+
+
+async def approval_queue(session: AsyncSession) -> list[StaffEventRow]:
+    """Submitted events, oldest submission first."""
+    statement = (select(*_STAFF_EVENT_COLUMNS).join(Association, Association.id == Event.association_id)
+                 .where(Event.status == EventStatus.SUBMITTED)
+                 .order_by(Event.submitted_at.nulls_first(), Event.id))
+    return [_staff_row(row) for row in await session.execute(statement)]
+
+
+@dataclass(frozen=True, slots=True)
+class AdminEvent:
+    event: Event
+    association_name: str
+    seats: SeatState
+
+
+async def admin_event(session: AsyncSession, *, event_id: int) -> AdminEvent | None:
+    row = (await session.execute(
+        select(Event, Association.name, count_of(RegistrationStatus.CONFIRMED),
+               count_of(RegistrationStatus.WAITLISTED))
+        .join(Association, Association.id == Event.association_id).where(Event.id == event_id))).first()
+    if row is None:
+        return None
+    event, association_name, confirmed, waitlisted = row
+    return AdminEvent(event, association_name, SeatState(event.capacity, confirmed, waitlisted))
+
+
+@dataclass(frozen=True, slots=True)
+class AttendeeRow:
+    registration_id: int
+    user_id: int
+    display_name: str
+    email: str
+    promo: int | None
+    status: RegistrationStatus
+    queued_at: datetime
+    checked_in_at: datetime | None
+    waitlist_position: int | None
+
+
+async def attendees(session: AsyncSession, *, event_id: int, query: str = "") -> list[AttendeeRow]:
+    """Confirmed first (by name), then the waitlist in order."""
+    statement = (
+        select(Registration.id, Registration.user_id, User.display_name, User.email, User.promo,
+               Registration.status, Registration.queued_at, Registration.checked_in_at,
+               waitlist_position_of(Registration).label("position"))
+        .join(User, User.id == Registration.user_id)
+        .where(Registration.event_id == event_id, Registration.status != RegistrationStatus.CANCELLED)
+        .order_by(Registration.status, Registration.queued_at, Registration.id)
+    )
+    if query:
+        pattern = _like(query)
+        statement = statement.where(or_(func.lower(User.display_name).like(pattern, escape="\\"),
+                                        func.lower(User.email).like(pattern, escape="\\")))
+    rows = [
+        AttendeeRow(row.id, row.user_id, row.display_name, row.email, row.promo, row.status, row.queued_at,
+                    row.checked_in_at, row.position if row.status == RegistrationStatus.WAITLISTED else None)
+        for row in await session.execute(statement)
+    ]
+    confirmed = sorted((r for r in rows if r.status == RegistrationStatus.CONFIRMED),
+                       key=lambda r: r.display_name.casefold())
+    waitlist = sorted((r for r in rows if r.status == RegistrationStatus.WAITLISTED),
+                      key=lambda r: r.waitlist_position or 0)
+    return confirmed + waitlist
+
+
+@dataclass(frozen=True, slots=True)
+class AssociationRow:
+    id: int
+    slug: str
+    name: str
+    description: str
+    members: int
+
+
+async def associations_for(session: AsyncSession, *, actor: Actor) -> list[AssociationRow]:
+    members = (select(func.count(Membership.id)).where(Membership.association_id == Association.id)
+               .correlate(Association).scalar_subquery())
+    statement = select(Association.id, Association.slug, Association.name, Association.description,
+                       members.label("members")).order_by(Association.name)
+    if not actor.is_staff:
+        statement = statement.where(Association.id.in_(set(actor.roles) or {0}))
+    return [AssociationRow(*row) for row in await session.execute(statement)]
+
+
+async def association_by_id(session: AsyncSession, *, association_id: int) -> AssociationRow | None:
+    row = (await session.execute(select(Association.id, Association.slug, Association.name,
+                                        Association.description).where(Association.id == association_id))).first()
+    return None if row is None else AssociationRow(*row, members=0)
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    user_id: int
+    display_name: str
+    email: str
+    role: Role
+
+
+async def members(session: AsyncSession, *, association_id: int) -> list[MemberRow]:
+    statement = (select(User.id, User.display_name, User.email, Membership.role)
+                 .join(Membership, Membership.user_id == User.id)
+                 .where(Membership.association_id == association_id)
+                 .order_by(Membership.role.desc(), User.display_name))
+    return [MemberRow(*row) for row in await session.execute(statement)]
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: int
+    email: str
+    display_name: str
+    promo: int | None
+    is_staff: bool
+    is_active: bool
+    last_login_at: datetime | None
+
+
+async def users(session: AsyncSession, *, query: str = "", page: int = 1) -> tuple[list[UserRow], bool]:
+    statement = (select(User.id, User.email, User.display_name, User.promo, User.is_staff, User.is_active,
+                        User.last_login_at).order_by(User.display_name, User.id))
+    if query:
+        pattern = _like(query)
+        statement = statement.where(or_(func.lower(User.display_name).like(pattern, escape="\\"),
+                                        func.lower(User.email).like(pattern, escape="\\")))
+    rows = (await session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE))).all()
+    return [UserRow(*row) for row in rows[:PER_PAGE]], len(rows) > PER_PAGE
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRow:
+    id: int
+    created_at: datetime
+    actor_name: str | None
+    action: str
+    object_type: str
+    object_id: int | None
+    association_name: str | None
+    changes: dict
+
+
+async def audit_entries(
+    session: AsyncSession, *, action: str = "", association_id: int | None = None, actor_email: str = "",
+    object_type: str = "", object_id: int | None = None, page: int = 1,
+) -> tuple[list[AuditRow], bool]:
+    statement = (
+        select(AuditEntry.id, AuditEntry.created_at, User.display_name, AuditEntry.action, AuditEntry.object_type,
+               AuditEntry.object_id, Association.name, AuditEntry.changes)
+        .outerjoin(User, User.id == AuditEntry.actor_id)
+        .outerjoin(Association, Association.id == AuditEntry.association_id)
+        .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())
+    )
+    if action:
+        statement = statement.where(AuditEntry.action.like(_like(action), escape="\\"))
+    if association_id is not None:
+        statement = statement.where(AuditEntry.association_id == association_id)
+    if actor_email:
+        statement = statement.where(User.email == actor_email.strip().lower())
+    if object_type:
+        statement = statement.where(AuditEntry.object_type == object_type)
+    if object_id is not None:
+        statement = statement.where(AuditEntry.object_id == object_id)
+    rows = (await session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE))).all()
+    return [AuditRow(*row) for row in rows[:PER_PAGE]], len(rows) > PER_PAGE
+
+
+async def associations_choices(
+    session: AsyncSession, *, actor: Actor, editable_only: bool = True
+) -> list[tuple[int, str]]:
+    statement = select(Association.id, Association.name).order_by(Association.name)
+    if not actor.is_staff and editable_only:
+        statement = statement.where(Association.id.in_(actor.editable_association_ids() or {0}))
+    return [(row.id, row.name) for row in await session.execute(statement)]
