@@ -95,11 +95,21 @@ def _vevent(row: FeedEventRow, *, summary: str, status: STATUS, last_modified: d
     )
 
 
-def _calendar(name: str, vevents: list[Event]) -> bytes:
+def invitation(row: FeedEventRow, *, cancel: bool, organizer: str, attendee: str, event_url: EventUrl) -> bytes:
+    """The .ics of an e-mail (RFC 6047): METHOD:REQUEST adds or updates the event in the recipient's
+    calendar, METHOD:CANCEL removes it. Same UID and SEQUENCE as the feeds, so both stay in step."""
+    vevent = _vevent(row, summary=row.title, status=STATUS.CANCELLED if cancel else _event_status(row),
+                     last_modified=row.updated_at, event_url=event_url)
+    vevent.add("organizer", f"mailto:{organizer}")
+    vevent.add("attendee", f"mailto:{attendee}", parameters={"ROLE": "REQ-PARTICIPANT", "RSVP": "FALSE"})
+    return _calendar(row.title, [vevent], method="CANCEL" if cancel else "REQUEST")
+
+
+def _calendar(name: str, vevents: list[Event], method: str = "PUBLISH") -> bytes:
     calendar = Calendar()
     calendar.prodid = PRODID
     calendar.version = "2.0"
-    calendar.method = "PUBLISH"
+    calendar.method = method
     calendar.calendar_name = name
     for vevent in vevents:
         calendar.add_component(vevent)

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -115,6 +116,8 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
     # Set by manage.py purgeusers: personal data replaced, registrations kept for the counts.
     anonymised_at: Mapped[datetime | None]
+    # E-mail kinds the user turned off (see notifications.PREFERENCES); empty: everything on.
+    email_opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="raise")
 
@@ -246,6 +249,41 @@ class AuditEntry(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class OutboxStatus(enum.StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    FAILED = "failed"
+    DROPPED = "dropped"  # no longer relevant (reminder of a cancelled event, opted out, account gone)
+
+
+class OutboxMessage(Base):
+    """An e-mail to send, written in the same transaction as the change it tells about (transactional
+    outbox): a rolled-back change sends nothing, a committed one is never forgotten. Senders claim rows
+    (``FOR UPDATE SKIP LOCKED`` on PostgreSQL) and mark them sent, retried with backoff, or failed."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_status_send_after", "status", "send_after"),
+        Index("ix_outbox_event_id_kind_status", "event_id", "kind", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # registration.confirmed, event.cancelled, event.reminder, ...
+    recipient_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("events.id", ondelete="SET NULL"))
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    status: Mapped[OutboxStatus] = mapped_column(_enum(OutboxStatus, "outbox_status"), default=OutboxStatus.PENDING)
+    send_after: Mapped[datetime] = mapped_column(default=utcnow)
+    # One row per key (a reminder per registration, a digest per staff member and day): no duplicates.
+    dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class LoginFailure(Base):
     """A failed log-in, kept for a short while: repeated failures for one account or one address are
     slowed down (services.login_throttle). Written in its own transaction, so a refused log-in keeps it."""
@@ -270,6 +308,8 @@ __all__ = [
     "Event",
     "EventStatus",
     "LoginFailure",
+    "OutboxMessage",
+    "OutboxStatus",
     "Membership",
     "Registration",
     "RegistrationStatus",

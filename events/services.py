@@ -21,6 +21,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events import notifications
 from events.models import (
     Event,
     EventStatus,
@@ -175,6 +176,8 @@ async def registration_place_locked(
         )).scalar_one()
     await session.flush()
     position = await waitlist_position(session, registration_id=registration_id) if full else None
+    await notifications.registration_messages(session, event=event, user_id=user_id, status=status,
+                                              waitlist_position=position)
     return RegistrationOutcome(status=status, waitlist_position=position, registration_id=registration_id)
 
 
@@ -195,6 +198,8 @@ async def registration_leave(
         previous = registration.status
         registration.status = RegistrationStatus.CANCELLED
         await session.flush()
+        await notifications.reminders_drop(session, event_id=event.id, user_id=user_id)
+        await notifications.notify(session, kind="registration.left", recipient_ids=[user_id], event_id=event.id)
         promoted = await waitlist_promote_locked(session, event) if previous == RegistrationStatus.CONFIRMED else ()
     return LeaveOutcome(previous_status=previous, promoted_user_ids=promoted)
 
@@ -217,13 +222,15 @@ async def waitlist_promote_locked(session: AsyncSession, event: Event) -> tuple[
     if free is not None:
         statement = statement.limit(free)
     chosen = (await session.execute(statement)).all()
+    promoted = tuple(row.user_id for row in chosen)
     if chosen:
         await session.execute(
             update(Registration)
             .where(Registration.id.in_([row.id for row in chosen]))
             .values(status=RegistrationStatus.CONFIRMED, updated_at=utcnow())
         )
-    return tuple(row.user_id for row in chosen)
+        await notifications.promotion_messages(session, event=event, user_ids=promoted)
+    return promoted
 
 
 async def waitlist_promote(session: AsyncSession, *, event_id: int) -> tuple[int, ...]:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import permissions, services
+from events import notifications, permissions, services
 from events.audit import audit_log, diff
 from events.models import (
     Association,
@@ -111,7 +111,7 @@ async def event_create(session: AsyncSession, *, actor: Actor, values: dict[str,
 
 async def event_series_create(
     session: AsyncSession, *, actor: Actor, values: dict[str, Any], every_weeks: int, until: date,
-    max_events: int = 52,
+    max_events: int = 60,
 ) -> list[Event]:
     """One draft per date, every ``every_weeks`` weeks from the first until ``until`` (inclusive): each event
     stands alone afterwards (edited, submitted or cancelled on its own)."""
@@ -119,9 +119,11 @@ async def event_series_create(
     duration = values["ends_at"] - values["starts_at"]
     starts = []
     moment = values["starts_at"]
-    while moment.date() <= until and len(starts) < max_events:
+    while moment.date() <= until:
         starts.append(moment)
         moment += step
+    if len(starts) > max_events:  # refused, never cut short: a series silently missing dates is worse
+        raise DomainError(_("A series has %(max)d dates at most.") % {"max": max_events})
     created = []
     async with session.begin():
         if not actor.is_editor_of(values["association_id"]):
@@ -185,6 +187,12 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
             event.changed_at = utcnow()
         event.updated_at = utcnow()
         await session.flush()
+        if schedule_changed:
+            await notifications.notify_registrants(
+                session, kind="event.changed", event_id=event.id,
+                statuses=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED),
+                payload={"changed": sorted(name for name in changes if name in SCHEDULE_FIELDS)})
+            await notifications.reminders_reschedule(session, event=event)
         promoted = await services.waitlist_promote_locked(session, event)
         await audit_log(session, actor_id=actor.id, action="event.updated", object_type="event",
                         object_id=event.id, association_id=event.association_id, changes=changes)
@@ -233,6 +241,18 @@ async def event_transition(
         if action == "cancel":
             event.sequence += 1
         await session.flush()
+        if action == "cancel":
+            await notifications.notify_registrants(
+                session, kind="event.cancelled", event_id=event.id,
+                statuses=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED))
+            await notifications.reminders_drop(session, event_id=event.id)
+        elif action in ("approve", "decline"):
+            recipients = set(await notifications.association_editors(session, association_id=event.association_id))
+            if event.created_by_id:
+                recipients.add(event.created_by_id)
+            recipients.discard(actor.id)
+            await notifications.notify(session, kind=f"event.{'approved' if action == 'approve' else 'declined'}",
+                                       recipient_ids=sorted(recipients), event_id=event.id)
         await audit_log(session, actor_id=actor.id, action=AUDIT_ACTIONS[action], object_type="event",
                         object_id=event.id, association_id=event.association_id,
                         changes={"status": [before.value, target.value],
@@ -290,6 +310,9 @@ async def attendee_remove(
         before = registration.status
         registration.status = RegistrationStatus.CANCELLED
         await session.flush()
+        await notifications.reminders_drop(session, event_id=event.id, user_id=registration.user_id)
+        await notifications.notify(session, kind="registration.removed", recipient_ids=[registration.user_id],
+                                   event_id=event.id)
         promoted = await services.waitlist_promote_locked(session, event)
         await audit_log(session, actor_id=actor.id, action="registration.removed", object_type="registration",
                         object_id=registration.id, association_id=event.association_id,

@@ -164,3 +164,22 @@ SITE_NAME = env.str("SITE_NAME", default="Hyperion Events")
 
 # Sign-up is for the school's students: e-mail domains accepted (empty: any domain).
 SIGNUP_EMAIL_DOMAINS = [domain.lower() for domain in env.list("SIGNUP_EMAIL_DOMAINS", default=[])]
+
+# E-mail. EMAIL_URL: smtp://user:password@host:587 (STARTTLS: smtp+tls://, TLS: smtp+ssl://), or
+# consolemail:// (print), or filemail:// (write .eml files). Not set: files in data/mail/, so the embedded
+# default needs no mail server.
+EMAIL_CONFIG = (env.email_url("EMAIL_URL") if env.str("EMAIL_URL", default="") else
+                {"EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+                 "EMAIL_FILE_PATH": str(DATA_DIR / "mail")})
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Hyperion Events <events@hyperion.test>")
+# Absolute address of the site, for the links and List-Unsubscribe of e-mails and for feed URLs.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+REMINDER_HOUR = env.int("REMINDER_HOUR", default=18)  # the day before the event, Paris time
+DIGEST_HOUR = env.int("DIGEST_HOUR", default=8)  # staff's daily approval-queue digest, Paris time
+OUTBOX_MAX_ATTEMPTS = env.int("OUTBOX_MAX_ATTEMPTS", default=8)
+OUTBOX_LEASE_SECONDS = env.int("OUTBOX_LEASE_SECONDS", default=300)  # a claim older than this is retaken
+OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=100)
+OUTBOX_SMTP_CONCURRENCY = env.int("OUTBOX_SMTP_CONCURRENCY", default=8)
+# Run the sender as a background task of each web process too (off: run `manage.py sendmail --loop`).
+OUTBOX_SENDER_IN_WEB = env.bool("OUTBOX_SENDER_IN_WEB", default=False)
+OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=30.0)

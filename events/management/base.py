@@ -13,10 +13,20 @@ from hyperion import db
 from hyperion.errors import DATABASE_UNAVAILABLE
 
 
+def _is_connection_failure(exc: BaseException) -> bool:
+    original = getattr(exc, "orig", None) or exc
+    return (isinstance(original, OSError | ConnectionError | TimeoutError)
+            or getattr(exc, "connection_invalidated", False)
+            or "connect" in str(original).lower())
+
+
 def database_unreachable(exc: BaseException) -> CommandError:
+    """A clear one-line error for a database that cannot be reached, or that refused the work."""
     url = make_url(settings.DATABASE_URL).render_as_string(hide_password=True)
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return CommandError(f"cannot reach the database {url}: {reason}")
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    reason = text.splitlines()[0] if text else type(exc).__name__
+    what = "cannot reach the database" if _is_connection_failure(exc) else "the database refused the operation"
+    return CommandError(f"{what} {url}: {reason}")
 
 
 class AsyncCommand(BaseCommand):

@@ -1,0 +1,374 @@
+"""The outbox sender: claims due messages, renders them in the recipient's language, delivers them over
+async SMTP (or to files / the console in development), and records the outcome.
+
+Safe with several senders at once: a claim is one short transaction that selects due rows with
+``FOR UPDATE SKIP LOCKED`` (PostgreSQL; SQLite serialises the claim with ``BEGIN IMMEDIATE``) and marks
+them ``sending`` with a lease. A sender that dies leaves its claims to expire; they are then retaken, so
+nothing is lost, and only the message that was in flight at the crash can go out twice (with the same
+Message-ID, which mail clients use to drop duplicates).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import sys
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from pathlib import Path
+
+import aiosmtplib
+from django.conf import settings
+from django.utils import translation
+from django.utils.formats import date_format
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from events import feeds, notifications, presenters
+from events.models import (
+    Association,
+    Event,
+    EventStatus,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+    RegistrationStatus,
+    User,
+    utcnow,
+)
+from events.queries_feeds import FeedEventRow
+from hyperion import db
+
+logger = logging.getLogger("hyperion.mailer")
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
+
+
+def header_safe(text: str, limit: int = 150) -> str:
+    """User text made fit for a header: no line breaks or control characters (no header injection)."""
+    return " ".join(_CONTROL.sub(" ", text or "").split())[:limit]
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    id: int
+    kind: str
+    attempts: int
+    payload: dict
+    recipient_id: int | None
+    email: str | None
+    display_name: str | None
+    language: str | None
+    opt_outs: list[str]
+    active: bool
+    event: FeedEventRow | None
+    event_status: EventStatus | None
+    decision_reason: str
+    association_name: str | None
+    registration_status: RegistrationStatus | None
+
+
+async def outbox_claim(session: AsyncSession, *, limit: int, now: datetime | None = None) -> list[int]:
+    """Take up to ``limit`` due messages for this sender (one short transaction)."""
+    now = now or utcnow()
+    lease_expired = now - timedelta(seconds=settings.OUTBOX_LEASE_SECONDS)
+    async with session.begin():
+        ids = list((await session.execute(
+            select(OutboxMessage.id)
+            .where(or_((OutboxMessage.status == OutboxStatus.PENDING) & (OutboxMessage.send_after <= now),
+                       (OutboxMessage.status == OutboxStatus.SENDING) & (OutboxMessage.claimed_at < lease_expired)))
+            .order_by(OutboxMessage.send_after, OutboxMessage.id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )).scalars())
+        if ids:
+            await session.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids)).values(
+                status=OutboxStatus.SENDING, claimed_at=now, attempts=OutboxMessage.attempts + 1))
+    return ids
+
+
+async def _load(session: AsyncSession, ids: list[int]) -> list[Claimed]:
+    registration = aliased(Registration)
+    rows = await session.execute(
+        select(OutboxMessage.id, OutboxMessage.kind, OutboxMessage.attempts, OutboxMessage.payload,
+               OutboxMessage.recipient_id, User.email, User.display_name, User.language, User.email_opt_outs,
+               User.is_active, User.anonymised_at, Event.id.label("event_id"), Event.slug, Event.title,
+               Event.description, Event.location, Event.category, Event.starts_at, Event.ends_at, Event.all_day,
+               Event.status.label("event_status"), Event.sequence, Event.updated_at, Event.decision_reason,
+               Association.name.label("association_name"), registration.status.label("registration_status"))
+        .outerjoin(User, User.id == OutboxMessage.recipient_id)
+        .outerjoin(Event, Event.id == OutboxMessage.event_id)
+        .outerjoin(Association, Association.id == Event.association_id)
+        .outerjoin(registration, (registration.event_id == OutboxMessage.event_id)
+                   & (registration.user_id == OutboxMessage.recipient_id))
+        .where(OutboxMessage.id.in_(ids)).order_by(OutboxMessage.id))
+    claimed = []
+    for row in rows:
+        event = None
+        if row.event_id is not None:
+            event = FeedEventRow(row.event_id, row.slug, row.title, row.description, row.location, row.category,
+                                 row.starts_at, row.ends_at, row.all_day, row.event_status, row.sequence,
+                                 row.updated_at)
+        claimed.append(Claimed(
+            id=row.id, kind=row.kind, attempts=row.attempts, payload=row.payload or {},
+            recipient_id=row.recipient_id, email=row.email, display_name=row.display_name, language=row.language,
+            opt_outs=list(row.email_opt_outs or []), active=bool(row.is_active) and row.anonymised_at is None,
+            event=event, event_status=row.event_status, decision_reason=row.decision_reason or "",
+            association_name=row.association_name, registration_status=row.registration_status))
+    return claimed
+
+
+def drop_reason(message: Claimed) -> str | None:
+    """Why a due message should not go out any more (checked at send time), or None."""
+    if message.email is None or not message.active:
+        return "recipient gone or inactive"
+    if notifications.KIND_PREFERENCE.get(message.kind) in message.opt_outs:
+        return "recipient opted out"
+    if message.kind == "event.reminder" and (
+            message.event is None or message.event_status != EventStatus.APPROVED
+            or message.registration_status != RegistrationStatus.CONFIRMED):
+        return "no longer confirmed for a published event"
+    if message.kind != "digest.approval_queue" and message.event is None:
+        return "event deleted"
+    return None
+
+
+# Which kinds carry an invitation, and whether it adds (REQUEST) or removes (CANCEL) the event.
+INVITATIONS = {
+    "registration.confirmed": False, "registration.promoted": False, "event.changed": False,
+    "event.reminder": False, "registration.removed": True, "registration.left": True, "event.cancelled": True,
+}
+
+_templates = Environment(  # noqa: S701 - autoescape on for .html, off for the plain-text part
+    loader=FileSystemLoader(str(settings.BASE_DIR / "templates" / "emails")),
+    autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
+)
+_templates.install_gettext_callables(translation.gettext, translation.ngettext, newstyle=True)
+
+
+def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[str]]:
+    _ = translation.gettext
+    title = message.event.title if message.event else ""
+    position = message.payload.get("position")
+    texts = {
+        "registration.confirmed": (_("Registration confirmed: %(title)s"),
+                                   [_("Your place at “%(title)s” is confirmed.")]),
+        "registration.waitlisted": (_("On the waitlist: %(title)s"),
+                                    [_("“%(title)s” is full: you are on the waitlist, position %(position)s."),
+                                     _("If a place frees up, it is yours automatically and we will tell you.")]),
+        "registration.promoted": (_("You have a place: %(title)s"),
+                                  [_("A place freed up at “%(title)s”: it is yours, your registration is "
+                                     "confirmed.")]),
+        "registration.removed": (_("Registration cancelled: %(title)s"),
+                                 [_("The organisers removed your registration for “%(title)s”.")]),
+        "registration.left": (_("You left: %(title)s"), [_("You are no longer registered for “%(title)s”.")]),
+        "event.changed": (_("Changed: %(title)s"),
+                          [_("“%(title)s”, which you registered for, has changed. Here are the new details.")]),
+        "event.cancelled": (_("Cancelled: %(title)s"), [_("“%(title)s” is cancelled.")]),
+        "event.reminder": (_("Tomorrow: %(title)s"), [_("A reminder: you are expected at “%(title)s”.")]),
+        "event.approved": (_("Approved: %(title)s"), [_("“%(title)s” is approved and published.")]),
+        "event.declined": (_("Declined: %(title)s"),
+                           [_("“%(title)s” was declined. You can change it and submit it again.")]),
+        "digest.approval_queue": (_("%(count)s events wait for approval"),
+                                  [_("These events wait for your decision, oldest first:")]),
+    }
+    subject, lines = texts[message.kind]
+    values = {"title": title, "position": position, "count": len(queue)}
+    return subject % values, [line % values for line in lines]
+
+
+def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
+    """The e-mail of an outbox row: plain text and HTML alternatives, an .ics where it concerns the
+    recipient's calendar, headers that no user text can break."""
+    language = message.language if message.language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    queue = queue or []
+    with translation.override(language):
+        subject, lines = _subject_and_lines(message, queue)
+        event = message.event
+        context = {
+            "name": message.display_name or "",
+            "lines": lines,
+            "event": event,
+            "association_name": message.association_name,
+            "when": (date_format(presenters.local(event.starts_at), "l j F Y") + ", " +
+                     presenters.time_range_label(event.starts_at, event.ends_at, event.all_day)) if event else "",
+            "reason": message.decision_reason if message.kind in ("event.cancelled", "event.declined") else "",
+            "event_url": f"{settings.SITE_URL}/events/{event.slug}/" if event else "",
+            "queue": queue,
+            "queue_url": f"{settings.SITE_URL}/manage/queue/",
+            "preferences_url": f"{settings.SITE_URL}/account/notifications/",
+        }
+        text = _templates.get_template("message.txt").render(context)
+        html = _templates.get_template("message.html").render(context)
+    email = EmailMessage()
+    email["Subject"] = header_safe(subject, 200)
+    email["From"] = settings.DEFAULT_FROM_EMAIL
+    email["To"] = formataddr((header_safe(message.display_name or "", 80), message.email))
+    email["Date"] = format_datetime(utcnow())
+    email["Message-ID"] = message_id(message.id)
+    email["Content-Language"] = language
+    email["Auto-Submitted"] = "auto-generated"
+    email["List-Unsubscribe"] = f"<{settings.SITE_URL}/account/notifications/>"
+    email.set_content(text)
+    email.add_alternative(html, subtype="html")
+    if event is not None and message.kind in INVITATIONS:
+        cancel = INVITATIONS[message.kind] or (message.kind == "event.changed"
+                                               and message.registration_status != RegistrationStatus.CONFIRMED)
+        ics = feeds.invitation(event, cancel=cancel, organizer=parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+                               attendee=message.email,
+                               event_url=lambda slug: f"{settings.SITE_URL}/events/{slug}/")
+        email.add_attachment(ics, maintype="text", subtype="calendar", filename="invitation.ics",
+                             params={"method": "CANCEL" if cancel else "REQUEST"})
+    return email
+
+
+def message_id(outbox_id: int) -> str:
+    """Stable per outbox row: a message sent again after a crash keeps its Message-ID."""
+    domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "hyperion.invalid"
+    return f"<outbox-{outbox_id}@{domain}>"
+
+
+class Transport:
+    """Where messages go: SMTP (aiosmtplib), files (.eml in a folder) or the console."""
+
+    def __init__(self, config: dict) -> None:
+        backend = config.get("EMAIL_BACKEND", "")
+        self.kind = "smtp" if backend.endswith("smtp.EmailBackend") else (
+            "file" if backend.endswith("filebased.EmailBackend") else "console")
+        self.config = config
+        path = Path(config.get("EMAIL_FILE_PATH") or settings.DATA_DIR / "mail")
+        self.folder = path if path.is_absolute() else Path("/") / path
+
+    async def send(self, email: EmailMessage, outbox_id: int) -> None:
+        if self.kind == "smtp":
+            config = self.config
+            await aiosmtplib.send(
+                email, hostname=config.get("EMAIL_HOST") or "localhost", port=config.get("EMAIL_PORT") or 25,
+                username=config.get("EMAIL_HOST_USER") or None, password=config.get("EMAIL_HOST_PASSWORD") or None,
+                use_tls=bool(config.get("EMAIL_USE_SSL")), start_tls=True if config.get("EMAIL_USE_TLS") else None,
+                timeout=config.get("EMAIL_TIMEOUT") or 30)
+        elif self.kind == "file":
+            # A few kB on a local disk, from the sender (never a web request): a thread keeps the loop free.
+            await asyncio.to_thread(self._write, email, outbox_id)
+        else:
+            sys.stdout.write(email.as_string() + "\n" + "-" * 72 + "\n")
+            sys.stdout.flush()
+
+    def _write(self, email: EmailMessage, outbox_id: int) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        (self.folder / f"{utcnow():%Y%m%d-%H%M%S}-{outbox_id:08d}.eml").write_bytes(email.as_bytes())
+
+
+@dataclass
+class SendReport:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    dropped: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.retried + self.failed + self.dropped
+
+
+def retry_delay(attempts: int) -> timedelta:
+    return timedelta(seconds=min(settings.OUTBOX_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600))
+
+
+async def _finish(outbox_id: int, **values) -> None:
+    async with db.write_session() as session, session.begin():
+        await session.execute(update(OutboxMessage).where(
+            OutboxMessage.id == outbox_id, OutboxMessage.status == OutboxStatus.SENDING).values(**values))
+
+
+async def _approval_queue_titles() -> list[str]:
+    async with db.read_session() as session:
+        rows = await session.execute(select(Event.title, Association.name)
+                                     .join(Association, Association.id == Event.association_id)
+                                     .where(Event.status == EventStatus.SUBMITTED)
+                                     .order_by(Event.submitted_at.nulls_first(), Event.id).limit(50))
+        return [f"{title} ({name})" for title, name in rows]
+
+
+async def send_due(transport: Transport | None = None, *, limit: int | None = None) -> SendReport:
+    """Claim one batch of due messages and deliver it. Returns what happened."""
+    transport = transport or Transport(settings.EMAIL_CONFIG)
+    async with db.write_session() as session:
+        ids = await outbox_claim(session, limit=limit or settings.OUTBOX_BATCH_SIZE)
+    report = SendReport()
+    if not ids:
+        return report
+    async with db.read_session() as session:
+        claimed = await _load(session, ids)
+    queue = await _approval_queue_titles() if any(m.kind == "digest.approval_queue" for m in claimed) else []
+    gate = asyncio.Semaphore(settings.OUTBOX_SMTP_CONCURRENCY)
+
+    async def deliver(message: Claimed) -> None:
+        reason = drop_reason(message)
+        if message.kind == "digest.approval_queue" and not queue:
+            reason = "approval queue empty"
+        if reason:
+            await _finish(message.id, status=OutboxStatus.DROPPED, last_error=reason)
+            report.dropped += 1
+            return
+        try:
+            email = build(message, queue=queue)
+            async with gate:
+                await transport.send(email, message.id)
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            permanent = isinstance(error, aiosmtplib.SMTPResponseException) and error.code >= 500
+            text = f"{type(error).__name__}: {error}"[:1000]
+            report.errors.append(text)
+            if permanent or message.attempts >= settings.OUTBOX_MAX_ATTEMPTS:
+                await _finish(message.id, status=OutboxStatus.FAILED, last_error=text)
+                report.failed += 1
+                logger.error("outbox message %s failed for good: %s", message.id, text)
+            else:
+                await _finish(message.id, status=OutboxStatus.PENDING, last_error=text,
+                              send_after=utcnow() + retry_delay(message.attempts))
+                report.retried += 1
+            return
+        await _finish(message.id, status=OutboxStatus.SENT, sent_at=utcnow(), last_error="")
+        report.sent += 1
+
+    await asyncio.gather(*(deliver(message) for message in claimed))
+    return report
+
+
+async def send_all_due(transport: Transport | None = None) -> SendReport:
+    """Batches until nothing is due (``manage.py sendmail``)."""
+    total = SendReport()
+    async with db.write_session() as session:
+        await notifications.digest_enqueue_due(session)
+    while True:
+        report = await send_due(transport)
+        total.sent += report.sent
+        total.retried += report.retried
+        total.failed += report.failed
+        total.dropped += report.dropped
+        total.errors += report.errors
+        if report.handled == 0 or report.sent + report.dropped == 0:
+            return total
+
+
+async def run_loop(stop: asyncio.Event, *, interval: float = 2.0) -> None:
+    """The long-running sender (``sendmail --loop`` or the web process's background task)."""
+    transport = Transport(settings.EMAIL_CONFIG)
+    while not stop.is_set():
+        try:
+            async with db.write_session() as session:
+                await notifications.digest_enqueue_due(session)
+            report = await send_due(transport)
+        except Exception:
+            logger.exception("outbox sender iteration failed; trying again")
+            report = SendReport()
+        if report.handled == 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=interval)

@@ -1,0 +1,178 @@
+"""What to tell whom: the outbox rows that services write inside their own transactions.
+
+Nothing here sends anything. A service that changes a registration or an event calls these functions
+before it commits, so the change and its messages commit together (transactional outbox); the sender
+(events/mailer.py) delivers them later. Opt-outs are honoured at send time, so a preference changed in
+the meantime still counts.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.utils.translation import gettext_lazy as _
+from sqlalchemy import JSON, insert, literal, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events.models import (
+    Event,
+    EventStatus,
+    Membership,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+    RegistrationStatus,
+    Role,
+    User,
+    utcnow,
+)
+from events.presenters import site_zone
+
+# The switches on the account page: each turns off a family of messages.
+PREFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "registration": (_("My registrations (confirmed, waitlist, promotion, removal)"),
+                     ("registration.confirmed", "registration.waitlisted", "registration.promoted",
+                      "registration.removed", "registration.left")),
+    "event_changes": (_("Changes and cancellations of my events"), ("event.changed", "event.cancelled")),
+    "reminders": (_("Reminders the day before my events"), ("event.reminder",)),
+    "decisions": (_("Approval decisions on my association's events"), ("event.approved", "event.declined")),
+    "digest": (_("Daily digest of the approval queue (staff)"), ("digest.approval_queue",)),
+}
+KIND_PREFERENCE = {kind: key for key, (_label, kinds) in PREFERENCES.items() for kind in kinds}
+
+
+async def notify(
+    session: AsyncSession, *, kind: str, recipient_ids: list[int] | tuple[int, ...], event_id: int | None = None,
+    payload: dict[str, Any] | None = None, send_after: datetime | None = None,
+) -> None:
+    if not recipient_ids:
+        return
+    now = utcnow()
+    await session.execute(insert(OutboxMessage), [
+        {"kind": kind, "recipient_id": recipient_id, "event_id": event_id, "payload": payload or {},
+         "status": OutboxStatus.PENDING, "send_after": send_after or now, "attempts": 0, "last_error": "",
+         "created_at": now}
+        for recipient_id in recipient_ids
+    ])
+
+
+async def notify_registrants(
+    session: AsyncSession, *, kind: str, event_id: int, statuses: tuple[RegistrationStatus, ...],
+    payload: dict[str, Any] | None = None,
+) -> None:
+    """One message per registrant in ``statuses``, in a single INSERT … SELECT: cancelling an event with
+    thousands of registrations writes its messages in one statement and returns at once."""
+    now = utcnow()
+    rows = select(
+        literal(kind), Registration.user_id, Registration.event_id, literal(payload or {}, JSON),
+        literal(OutboxStatus.PENDING, OutboxMessage.status.type), literal(now, OutboxMessage.send_after.type),
+        literal(0), literal(""), literal(now, OutboxMessage.created_at.type),
+    ).where(Registration.event_id == event_id, Registration.status.in_(statuses))
+    await session.execute(insert(OutboxMessage).from_select(
+        ["kind", "recipient_id", "event_id", "payload", "status", "send_after", "attempts", "last_error",
+         "created_at"], rows))
+
+
+def reminder_time(starts_at: datetime) -> datetime:
+    """By default the day before, at 18:00 Paris time (settings.REMINDER_HOUR)."""
+    day_before = starts_at.astimezone(site_zone()).date() - timedelta(days=1)
+    return datetime.combine(day_before, time(settings.REMINDER_HOUR), tzinfo=site_zone())
+
+
+def _reminder_key(event_id: int, user_id: int) -> str:
+    return f"reminder:{event_id}:{user_id}"
+
+
+async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int) -> None:
+    """(Re)arm the reminder of one confirmed registration. The caller holds the event's lock."""
+    when = reminder_time(event.starts_at)
+    if when <= utcnow():
+        return  # too late for a reminder: the event is tomorrow or sooner
+    key = _reminder_key(event.id, user_id)
+    existing = (await session.execute(select(OutboxMessage.id, OutboxMessage.status)
+                                      .where(OutboxMessage.dedupe_key == key))).first()
+    if existing is None:
+        await session.execute(insert(OutboxMessage), {
+            "kind": "event.reminder", "recipient_id": user_id, "event_id": event.id, "payload": {},
+            "status": OutboxStatus.PENDING, "send_after": when, "dedupe_key": key, "attempts": 0,
+            "last_error": "", "created_at": utcnow()})
+    elif existing.status != OutboxStatus.SENDING:
+        await session.execute(update(OutboxMessage).where(OutboxMessage.id == existing.id).values(
+            status=OutboxStatus.PENDING, send_after=when, attempts=0, last_error="", sent_at=None))
+
+
+async def reminders_drop(session: AsyncSession, *, event_id: int, user_id: int | None = None) -> None:
+    """Pending reminders of an event (or of one registrant) will not be sent."""
+    statement = (update(OutboxMessage)
+                 .where(OutboxMessage.event_id == event_id, OutboxMessage.kind == "event.reminder",
+                        OutboxMessage.status == OutboxStatus.PENDING)
+                 .values(status=OutboxStatus.DROPPED))
+    if user_id is not None:
+        statement = statement.where(OutboxMessage.recipient_id == user_id)
+    await session.execute(statement)
+
+
+async def reminders_reschedule(session: AsyncSession, *, event: Event) -> None:
+    """The event moved: its pending reminders follow it."""
+    await session.execute(update(OutboxMessage)
+                          .where(OutboxMessage.event_id == event.id, OutboxMessage.kind == "event.reminder",
+                                 OutboxMessage.status == OutboxStatus.PENDING)
+                          .values(send_after=reminder_time(event.starts_at)))
+
+
+async def association_editors(session: AsyncSession, *, association_id: int) -> list[int]:
+    """Who hears of an approval decision: the association's editors and managers."""
+    rows = await session.execute(select(Membership.user_id).where(
+        Membership.association_id == association_id, Membership.role.in_((Role.EDITOR, Role.MANAGER))))
+    return list(rows.scalars())
+
+
+async def registration_messages(
+    session: AsyncSession, *, event: Event, user_id: int, status: RegistrationStatus, waitlist_position: int | None
+) -> None:
+    """A student registered (or was added): tell them, and arm the reminder if confirmed."""
+    if status == RegistrationStatus.CONFIRMED:
+        await notify(session, kind="registration.confirmed", recipient_ids=[user_id], event_id=event.id)
+        await reminder_schedule(session, event=event, user_id=user_id)
+    else:
+        await notify(session, kind="registration.waitlisted", recipient_ids=[user_id], event_id=event.id,
+                     payload={"position": waitlist_position})
+
+
+async def promotion_messages(session: AsyncSession, *, event: Event, user_ids: tuple[int, ...]) -> None:
+    await notify(session, kind="registration.promoted", recipient_ids=list(user_ids), event_id=event.id)
+    for user_id in user_ids:
+        await reminder_schedule(session, event=event, user_id=user_id)
+
+
+async def staff_ids(session: AsyncSession) -> list[int]:
+    rows = await session.execute(select(User.id).where(User.is_staff.is_(True), User.is_active.is_(True)))
+    return list(rows.scalars())
+
+
+async def digest_enqueue_due(session: AsyncSession, *, now: datetime | None = None) -> int:
+    """Once a day (from settings.DIGEST_HOUR, Paris time), one digest per staff member when events wait
+    in the approval queue. A dedupe key per day and person: several senders never send it twice."""
+    now = now or utcnow()
+    local = now.astimezone(site_zone())
+    if local.hour < settings.DIGEST_HOUR:
+        return 0
+    async with session.begin():
+        waiting = (await session.execute(select(Event.id).where(Event.status == EventStatus.SUBMITTED)
+                                         .limit(1))).first()
+        if waiting is None:
+            return 0
+        day = local.date().isoformat()
+        recipients = await staff_ids(session)
+        keys = [f"digest:{day}:{user_id}" for user_id in recipients]
+        existing = set((await session.execute(select(OutboxMessage.dedupe_key)
+                                              .where(OutboxMessage.dedupe_key.in_(keys)))).scalars())
+        fresh = [(user_id, key) for user_id, key in zip(recipients, keys, strict=True) if key not in existing]
+        if fresh:
+            await session.execute(insert(OutboxMessage), [
+                {"kind": "digest.approval_queue", "recipient_id": user_id, "payload": {}, "dedupe_key": key,
+                 "status": OutboxStatus.PENDING, "send_after": now, "attempts": 0, "last_error": "",
+                 "created_at": now} for user_id, key in fresh])
+    return len(fresh)
