@@ -110,7 +110,8 @@ def _calendar(name: str, vevents: list[Event], method: str = "PUBLISH") -> bytes
     calendar.prodid = PRODID
     calendar.version = "2.0"
     calendar.method = method
-    calendar.calendar_name = name
+    # X-WR-CALNAME is not a TEXT value the library escapes: one line, whatever the title held.
+    calendar.calendar_name = " ".join(name.split())
     for vevent in vevents:
         calendar.add_component(vevent)
     timed_years = [moment.year for vevent in vevents for moment in (vevent.start, vevent.end)

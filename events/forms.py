@@ -149,3 +149,17 @@ class EventFilterForm(forms.Form):
             has_seats=bool(data.get("has_seats")),
             query=data.get("q") or None,
         )
+
+
+class NotificationPreferencesForm(forms.Form):
+    """One checkbox per family of e-mails (events.notifications.PREFERENCES); checked means "send"."""
+
+    def __init__(self, data=None, *, opt_outs: list[str]) -> None:
+        from events.notifications import PREFERENCES
+
+        super().__init__(data)
+        for key, (label, _kinds) in PREFERENCES.items():
+            self.fields[key] = forms.BooleanField(label=label, required=False, initial=key not in opt_outs)
+
+    def opt_outs(self) -> list[str]:
+        return [key for key, wanted in self.cleaned_data.items() if not wanted]

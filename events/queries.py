@@ -392,12 +392,13 @@ class Account:
     language: str
     feed_token: str | None
     password_hash: str
+    email_opt_outs: list[str]
 
 
 async def user_account(session: AsyncSession, *, user_id: int) -> Account | None:
     row = (await session.execute(
         select(User.id, User.email, User.display_name, User.promo, User.language, User.feed_token,
-               User.password_hash).where(User.id == user_id))).first()
+               User.password_hash, User.email_opt_outs).where(User.id == user_id))).first()
     return None if row is None else Account(*row)
 
 

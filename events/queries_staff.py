@@ -14,6 +14,8 @@ from events.models import (
     Event,
     EventStatus,
     Membership,
+    OutboxMessage,
+    OutboxStatus,
     Registration,
     RegistrationStatus,
     Role,
@@ -259,3 +261,26 @@ async def associations_choices(
     if not actor.is_staff and editable_only:
         statement = statement.where(Association.id.in_(actor.editable_association_ids() or {0}))
     return [(row.id, row.name) for row in await session.execute(statement)]
+
+
+@dataclass(frozen=True, slots=True)
+class FailedMessageRow:
+    id: int
+    kind: str
+    recipient_email: str | None
+    event_title: str | None
+    attempts: int
+    last_error: str
+    created_at: datetime
+
+
+async def outbox_failed(session: AsyncSession, *, limit: int = 200) -> list[FailedMessageRow]:
+    statement = (
+        select(OutboxMessage.id, OutboxMessage.kind, User.email, Event.title, OutboxMessage.attempts,
+               OutboxMessage.last_error, OutboxMessage.created_at)
+        .outerjoin(User, User.id == OutboxMessage.recipient_id)
+        .outerjoin(Event, Event.id == OutboxMessage.event_id)
+        .where(OutboxMessage.status == OutboxStatus.FAILED)
+        .order_by(OutboxMessage.created_at.desc()).limit(limit)
+    )
+    return [FailedMessageRow(*row) for row in await session.execute(statement)]

@@ -271,6 +271,11 @@ async def user_language_set(session: AsyncSession, *, user_id: int, language: st
         await session.execute(update(User).where(User.id == user_id).values(language=language))
 
 
+async def user_email_opt_outs_set(session: AsyncSession, *, user_id: int, opt_outs: list[str]) -> None:
+    async with session.begin():
+        await session.execute(update(User).where(User.id == user_id).values(email_opt_outs=sorted(set(opt_outs))))
+
+
 async def feed_token_regenerate(session: AsyncSession, *, user_id: int) -> str:
     """A new secret for the personal calendar feed; the old URL stops working at once."""
     token = secrets.token_urlsafe(24)

@@ -24,6 +24,8 @@ from events.models import (
     Event,
     EventStatus,
     Membership,
+    OutboxMessage,
+    OutboxStatus,
     Registration,
     RegistrationStatus,
     Role,
@@ -423,3 +425,17 @@ async def user_staff_set(session: AsyncSession, *, actor: Actor, user_id: int, i
             await audit_log(session, actor_id=actor.id, action="user.updated", object_type="user",
                             object_id=user_id, changes=changes)
 
+
+
+async def outbox_retry(session: AsyncSession, *, actor: Actor, outbox_id: int) -> None:
+    """Send a failed message again (staff, from the failed-messages page)."""
+    async with session.begin():
+        if not actor.is_staff:
+            raise Forbidden
+        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is None or message.status != OutboxStatus.FAILED:
+            raise NotFound
+        message.status, message.attempts, message.send_after = OutboxStatus.PENDING, 0, utcnow()
+        await audit_log(session, actor_id=actor.id, action="outbox.retried", object_type="outbox",
+                        object_id=outbox_id, changes={"status": ["failed", "pending"],
+                                                      "last_error": [message.last_error, None]})

@@ -17,6 +17,7 @@ urlpatterns = [
     path("account/logout/", account.logout, name="logout"),
     path("account/password/", account.password_change, name="password_change"),
     path("account/feed/", account.feed_token, name="feed_token"),
+    path("account/notifications/", account.notification_preferences, name="notification_preferences"),
     path("language/", account.set_language, name="set_language"),
     path("events/<slug:slug>.ics", feeds.event_ics, name="event_ics"),
     path("feeds/events.ics", feeds.feed_all, name="feed_all"),
@@ -51,4 +52,6 @@ urlpatterns = [
     path("manage/users/", staff_people.users, name="staff_users"),
     path("manage/users/<int:user_id>/", staff_people.user_flags, name="staff_user_flags"),
     path("manage/audit/", staff_people.audit, name="staff_audit"),
+    path("manage/outbox/", staff_people.outbox_failed, name="staff_outbox"),
+    path("manage/outbox/<int:outbox_id>/retry/", staff_people.outbox_retry, name="staff_outbox_retry"),
 ]

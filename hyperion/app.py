@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from django.conf import settings
@@ -15,6 +16,8 @@ logger = logging.getLogger("hyperion")
 
 class HyperionApp:
     def __init__(self) -> None:
+        self.sender: asyncio.Task | None = None
+        self.sender_stop = asyncio.Event()
         self.django = LoopBoundASGIHandler()
         self.static = StaticFiles(settings.STATIC_ROOT, settings.STATIC_URL) if settings.SERVE_STATIC else None
 
@@ -52,7 +55,16 @@ class HyperionApp:
         # No connection is opened yet, so the site starts (and answers 503 pages) while the database is down.
         db.engine_start()
         logger.info("database engine started (%s)", db.get_engine().url.render_as_string(hide_password=True))
+        if settings.OUTBOX_SENDER_IN_WEB:
+            from events import mailer
+
+            self.sender_stop = asyncio.Event()
+            self.sender = asyncio.create_task(mailer.run_loop(self.sender_stop), name="outbox-sender")
 
     async def shutdown(self) -> None:
+        if self.sender is not None:
+            self.sender_stop.set()
+            await self.sender
+            self.sender = None
         await db.engine_dispose()
         logger.info("database engine disposed")

@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from events import auth, queries, services
-from events.forms import LoginForm, PasswordChangeForm, SignupForm
+from events.forms import LoginForm, NotificationPreferencesForm, PasswordChangeForm, SignupForm
 from events.views.helpers import client_address, login_required, safe_next
 from hyperion import db
 
@@ -138,3 +138,17 @@ async def set_language(request):
             async with db.write_session() as session:
                 await services.user_language_set(session, user_id=request.user.id, language=language)
     return response
+
+
+@login_required
+async def notification_preferences(request):
+    """The page List-Unsubscribe points at: one switch per family of e-mails."""
+    async with db.read_session() as session:
+        account = await queries.user_account(session, user_id=request.user.id)
+    form = NotificationPreferencesForm(request.POST or None, opt_outs=account.email_opt_outs)
+    if request.method == "POST" and form.is_valid():
+        async with db.write_session() as session:
+            await services.user_email_opt_outs_set(session, user_id=request.user.id, opt_outs=form.opt_outs())
+        messages.success(request, _("Your e-mail preferences are saved."))
+        return redirect("notification_preferences")
+    return render(request, "account/notifications.html", {"form": form})

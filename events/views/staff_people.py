@@ -248,3 +248,22 @@ async def audit(request, *, actor):
         "form": form, "rows": rows, "page": page, "has_next": has_next,
         "page_query": presenters.query_without_page(request.GET),
         "local": presenters.moment_label})
+
+
+@staff_only
+async def outbox_failed(request, *, actor):
+    async with db.read_session() as session:
+        rows = await queries_staff.outbox_failed(session)
+    return render(request, "staff/outbox.html", {"rows": rows})
+
+
+@require_POST
+@staff_only
+async def outbox_retry(request, outbox_id: int, *, actor):
+    async with db.write_session() as session:
+        try:
+            await services_staff.outbox_retry(session, actor=actor, outbox_id=outbox_id)
+        except services.DomainError as error:
+            return service_error(request, error)
+    messages.success(request, _("The message will be sent again."))
+    return redirect("staff_outbox")

@@ -12,7 +12,6 @@ from alembic import op
 
 import events.models
 
-
 revision: str = '56cd06d50cb6'
 down_revision: str | Sequence[str] | None = '380e09fe5723'
 branch_labels: str | Sequence[str] | None = None
