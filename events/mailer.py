@@ -212,7 +212,6 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
     email["To"] = formataddr((header_safe(message.display_name or "", 80), message.email))
     email["Date"] = format_datetime(utcnow())
     email["Message-ID"] = message_id(message.id)
-    email["Content-Language"] = language
     email["Auto-Submitted"] = "auto-generated"
     email["List-Unsubscribe"] = f"<{settings.SITE_URL}/account/notifications/>"
     email.set_content(text)
@@ -225,6 +224,7 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
                                event_url=lambda slug: f"{settings.SITE_URL}/events/{slug}/")
         email.add_attachment(ics, maintype="text", subtype="calendar", filename="invitation.ics",
                              params={"method": "CANCEL" if cancel else "REQUEST"})
+    email["Content-Language"] = language  # after the parts: set_content() drops Content-* headers
     return email
 
 
@@ -322,6 +322,9 @@ async def send_due(transport: Transport | None = None, *, limit: int | None = No
             email = build(message, queue=queue)
             async with gate:
                 await transport.send(email, message.id)
+                # Recorded before the slot is freed: at most one message per slot is ever sent but not
+                # yet marked, so a crash re-sends at most those in flight.
+                await _finish(message.id, status=OutboxStatus.SENT, sent_at=utcnow(), last_error="")
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
             permanent = isinstance(error, aiosmtplib.SMTPResponseException) and error.code >= 500
             text = f"{type(error).__name__}: {error}"[:1000]
@@ -335,7 +338,6 @@ async def send_due(transport: Transport | None = None, *, limit: int | None = No
                               send_after=utcnow() + retry_delay(message.attempts))
                 report.retried += 1
             return
-        await _finish(message.id, status=OutboxStatus.SENT, sent_at=utcnow(), last_error="")
         report.sent += 1
 
     await asyncio.gather(*(deliver(message) for message in claimed))

@@ -309,14 +309,16 @@ async def test_staff_get_a_daily_digest_only_when_events_wait(smtp, session):
     association_id = await support.association_create()
     await support.user_create(email="staff@hyperion.test", display_name="Staff", is_staff=True)
     from events import notifications
-    morning = utcnow().replace(hour=10)
+    morning = utcnow()
     async with db.write_session() as write:
-        assert await notifications.digest_enqueue_due(write, now=morning) == 0  # empty queue: nothing
+        with override_settings(DIGEST_HOUR=0):
+            assert await notifications.digest_enqueue_due(write, now=morning) == 0  # empty queue: nothing
     await support.event_create(association_id=association_id, title="À valider", status=EventStatus.SUBMITTED,
                                submitted_at=utcnow())
     for _ in range(2):  # two senders, or two loops, on the same day: one digest
         async with db.write_session() as write:
-            await notifications.digest_enqueue_due(write, now=morning)
+            with override_settings(DIGEST_HOUR=0):
+                await notifications.digest_enqueue_due(write, now=morning)
     await send()
     (digest,) = smtp.inbox.to("staff@hyperion.test")
     assert "attendent votre validation" in digest["Subject"] and "À valider" in text_of(digest)
