@@ -21,7 +21,7 @@ from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import notifications
+from events import live, notifications
 from events.models import (
     Event,
     EventStatus,
@@ -178,6 +178,7 @@ async def registration_place_locked(
     position = await waitlist_position(session, registration_id=registration_id) if full else None
     await notifications.registration_messages(session, event=event, user_id=user_id, status=status,
                                               waitlist_position=position)
+    await live.seats_changed(session, event_id=event.id)
     return RegistrationOutcome(status=status, waitlist_position=position, registration_id=registration_id)
 
 
@@ -201,6 +202,7 @@ async def registration_leave(
         await notifications.reminders_drop(session, event_id=event.id, user_id=user_id)
         await notifications.notify(session, kind="registration.left", recipient_ids=[user_id], event_id=event.id)
         promoted = await waitlist_promote_locked(session, event) if previous == RegistrationStatus.CONFIRMED else ()
+        await live.seats_changed(session, event_id=event.id)
     return LeaveOutcome(previous_status=previous, promoted_user_ids=promoted)
 
 
@@ -230,6 +232,7 @@ async def waitlist_promote_locked(session: AsyncSession, event: Event) -> tuple[
             .values(status=RegistrationStatus.CONFIRMED, updated_at=utcnow())
         )
         await notifications.promotion_messages(session, event=event, user_ids=promoted)
+        await live.seats_changed(session, event_id=event.id)
     return promoted
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import notifications, permissions, services
+from events import live, notifications, permissions, services
 from events.audit import audit_log, diff
 from events.models import (
     Association,
@@ -196,6 +196,8 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
                 payload={"changed": sorted(name for name in changes if name in SCHEDULE_FIELDS)})
             await notifications.reminders_reschedule(session, event=event)
         promoted = await services.waitlist_promote_locked(session, event)
+        if "capacity" in changes:
+            await live.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="event.updated", object_type="event",
                         object_id=event.id, association_id=event.association_id, changes=changes)
     return EventUpdate(changed=changes, promoted_user_ids=promoted, schedule_changed=schedule_changed)
@@ -244,6 +246,7 @@ async def event_transition(
             event.sequence += 1
         await session.flush()
         if action == "cancel":
+            await live.seats_changed(session, event_id=event.id)
             await notifications.notify_registrants(
                 session, kind="event.cancelled", event_id=event.id,
                 statuses=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED))
@@ -316,6 +319,7 @@ async def attendee_remove(
         await notifications.notify(session, kind="registration.removed", recipient_ids=[registration.user_id],
                                    event_id=event.id)
         promoted = await services.waitlist_promote_locked(session, event)
+        await live.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="registration.removed", object_type="registration",
                         object_id=registration.id, association_id=event.association_id,
                         changes={"status": [before.value, "cancelled"], "user_id": [registration.user_id, None],

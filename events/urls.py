@@ -7,6 +7,7 @@ urlpatterns = [
     path("calendar/", public.calendar_month, name="calendar_month"),
     path("calendar/week/", public.calendar_week, name="calendar_week"),
     path("events/<slug:slug>/", public.event_detail, name="event_detail"),
+    path("events/<slug:slug>/seats/", public.seats_stream, name="event_seats_stream"),
     path("events/<slug:slug>/register/", registration.register, name="event_register"),
     path("events/<slug:slug>/leave/", registration.leave, name="event_leave"),
     path("associations/<slug:slug>/", public.association_detail, name="association_detail"),

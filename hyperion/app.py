@@ -62,6 +62,9 @@ class HyperionApp:
             self.sender = asyncio.create_task(mailer.run_loop(self.sender_stop), name="outbox-sender")
 
     async def shutdown(self) -> None:
+        from events import live
+
+        await live.broadcaster.stop()
         if self.sender is not None:
             self.sender_stop.set()
             await self.sender

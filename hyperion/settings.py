@@ -183,3 +183,9 @@ OUTBOX_SMTP_CONCURRENCY = env.int("OUTBOX_SMTP_CONCURRENCY", default=8)
 # Run the sender as a background task of each web process too (off: run `manage.py sendmail --loop`).
 OUTBOX_SENDER_IN_WEB = env.bool("OUTBOX_SENDER_IN_WEB", default=False)
 OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=30.0)
+# The live seat counter LISTENs on its own connection, straight to PostgreSQL (never through PgBouncer's
+# transaction pool). Empty: DATABASE_URL.
+DB_LISTEN_URL = env.str("DB_LISTEN_URL", default="")
+# An open live-seat stream ends after this long (the browser reconnects at once): bounds how long a
+# stream can hold a graceful shutdown.
+SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=120)

@@ -86,8 +86,10 @@ async def _clean_database(_site_database):
 @pytest.fixture(scope="session", autouse=True)
 async def _dispose_engine_at_end():
     yield
+    from events import live
     from hyperion import db
 
+    await live.broadcaster.stop()
     await db.engine_dispose()
 
 

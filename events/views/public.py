@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from django.http import Http404
+from django.conf import settings
+from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 
 from events import calendar as event_calendar
-from events import permissions, presenters, queries
+from events import live, permissions, presenters, queries
 from events.forms import EventFilterForm
 from events.models import utcnow
 from hyperion import db
@@ -88,3 +89,42 @@ async def calendar_week(request):
         "week": event_calendar.week_view(monday, rows, today=today),
     })
 
+
+
+def _server_sent(news: live.SeatNews) -> bytes:
+    return f"event: seats\ndata: {news.as_json()}\n\n".encode()
+
+
+async def seats_stream(request, slug: str):
+    """Server-sent events: the event's seat count, live, for the counter on its page. Holds no database
+    connection while it waits: the process's broadcaster re-reads the count once per change for all."""
+    async with db.read_session() as session:
+        event = await queries.event_detail(session, slug=slug, viewer_id=None)
+    if event is None or not event.is_published:
+        raise Http404
+    queue = live.broadcaster.subscribe(event.id)
+    loop = asyncio.get_running_loop()
+
+    async def stream():
+        try:
+            yield b"retry: 3000\n\n"
+            news = await live.seat_news(event.id)
+            if news is not None:
+                yield _server_sent(news)
+            deadline = loop.time() + settings.SSE_MAX_SECONDS
+            while (remaining := deadline - loop.time()) > 0:
+                try:
+                    news = await asyncio.wait_for(queue.get(), timeout=min(15.0, remaining))
+                except TimeoutError:
+                    yield b": keep-alive\n\n"  # also how a vanished client is noticed
+                    continue
+                if news is None:  # the server is shutting down
+                    return
+                yield _server_sent(news)
+        finally:
+            live.broadcaster.unsubscribe(event.id, queue)
+
+    response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")
+    response["Cache-Control"] = "no-cache, no-transform"
+    response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
+    return response

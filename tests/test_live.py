@@ -1,0 +1,110 @@
+"""The live seat counter: server-sent events that follow registrations as they commit."""
+
+import asyncio
+import json
+import time
+
+import httpx
+import pytest
+
+from events import live, services
+from events.models import EventStatus
+from hyperion import db
+from tests import support
+
+
+async def _register(event_id: int, user_id: int) -> None:
+    async with db.write_session() as session:
+        await services.registration_create(session, event_id=event_id, user_id=user_id)
+
+
+def _events(chunks: str) -> list[dict]:
+    return [json.loads(line[len("data: "):]) for line in chunks.splitlines() if line.startswith("data: ")]
+
+
+async def test_event_page_carries_the_live_counter_and_its_script(async_client):
+    await support.event_create(association_id=await support.association_create(), slug="gala", capacity=2)
+    page = (await async_client.get("/events/gala/")).text
+    assert 'data-live-seats="/events/gala/seats/"' in page and "/static/js/live-seats.js" in page
+
+
+async def test_stream_sends_the_count_then_each_change_until_full(async_client):
+    event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
+                                          capacity=2)
+    response = await async_client.get("/events/gala/seats/")
+    assert response["Content-Type"].startswith("text/event-stream")
+    chunks = response.streaming_content.__aiter__()
+    received = ""
+
+    async def read_until(predicate) -> dict:
+        nonlocal received
+        while True:
+            received += (await asyncio.wait_for(anext(chunks), timeout=5)).decode()
+            news = _events(received)
+            if news and predicate(news[-1]):
+                return news[-1]
+
+    first = await read_until(lambda news: True)
+    assert first == {"event_id": event_id, "capacity": 2, "confirmed": 0, "waitlisted": 0, "cancelled": False,
+                     "seats_left": 2, "full": False}
+    students = [await support.user_create(email=f"s{n}@etu.test") for n in range(3)]
+    await _register(event_id, students[0])
+    assert (await read_until(lambda news: news["confirmed"] == 1))["seats_left"] == 1
+    await _register(event_id, students[1])
+    await _register(event_id, students[2])
+    last = await read_until(lambda news: news["waitlisted"] == 1)
+    assert last["full"] and last["seats_left"] == 0
+
+
+async def test_a_stream_ends_after_its_maximum_duration_and_lets_go_of_its_subscription(async_client, settings):
+    settings.SSE_MAX_SECONDS = 1
+    event_id = await support.event_create(association_id=await support.association_create(), slug="gala")
+    before = set(live.broadcaster.subscribers.get(event_id, ()))
+    response = await async_client.get("/events/gala/seats/")
+    started = time.monotonic()
+    body = b"".join([chunk async for chunk in response.streaming_content])
+    assert 0.9 < time.monotonic() - started < 5
+    assert _events(body.decode())[0]["event_id"] == event_id
+    assert set(live.broadcaster.subscribers.get(event_id, ())) == before  # the finished stream let go
+
+
+async def test_stream_of_an_unpublished_or_unknown_event_is_404(async_client):
+    await support.event_create(association_id=await support.association_create(), slug="draft",
+                               status=EventStatus.DRAFT)
+    assert (await async_client.get("/events/draft/seats/")).status_code == 404
+    assert (await async_client.get("/events/nope/seats/")).status_code == 404
+
+
+@pytest.mark.postgres_only
+async def test_a_registration_committed_elsewhere_reaches_open_pages_within_a_second(tmp_path):
+    event_id = await support.event_create(association_id=await support.association_create(), slug="rush",
+                                          capacity=1)
+    student = await support.user_create()
+    with support.uvicorn_server(tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+            streams = []
+            for _ in range(20):
+                stream = client.stream("GET", "/events/rush/seats/")
+                response = await stream.__aenter__()
+                streams.append((stream, response.aiter_text()))
+
+            async def next_news(chunks) -> dict:
+                text = ""
+                while not _events(text):
+                    text += await anext(chunks)
+                return _events(text)[-1]
+
+            for _stream, chunks in streams:  # each page has its first count
+                assert (await asyncio.wait_for(next_news(chunks), timeout=10))["full"] is False
+            committed_at = time.monotonic()
+            await _register(event_id, student)  # in this process: the news crosses by NOTIFY
+
+            async def sees_full(chunks) -> float:
+                while not (await next_news(chunks))["full"]:
+                    pass
+                return time.monotonic() - committed_at
+
+            delays = await asyncio.wait_for(asyncio.gather(*(sees_full(c) for _s, c in streams)), timeout=10)
+            for stream, _chunks in streams:
+                await stream.__aexit__(None, None, None)
+    assert max(delays) < 1.0, delays
