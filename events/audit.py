@@ -13,10 +13,15 @@ from events.models import AuditEntry, utcnow
 
 
 def _jsonable(value: Any) -> Any:
+    """Datetimes as ISO strings and enums as their values, at any depth (the log is JSON)."""
     if isinstance(value, datetime | date):
         return value.isoformat()
     if isinstance(value, enum.Enum):
         return value.value
+    if isinstance(value, list | tuple):
+        return [_jsonable(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _jsonable(item) for key, item in value.items()}
     return value
 
 

@@ -152,7 +152,7 @@ async def user_for_request(request) -> CurrentUser | AnonymousUser:
     token = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if not token or len(token) > 100:
         return ANONYMOUS
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         user = await user_for_token(session, token=token)
     if user is None:
         request._hyperion_clear_session_cookie = True

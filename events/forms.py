@@ -99,7 +99,7 @@ class EventFilterForm(forms.Form):
     q = forms.CharField(label=_("Search"), required=False, max_length=100)
     # A slug, checked for shape only, so the list query need not wait for the associations menu; an
     # unknown slug simply matches nothing.
-    association = forms.SlugField(label=_("Association"), required=False, max_length=80, widget=forms.Select)
+    association = forms.SlugField(label=_("Association"), required=False, max_length=80)
     category = forms.ChoiceField(label=_("Category"), required=False)
     date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -109,8 +109,14 @@ class EventFilterForm(forms.Form):
         super().__init__(data)
         self.fields["category"].choices = [("", _("All categories")), *CATEGORIES.items()]
 
-    def set_association_choices(self, associations: list[tuple[str, str]]) -> None:
-        self.fields["association"].widget.choices = [("", _("All associations")), *associations]
+    def raw_values(self) -> dict[str, str]:
+        """What the visitor typed, to show it back in the hand-written filter form."""
+        data = self.data if self.is_bound else {}
+        return {name: str(data.get(name, ""))[:200] for name in self.fields}
+
+    @staticmethod
+    def category_choices() -> list[tuple[str, str]]:
+        return [(slug, str(label)) for slug, label in CATEGORIES.items()]
 
     def clean_q(self) -> str:
         # Control characters never reach the SQL (they would only make the search fail).

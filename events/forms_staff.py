@@ -77,7 +77,10 @@ class EventForm(forms.Form):
         if opens and closes and closes < opens:
             self.add_error("registration_closes_at", _("Registration cannot close before it opens."))
         for name in ("registration_opens_at", "registration_closes_at", "unregistration_closes_at"):
-            _sane_year(cleaned.get(name))
+            try:
+                _sane_year(cleaned.get(name))
+            except forms.ValidationError as error:
+                self.add_error(name, error)
         return cleaned
 
     def values(self) -> dict:

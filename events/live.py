@@ -54,7 +54,7 @@ class SeatNews:
 
 async def seats_changed(session: AsyncSession, *, event_id: int) -> None:
     """Announce, from inside the writing transaction, that an event's seats may have changed."""
-    if session.bind.dialect.name == "postgresql":
+    if db.dialect_name(session) == "postgresql":
         await session.execute(text("SELECT pg_notify(:channel, :payload)"),
                               {"channel": CHANNEL, "payload": str(event_id)})
     else:
@@ -81,7 +81,7 @@ async def seat_news(event_id: int) -> SeatNews | None:
     waitlisted = (select(func.count(Registration.id)).where(
         Registration.event_id == Event.id, Registration.status == RegistrationStatus.WAITLISTED)
         .correlate(Event).scalar_subquery())
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         row = (await session.execute(select(Event.capacity, confirmed, waitlisted, Event.status)
                                      .where(Event.id == event_id))).first()
     if row is None:

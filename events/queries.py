@@ -23,6 +23,7 @@ from events.models import (
     Role,
     User,
 )
+from hyperion import db
 from hyperion.db import text_fold
 
 
@@ -184,7 +185,7 @@ async def events_upcoming(
         .limit(per_page + 1)
         .offset((page - 1) * per_page)
     )
-    statement = _filtered(statement, filters, dialect_name=session.bind.dialect.name, tz=tz)
+    statement = _filtered(statement, filters, dialect_name=db.dialect_name(session), tz=tz)
     rows = [_event_row(row) for row in (await session.execute(statement)).all()]
     return EventPage(rows=rows[:per_page], page=page, has_next=len(rows) > per_page)
 

@@ -20,12 +20,19 @@ from collections.abc import AsyncIterator
 
 from django.conf import settings
 from sqlalchemy import URL, event, make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 from sqlalchemy.pool import NullPool
 
 _engine: AsyncEngine | None = None
 _write_sessions: async_sessionmaker[AsyncSession] | None = None
 _read_sessions: async_sessionmaker[AsyncSession] | None = None
+_read_bind: AsyncEngine | None = None
 
 # Execution option that marks a SQLite connection as a read-only autocommit one (see _sqlite_begin).
 _SQLITE_READONLY = "hyperion_readonly"
@@ -113,7 +120,7 @@ def _sqlite_begin(conn) -> None:
 
 def engine_start(url: str | URL | None = None, **overrides) -> AsyncEngine:
     """Create the process's engine (idempotent). Call it from inside the running event loop."""
-    global _engine, _write_sessions, _read_sessions
+    global _engine, _write_sessions, _read_sessions, _read_bind
     if _engine is None:
         _engine = engine_create(url, **overrides)
         read_bind = (
@@ -123,13 +130,14 @@ def engine_start(url: str | URL | None = None, **overrides) -> AsyncEngine:
         )
         _write_sessions = async_sessionmaker(_engine, expire_on_commit=False, autoflush=False)
         _read_sessions = async_sessionmaker(read_bind, expire_on_commit=False, autoflush=False)
+        _read_bind = read_bind
     return _engine
 
 
 async def engine_dispose() -> None:
     """Close every pooled connection and forget the engine (ASGI shutdown, end of a command or test)."""
-    global _engine, _write_sessions, _read_sessions
-    engine, _engine, _write_sessions, _read_sessions = _engine, None, None, None
+    global _engine, _write_sessions, _read_sessions, _read_bind
+    engine, _engine, _write_sessions, _read_sessions, _read_bind = _engine, None, None, None, None
     if engine is not None:
         await engine.dispose()
 
@@ -148,6 +156,19 @@ def read_session() -> AsyncSession:
     """A session whose queries each run alone in autocommit: for pages that only read."""
     engine_start()
     return _read_sessions()  # type: ignore[misc] - set by engine_start
+
+
+@contextlib.asynccontextmanager
+async def read_connection() -> AsyncIterator[AsyncConnection]:
+    """A pooled connection in autocommit for the hot read paths: SQLAlchemy Core rows, no ORM session
+    (its identity map and unit of work cost ~0.5 ms per page for data that is only rendered)."""
+    engine_start()
+    async with _read_bind.connect() as connection:  # type: ignore[union-attr] - set by engine_start
+        yield connection
+
+
+def dialect_name(handle: AsyncSession | AsyncConnection) -> str:
+    return handle.dialect.name if isinstance(handle, AsyncConnection) else handle.bind.dialect.name
 
 
 @contextlib.asynccontextmanager

@@ -23,7 +23,7 @@ PUBLIC_FEED_HISTORY = timedelta(days=30)
 
 @require_safe
 async def event_ics(request, slug: str):
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         event = await queries_feeds.feed_event_published(session, slug=slug)
     if event is None:
         raise Http404
@@ -33,7 +33,7 @@ async def event_ics(request, slug: str):
 
 @require_safe
 async def feed_all(request):
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         # The change time before the rows (here and below): a change landing in between then makes the
         # next If-Modified-Since answer 200, never a 304 over stale rows.
         changed_at = await queries_feeds.feed_events_changed_at(session)
@@ -44,7 +44,7 @@ async def feed_all(request):
 
 @require_safe
 async def feed_association(request, slug: str):
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         association = await queries_feeds.association_by_slug(session, slug=slug)
         if association is None:
             raise Http404
@@ -60,7 +60,7 @@ async def feed_association(request, slug: str):
 async def feed_category(request, slug: str):
     if slug not in CATEGORIES:
         raise Http404
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         changed_at = await queries_feeds.feed_events_changed_at(session, category=slug)
         rows = await queries_feeds.feed_events_published(session, since=utcnow() - PUBLIC_FEED_HISTORY,
                                                          category=slug)
@@ -71,7 +71,7 @@ async def feed_category(request, slug: str):
 
 @require_safe
 async def feed_personal(request, token: str):
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         owner = await queries_feeds.feed_owner_by_token(session, token=token)
         if owner is None:
             raise Http404

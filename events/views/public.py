@@ -22,19 +22,21 @@ async def home(request):
     page = presenters.page_number(request.GET.get("page"))
 
     async def load_associations():
-        async with db.read_session() as session:
+        async with db.read_connection() as session:
             return await queries.associations_all(session)
 
     async def load_events():
-        async with db.read_session() as session:
+        async with db.read_connection() as session:
             return await queries.events_upcoming(session, now=utcnow(), filters=filters, page=page,
                                                  tz=presenters.site_zone())
 
     # Independent queries: run at once, each on its own connection (a session serves one task).
     associations, event_page = await asyncio.gather(load_associations(), load_events())
-    form.set_association_choices(associations)
     return render(request, "events/home.html", {
-        "form": form,
+        "filter_values": form.raw_values(),
+        "errors": form.errors,
+        "associations": associations,
+        "categories": form.category_choices(),
         "days": presenters.group_by_day(event_page.rows),
         "event_page": event_page,
         "page_query": presenters.query_without_page(request.GET),
@@ -44,7 +46,7 @@ async def home(request):
 
 async def event_detail(request, slug: str):
     user = request.user
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         event = await queries.event_detail(session, slug=slug, viewer_id=user.id)
         if event is None:
             raise Http404
@@ -56,7 +58,7 @@ async def event_detail(request, slug: str):
 
 
 async def association_detail(request, slug: str):
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         association = await queries.association_page(session, slug=slug, now=utcnow())
     if association is None:
         raise Http404
@@ -71,7 +73,7 @@ async def calendar_month(request):
     today = presenters.local(utcnow()).date()
     month = event_calendar.parse_month(request.GET.get("month"), default=today)
     grid_start, grid_end = event_calendar.month_grid_bounds(month)
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         rows = await queries.events_between(session, start=presenters.day_start(grid_start),
                                             end=presenters.day_start(grid_end))
     return render(request, "events/calendar_month.html", {
@@ -82,7 +84,7 @@ async def calendar_month(request):
 async def calendar_week(request):
     today = presenters.local(utcnow()).date()
     monday = event_calendar.parse_week(request.GET.get("week"), default=today)
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         rows = await queries.events_between(session, start=presenters.day_start(monday),
                                             end=presenters.day_start(monday + timedelta(days=7)))
     return render(request, "events/calendar_week.html", {
@@ -98,7 +100,7 @@ def _server_sent(news: live.SeatNews) -> bytes:
 async def seats_stream(request, slug: str):
     """Server-sent events: the event's seat count, live, for the counter on its page. Holds no database
     connection while it waits: the process's broadcaster re-reads the count once per change for all."""
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         event = await queries.event_detail(session, slug=slug, viewer_id=None)
     if event is None or not event.is_published:
         raise Http404

@@ -15,7 +15,7 @@ from hyperion import db
 
 
 async def _published_event(slug: str, user_id: int):
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         event = await queries.event_detail(session, slug=slug, viewer_id=user_id)
     if event is None or not event.is_published:
         raise Http404
@@ -28,7 +28,7 @@ async def register(request, slug: str):
     user = request.user
     event = await _published_event(slug, user.id)
     if request.POST.get("confirm_overlap") != "yes":
-        async with db.read_session() as session:
+        async with db.read_connection() as session:
             overlaps = await queries.confirmed_overlaps(
                 session, user_id=user.id, starts_at=event.starts_at, ends_at=event.ends_at,
                 exclude_event_id=event.id)
@@ -69,6 +69,6 @@ async def leave(request, slug: str):
 
 @login_required
 async def my_events(request):
-    async with db.read_session() as session:
+    async with db.read_connection() as session:
         rows = await queries.my_registrations(session, user_id=request.user.id)
     return render(request, "events/my_events.html", presenters.my_events(rows, now=utcnow()))

@@ -240,6 +240,10 @@ async def event_cancel(request, event_id: int, *, actor):
 
 async def _with_reason(request, actor, event_id: int, action: str):
     found = await load_event(actor, event_id)
+    allowed = (permissions.can_review(actor) if action == "decline"
+               else permissions.can_cancel(actor, association_id=found.event.association_id))
+    if not allowed:
+        raise PermissionDenied  # the form is not even shown to someone who cannot send it
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         response = await _transition(request, actor, event_id, action, form.cleaned_data["reason"])

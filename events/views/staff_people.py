@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -137,7 +138,7 @@ async def check_in_mark(request, event_id: int, registration_id: int, *, actor):
         except services.DomainError as error:
             return service_error(request, error, event_id)
     query = request.POST.get("q", "")[:100]
-    return redirect(f"/manage/events/{event_id}/checkin/" + (f"?q={query}" if query else ""))
+    return redirect(f"/manage/events/{event_id}/checkin/" + (f"?{urlencode({'q': query})}" if query else ""))
 
 
 @management
@@ -223,8 +224,8 @@ async def user_flags(request, user_id: int, *, actor):
     if not form.is_valid():
         messages.error(request, _("Invalid values."))
         return redirect("staff_users")
-    if user_id == actor.id and not form.cleaned_data["is_staff"]:
-        messages.error(request, _("You cannot remove your own staff rights."))
+    if user_id == actor.id and not (form.cleaned_data["is_staff"] and form.cleaned_data["is_active"]):
+        messages.error(request, _("You cannot remove your own staff rights or deactivate your own account."))
         return redirect("staff_users")
     async with db.write_session() as session:
         try:

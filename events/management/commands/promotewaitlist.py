@@ -1,0 +1,55 @@
+"""``manage.py promotewaitlist [EVENT_SLUG]``: give free seats to the waitlist, in order (safe at any time)."""
+
+from __future__ import annotations
+
+from django.core.management.base import CommandError, no_translations
+
+from events import services, services_ops
+from events.management.base import AsyncCommand
+from events.models import EventStatus
+from hyperion import db
+
+
+class Command(AsyncCommand):
+    # Like createsuperuser, an operator task skips the system checks: they cost seconds a run, and
+    # `manage.py check` is where they belong.
+    requires_system_checks = []
+    help = (
+        "Fill the free seats of an event from its waitlist, first in line first, and print how many were "
+        "promoted. Without EVENT_SLUG: every approved event not yet over that has a waitlist. Idempotent: "
+        "a second run promotes nobody unless seats were freed in between."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("event", nargs="?", metavar="EVENT_SLUG", help="only this event")
+
+    @no_translations
+    def handle(self, *args, **options):
+        return super().handle(*args, **options)
+
+    async def ahandle(self, *args, event, **options):
+        async with db.read_session() as session:
+            if event is None:
+                targets = await services_ops.events_with_waitlist(session)
+            else:
+                found = await services_ops.event_by_slug(session, slug=event)
+                if found is None:
+                    raise CommandError(f"no event with the slug {event!r}")
+                if found.status != EventStatus.APPROVED:
+                    self.stdout.write(f"{found.slug}: {found.status.value}, not approved: nobody promoted.")
+                    return
+                targets = [found]
+        if not targets:
+            self.stdout.write("No approved event to come has a waitlist: nobody promoted.")
+            return
+        total = 0
+        for number, target in enumerate(targets, 1):
+            async with db.write_session() as session:
+                try:
+                    promoted = await services.waitlist_promote(session, event_id=target.id)
+                except services.EventNotFound:  # deleted since the list was read
+                    self.stdout.write(f"[{number}/{len(targets)}] {target.slug}: deleted meanwhile, skipped")
+                    continue
+            total += len(promoted)
+            self.stdout.write(f"[{number}/{len(targets)}] {target.slug}: {len(promoted)} promoted")
+        self.stdout.write(self.style.SUCCESS(f"{total} promoted in {len(targets)} event(s)."))
