@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
+from events import pagecache
 from events.models import Event, EventStatus, Registration, RegistrationStatus
 from hyperion import db
 
@@ -53,12 +54,13 @@ class SeatNews:
 
 
 async def seats_changed(session: AsyncSession, *, event_id: int) -> None:
-    """Announce, from inside the writing transaction, that an event's seats may have changed."""
+    """Announce, from inside the writing transaction, that an event or its seats changed. This process
+    hears it after the commit; on PostgreSQL the other processes hear it through NOTIFY (also at commit,
+    never for a rollback)."""
     if db.dialect_name(session) == "postgresql":
         await session.execute(text("SELECT pg_notify(:channel, :payload)"),
                               {"channel": CHANNEL, "payload": str(event_id)})
-    else:
-        session.sync_session.info.setdefault("hyperion_seats_changed", set()).add(event_id)
+    session.sync_session.info.setdefault("hyperion_seats_changed", set()).add(event_id)
 
 
 @sa_event.listens_for(Session, "after_commit")
@@ -114,6 +116,7 @@ class Broadcaster:
 
     def announce(self, event_id: int) -> None:
         """Seats of ``event_id`` changed: re-read once (coalescing bursts) and fan out."""
+        pagecache.invalidate()
         if event_id not in self.subscribers:
             return
         if event_id in self.refreshing:
@@ -137,6 +140,11 @@ class Broadcaster:
             logger.exception("could not refresh the seats of event %s", event_id)
         finally:
             self.refreshing.pop(event_id, None)
+
+    def start(self) -> None:
+        """At startup: listen at once, so that cached pages hear of other processes' changes."""
+        self.stopping = asyncio.Event()
+        self._ensure_listening()
 
     def _ensure_listening(self) -> None:
         if self.listener is None and db.database_url().get_backend_name() == "postgresql":

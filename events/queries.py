@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Select, func, literal_column, or_, select
+from sqlalchemy import Integer, Select, bindparam, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -133,7 +133,7 @@ def _event_row(row) -> EventRow:
     )
 
 
-def _search_condition(dialect_name: str, text: str):
+def _search_condition(dialect_name: str):
     if dialect_name == "postgresql":
         # Full text, accents and case ignored: the expression matches the GIN index of the migration.
         document = func.to_tsvector(
@@ -141,35 +141,46 @@ def _search_condition(dialect_name: str, text: str):
             func.hyperion_unaccent(Event.title + " " + Event.description + " " + Event.location),
         )
         return document.op("@@")(
-            func.websearch_to_tsquery(literal_column("'french'"), func.hyperion_unaccent(text))
+            func.websearch_to_tsquery(literal_column("'french'"), func.hyperion_unaccent(bindparam("query")))
         )
     # SQLite: a substring match on accent- and case-folded text (hyperion_fold, hyperion/db.py).
-    pattern = f"%{_fold_like(text)}%"
     folded = func.hyperion_fold(Event.title + " " + Event.description + " " + Event.location)
-    return folded.like(pattern, escape="\\")
+    return folded.like(bindparam("query"), escape="\\")
 
 
 def _fold_like(text: str) -> str:
     return text_fold(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _filtered(statement: Select, filters: EventFilters, *, dialect_name: str, tz) -> Select:
-    if filters.association:
-        statement = statement.where(Association.slug == filters.association)
-    if filters.category:
-        statement = statement.where(Event.category == filters.category)
-    if filters.date_from:
-        start = datetime.combine(filters.date_from, datetime.min.time(), tzinfo=tz)
-        statement = statement.where(Event.ends_at >= start)
-    if filters.date_to:
-        end = datetime.combine(filters.date_to, datetime.max.time(), tzinfo=tz)
-        statement = statement.where(Event.starts_at <= end)
-    if filters.has_seats:
+def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
+    """The list query for one combination of filters, with bound parameters for every value."""
+    has_association, has_category, has_from, has_to, has_seats, has_query = shape
+    statement = (
+        select(*_EVENT_ROW_COLUMNS)
+        .join(Association, Association.id == Event.association_id)
+        .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)), Event.ends_at >= bindparam("now"))
+        .order_by(Event.starts_at, Event.id)
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
+    )
+    if has_association:
+        statement = statement.where(Association.slug == bindparam("association"))
+    if has_category:
+        statement = statement.where(Event.category == bindparam("category"))
+    if has_from:
+        statement = statement.where(Event.ends_at >= bindparam("date_from"))
+    if has_to:
+        statement = statement.where(Event.starts_at <= bindparam("date_to"))
+    if has_seats:
         seats_remain = count_of(RegistrationStatus.CONFIRMED) < Event.capacity
         statement = statement.where(or_(Event.capacity.is_(None), seats_remain))
-    if filters.query and filters.query.strip():
-        statement = statement.where(_search_condition(dialect_name, filters.query.strip()))
+    if has_query:
+        statement = statement.where(_search_condition(dialect_name))
     return statement
+
+
+# Built once per shape and reused: building a SELECT costs more CPU than running it (perf-notes.md).
+_UPCOMING_STATEMENTS: dict[tuple, Select] = {}
 
 
 async def events_upcoming(
@@ -177,16 +188,22 @@ async def events_upcoming(
 ) -> EventPage:
     """Published events that have not ended yet, soonest first. One query: a row beyond the page tells
     whether there is a next page, instead of a second COUNT query."""
-    statement = (
-        select(*_EVENT_ROW_COLUMNS)
-        .join(Association, Association.id == Event.association_id)
-        .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)), Event.ends_at >= now)
-        .order_by(Event.starts_at, Event.id)
-        .limit(per_page + 1)
-        .offset((page - 1) * per_page)
-    )
-    statement = _filtered(statement, filters, dialect_name=db.dialect_name(session), tz=tz)
-    rows = [_event_row(row) for row in (await session.execute(statement)).all()]
+    query = (filters.query or "").strip()
+    shape = (bool(filters.association), bool(filters.category), bool(filters.date_from), bool(filters.date_to),
+             filters.has_seats, bool(query))
+    dialect_name = db.dialect_name(session)
+    statement = _UPCOMING_STATEMENTS.get((shape, dialect_name))
+    if statement is None:
+        statement = _UPCOMING_STATEMENTS.setdefault((shape, dialect_name), _upcoming_statement(shape, dialect_name))
+    params = {"now": now, "limit": per_page + 1, "offset": (page - 1) * per_page,
+              "association": filters.association, "category": filters.category}
+    if filters.date_from:
+        params["date_from"] = datetime.combine(filters.date_from, datetime.min.time(), tzinfo=tz)
+    if filters.date_to:
+        params["date_to"] = datetime.combine(filters.date_to, datetime.max.time(), tzinfo=tz)
+    if query:
+        params["query"] = query if dialect_name == "postgresql" else f"%{_fold_like(query)}%"
+    rows = [_event_row(row) for row in (await session.execute(statement, params)).all()]
     return EventPage(rows=rows[:per_page], page=page, has_next=len(rows) > per_page)
 
 
@@ -244,25 +261,28 @@ def waitlist_position_of(registration=Registration):
     )
 
 
-async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | None) -> EventDetail | None:
-    """One event with its seats and the viewer's own registration: one query."""
-    mine = aliased(Registration)
-    statement = (
-        select(
-            Event.id, Event.slug, Event.title, Event.description, Event.category, Event.location,
-            Event.starts_at, Event.ends_at, Event.all_day, Event.status, Event.decision_reason,
-            Event.registration_opens_at, Event.registration_closes_at, Event.unregistration_closes_at,
-            Event.updated_at, Event.capacity, Event.association_id,
-            Association.name.label("association_name"), Association.slug.label("association_slug"),
-            _CONFIRMED, _WAITLISTED,
-            mine.id.label("mine_id"), mine.status.label("mine_status"),
-            waitlist_position_of(mine).label("mine_position"),
-        )
-        .join(Association, Association.id == Event.association_id)
-        .outerjoin(mine, (mine.event_id == Event.id) & (mine.user_id == (viewer_id or 0)))
-        .where(Event.slug == slug)
+_MINE = aliased(Registration)
+_EVENT_DETAIL = (
+    select(
+        Event.id, Event.slug, Event.title, Event.description, Event.category, Event.location,
+        Event.starts_at, Event.ends_at, Event.all_day, Event.status, Event.decision_reason,
+        Event.registration_opens_at, Event.registration_closes_at, Event.unregistration_closes_at,
+        Event.updated_at, Event.capacity, Event.association_id,
+        Association.name.label("association_name"), Association.slug.label("association_slug"),
+        _CONFIRMED, _WAITLISTED,
+        _MINE.id.label("mine_id"), _MINE.status.label("mine_status"),
+        waitlist_position_of(_MINE).label("mine_position"),
     )
-    row = (await session.execute(statement)).first()
+    .join(Association, Association.id == Event.association_id)
+    .outerjoin(_MINE, (_MINE.event_id == Event.id) & (_MINE.user_id == bindparam("viewer_id")))
+    .where(Event.slug == bindparam("slug"))
+)
+
+
+async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | None) -> EventDetail | None:
+    """One event with its seats and the viewer's own registration: one query, built once."""
+    statement, params = _EVENT_DETAIL, {"slug": slug, "viewer_id": viewer_id or 0}
+    row = (await session.execute(statement, params)).first()
     if row is None:
         return None
     state = None

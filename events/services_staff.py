@@ -196,8 +196,7 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
                 payload={"changed": sorted(name for name in changes if name in SCHEDULE_FIELDS)})
             await notifications.reminders_reschedule(session, event=event)
         promoted = await services.waitlist_promote_locked(session, event)
-        if "capacity" in changes:
-            await live.seats_changed(session, event_id=event.id)
+        await live.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="event.updated", object_type="event",
                         object_id=event.id, association_id=event.association_id, changes=changes)
     return EventUpdate(changed=changes, promoted_user_ids=promoted, schedule_changed=schedule_changed)
@@ -245,8 +244,8 @@ async def event_transition(
         if action == "cancel":
             event.sequence += 1
         await session.flush()
+        await live.seats_changed(session, event_id=event.id)  # the public list and counters change
         if action == "cancel":
-            await live.seats_changed(session, event_id=event.id)
             await notifications.notify_registrants(
                 session, kind="event.cancelled", event_id=event.id,
                 statuses=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED))
@@ -372,6 +371,7 @@ async def association_save(
                            {"slug": slug, "name": name, "description": description})
             association.slug, association.name, association.description = slug, name, description
             await session.flush()
+            await live.seats_changed(session, event_id=0)  # its name shows in the cached public list
             if changes:
                 await audit_log(session, actor_id=actor.id, action="association.updated",
                                 object_type="association", object_id=association_id, association_id=association_id,

@@ -55,6 +55,9 @@ class HyperionApp:
         # No connection is opened yet, so the site starts (and answers 503 pages) while the database is down.
         db.engine_start()
         logger.info("database engine started (%s)", db.get_engine().url.render_as_string(hide_password=True))
+        from events import live
+
+        live.broadcaster.start()
         if settings.OUTBOX_SENDER_IN_WEB:
             from events import mailer
 

@@ -189,3 +189,5 @@ DB_LISTEN_URL = env.str("DB_LISTEN_URL", default="")
 # An open live-seat stream ends after this long (the browser reconnects at once): bounds how long a
 # stream can hold a graceful shutdown.
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=120)
+# Seconds a rendered public list stays cached in a process (it is also dropped at once on any change).
+PAGE_CACHE_SECONDS = env.float("PAGE_CACHE_SECONDS", default=30.0)

@@ -16,3 +16,6 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 # The concurrency tests queue hundreds of transactions on one event's lock at once: the pool wait they
 # cause is not what they test (admission control has its own tests), so give it room.
 DB_POOL_TIMEOUT = 30.0
+# Test data is often inserted directly, past the services that invalidate the page cache: the cache is off
+# here, and tests/test_pagecache.py turns it on to test it.
+PAGE_CACHE_SECONDS = 0.0

@@ -8,15 +8,30 @@ from datetime import timedelta
 from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.utils.translation import get_language
+from markupsafe import Markup
 
 from events import calendar as event_calendar
-from events import live, permissions, presenters, queries
+from events import live, pagecache, permissions, presenters, queries
 from events.forms import EventFilterForm
 from events.models import utcnow
 from hyperion import db
 
 
 async def home(request):
+    """Upcoming events. The content below the navigation depends only on the query string and the
+    language, so it is rendered once and served from the page cache until something changes."""
+    key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())))
+    content = pagecache.get(key)
+    if content is None:
+        version = pagecache.version()
+        content = await _home_content(request)
+        pagecache.put(key, content, version=version)
+    return render(request, "events/home.html", {"content": content})
+
+
+async def _home_content(request) -> Markup:
     form = EventFilterForm(request.GET or None)
     filters = form.filters()
     page = presenters.page_number(request.GET.get("page"))
@@ -30,9 +45,9 @@ async def home(request):
             return await queries.events_upcoming(session, now=utcnow(), filters=filters, page=page,
                                                  tz=presenters.site_zone())
 
-    # Independent queries: run at once, each on its own connection (a session serves one task).
+    # Independent queries: run at once, each on its own connection (a connection serves one task).
     associations, event_page = await asyncio.gather(load_associations(), load_events())
-    return render(request, "events/home.html", {
+    html = render_to_string("events/_home_content.html", {
         "filter_values": form.raw_values(),
         "errors": form.errors,
         "associations": associations,
@@ -42,6 +57,7 @@ async def home(request):
         "page_query": presenters.query_without_page(request.GET),
         "filtered": filters != queries.EventFilters(),
     })
+    return Markup(html)  # noqa: S704 - rendered by the autoescaping template engine
 
 
 async def event_detail(request, slug: str):

@@ -1,0 +1,76 @@
+"""The home page's cache: served without a query while nothing changes, dropped the moment something does."""
+
+import pytest
+
+from events import pagecache, services, services_staff
+from events.permissions import Actor
+from hyperion import db
+from tests import support
+
+
+@pytest.fixture
+def cache_on(settings):
+    settings.PAGE_CACHE_SECONDS = 30.0
+    pagecache.invalidate()
+    yield
+    pagecache.invalidate()
+
+
+async def _statements_during(coroutine) -> int:
+    from sqlalchemy import event
+
+    count = 0
+
+    def before(*_args, **_kwargs):
+        nonlocal count
+        count += 1
+
+    engine = db.get_engine().sync_engine
+    event.listen(engine, "before_cursor_execute", before)
+    try:
+        await coroutine
+    finally:
+        event.remove(engine, "before_cursor_execute", before)
+    return count
+
+
+async def test_a_repeated_home_page_runs_no_query(async_client, cache_on):
+    await support.event_create(association_id=await support.association_create(), title="Soirée")
+    first = await async_client.get("/?category=party")
+    assert "Soirée" in first.text
+    assert await _statements_during(async_client.get("/?category=party")) == 0
+    assert await _statements_during(async_client.get("/?category=sport")) > 0  # other filters: other entry
+
+
+async def test_a_registration_refreshes_the_seats_shown(async_client, cache_on):
+    event_id = await support.event_create(association_id=await support.association_create(), capacity=2)
+    assert "2 seats left" in (await async_client.get("/", headers={"Accept-Language": "en"})).text
+    async with db.write_session() as session:
+        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+    assert "1 seat left" in (await async_client.get("/", headers={"Accept-Language": "en"})).text
+
+
+async def test_a_cancellation_by_staff_shows_at_once(async_client, cache_on):
+    association_id = await support.association_create()
+    event_id = await support.event_create(association_id=association_id, title="Concert")
+    staff = Actor(await support.user_create(email="staff@etu.test", is_staff=True), True, {})
+    assert "Annulé" not in (await async_client.get("/")).text
+    async with db.write_session() as session:
+        await services_staff.event_transition(session, actor=staff, event_id=event_id, action="cancel",
+                                              reason="Pluie")
+    assert "Annulé" in (await async_client.get("/")).text
+
+
+async def test_languages_are_cached_apart(async_client, cache_on):
+    await support.event_create(association_id=await support.association_create())
+    assert "Upcoming events" in (await async_client.get("/", headers={"Accept-Language": "en"})).text
+    assert "Événements à venir" in (await async_client.get("/", headers={"Accept-Language": "fr"})).text
+
+
+async def test_entries_expire(async_client, cache_on, settings):
+    settings.PAGE_CACHE_SECONDS = 0.05
+    await support.event_create(association_id=await support.association_create())
+    await async_client.get("/")
+    import asyncio
+    await asyncio.sleep(0.1)
+    assert await _statements_during(async_client.get("/")) > 0
