@@ -96,7 +96,7 @@ async def demo_load(
     seed: int = 2026,
 ) -> DemoResult:
     """Insert the demo data set in one transaction (nothing half-loaded if it fails)."""
-    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets
+    rng = random.Random(seed)  # noqa: S311 - demo data, not secrets  # nosec B311
     zone = ZoneInfo(settings.TIME_ZONE)
     now = utcnow()
     counts = {"associations": 0, "users": 0, "events": 0, "registrations": 0}

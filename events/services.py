@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import live, notifications
+from events.audit import audit_log
 from events.models import (
     Event,
     EventStatus,
@@ -237,10 +238,16 @@ async def waitlist_promote_locked(session: AsyncSession, event: Event) -> tuple[
 
 
 async def waitlist_promote(session: AsyncSession, *, event_id: int) -> tuple[int, ...]:
-    """Re-check an event's seats and promote from the waitlist in order (safe to run at any time)."""
+    """Re-check an event's seats and promote from the waitlist in order (safe to run at any time; the
+    operator's ``manage.py promotewaitlist``)."""
     async with session.begin():
         event = await _event_locked(session, event_id)
-        return await waitlist_promote_locked(session, event)
+        promoted = await waitlist_promote_locked(session, event)
+        if promoted:
+            await audit_log(session, actor_id=None, action="registration.promoted", object_type="event",
+                            object_id=event.id, association_id=event.association_id,
+                            changes={"promoted_user_ids": [None, list(promoted)]})
+        return promoted
 
 
 # Accounts.

@@ -33,6 +33,7 @@ from events.models import (
     utcnow,
 )
 from events.permissions import Actor
+from events.presenters import site_zone
 from events.services import DomainError, EventNotFound
 
 
@@ -73,6 +74,11 @@ def _event_values(event: Event) -> dict[str, Any]:
     return {name: getattr(event, name) for name in EVENT_FIELDS}
 
 
+def _local_day(moment: datetime) -> date:
+    """The day students see (Paris time): an event at 00:30 belongs to its own day, not to UTC's."""
+    return moment.astimezone(site_zone()).date()
+
+
 async def _unique_slug(session: AsyncSession, title: str, day: date) -> str:
     base = (slugify(f"{title} {day:%Y-%m-%d}") or f"event-{day:%Y-%m-%d}")[:110]
     taken = set((await session.execute(select(Event.slug).where(Event.slug.like(f"{base}%")))).scalars())
@@ -101,7 +107,7 @@ async def event_create(session: AsyncSession, *, actor: Actor, values: dict[str,
         if not actor.is_editor_of(values["association_id"]):
             raise Forbidden
         now = utcnow()
-        event = Event(**values, slug=await _unique_slug(session, values["title"], values["starts_at"].date()),
+        event = Event(**values, slug=await _unique_slug(session, values["title"], _local_day(values["starts_at"])),
                       status=EventStatus.DRAFT, created_by_id=actor.id, created_at=now, updated_at=now)
         session.add(event)
         await session.flush()
@@ -136,7 +142,7 @@ async def event_series_create(
             shifted = {name: (value + shift if isinstance(value, datetime) and name != "starts_at" else value)
                        for name, value in values.items()}
             shifted.update(starts_at=start, ends_at=start + duration)
-            event = Event(**shifted, slug=await _unique_slug(session, values["title"], start.date()),
+            event = Event(**shifted, slug=await _unique_slug(session, values["title"], _local_day(start)),
                           status=EventStatus.DRAFT, created_by_id=actor.id, created_at=now, updated_at=now)
             session.add(event)
             await session.flush()
@@ -392,7 +398,8 @@ async def role_set(
         if (await session.get(Association, association_id)) is None:
             raise NotFound
         user_id = (await session.execute(select(User.id).where(
-            User.email == services.normalize_email(email)))).scalar_one_or_none()
+            User.email == services.normalize_email(email), User.is_active.is_(True),
+            User.anonymised_at.is_(None)))).scalar_one_or_none()
         if user_id is None:
             raise UserNotFound
         membership = (await session.execute(select(Membership).where(

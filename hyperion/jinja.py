@@ -33,7 +33,7 @@ def url(name: str, *args, **kwargs) -> str:
 def environment(**options) -> Environment:
     options.setdefault("extensions", [])
     options["extensions"] = [*options["extensions"], "jinja2.ext.i18n"]
-    env = Environment(**options)  # noqa: S701 - autoescape is on (settings.TEMPLATES passes autoescape=True)
+    env = Environment(**options)  # noqa: S701 - settings.TEMPLATES passes autoescape=True  # nosec B701
     env.install_gettext_callables(translation.gettext, translation.ngettext, newstyle=True)
     env.globals.update(
         url=url,

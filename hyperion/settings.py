@@ -15,7 +15,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
-_DEV_SECRET_KEY = "hyperion-development-only-not-secret"  # noqa: S105 - refused below outside DEBUG
+_DEV_SECRET_KEY = "hyperion-development-only-not-secret"  # noqa: S105 - DEBUG only (refused below)  # nosec B105
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")

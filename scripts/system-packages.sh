@@ -1,8 +1,12 @@
-# Sourced by scripts/test: Debian packages the tests drive (PostgreSQL client and server binaries, and
-# later Chromium and PgBouncer). Installed only when missing, and only where apt-get can run.
+# Sourced by scripts/test: the Debian packages the tests drive, installed only when missing (and only
+# where apt-get can run): PostgreSQL (client and server binaries), PgBouncer, Debian's Chromium for the
+# browser tests (Playwright's own browser download cannot work here), and gettext for the catalogs.
 missing=()
 command -v psql >/dev/null 2>&1 || missing+=(postgresql-client)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+command -v pgbouncer >/dev/null 2>&1 || [ -x /usr/sbin/pgbouncer ] || missing+=(pgbouncer)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+command -v msgfmt >/dev/null 2>&1 || missing+=(gettext)
 if [ ${#missing[@]} -gt 0 ]; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         echo "==> apt-get install ${missing[*]}"

@@ -26,8 +26,15 @@ def pytest_addoption(parser):
     )
 
 
+    parser.addoption(
+        "--pgbouncer", action="store_true",
+        help="with --db postgres: reach PostgreSQL through a PgBouncer in transaction mode started by the tests",
+    )
+
+
 def pytest_report_header(config):
-    return f"hyperion database backend: {config.getoption('--db')}"
+    through = " through PgBouncer (transaction pooling)" if config.getoption("--pgbouncer") else ""
+    return f"hyperion database backend: {config.getoption('--db')}{through}"
 
 
 def pytest_collection_modifyitems(config, items):
@@ -45,7 +52,7 @@ def backend(pytestconfig) -> str:
 
 
 @pytest.fixture(scope="session")
-def database_url(backend, tmp_path_factory):
+def database_url(backend, tmp_path_factory, pytestconfig):
     """The URL of this run's scratch database, migrated to the latest revision."""
     if backend == "sqlite":
         url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.sqlite3'}"
@@ -58,7 +65,21 @@ def database_url(backend, tmp_path_factory):
     url = admin_url.set(drivername="postgresql+asyncpg", database=name).render_as_string(hide_password=False)
     try:
         support.migrate(url)
-        yield url
+        if not pytestconfig.getoption("--pgbouncer"):
+            yield url
+            return
+        from django.conf import settings
+
+        from tests.pgbouncer import pgbouncer_in_front_of
+
+        with pgbouncer_in_front_of(admin_url) as port:
+            # Transaction pooling cannot keep asyncpg's prepared statements across transactions; the live
+            # counter's LISTEN goes straight to PostgreSQL (a pooled connection would lose it).
+            settings.DB_STATEMENT_CACHE_SIZE = 0
+            settings.DB_LISTEN_URL = url
+            os.environ.update(DB_STATEMENT_CACHE_SIZE="0", DB_LISTEN_URL=url)
+            yield admin_url.set(drivername="postgresql+asyncpg", database=name, host="127.0.0.1",
+                                port=port).render_as_string(hide_password=False)
     finally:
         support.pg_admin(admin_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

@@ -24,7 +24,7 @@ from events.services_ops import AccountState
 from hyperion import db
 from hyperion.errors import DATABASE_UNAVAILABLE
 
-PASSWORD_ENV = "HYPERION_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not a password
+PASSWORD_ENV = "HYPERION_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not a password  # nosec B105
 DISPLAY_NAME_MAX = 80  # User.display_name
 
 T = TypeVar("T")

@@ -1,0 +1,69 @@
+"""A real PgBouncer (Debian's package) in transaction pooling mode, started by the tests in front of the
+test PostgreSQL: the production set-up for several workers and hosts sharing one database."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import URL
+
+from tests.support import free_port
+
+
+@contextmanager
+def pgbouncer_in_front_of(server: URL):
+    binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
+    if not Path(binary).exists():
+        raise RuntimeError("pgbouncer is not installed (apt-get install pgbouncer): the test command installs it")
+    folder = Path(tempfile.mkdtemp(prefix="hyperion-pgbouncer-"))
+    port = free_port()
+    (folder / "userlist.txt").write_text(f'"{server.username or "postgres"}" ""\n')
+    (folder / "pgbouncer.ini").write_text(f"""
+[databases]
+* = host={server.host} port={server.port or 5432}
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = {port}
+unix_socket_dir =
+auth_type = trust
+auth_file = {folder / "userlist.txt"}
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 2000
+server_reset_query =
+ignore_startup_parameters = extra_float_digits,application_name,statement_timeout
+logfile = {folder / "pgbouncer.log"}
+pidfile = {folder / "pgbouncer.pid"}
+""")
+    command = [binary, str(folder / "pgbouncer.ini")]
+    if os.getuid() == 0:  # PgBouncer refuses to run as root
+        shutil.chown(folder, "postgres")
+        for path in folder.iterdir():
+            shutil.chown(path, "postgres")
+        command = ["runuser", "-u", "postgres", "--", *command]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
+    try:
+        deadline = time.monotonic() + 10
+        import socket
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"pgbouncer did not start: {process.stderr.read().decode()}") from None
+                time.sleep(0.1)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        shutil.rmtree(folder, ignore_errors=True)
