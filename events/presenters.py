@@ -141,6 +141,7 @@ class EventPage:
     unregistration_open: bool
     registration_window_label: str
     is_cancelled: bool
+    changed_label: str  # for registered students: when the date, place or seats last changed
 
 
 def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
@@ -166,6 +167,8 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
         unregistration_open=now < (detail.unregistration_closes_at or detail.starts_at),
         registration_window_label=window,
         is_cancelled=detail.status == EventStatus.CANCELLED,
+        changed_label=moment_label(detail.changed_at)
+        if detail.changed_at and detail.mine and detail.mine.status != "cancelled" else "",
     )
 
 

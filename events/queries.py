@@ -233,6 +233,7 @@ class EventDetail:
     registration_closes_at: datetime | None
     unregistration_closes_at: datetime | None
     updated_at: datetime
+    changed_at: datetime | None
     association_id: int
     association_name: str
     association_slug: str
@@ -267,7 +268,7 @@ _EVENT_DETAIL = (
         Event.id, Event.slug, Event.title, Event.description, Event.category, Event.location,
         Event.starts_at, Event.ends_at, Event.all_day, Event.status, Event.decision_reason,
         Event.registration_opens_at, Event.registration_closes_at, Event.unregistration_closes_at,
-        Event.updated_at, Event.capacity, Event.association_id,
+        Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
         _CONFIRMED, _WAITLISTED,
         _MINE.id.label("mine_id"), _MINE.status.label("mine_status"),
@@ -295,6 +296,7 @@ async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | Non
         status=row.status, decision_reason=row.decision_reason,
         registration_opens_at=row.registration_opens_at, registration_closes_at=row.registration_closes_at,
         unregistration_closes_at=row.unregistration_closes_at, updated_at=row.updated_at,
+        changed_at=row.changed_at,
         association_id=row.association_id, association_name=row.association_name,
         association_slug=row.association_slug, seats=SeatState(row.capacity, row.confirmed, row.waitlisted),
         mine=state,

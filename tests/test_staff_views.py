@@ -1110,3 +1110,31 @@ async def test_user_text_is_escaped_on_every_staff_page():
         assert evil not in response.text, path
     page = (await staff.get(url("staff_event", event_id))).text
     assert "Gala &lt;script&gt;alert(1)&lt;/script&gt;" in page
+
+
+async def test_registered_students_see_that_a_published_event_changed(session):
+    from datetime import timedelta
+
+    from django.test import AsyncClient
+
+    from events import services_staff
+    from events.models import Role
+    from events.permissions import Actor
+    from hyperion import db
+
+    association_id = await support.association_create(slug="changes", name="Changes")
+    start = utcnow() + timedelta(days=10)
+    event_id = await support.event_create(association_id=association_id, slug="moved", title="Moved",
+                                          starts_at=start)
+    student = await support.user_create(email="moved@etu.test", display_name="Moved")
+    await support.registration_create_raw(event_id=event_id, user_id=student)
+    registered, visitor = AsyncClient(), AsyncClient()
+    await support.login(registered, student)
+    assert "This event changed" not in (await registered.get("/events/moved/", headers={"Accept-Language": "en"})).text
+    manager = Actor(await support.user_create(email="mgr@etu.test"), False, {association_id: Role.MANAGER})
+    async with db.write_session() as write:
+        await services_staff.event_update(write, actor=manager, event_id=event_id,
+                                          values={"location": "Salle B"})
+    page = (await registered.get("/events/moved/", headers={"Accept-Language": "en"})).text
+    assert "This event changed on" in page and "Salle B" in page
+    assert "This event changed" not in (await visitor.get("/events/moved/", headers={"Accept-Language": "en"})).text
