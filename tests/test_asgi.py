@@ -66,14 +66,17 @@ async def test_server_keeps_few_threads_under_hundreds_of_concurrent_requests(tm
     assert peak_threads < 10, f"{peak_threads} threads for 400 concurrent requests"
 
 
-async def test_lifespan_creates_and_disposes_the_engine_cleanly(tmp_path, backend):
+async def test_lifespan_creates_and_disposes_the_engine_cleanly(tmp_path, backend, pytestconfig):
+    # Through PgBouncer, PostgreSQL's connections are PgBouncer's own pool, kept by design: the
+    # connection counts below are then not the app's.
+    direct_postgres = backend == "postgres" and not pytestconfig.getoption("--pgbouncer")
     await _seed_events(3)
     name = "hyperion-lifespan-test"
     with support.uvicorn_server(tmp_path, env={"DB_APPLICATION_NAME": name}) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
             responses = await asyncio.gather(*(client.get("/") for _ in range(20)))
         assert {response.status_code for response in responses} == {200}
-        if backend == "postgres":
+        if direct_postgres:
             assert await _server_connections(name) > 0  # the pool holds connections while serving
         exit_code = server.stop()
     log = server.log()
@@ -82,7 +85,7 @@ async def test_lifespan_creates_and_disposes_the_engine_cleanly(tmp_path, backen
     for trouble in ("Traceback", "Event loop is closed", "was never awaited", "ResourceWarning",
                     "garbage collector is trying to clean up", "ERROR"):
         assert trouble not in log, log
-    if backend == "postgres":
+    if direct_postgres:
         assert await _server_connections(name) == 0  # nothing leaked at shutdown
 
 
