@@ -26,8 +26,15 @@ class HyperionApp:
             await self.lifespan(receive, send)
         elif self.static is not None and scope["type"] == "http" and self.static.matches(scope["path"]):
             await self.static(scope, receive, send)
+        elif scope["type"] == "http" and _declared_length(scope) > settings.MAX_REQUEST_BODY:
+            await _drain(receive)
+            await _payload_too_large(send)
         else:
-            await self.django(scope, receive, send)
+            try:
+                await self.django(scope, _body_limited(receive) if scope["type"] == "http" else receive, send)
+            except BodyTooLarge:  # raised while Django reads the body, before any response started
+                await _drain(receive)
+                await _payload_too_large(send)
 
     async def lifespan(self, receive, send) -> None:
         while True:
@@ -74,3 +81,52 @@ class HyperionApp:
             self.sender = None
         await db.engine_dispose()
         logger.info("database engine disposed")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _declared_length(scope) -> int:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _body_limited(receive):
+    """Refuse a body larger than MAX_REQUEST_BODY even without a Content-Length (chunked uploads):
+    Django would otherwise spool all of it to disk before looking at it."""
+    received = 0
+
+    async def limited_receive():
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > settings.MAX_REQUEST_BODY:
+                raise BodyTooLarge
+        return message
+
+    return limited_receive
+
+
+async def _drain(receive, budget: int = 8 * 1024 * 1024) -> None:
+    """Read and drop what the client is still sending (up to ``budget``), so that it can read our 413
+    instead of seeing its connection reset mid-upload; past the budget the connection is simply closed."""
+    while budget > 0:
+        message = await receive()
+        if message["type"] != "http.request":
+            return
+        budget -= len(message.get("body", b""))
+        if not message.get("more_body", False):
+            return
+
+
+async def _payload_too_large(send) -> None:
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]})
+    await send({"type": "http.response.body", "body": b"Request body too large."})

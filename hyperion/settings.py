@@ -141,6 +141,9 @@ SECURE_CSP = {
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
+# Larger bodies are refused (413) by the ASGI app before Django reads them (the site takes no uploads;
+# the largest form, an .ics-free event description, is well under this).
+MAX_REQUEST_BODY = env.int("MAX_REQUEST_BODY", default=2 * 1024 * 1024)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"  # no model uses it; silences Django's check
 

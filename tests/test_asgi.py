@@ -138,3 +138,21 @@ async def test_database_down_gives_a_503_try_again_page(tmp_path):
         assert response.status_code == 503
         assert response.headers["Retry-After"].isdigit()
         assert "Try again" in response.text and "Traceback" not in response.text
+
+
+async def test_oversized_bodies_are_refused_before_django_reads_them(tmp_path):
+    with support.uvicorn_server(tmp_path) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            declared = await client.post("/account/login/", content=b"x" * (3 * 1024 * 1024),
+                                         headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert declared.status_code == 413
+
+            async def chunks():
+                for _ in range(40):
+                    yield b"y" * (128 * 1024)  # 5 MiB with no Content-Length (chunked)
+
+            chunked = await client.post("/account/login/", content=chunks(),
+                                        headers={"Content-Type": "application/x-www-form-urlencoded"})
+            assert chunked.status_code == 413
+            assert (await client.get("/")).status_code == 200  # the server is fine afterwards
+        assert "Traceback" not in server.log()
