@@ -158,23 +158,23 @@ def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[st
     position = message.payload.get("position")
     texts = {
         "registration.confirmed": (_("Registration confirmed: %(title)s"),
-                                   [_("Your place at “%(title)s” is confirmed.")]),
+                                   [_("Your place at '%(title)s' is confirmed.")]),
         "registration.waitlisted": (_("On the waitlist: %(title)s"),
-                                    [_("“%(title)s” is full: you are on the waitlist, position %(position)s."),
+                                    [_("'%(title)s' is full: you are on the waitlist, position %(position)s."),
                                      _("If a place frees up, it is yours automatically and we will tell you.")]),
         "registration.promoted": (_("You have a place: %(title)s"),
-                                  [_("A place freed up at “%(title)s”: it is yours, your registration is "
+                                  [_("A place freed up at '%(title)s': it is yours, your registration is "
                                      "confirmed.")]),
         "registration.removed": (_("Registration cancelled: %(title)s"),
-                                 [_("The organisers removed your registration for “%(title)s”.")]),
-        "registration.left": (_("You left: %(title)s"), [_("You are no longer registered for “%(title)s”.")]),
+                                 [_("The organisers removed your registration for '%(title)s'.")]),
+        "registration.left": (_("You left: %(title)s"), [_("You are no longer registered for '%(title)s'.")]),
         "event.changed": (_("Changed: %(title)s"),
-                          [_("“%(title)s”, which you registered for, has changed. Here are the new details.")]),
-        "event.cancelled": (_("Cancelled: %(title)s"), [_("“%(title)s” is cancelled.")]),
-        "event.reminder": (_("Tomorrow: %(title)s"), [_("A reminder: you are expected at “%(title)s”.")]),
-        "event.approved": (_("Approved: %(title)s"), [_("“%(title)s” is approved and published.")]),
+                          [_("'%(title)s', which you registered for, has changed. Here are the new details.")]),
+        "event.cancelled": (_("Cancelled: %(title)s"), [_("'%(title)s' is cancelled.")]),
+        "event.reminder": (_("Tomorrow: %(title)s"), [_("A reminder: you are expected at '%(title)s'.")]),
+        "event.approved": (_("Approved: %(title)s"), [_("'%(title)s' is approved and published.")]),
         "event.declined": (_("Declined: %(title)s"),
-                           [_("“%(title)s” was declined. You can change it and submit it again.")]),
+                           [_("'%(title)s' was declined. You can change it and submit it again.")]),
         "digest.approval_queue": (_("%(count)s events wait for approval"),
                                   [_("These events wait for your decision, oldest first:")]),
     }

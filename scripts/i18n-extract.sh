@@ -1,16 +1,21 @@
 #!/usr/bin/env bash
 # Update the French catalog from the code and the Jinja2 templates (a developer's step; the test command
-# only compiles the catalog). Python files: Django's makemessages. Templates: xgettext reading `_()` and
-# `ngettext()` calls, which is how the Jinja2 templates spell translations.
+# only compiles the catalog). One template of every message (.pot) is built with xgettext from the Python
+# files (Django's gettext names) and the templates (`_()` and `ngettext()` calls), then merged into the
+# catalog: existing translations are kept, new messages come in empty, gone ones are dropped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY=.venv/bin/python
-mkdir -p locale/fr/LC_MESSAGES
+catalog=locale/fr/LC_MESSAGES/django.po
 pot=$(mktemp --suffix=.pot)
-"$PY" manage.py makemessages -l fr --ignore='.venv/*' --ignore='tests/*' --ignore='bench/*' --no-location -v 0
-find templates -name '*.html' -print0 | sort -z | xargs -0 xgettext --language=Python --from-code=UTF-8 \
-    --keyword=_ --keyword=gettext --keyword=ngettext:1,2 --no-location --omit-header -o "$pot"
-msgcat --use-first --no-location -o locale/fr/LC_MESSAGES/django.po locale/fr/LC_MESSAGES/django.po "$pot"
-rm -f "$pot"
-msgattrib --no-obsolete -o locale/fr/LC_MESSAGES/django.po locale/fr/LC_MESSAGES/django.po
-echo "catalog: locale/fr/LC_MESSAGES/django.po ($(grep -c '^msgid' locale/fr/LC_MESSAGES/django.po) strings)"
+trap 'rm -f "$pot" "$pot.py" "$pot.html"' EXIT
+find hyperion events -name '*.py' -print0 | sort -z | xargs -0 xgettext --language=Python --from-code=UTF-8 \
+    --keyword=_ --keyword=gettext --keyword=gettext_lazy --keyword=ngettext:1,2 --keyword=ngettext_lazy:1,2 \
+    --no-location --omit-header -o "$pot.py"
+find templates -name '*.html' -o -name '*.txt' | sort | tr '\n' '\0' | xargs -0 xgettext --language=Python \
+    --from-code=UTF-8 --keyword=_ --keyword=gettext --keyword=ngettext:1,2 --no-location --omit-header -o "$pot.html"
+msgcat --use-first --no-wrap -o "$pot" "$pot.py" "$pot.html"
+mkdir -p "$(dirname "$catalog")"
+[ -f "$catalog" ] || msginit --no-translator --locale=fr --input="$pot" --output-file="$catalog"
+msgmerge --quiet --no-fuzzy-matching --no-wrap --update --backup=none ${I18N_COMPENDIUM:+--compendium="$I18N_COMPENDIUM"} "$catalog" "$pot"
+msgattrib --no-obsolete --no-wrap -o "$catalog" "$catalog"
+msgfmt --statistics -o /dev/null "$catalog"

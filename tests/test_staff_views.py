@@ -400,7 +400,7 @@ async def test_decline_needs_a_reason_then_the_editor_sees_it_fixes_the_event_an
                                           status=EventStatus.SUBMITTED, submitted_at=utcnow())
     staff = await client_for(people.staff)
     form = await staff.get(url("staff_event_decline", event_id))
-    assert form.status_code == 200 and "Decline “Gala”?" in form.text
+    assert form.status_code == 200 and "Decline 'Gala'?" in form.text
     for empty in ("", "   "):
         refused = await staff.post(url("staff_event_decline", event_id), {"reason": empty})
         assert refused.status_code == 400 and "This field is required." in refused.text
@@ -445,7 +445,7 @@ async def test_manager_cancels_a_published_event_with_a_reason_and_the_page_stay
     await support.registration_create_raw(event_id=event_id, user_id=student)
     manager = await client_for(people.manager)
     form = await manager.get(url("staff_event_cancel", event_id))
-    assert form.status_code == 200 and "Cancel “Gala”?" in form.text
+    assert form.status_code == 200 and "Cancel 'Gala'?" in form.text
     refused = await manager.post(url("staff_event_cancel", event_id), {"reason": ""})
     assert refused.status_code == 400 and "This field is required." in refused.text
     assert (await event_row(session, event_id)).status == EventStatus.APPROVED
@@ -649,7 +649,7 @@ async def test_deleting_a_draft_asks_first_then_deletes_it_with_an_audit_entry(s
     editor = await client_for(people.editor)
     question = await editor.get(url("staff_event_delete", event_id))
     assert question.status_code == 200
-    assert "Delete this event?" in question.text and "“Quiz raté” will be deleted for good." in question.text
+    assert "Delete this event?" in question.text and "&#39;Quiz raté&#39; will be deleted for good." in question.text
     assert await event_row(session, event_id) is not None
     response = await editor.post(url("staff_event_delete", event_id))
     assert response["Location"] == url("staff_events")
@@ -793,7 +793,7 @@ async def test_removing_an_attendee_asks_first_then_promotes_the_first_in_line(s
     manager = await client_for(people.manager)
     question = await manager.get(url("staff_attendee_remove", event_id, registration))
     assert question.status_code == 200 and "Remove this attendee?" in question.text
-    assert "Alice will lose their place at “Gala”; the first on the waitlist gets it." in question.text
+    assert "Alice will lose their place at &#39;Gala&#39;; the first on the waitlist gets it." in question.text
     assert (await registration_states(session, event_id))[alice] == RegistrationStatus.CONFIRMED
 
     response = await manager.post(url("staff_attendee_remove", event_id, registration))

@@ -79,7 +79,7 @@ async def feed_personal(request, token: str):
         rows = await queries_feeds.feed_registrations(session, user_id=owner.id)
     # Calendar clients send no Accept-Language worth trusting: the feed speaks the student's language.
     with translation.override(owner.language):
-        name = translation.gettext("%(site_name)s – my events") % {"site_name": settings.SITE_NAME}
+        name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
         body = feeds.calendar_registrations(rows, name=name, event_url=_event_url(request))
     return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
 

@@ -266,7 +266,7 @@ async def event_delete(request, event_id: int, *, actor):
     if not permissions.can_delete(actor, association_id=found.event.association_id, status=found.event.status):
         raise PermissionDenied
     return render(request, "staff/confirm.html", {
-        "title": _("Delete this event?"), "question": _("“%(title)s” will be deleted for good.")
+        "title": _("Delete this event?"), "question": _("'%(title)s' will be deleted for good.")
         % {"title": found.event.title}, "button": _("Delete"), "back": f"/manage/events/{event_id}/"})
 
 

@@ -79,7 +79,7 @@ async def attendee_remove(request, event_id: int, registration_id: int, *, actor
         raise Http404
     return render(request, "staff/confirm.html", {
         "title": _("Remove this attendee?"),
-        "question": _("%(name)s will lose their place at “%(event)s”; the first on the waitlist gets it.")
+        "question": _("%(name)s will lose their place at '%(event)s'; the first on the waitlist gets it.")
         % {"name": row.display_name, "event": found.event.title},
         "button": _("Remove"), "back": f"/manage/events/{event_id}/attendees/"})
 
