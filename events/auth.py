@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
+from django.middleware.csrf import rotate_token
 from sqlalchemy import bindparam, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -161,8 +162,10 @@ async def user_for_request(request) -> CurrentUser | AnonymousUser:
 
 
 def login(request, token: str) -> None:
-    """Mark the response to carry a new session cookie (set by the middleware)."""
+    """Mark the response to carry a new session cookie (set by the middleware), and rotate the CSRF
+    token as Django's own log-in does (a token seen before log-in is useless after it)."""
     request._hyperion_new_session_token = token
+    rotate_token(request)
 
 
 def logout(request) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from django import forms
 from django.conf import settings
@@ -17,10 +18,16 @@ MAX_PASSWORD_LENGTH = 4096  # PBKDF2 on a megabyte-long password is a denial of 
 
 @dataclass(frozen=True)
 class _PasswordOwner:
-    """What Django's UserAttributeSimilarityValidator compares a password with."""
+    """What Django's UserAttributeSimilarityValidator compares a password with. It names the field a
+    password resembles through ``user._meta.get_field(name).verbose_name``: answered here without a model."""
 
     email: str
     display_name: str
+
+    class _meta:  # noqa: N801 - the attribute name Django's validator reads
+        @staticmethod
+        def get_field(name: str):
+            return SimpleNamespace(verbose_name=_("e-mail") if name == "email" else _("display name"))
 
 
 class SignupForm(forms.Form):
@@ -35,6 +42,8 @@ class SignupForm(forms.Form):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()
+        if len(email) > 254:  # some characters grow when lower-cased ("İ")
+            raise forms.ValidationError(_("This e-mail address is too long."))
         domains = settings.SIGNUP_EMAIL_DOMAINS
         if domains and email.rsplit("@", 1)[-1] not in domains:
             raise forms.ValidationError(

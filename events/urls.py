@@ -1,6 +1,9 @@
-from django.urls import path
+from django.urls import path, register_converter
 
 from events.views import account, feeds, public, registration, staff, staff_people
+from events.views.helpers import DatabaseId
+
+register_converter(DatabaseId, "id")
 
 urlpatterns = [
     path("", public.home, name="home"),
@@ -31,28 +34,28 @@ urlpatterns = [
     path("manage/events/", staff.events_list, name="staff_events"),
     path("manage/events/new/", staff.event_new, name="staff_event_new"),
     path("manage/events/series/", staff.series_new, name="staff_series_new"),
-    path("manage/events/<int:event_id>/", staff.event_admin, name="staff_event"),
-    path("manage/events/<int:event_id>/edit/", staff.event_edit, name="staff_event_edit"),
-    path("manage/events/<int:event_id>/submit/", staff.event_submit, name="staff_event_submit"),
-    path("manage/events/<int:event_id>/approve/", staff.event_approve, name="staff_event_approve"),
-    path("manage/events/<int:event_id>/decline/", staff.event_decline, name="staff_event_decline"),
-    path("manage/events/<int:event_id>/cancel/", staff.event_cancel, name="staff_event_cancel"),
-    path("manage/events/<int:event_id>/delete/", staff.event_delete, name="staff_event_delete"),
-    path("manage/events/<int:event_id>/attendees/", staff_people.attendees, name="staff_attendees"),
-    path("manage/events/<int:event_id>/attendees.csv", staff_people.attendees_csv, name="staff_attendees_csv"),
-    path("manage/events/<int:event_id>/attendees/<int:registration_id>/remove/", staff_people.attendee_remove,
+    path("manage/events/<id:event_id>/", staff.event_admin, name="staff_event"),
+    path("manage/events/<id:event_id>/edit/", staff.event_edit, name="staff_event_edit"),
+    path("manage/events/<id:event_id>/submit/", staff.event_submit, name="staff_event_submit"),
+    path("manage/events/<id:event_id>/approve/", staff.event_approve, name="staff_event_approve"),
+    path("manage/events/<id:event_id>/decline/", staff.event_decline, name="staff_event_decline"),
+    path("manage/events/<id:event_id>/cancel/", staff.event_cancel, name="staff_event_cancel"),
+    path("manage/events/<id:event_id>/delete/", staff.event_delete, name="staff_event_delete"),
+    path("manage/events/<id:event_id>/attendees/", staff_people.attendees, name="staff_attendees"),
+    path("manage/events/<id:event_id>/attendees.csv", staff_people.attendees_csv, name="staff_attendees_csv"),
+    path("manage/events/<id:event_id>/attendees/<id:registration_id>/remove/", staff_people.attendee_remove,
          name="staff_attendee_remove"),
-    path("manage/events/<int:event_id>/checkin/", staff_people.check_in, name="staff_checkin"),
-    path("manage/events/<int:event_id>/checkin/<int:registration_id>/", staff_people.check_in_mark,
+    path("manage/events/<id:event_id>/checkin/", staff_people.check_in, name="staff_checkin"),
+    path("manage/events/<id:event_id>/checkin/<id:registration_id>/", staff_people.check_in_mark,
          name="staff_checkin_mark"),
     path("manage/associations/", staff_people.associations, name="staff_associations"),
     path("manage/associations/new/", staff_people.association_edit, name="staff_association_new"),
-    path("manage/associations/<int:association_id>/edit/", staff_people.association_edit,
+    path("manage/associations/<id:association_id>/edit/", staff_people.association_edit,
          name="staff_association_edit"),
-    path("manage/associations/<int:association_id>/members/", staff_people.members, name="staff_members"),
+    path("manage/associations/<id:association_id>/members/", staff_people.members, name="staff_members"),
     path("manage/users/", staff_people.users, name="staff_users"),
-    path("manage/users/<int:user_id>/", staff_people.user_flags, name="staff_user_flags"),
+    path("manage/users/<id:user_id>/", staff_people.user_flags, name="staff_user_flags"),
     path("manage/audit/", staff_people.audit, name="staff_audit"),
     path("manage/outbox/", staff_people.outbox_failed, name="staff_outbox"),
-    path("manage/outbox/<int:outbox_id>/retry/", staff_people.outbox_retry, name="staff_outbox_retry"),
+    path("manage/outbox/<id:outbox_id>/retry/", staff_people.outbox_retry, name="staff_outbox_retry"),
 ]

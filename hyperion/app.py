@@ -9,7 +9,7 @@ from django.conf import settings
 
 from hyperion import db
 from hyperion.handler import LoopBoundASGIHandler
-from hyperion.staticfiles import StaticFiles
+from hyperion.staticfiles import StaticFiles, security_headers
 
 logger = logging.getLogger("hyperion")
 
@@ -28,13 +28,13 @@ class HyperionApp:
             await self.static(scope, receive, send)
         elif scope["type"] == "http" and _declared_length(scope) > settings.MAX_REQUEST_BODY:
             await _drain(receive)
-            await _payload_too_large(send)
+            await _payload_too_large(scope, send)
         else:
             try:
                 await self.django(scope, _body_limited(receive) if scope["type"] == "http" else receive, send)
             except BodyTooLarge:  # raised while Django reads the body, before any response started
                 await _drain(receive)
-                await _payload_too_large(send)
+                await _payload_too_large(scope, send)
 
     async def lifespan(self, receive, send) -> None:
         while True:
@@ -126,7 +126,8 @@ async def _drain(receive, budget: int = 8 * 1024 * 1024) -> None:
             return
 
 
-async def _payload_too_large(send) -> None:
+async def _payload_too_large(scope, send) -> None:
     await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]})
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
+                            *security_headers(scope)]})
     await send({"type": "http.response.body", "body": b"Request body too large."})

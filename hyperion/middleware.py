@@ -48,11 +48,10 @@ class SecurityHeadersMiddleware(_AsyncMiddleware):
         self.csp = ContentSecurityPolicyMiddleware(_unused_get_response)
 
     async def __call__(self, request):
-        redirect = self.security.process_request(request)
-        if redirect is not None:
-            return redirect
         self.csp.process_request(request)
-        response = await self.get_response(request)
+        response = self.security.process_request(request)  # the HTTPS redirect, if any
+        if response is None:
+            response = await self.get_response(request)
         response = self.security.process_response(request, response)
         response = self.frames.process_response(request, response)
         return self.csp.process_response(request, response)

@@ -47,6 +47,26 @@ def fingerprint(root: str, name: str) -> str:
         return "missing"
 
 
+def security_headers(scope) -> list[tuple[bytes, bytes]]:
+    """The headers Django's security middleware adds, for the answers the ASGI app gives itself
+    (static files, 404, 413) without going through Django."""
+    from django.conf import settings
+
+    headers = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
+               (b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode())]
+    forwarded = dict(scope.get("headers", ())).get(b"x-forwarded-proto", b"")
+    secure = scope.get("scheme") == "https" or (
+        getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None and forwarded == b"https")
+    if secure and settings.SECURE_HSTS_SECONDS:
+        value = f"max-age={settings.SECURE_HSTS_SECONDS}"
+        if settings.SECURE_HSTS_INCLUDE_SUBDOMAINS:
+            value += "; includeSubDomains"
+        if settings.SECURE_HSTS_PRELOAD:
+            value += "; preload"
+        headers.append((b"strict-transport-security", value.encode()))
+    return headers
+
+
 class StaticFiles:
     def __init__(self, root: Path | str, url_prefix: str) -> None:
         self.prefix = url_prefix
@@ -62,14 +82,14 @@ class StaticFiles:
         if static is None or method not in ("GET", "HEAD"):
             status = 404 if static is None else 405
             await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8")]})
+                        "headers": [(b"content-type", b"text/plain; charset=utf-8"), *security_headers(scope)]})
             await send({"type": "http.response.body", "body": b"Not found" if status == 404 else b""})
             return
         versioned = b"v=" in scope.get("query_string", b"")
         headers = [
             (b"content-type", static.content_type.encode()),
             (b"etag", static.etag.encode()),
-            (b"x-content-type-options", b"nosniff"),
+            *security_headers(scope),
             (b"cache-control", b"public, max-age=31536000, immutable" if versioned else b"public, max-age=3600"),
         ]
         if_none_match = dict(scope["headers"]).get(b"if-none-match")

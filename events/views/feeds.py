@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import datetime, timedelta
 
 from django.conf import settings
@@ -69,8 +70,13 @@ async def feed_category(request, slug: str):
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
 
+_TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")  # what services.feed_token_regenerate makes
+
+
 @require_safe
 async def feed_personal(request, token: str):
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise Http404  # the same answer as an unknown or revoked token
     async with db.read_connection() as session:
         owner = await queries_feeds.feed_owner_by_token(session, token=token)
         if owner is None:

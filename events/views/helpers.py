@@ -33,3 +33,24 @@ def safe_next(request, fallback: str = "home") -> str:
 
 def client_address(request) -> str:
     return request.META.get("REMOTE_ADDR") or "unknown"
+
+
+class DatabaseId:
+    """A URL id that fits the database's INTEGER columns: anything larger is a 404, not a 500."""
+
+    regex = "[0-9]{1,10}"
+    MAX = 2**31 - 1
+
+    def to_python(self, value: str) -> int:
+        number = int(value)
+        if number > self.MAX:
+            raise ValueError("out of range")  # Django then treats the URL as not matching
+        return number
+
+    def to_url(self, value: int) -> str:
+        return str(value)
+
+
+def search_text(raw: str | None, limit: int = 100) -> str:
+    """A search box's text, fit for SQL: printable characters only (PostgreSQL refuses NUL in text)."""
+    return "".join(char for char in (raw or "")[:limit] if char.isprintable()).strip()

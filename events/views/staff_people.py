@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from events import permissions, presenters, queries_staff, services, services_staff
 from events.forms_staff import AssociationForm, AttendeeAddForm, AuditFilterForm, MemberForm, UserFlagsForm
 from events.models import RegistrationStatus, Role
+from events.views.helpers import search_text
 from events.views.staff import load_event, management, service_error, staff_only
 from hyperion import db
 
@@ -24,7 +25,7 @@ from hyperion import db
 @management
 async def attendees(request, event_id: int, *, actor):
     found = await load_event(actor, event_id)
-    query = request.GET.get("q", "")[:100]
+    query = search_text(request.GET.get("q"))
     can_change = permissions.can_change_attendees(actor, association_id=found.event.association_id)
     form = AttendeeAddForm(request.POST or None)
     if request.method == "POST":
@@ -118,7 +119,7 @@ async def check_in(request, event_id: int, *, actor):
     found = await load_event(actor, event_id)
     if not permissions.can_check_in(actor, association_id=found.event.association_id):
         raise PermissionDenied
-    query = request.GET.get("q", "")[:100]
+    query = search_text(request.GET.get("q"))
     async with db.read_session() as session:
         rows = await queries_staff.attendees(session, event_id=event_id, query=query)
     confirmed = [row for row in rows if row.status == RegistrationStatus.CONFIRMED]
@@ -137,7 +138,7 @@ async def check_in_mark(request, event_id: int, registration_id: int, *, actor):
                                                    present=request.POST.get("present") != "no")
         except services.DomainError as error:
             return service_error(request, error, event_id)
-    query = request.POST.get("q", "")[:100]
+    query = search_text(request.POST.get("q"))
     return redirect(f"/manage/events/{event_id}/checkin/" + (f"?{urlencode({'q': query})}" if query else ""))
 
 
@@ -209,7 +210,7 @@ async def members(request, association_id: int, *, actor):
 
 @staff_only
 async def users(request, *, actor):
-    query = request.GET.get("q", "")[:100]
+    query = search_text(request.GET.get("q"))
     page = presenters.page_number(request.GET.get("page"))
     async with db.read_session() as session:
         rows, has_next = await queries_staff.users(session, query=query, page=page)
