@@ -9,6 +9,7 @@ from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils.formats import date_format
 from django.utils.translation import get_language
 from markupsafe import Markup
 
@@ -23,11 +24,7 @@ async def home(request):
     """Upcoming events. The content below the navigation depends only on the query string and the
     language, so it is rendered once and served from the page cache until something changes."""
     key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())))
-    content = pagecache.get(key)
-    if content is None:
-        version = pagecache.version()
-        content = await _home_content(request)
-        pagecache.put(key, content, version=version)
+    content = await _cached(key, lambda: _home_content(request))
     return render(request, "events/home.html", {"content": content})
 
 
@@ -47,7 +44,7 @@ async def _home_content(request) -> Markup:
 
     # Independent queries: run at once, each on its own connection (a connection serves one task).
     associations, event_page = await asyncio.gather(load_associations(), load_events())
-    html = render_to_string("events/_home_content.html", {
+    return _fragment("events/_home_content.html", {
         "filter_values": form.raw_values(),
         "errors": form.errors,
         "associations": associations,
@@ -57,7 +54,6 @@ async def _home_content(request) -> Markup:
         "page_query": presenters.query_without_page(request.GET),
         "filtered": filters != queries.EventFilters(),
     })
-    return Markup(html)  # noqa: S704 - rendered by the autoescaping template engine  # nosec B704
 
 
 async def event_detail(request, slug: str):
@@ -85,28 +81,52 @@ async def association_detail(request, slug: str):
     })
 
 
+async def _cached(key: tuple, build) -> Markup:
+    """A fragment from the page cache, or built now and cached (see events/pagecache.py)."""
+    content = pagecache.get(key)
+    if content is None:
+        version = pagecache.version()
+        content = await build()
+        pagecache.put(key, content, version=version)
+    return content
+
+
+def _fragment(template: str, context: dict) -> Markup:
+    return Markup(render_to_string(template, context))  # noqa: S704 - autoescaping template engine  # nosec B704
+
+
 async def calendar_month(request):
+    """The month grid: the same for everyone (per language and day), so cached like the home page."""
     today = presenters.local(utcnow()).date()
     month = event_calendar.parse_month(request.GET.get("month"), default=today)
-    grid_start, grid_end = event_calendar.month_grid_bounds(month)
-    async with db.read_connection() as session:
-        rows = await queries.events_between(session, start=presenters.day_start(grid_start),
-                                            end=presenters.day_start(grid_end))
-    return render(request, "events/calendar_month.html", {
-        "month": event_calendar.month_view(month, rows, today=today),
-    })
+
+    async def build() -> Markup:
+        grid_start, grid_end = event_calendar.month_grid_bounds(month)
+        async with db.read_connection() as session:
+            rows = await queries.events_between(session, start=presenters.day_start(grid_start),
+                                                end=presenters.day_start(grid_end))
+        return _fragment("events/_calendar_month_content.html",
+                         {"month": event_calendar.month_view(month, rows, today=today)})
+
+    content = await _cached(("calendar_month", get_language(), month, today), build)
+    return render(request, "events/calendar_month.html",
+                  {"content": content, "period_title": date_format(month, "F Y")})
 
 
 async def calendar_week(request):
     today = presenters.local(utcnow()).date()
     monday = event_calendar.parse_week(request.GET.get("week"), default=today)
-    async with db.read_connection() as session:
-        rows = await queries.events_between(session, start=presenters.day_start(monday),
-                                            end=presenters.day_start(monday + timedelta(days=7)))
-    return render(request, "events/calendar_week.html", {
-        "week": event_calendar.week_view(monday, rows, today=today),
-    })
 
+    async def build() -> Markup:
+        async with db.read_connection() as session:
+            rows = await queries.events_between(session, start=presenters.day_start(monday),
+                                                end=presenters.day_start(monday + timedelta(days=7)))
+        return _fragment("events/_calendar_week_content.html",
+                         {"week": event_calendar.week_view(monday, rows, today=today)})
+
+    content = await _cached(("calendar_week", get_language(), monday, today), build)
+    week = event_calendar.week_view(monday, [], today=today)
+    return render(request, "events/calendar_week.html", {"content": content, "period_title": week.title})
 
 
 def _server_sent(news: live.SeatNews) -> bytes:
