@@ -195,3 +195,5 @@ DB_LISTEN_URL = env.str("DB_LISTEN_URL", default="")
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=120)
 # Seconds a rendered public list stays cached in a process (it is also dropped at once on any change).
 PAGE_CACHE_SECONDS = env.float("PAGE_CACHE_SECONDS", default=30.0)
+# How long a cached list may lag behind a change (seat counts on lists; the event page's counter is live).
+PAGE_CACHE_GRACE_SECONDS = env.float("PAGE_CACHE_GRACE_SECONDS", default=1.0)

@@ -11,9 +11,10 @@ from tests import support
 @pytest.fixture
 def cache_on(settings):
     settings.PAGE_CACHE_SECONDS = 30.0
-    pagecache.invalidate()
+    settings.PAGE_CACHE_GRACE_SECONDS = 0.0
+    pagecache.clear()
     yield
-    pagecache.invalidate()
+    pagecache.clear()
 
 
 async def _statements_during(coroutine) -> int:
@@ -74,3 +75,17 @@ async def test_entries_expire(async_client, cache_on, settings):
     import asyncio
     await asyncio.sleep(0.1)
     assert await _statements_during(async_client.get("/")) > 0
+
+
+async def test_under_a_burst_of_changes_lists_lag_by_at_most_the_grace_period(async_client, cache_on, settings):
+    import asyncio
+
+    settings.PAGE_CACHE_GRACE_SECONDS = 0.3
+    event_id = await support.event_create(association_id=await support.association_create(), capacity=5)
+    english = {"Accept-Language": "en"}
+    assert "5 seats left" in (await async_client.get("/", headers=english)).text
+    async with db.write_session() as session:
+        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+    assert "5 seats left" in (await async_client.get("/", headers=english)).text  # within the grace period
+    await asyncio.sleep(0.35)
+    assert "4 seats left" in (await async_client.get("/", headers=english)).text  # never later than that
