@@ -100,9 +100,12 @@ class Broadcaster:
         self.dirty: set[int] = set()
         self.listener: asyncio.Task | None = None
         self.stopping = asyncio.Event()
+        self.closing = False  # a shutdown started: new streams end at once
 
     def subscribe(self, event_id: int) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1)
+        if self.closing:
+            queue.put_nowait(None)
         self.subscribers[event_id].add(queue)
         self._ensure_listening()
         return queue
@@ -158,7 +161,8 @@ class Broadcaster:
             try:
                 connection = await asyncpg.connect(
                     host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                    database=url.database, timeout=10, server_settings={"application_name": "hyperion-listen"})
+                    database=url.database, timeout=10,
+                    server_settings={"application_name": f"{settings.DB_APPLICATION_NAME}-listen"})
                 await connection.add_listener(CHANNEL, self._on_notify)
                 delay = 0.5
                 for event_id in list(self.subscribers):  # what changed while we were not listening
@@ -181,19 +185,25 @@ class Broadcaster:
         with contextlib.suppress(ValueError):
             self.announce(int(payload))
 
-    async def stop(self) -> None:
-        """At shutdown: end the listener and release every open stream."""
-        self.stopping.set()
+    def release_streams(self) -> None:
+        """Tell every open stream to finish now (a shutdown has started)."""
+        self.closing = True
         for queues in self.subscribers.values():
             for queue in queues:
                 if queue.full():
                     queue.get_nowait()
                 queue.put_nowait(None)  # None tells a stream to finish
+
+    async def stop(self) -> None:
+        """At shutdown: end the listener and release every open stream."""
+        self.stopping.set()
+        self.release_streams()
         if self.listener is not None:
             with contextlib.suppress(Exception):
                 await self.listener
         self.listener = None
         self.stopping = asyncio.Event()
+        self.closing = False
 
 
 broadcaster = Broadcaster()

@@ -65,11 +65,40 @@ class HyperionApp:
         from events import live
 
         live.broadcaster.start()
+        self._release_streams_on_exit_signals()
         if settings.OUTBOX_SENDER_IN_WEB:
             from events import mailer
 
             self.sender_stop = asyncio.Event()
             self.sender = asyncio.create_task(mailer.run_loop(self.sender_stop), name="outbox-sender")
+
+    def _release_streams_on_exit_signals(self) -> None:
+        """End the open live-seat streams as soon as a shutdown starts.
+
+        uvicorn waits for open responses (up to --timeout-graceful-shutdown) before it runs the lifespan
+        shutdown, and server-sent event streams never finish by themselves: they would hold the exit and
+        then be cut. uvicorn installs its signal handlers before the lifespan starts, so we chain ours in
+        front: release the streams (they end cleanly, the browser reconnects elsewhere), then let uvicorn
+        do what it does. Only the main thread may set signal handlers; elsewhere (tests) nothing happens.
+        """
+        import signal
+        import threading
+
+        from events import live
+
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for number in (signal.SIGTERM, signal.SIGINT):
+            previous = signal.getsignal(number)
+            if not callable(previous):
+                continue
+
+            def handler(signum, frame, previous=previous):
+                loop.call_soon_threadsafe(live.broadcaster.release_streams)
+                previous(signum, frame)
+
+            signal.signal(number, handler)
 
     async def shutdown(self) -> None:
         from events import live

@@ -19,6 +19,25 @@ DATABASE_UNAVAILABLE = (
 
 RETRY_AFTER_SECONDS = 5
 
+# SQLSTATE classes of a server going away or refusing connections (57: operator intervention, e.g. a
+# shutdown; 08: connection exception).
+_OUTAGE_SQLSTATE_CLASSES = ("57", "08")
+
+
+def is_database_unavailable(error: BaseException) -> bool:
+    """An outage (retry later), as opposed to a bug or bad data (which must stay a 500 and be fixed)."""
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        return True
+    if isinstance(error, sa_exc.DBAPIError):
+        if error.connection_invalidated:
+            return True
+        original = error.orig
+        for candidate in (original, getattr(original, "__cause__", None)):
+            code = getattr(candidate, "sqlstate", None) or getattr(candidate, "pgcode", None)
+            if isinstance(code, str) and code[:2] in _OUTAGE_SQLSTATE_CLASSES:
+                return True
+    return False
+
 
 def service_unavailable(request):
     response = render(request, "errors/503.html", {"retry_after": RETRY_AFTER_SECONDS}, status=503)

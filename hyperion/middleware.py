@@ -20,7 +20,7 @@ from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
 from events import auth
-from hyperion.errors import DATABASE_UNAVAILABLE, service_unavailable
+from hyperion.errors import is_database_unavailable, service_unavailable
 
 logger = logging.getLogger("hyperion")
 
@@ -63,8 +63,10 @@ class AuthSessionMiddleware(_AsyncMiddleware):
     async def __call__(self, request):
         try:
             request.user = await auth.user_for_request(request)
-        except DATABASE_UNAVAILABLE:
-            logger.warning("database unavailable while loading the session", exc_info=True)
+        except Exception as error:
+            if not is_database_unavailable(error):
+                raise
+            logger.warning("database unavailable while loading the session: %s", error)
             request.user = auth.ANONYMOUS
             return service_unavailable(request)
         response = await self.get_response(request)
@@ -114,6 +116,8 @@ class CsrfAndMessagesMiddleware(_AsyncMiddleware):
             return None  # let Django call it (there are no sync views on the site)
         try:
             return await view_func(request, *view_args, **view_kwargs)
-        except DATABASE_UNAVAILABLE:
-            logger.warning("database unavailable during %s %s", request.method, request.path, exc_info=True)
+        except Exception as error:
+            if not is_database_unavailable(error):
+                raise
+            logger.warning("database unavailable during %s %s: %s", request.method, request.path, error)
             return service_unavailable(request)

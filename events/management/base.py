@@ -10,7 +10,7 @@ from django.core.management.base import BaseCommand, CommandError
 from sqlalchemy import make_url
 
 from hyperion import db
-from hyperion.errors import DATABASE_UNAVAILABLE
+from hyperion.errors import is_database_unavailable
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
@@ -33,7 +33,9 @@ class AsyncCommand(BaseCommand):
     def handle(self, *args, **options):
         try:
             return asyncio.run(self._run(*args, **options))
-        except DATABASE_UNAVAILABLE as exc:
+        except Exception as exc:
+            if not is_database_unavailable(exc):
+                raise
             raise database_unreachable(exc) from None
 
     async def _run(self, *args, **options):

@@ -2,22 +2,31 @@
 
 from django.shortcuts import render
 
+from events import auth
+
+
+def _with_user(request):
+    """An error raised before the session middleware set request.user must not break the error page."""
+    if not hasattr(request, "user"):
+        request.user = auth.ANONYMOUS
+    return request
+
 
 def bad_request(request, exception=None):
-    return render(request, "errors/400.html", status=400)
+    return render(_with_user(request), "errors/400.html", status=400)
 
 
 def permission_denied(request, exception=None):
-    return render(request, "errors/403.html", status=403)
+    return render(_with_user(request), "errors/403.html", status=403)
 
 
 def page_not_found(request, exception=None):
-    return render(request, "errors/404.html", status=404)
+    return render(_with_user(request), "errors/404.html", status=404)
 
 
 def server_error(request):
-    return render(request, "errors/500.html", status=500)
+    return render(_with_user(request), "errors/500.html", status=500)
 
 
 def csrf_failure(request, reason=""):
-    return render(request, "errors/403_csrf.html", status=403)
+    return render(_with_user(request), "errors/403_csrf.html", status=403)

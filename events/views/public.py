@@ -18,6 +18,7 @@ from events import live, pagecache, permissions, presenters, queries
 from events.forms import EventFilterForm
 from events.models import utcnow
 from hyperion import db
+from hyperion.errors import is_database_unavailable
 
 
 async def home(request):
@@ -146,7 +147,12 @@ async def seats_stream(request, slug: str):
     async def stream():
         try:
             yield b"retry: 3000\n\n"
-            news = await live.seat_news(event.id)
+            try:
+                news = await live.seat_news(event.id)
+            except Exception as error:  # an outage ends the stream; the browser reconnects by itself
+                if not is_database_unavailable(error):
+                    raise
+                return
             if news is not None:
                 yield _server_sent(news)
             deadline = loop.time() + settings.SSE_MAX_SECONDS

@@ -1,0 +1,450 @@
+"""Faults against the real server (uvicorn child process, production settings from faults/settings.py):
+a busy pool, the admission limit, the database dropping the site's connections under requests, a thousand
+clients that give up mid-request, SIGTERM with requests and live streams open, SIGKILL in the middle of
+writes. Each ends with the invariants of faults/invariants.py and a look at the server's log.
+
+The longer, load-driven versions (a real PostgreSQL restart among them) are the harness: ``make faults``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import secrets
+import signal
+import sqlite3
+import time
+from collections import Counter
+
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import make_url
+
+from faults import load
+from faults.invariants import check_invariants
+from faults.logs import log_trouble
+from tests import support
+
+REGISTRATIONS_LOCK = "LOCK TABLE registrations IN SHARE ROW EXCLUSIVE MODE"  # blocks INSERT, not SELECT
+EVENTS_LOCK = "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"  # blocks every query on events
+
+
+def _server_env(name: str, **overrides: str) -> dict[str, str]:
+    """Production settings (the environment decides the pool), plain HTTP on loopback."""
+    return {"DJANGO_SETTINGS_MODULE": "faults.settings", "DB_APPLICATION_NAME": name, **overrides}
+
+
+def _app_name(what: str) -> str:
+    return f"hyperion-faults-{what}-{secrets.token_hex(3)}"
+
+
+async def _pg_connect(database_url: str) -> asyncpg.Connection:
+    url = make_url(database_url)
+    return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                                 database=url.database, timeout=10)
+
+
+_watchers: dict[str, asyncpg.Connection] = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+async def _close_watchers():
+    yield
+    while _watchers:
+        await _watchers.popitem()[1].close()
+
+
+async def _activity(database_url: str, application_name: str) -> list[asyncpg.Record]:
+    """The server's connections to this test database, as PostgreSQL sees them (one watching connection,
+    kept for the module: polling must be cheap)."""
+    watcher = _watchers.get(database_url)
+    if watcher is None or watcher.is_closed():
+        watcher = _watchers[database_url] = await _pg_connect(database_url)
+    return await watcher.fetch(
+        "SELECT pid, state, wait_event_type, query FROM pg_stat_activity "
+        "WHERE application_name = $1 AND datname = current_database()", application_name)
+
+
+async def _until(predicate, *, within: float, step: float = 0.02):
+    """Poll the awaitable ``predicate()`` until it returns something true; returns that (or the last value)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = await predicate()
+        if value or time.monotonic() > deadline:
+            return value
+        await asyncio.sleep(step)
+
+
+async def _waiting_on_lock(database_url: str, application_name: str, count: int = 1, within: float = 5) -> bool:
+    async def enough():
+        rows = await _activity(database_url, application_name)
+        return sum(row["wait_event_type"] == "Lock" for row in rows) >= count
+
+    return bool(await _until(enough, within=within))
+
+
+class _Lock:
+    """A lock the server's next write (or, for ``LOCK TABLE events``, read) must wait for, taken from
+    here. SQLite has one writer: a ``BEGIN IMMEDIATE`` from here makes every write transaction wait."""
+
+    def __init__(self, database_url: str, backend: str, pg_statement: str) -> None:
+        self.database_url, self.backend, self.pg_statement = database_url, backend, pg_statement
+        self.connection = None
+
+    async def acquire(self) -> None:
+        if self.backend == "postgres":
+            self.connection = await _pg_connect(self.database_url)
+            await self.connection.execute("BEGIN")
+            await self.connection.execute(self.pg_statement)
+        else:
+            self.connection = sqlite3.connect(make_url(self.database_url).database, isolation_level=None, timeout=30)
+            self.connection.execute("BEGIN IMMEDIATE")
+
+    async def release(self) -> None:
+        connection, self.connection = self.connection, None
+        if connection is None:
+            return
+        if self.backend == "postgres":
+            await connection.execute("ROLLBACK")
+            await connection.close()
+        else:
+            connection.execute("ROLLBACK")
+            connection.close()
+
+
+@contextlib.asynccontextmanager
+async def _held_lock(database_url: str, backend: str, pg_statement: str):
+    lock = _Lock(database_url, backend, pg_statement)
+    await lock.acquire()
+    try:
+        yield lock
+    finally:
+        await lock.release()
+
+
+# Pool exhaustion and the admission limit.
+
+async def test_busy_pool_gives_a_503_with_retry_after_within_the_pool_timeout(tmp_path, backend, database_url):
+    """Pool of one connection, held by a request stuck behind a lock: the next request waits
+    DB_POOL_TIMEOUT (0.5 s), then gets the "try again" page, never hangs; once the lock goes, all is served."""
+    cast = await load.seed(database_url, students=1)
+    event, student = cast.events[0], cast.students[0]
+    name = _app_name("pool")
+    env = _server_env(name, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="0.5")
+    # PostgreSQL: the event page's first query waits for the table lock. SQLite: a registration waits for
+    # the write lock (BEGIN IMMEDIATE) while holding the pool's only connection.
+    with support.uvicorn_server(tmp_path, env=env) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20, headers={"Accept-Language": "en"}) as client:
+            assert (await client.get(f"/events/{event.slug}/")).status_code == 200
+            browser = load.Student(server.base_url, student)
+            async with _held_lock(database_url, backend, EVENTS_LOCK):
+                if backend == "postgres":
+                    holder = asyncio.create_task(client.get(f"/events/{event.slug}/"))
+                    assert await _waiting_on_lock(database_url, name), "the first request never reached the lock"
+                else:
+                    holder = asyncio.create_task(browser.act(event, "register"))
+                    await asyncio.sleep(1.0)  # past the page's reads, waiting in BEGIN IMMEDIATE
+                for _attempt in range(10):  # (a loaded machine may take longer to get the holder there)
+                    assert not holder.done()
+                    started = time.monotonic()
+                    probe = await client.get(f"/events/{event.slug}/")
+                    waited = time.monotonic() - started
+                    if probe.status_code != 200:
+                        break
+                    await asyncio.sleep(0.5)
+            held = await asyncio.wait_for(holder, timeout=15)
+            after = await client.get(f"/events/{event.slug}/")
+            await browser.aclose()
+        log = server.log()
+    assert probe.status_code == 503, probe.text[:500]
+    assert probe.headers["Retry-After"].isdigit()
+    assert "Try again" in probe.text and "Traceback" not in probe.text
+    assert 0.4 < waited < 2.5, f"waited {waited:.2f} s for a pool with a 0.5 s timeout"
+    if backend == "postgres":
+        assert held.status_code == 200  # the stuck request finished once the lock went
+    else:
+        assert held == load.ACK_CONFIRMED
+    assert after.status_code == 200
+    assert not log_trouble(log), log
+
+
+async def test_admission_limit_answers_503_beyond_limit_concurrency(tmp_path):
+    """uvicorn --limit-concurrency N (manage.py runserver passes settings.SERVER_LIMIT_CONCURRENCY): with N
+    connections open, one more request is refused at once with a 503; served again when they close."""
+    limit = 4
+    with support.uvicorn_server(tmp_path, env=_server_env(_app_name("limit")),
+                                extra_args=["--limit-concurrency", str(limit)]) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(limit)]
+        await asyncio.sleep(0.2)
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=5) as client:
+            started = time.monotonic()
+            refused = await client.get("/")
+            refused_in = time.monotonic() - started
+            for _reader, writer in held:
+                writer.close()
+            await asyncio.sleep(0.3)
+            served = await client.get("/")
+    assert refused.status_code == 503 and refused_in < 1.0
+    assert served.status_code == 200
+
+
+def test_runserver_sets_the_admission_limit_and_graceful_timeout_from_settings(monkeypatch):
+    from django.conf import settings
+    from django.core.management import call_command
+
+    from events.management.commands import runserver
+
+    calls = []
+    monkeypatch.setattr(runserver.uvicorn, "run", lambda *args, **kwargs: calls.append(kwargs))
+    call_command("runserver", "127.0.0.1:8765", "--noreload")
+    assert settings.SERVER_LIMIT_CONCURRENCY > 0 and settings.SERVER_GRACEFUL_TIMEOUT > 0
+    assert calls[0]["limit_concurrency"] == settings.SERVER_LIMIT_CONCURRENCY
+    assert calls[0]["timeout_graceful_shutdown"] == settings.SERVER_GRACEFUL_TIMEOUT
+    readme = (support.ROOT / "README.md").read_text()
+    assert "SERVER_LIMIT_CONCURRENCY" in readme and "DB_POOL_TIMEOUT" in readme
+
+
+# The database going away under requests.
+
+@pytest.mark.postgres_only
+async def test_connections_killed_under_requests_give_503_then_the_site_serves_again(tmp_path, database_url):
+    """What a database restart does to the pool, without restarting the shared server: every connection of
+    the site is terminated (pg_terminate_backend: SQLSTATE 57P01, what ``pg_ctl restart -m fast`` sends) while
+    page loads wait on a lock and registrations wait inside their transaction. Each of those answers the
+    "try again" page (503, Retry-After), never a 500; the registrations did not happen; and the next
+    requests are served at once on fresh connections (stale pooled ones replaced), without a restart.
+    The full restart under load, with its recovery time, is the harness's db-restart scenario."""
+    cast = await load.seed(database_url, students=3)
+    event = cast.events[0]
+    page = f"/events/{event.slug}/"
+    name = _app_name("terminate")
+
+    async def terminate_all() -> None:
+        connection = await _pg_connect(database_url)
+        try:
+            await connection.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     "WHERE application_name = $1 AND datname = current_database()", name)
+        finally:
+            await connection.close()
+
+    with support.uvicorn_server(tmp_path, env=_server_env(name)) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20, headers={"Accept-Language": "en"}) as client:
+            assert {(await client.get(page)).status_code for _ in range(3)} == {200}
+            students = [load.Student(server.base_url, student) for student in cast.students]
+            async with _held_lock(database_url, "postgres", EVENTS_LOCK):
+                reads = [asyncio.create_task(client.get(page)) for _ in range(3)]
+                assert await _waiting_on_lock(database_url, name, count=3)
+                await terminate_all()
+                read_answers = await asyncio.wait_for(asyncio.gather(*reads), timeout=15)
+            async with _held_lock(database_url, "postgres", REGISTRATIONS_LOCK):
+                writes = [asyncio.create_task(student.act(event, "register")) for student in students]
+                assert await _waiting_on_lock(database_url, name, count=1)
+                await asyncio.sleep(0.3)  # the others queue on the event's row lock, inside their transaction
+                await terminate_all()
+                write_answers = await asyncio.wait_for(asyncio.gather(*writes), timeout=15)
+            started = time.monotonic()
+            after = [(await client.get(page)).status_code for _ in range(5)]
+            served_in = time.monotonic() - started
+            registered = await students[0].act(event, "register")
+            for student in students:
+                await student.aclose()
+        log = server.log()
+    assert [answer.status_code for answer in read_answers] == [503, 503, 503], [a.text[:300] for a in read_answers]
+    assert all(answer.headers["Retry-After"].isdigit() and "Try again" in answer.text for answer in read_answers)
+    assert write_answers == [load.E503] * 3
+    assert after == [200] * 5 and served_in < 3
+    assert registered == load.ACK_CONFIRMED
+    assert await check_invariants(database_url) == []
+    assert not log_trouble(log), log
+
+
+# Clients that give up mid-request.
+
+ABORTS = 1000
+ROUNDS = 10
+
+
+@pytest.mark.postgres_only
+async def test_a_thousand_clients_giving_up_mid_request_leave_the_pool_clean(tmp_path, database_url):
+    """1,000 registration POSTs aborted mid-flight (stuck behind a lock on registrations, or racing the lock's
+    release so that some are cut during their commit). Afterwards: no 'idle in transaction', both pool
+    connections usable at once (nothing left checked out), and every registration whole or absent."""
+    cast = await load.seed(database_url, students=ABORTS, events=4, capacity=100)
+    name = _app_name("abort")
+    env = _server_env(name, DB_POOL_SIZE="2", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="10", LOG_LEVEL="WARNING")
+    rng = random.Random(20261125)
+    aborted, answered = 0, Counter()
+    with support.uvicorn_server(tmp_path, env=env) as server:
+        port = int(server.base_url.rsplit(":", 1)[1])
+        csrf = load.csrf_secret()
+        per_round = ABORTS // ROUNDS
+        for number in range(ROUNDS):
+            students = cast.students[number * per_round:(number + 1) * per_round]
+            requests = [load.raw_post(port, f"/events/{cast.events[index % 4].slug}/register/", student.token, csrf)
+                        for index, student in enumerate(students)]
+            async with _held_lock(database_url, "postgres", REGISTRATIONS_LOCK) as lock:
+                release_first = number % 2 == 1
+
+                async def stuck(lock=lock, release_first=release_first) -> None:
+                    # Both pool connections inside a registration transaction, the rest waiting for one.
+                    assert await _waiting_on_lock(database_url, name, count=2), "requests never reached the lock"
+                    if release_first:  # let them run on: the aborts land anywhere, the commit included
+                        await lock.release()
+                        await asyncio.sleep(rng.uniform(0, 0.03))
+
+                aborted += await load.abort_requests(port, requests, until=stuck, answered=answered)
+        # Settled: nothing left inside a transaction.
+        async def settled() -> bool:
+            return all(row["state"] == "idle" for row in await _activity(database_url, name))
+
+        await _until(settled, within=5)
+        activity = await _activity(database_url, name)
+        # Both pool connections can be checked out at once: two page loads both reach a table lock.
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            async with _held_lock(database_url, "postgres", EVENTS_LOCK):
+                pages = [asyncio.create_task(client.get(f"/events/{cast.events[0].slug}/")) for _ in range(2)]
+                both_checked_out = await _waiting_on_lock(database_url, name, count=2, within=5)
+            statuses = [(await page).status_code for page in pages]
+        log = server.log()
+    assert aborted >= 0.9 * ABORTS, f"only {aborted} of {ABORTS} were aborted mid-flight ({answered})"
+    assert not [row for row in activity if row["state"] == "idle in transaction"], activity
+    assert len(activity) <= 2
+    assert both_checked_out, "a pool connection stayed checked out after the aborts"
+    assert statuses == [200, 200]
+    assert await check_invariants(database_url) == []
+    assert not log_trouble(log), log
+
+
+# Graceful shutdown.
+
+GRACEFUL = 6
+
+
+async def test_sigterm_finishes_in_flight_requests_and_closes_live_streams_cleanly(tmp_path, backend, database_url):
+    """SIGTERM with a registration stuck behind a lock and 5 live-seat streams open: the registration
+    completes, the streams end cleanly (a complete response, not a cut connection) well within the graceful
+    timeout, the engine is disposed and the process exits in time, with nothing leaked or logged as an error."""
+    cast = await load.seed(database_url, students=1)
+    event, student = cast.events[0], cast.students[0]
+    name = _app_name("term")
+    problems: list[str] = []
+    with support.uvicorn_server(tmp_path, env=_server_env(name),
+                                extra_args=["--timeout-graceful-shutdown", str(GRACEFUL)]) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            streams = []
+            for _ in range(5):
+                opened = client.stream("GET", f"/events/{event.slug}/seats/")
+                response = await opened.__aenter__()
+                chunks = response.aiter_raw()
+                first = await asyncio.wait_for(anext(chunks), timeout=10)
+                streams.append((opened, chunks, first))
+
+            async def read_to_end(chunks) -> tuple[str, float]:
+                try:
+                    async for _chunk in chunks:
+                        pass
+                except httpx.HTTPError as error:
+                    return f"cut: {error!r}"[:160], time.monotonic() - terminated_at
+                return "complete", time.monotonic() - terminated_at
+
+            browser = load.Student(server.base_url, student)
+            async with _held_lock(database_url, backend, REGISTRATIONS_LOCK):
+                in_flight = asyncio.create_task(browser.act(event, "register"))
+                if backend == "postgres":
+                    assert await _waiting_on_lock(database_url, name)
+                else:
+                    await asyncio.sleep(1.0)
+                terminated_at = time.monotonic()
+                server.process.send_signal(signal.SIGTERM)
+                endings = [asyncio.create_task(read_to_end(chunks)) for _opened, chunks, _first in streams]
+                await asyncio.sleep(1.0)  # the lock goes one second into the shutdown
+            outcome = await asyncio.wait_for(in_flight, timeout=GRACEFUL + 5)
+            stream_endings = await asyncio.wait_for(asyncio.gather(*endings), timeout=GRACEFUL + 5)
+            exit_code = await asyncio.to_thread(server.process.wait, GRACEFUL + 5)
+            exit_after = time.monotonic() - terminated_at
+            for opened, _chunks, _first in streams:
+                with contextlib.suppress(httpx.HTTPError):
+                    await opened.__aexit__(None, None, None)
+            await browser.aclose()
+        log = server.log()
+    if outcome != load.ACK_CONFIRMED:
+        problems.append(f"the in-flight registration ended as {outcome!r}, not confirmed")
+    for ending, after in stream_endings:
+        if ending != "complete":
+            problems.append(f"a live stream was {ending} {after:.1f} s after SIGTERM")
+        elif after > GRACEFUL - 2:
+            problems.append(f"a live stream only ended {after:.1f} s after SIGTERM (graceful timeout {GRACEFUL} s)")
+    if exit_code not in (0, -signal.SIGTERM):
+        problems.append(f"exit code {exit_code}")
+    if exit_after > GRACEFUL + 2:
+        problems.append(f"exited {exit_after:.1f} s after SIGTERM")
+    if "Application shutdown complete" not in log or "database engine disposed" not in log:
+        problems.append("no clean application shutdown in the log")
+    if "timeout graceful shutdown exceeded" in log:
+        problems.append("uvicorn had to cancel tasks: 'timeout graceful shutdown exceeded'")
+    problems += log_trouble(log)
+    if backend == "postgres" and (left := await _activity(database_url, name)):
+        problems.append(f"{len(left)} connection(s) of the server left in pg_stat_activity")
+    assert not problems, "\n".join(problems) + "\n--- server log ---\n" + log[-4000:]
+    assert await check_invariants(database_url) == []
+
+
+# SIGKILL in the middle of writes.
+
+async def test_sigkill_mid_writes_then_restart_leaves_no_partial_rows(tmp_path, backend, database_url):
+    """40 students register and leave at random on 3 events of 8 seats; the server is SIGKILLed mid-way and
+    started again. Nothing partial remains (every invariant holds), nothing acknowledged is lost, and the
+    restarted server serves and takes registrations."""
+    cast = await load.seed(database_url, students=40, events=3, capacity=8)
+    name = _app_name("kill")
+    stats, ledger = load.Stats(), load.Ledger()
+    rng = random.Random(7)
+
+    async def student_loop(student: load.SeededStudent, stop: asyncio.Event, base_url: str) -> None:
+        browser = load.Student(base_url, student, timeout=10, stats=stats, ledger=ledger)
+        try:
+            while not stop.is_set():
+                event = rng.choice(cast.events)
+                await browser.act(event, rng.choice(("register", "register", "leave")))
+        finally:
+            await browser.aclose()
+
+    env = _server_env(name, DB_POOL_SIZE="5", DB_MAX_OVERFLOW="5")
+    with support.uvicorn_server(tmp_path, env=env) as server:
+        stop = asyncio.Event()
+        loops = [asyncio.create_task(student_loop(student, stop, server.base_url)) for student in cast.students]
+        async def enough_acknowledged() -> bool:
+            return ledger.acknowledged() >= 40
+
+        await _until(enough_acknowledged, within=30)
+        acknowledged_before_kill = ledger.acknowledged()
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait(10)
+        await asyncio.sleep(0.3)
+        stop.set()
+        await asyncio.gather(*loops)
+    killed_log = server.log()
+    if backend == "postgres":  # the database ended the dead server's sessions and rolled them back
+        assert await _until(lambda: _gone(database_url, name), within=5), "the killed server's sessions stayed"
+    violations = await check_invariants(database_url)
+    lost = ledger.lost(await load.registrations(database_url))
+    with support.uvicorn_server(tmp_path, env=env) as restarted:
+        again = load.Student(restarted.base_url, cast.students[0])
+        page = await again.get(f"/events/{cast.events[0].slug}/")
+        await again.act(cast.events[0], "leave")
+        second = await again.act(cast.events[0], "register")
+        await again.aclose()
+        restarted_log = restarted.log()
+    assert acknowledged_before_kill >= 40 and stats.errors.get(load.E500, 0) == 0, (stats, killed_log[-3000:])
+    assert violations == [], violations
+    assert lost == [], lost
+    assert page.status_code == 200 and second in (load.ACK_CONFIRMED, load.ACK_WAITLISTED)
+    assert await check_invariants(database_url) == []
+    assert not log_trouble(killed_log) and not log_trouble(restarted_log), restarted_log
+
+
+async def _gone(database_url: str, name: str) -> bool:
+    return not await _activity(database_url, name)

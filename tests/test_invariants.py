@@ -1,0 +1,206 @@
+"""Concurrency invariants as property tests: Hypothesis draws plans of ~50 operations (register, leave,
+staff add, capacity change, cancel) with small random delays, and runs each plan concurrently through the
+real services on PostgreSQL; after every plan, every invariant of faults/invariants.py must hold.
+
+The checker itself is tested first: each invariant catches a violation planted in the data, and the
+control run (the event lock switched off, a pause between the seat check and the write) does oversell
+and is caught. A property test whose checker never fails would prove nothing (reliability-notes.md).
+
+Set-up: Hypothesis runs the ``async def`` test on the suite's session loop (pytest-asyncio 1.5); the test
+uses an engine of its own (hyperion.db.engine_create, a pool wide enough for the plan) and truncates the
+tables itself before each example, since the suite's clean-up runs once per test, not per example.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from events import services, services_staff
+from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User, utcnow
+from events.permissions import Actor
+from faults.invariants import CHECKS, check_invariants, invariant_report
+from hyperion import db
+from tests import support
+
+STUDENTS = 10
+EVENTS = 2
+EXAMPLES = 15
+
+
+@dataclass(frozen=True)
+class Scene:
+    event_ids: list[int]
+    student_ids: list[int]
+    staff: Actor
+
+
+async def _reset_and_seed(engine, capacities: list[int | None]) -> Scene:
+    await support.truncate_all(engine)
+    now = utcnow()
+    async with engine.begin() as connection:
+        association_id = (await connection.execute(insert(Association).returning(Association.id), {
+            "slug": "prop", "name": "Prop", "description": "", "created_at": now})).scalar_one()
+        event_ids = []
+        for number, capacity in enumerate(capacities):
+            starts_at = now + timedelta(days=10, hours=number)
+            event_ids.append((await connection.execute(insert(Event).returning(Event.id), {
+                "slug": f"prop-{number}", "title": f"Prop {number}", "association_id": association_id,
+                "category": "party", "starts_at": starts_at, "ends_at": starts_at + timedelta(hours=2),
+                "capacity": capacity, "status": EventStatus.APPROVED, "created_at": now,
+                "updated_at": now})).scalar_one())
+        users = [{"email": f"p{number}@etu.test", "display_name": f"P{number}", "password_hash": "!",
+                  "created_at": now} for number in range(STUDENTS)]
+        users.append({"email": "staff@etu.test", "display_name": "Staff", "password_hash": "!", "is_staff": True,
+                      "created_at": now})
+        user_ids = list((await connection.execute(
+            insert(User).returning(User.id, sort_by_parameter_order=True), users)).scalars())
+    return Scene(event_ids, user_ids[:-1], Actor(id=user_ids[-1], is_staff=True))
+
+
+async def _run(sessions, scene: Scene, operation: tuple) -> str:
+    kind, student, event, value, delay_ms = operation
+    event_id, user_id = scene.event_ids[event], scene.student_ids[student]
+    await asyncio.sleep(delay_ms / 1000)
+    async with sessions() as session:
+        try:
+            if kind == "register":
+                await services.registration_create(session, event_id=event_id, user_id=user_id)
+            elif kind == "leave":
+                await services.registration_leave(session, event_id=event_id, user_id=user_id)
+            elif kind == "add":
+                await services_staff.attendee_add(session, actor=scene.staff, event_id=event_id,
+                                                  email=f"p{student}@etu.test")
+            elif kind == "remove":
+                registration_id = (await session.execute(text(
+                    "SELECT id FROM registrations WHERE event_id = :event AND user_id = :user"),
+                    {"event": event_id, "user": user_id})).scalar()
+                await session.rollback()
+                if registration_id is None:
+                    return "none"
+                await services_staff.attendee_remove(session, actor=scene.staff, event_id=event_id,
+                                                     registration_id=registration_id)
+            elif kind == "capacity":
+                await services_staff.event_update(session, actor=scene.staff, event_id=event_id,
+                                                  values={"capacity": value})
+            elif kind == "cancel":
+                await services_staff.event_transition(session, actor=scene.staff, event_id=event_id,
+                                                      action="cancel", reason="property test")
+        except services.DomainError as refusal:
+            return type(refusal).__name__
+    return "ok"
+
+
+capacities = st.one_of(st.none(), st.integers(min_value=0, max_value=5))
+operation = st.tuples(
+    st.sampled_from(["register"] * 5 + ["leave"] * 3 + ["add"] * 2 + ["remove", "capacity", "capacity"]),
+    st.integers(min_value=0, max_value=STUDENTS - 1),
+    st.integers(min_value=0, max_value=EVENTS - 1),
+    capacities,
+    st.integers(min_value=0, max_value=8),  # delay before starting, ms
+)
+cancel = st.one_of(st.none(), st.tuples(st.just("cancel"), st.just(0), st.integers(0, EVENTS - 1), st.none(),
+                                        st.integers(min_value=0, max_value=8)))
+
+
+@pytest.fixture(scope="module")
+async def own_engine(database_url):
+    engine = db.engine_create(database_url, pool_size=10, max_overflow=0, pool_timeout=60)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.mark.postgres_only
+@settings(max_examples=EXAMPLES, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(start=st.lists(capacities, min_size=EVENTS, max_size=EVENTS),
+       plan=st.lists(operation, min_size=45, max_size=55), cancelled=cancel)
+async def test_random_concurrent_interleavings_never_break_an_invariant(own_engine, database_url, start, plan,
+                                                                        cancelled):
+    scene = await _reset_and_seed(own_engine, start)
+    sessions = async_sessionmaker(own_engine, expire_on_commit=False, autoflush=False)
+    operations = [*plan, *([cancelled] if cancelled else [])]
+    outcomes = await asyncio.gather(*(_run(sessions, scene, op) for op in operations), return_exceptions=True)
+    crashes = [repr(outcome) for outcome in outcomes if isinstance(outcome, BaseException)]
+    done = sum(outcome == "ok" for outcome in outcomes)
+    event(f"operations that changed something: {10 * (done // 10)}-{10 * (done // 10) + 9}")  # statistics
+    for refusal in sorted({outcome for outcome in outcomes if isinstance(outcome, str) and outcome != "ok"}):
+        event(f"refusal seen: {refusal}")
+    assert crashes == [], crashes  # only "ok" or a domain refusal: no deadlock, no leaked IntegrityError
+    assert await check_invariants(database_url) == []
+
+
+# The checker can fail.
+
+@pytest.mark.postgres_only
+async def test_control_without_the_lock_the_checker_sees_the_oversell(database_url, monkeypatch):
+    monkeypatch.setattr(services, "_UNSAFE_RACE_WINDOW_SECONDS", 0.05)
+    engine = db.engine_create(database_url, pool_size=10, max_overflow=0, pool_timeout=60)
+    try:
+        scene = await _reset_and_seed(engine, [3, 3])
+        sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+        await asyncio.gather(*(_run(sessions, scene, ("register", student, 0, None, 0))
+                               for student in range(STUDENTS)))
+    finally:
+        await engine.dispose()
+    violations = await check_invariants(database_url)
+    assert any(violation.startswith("capacity:") for violation in violations), violations
+
+
+def _sql(*statements: str):
+    async def plant(connection, ids: dict[str, int]) -> None:
+        for statement in statements:
+            await connection.execute(text(statement), ids)
+
+    return plant
+
+
+async def _queue_waiting_first(connection, ids: dict[str, int]) -> None:
+    first = (await connection.execute(select(Registration.queued_at).order_by(Registration.queued_at))).scalar()
+    await connection.execute(update(Registration).where(Registration.id == ids["waitlisted"])
+                             .values(queued_at=first - timedelta(seconds=1)))
+
+
+PLANTED = {
+    "capacity": _sql("UPDATE events SET capacity = 1 WHERE id = :event"),
+    "no_free_seat": _sql("UPDATE events SET capacity = 5 WHERE id = :event"),
+    "waitlist_order": _queue_waiting_first,
+    "outbox_match": _sql("DELETE FROM outbox WHERE id = "
+                         "(SELECT min(id) FROM outbox WHERE kind = 'registration.confirmed')"),
+    "reminders": _sql("UPDATE outbox SET status = 'dropped' WHERE id = "
+                      "(SELECT min(id) FROM outbox WHERE kind = 'event.reminder')"),
+    "cancel_messages": _sql("UPDATE events SET status = 'cancelled' WHERE id = :event"),
+    "audit_status": _sql("UPDATE events SET status = 'cancelled' WHERE id = :event"),
+    "audit_capacity": _sql("UPDATE events SET capacity = 4 WHERE id = :other"),
+    "audit_added": _sql("UPDATE audit_log SET object_id = 999 WHERE action = 'registration.added'"),
+}
+
+
+@pytest.mark.parametrize("check", sorted(PLANTED))
+async def test_each_invariant_catches_a_violation_planted_in_the_data(database_url, check):
+    """A clean scene first (3 seats: staff adds one, students fill the rest and one waits; the capacity
+    goes from 3 to 2 and back to 3, audited), then one planted fault the named check must report."""
+    engine = db.get_engine()
+    scene = await _reset_and_seed(engine, [3, None])
+    sessions = async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
+    event = scene.event_ids[0]
+    assert await _run(sessions, scene, ("add", 0, 0, None, 0)) == "ok"
+    for student in (1, 2, 3):
+        assert await _run(sessions, scene, ("register", student, 0, None, 0)) == "ok"
+    assert await _run(sessions, scene, ("capacity", 0, 1, 2, 0)) == "ok"  # the other event: None → 2 → None
+    assert await _run(sessions, scene, ("capacity", 0, 1, None, 0)) == "ok"
+    report = await invariant_report(database_url)
+    assert report.violations == [] and report.passed == len(CHECKS)
+    async with engine.begin() as connection:
+        waitlisted = (await connection.execute(select(Registration.id).where(
+            Registration.status == RegistrationStatus.WAITLISTED))).scalar_one()
+        await PLANTED[check](connection, {"event": event, "other": scene.event_ids[1], "waitlisted": waitlisted})
+    violations = await check_invariants(database_url)
+    assert any(violation.startswith(f"{check}:") for violation in violations), violations
