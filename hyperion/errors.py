@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from django.shortcuts import render
 from sqlalchemy import exc as sa_exc
 
@@ -28,6 +29,11 @@ def is_database_unavailable(error: BaseException) -> bool:
     """An outage (retry later), as opposed to a bug or bad data (which must stay a 500 and be fixed)."""
     if isinstance(error, DATABASE_UNAVAILABLE):
         return True
+    # asyncpg's own errors can surface unwrapped (a pooled connection found closed at checkout).
+    if isinstance(error, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+        return True
+    if isinstance(error, asyncpg.PostgresError):
+        return (getattr(error, "sqlstate", None) or "")[:2] in _OUTAGE_SQLSTATE_CLASSES
     if isinstance(error, sa_exc.DBAPIError):
         if error.connection_invalidated:
             return True

@@ -156,3 +156,22 @@ async def test_oversized_bodies_are_refused_before_django_reads_them(tmp_path):
             assert chunked.status_code == 413
             assert (await client.get("/")).status_code == 200  # the server is fine afterwards
         assert "Traceback" not in server.log()
+
+
+def test_outages_are_told_apart_from_bugs():
+    import asyncpg
+    from sqlalchemy import exc as sa_exc
+
+    from hyperion.errors import is_database_unavailable
+
+    class Original(Exception):
+        sqlstate = "57P01"  # admin shutdown: a restart
+
+    assert is_database_unavailable(asyncpg.InterfaceError("connection is closed"))
+    assert is_database_unavailable(asyncpg.exceptions.ConnectionDoesNotExistError("gone"))
+    assert is_database_unavailable(ConnectionRefusedError(111, "refused"))
+    assert is_database_unavailable(sa_exc.DBAPIError("SELECT 1", {}, Original("terminating")))
+    assert is_database_unavailable(sa_exc.DBAPIError("SELECT 1", {}, Exception(), connection_invalidated=True))
+    assert not is_database_unavailable(sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
+    assert not is_database_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate key"))
+    assert not is_database_unavailable(ValueError("a bug"))
