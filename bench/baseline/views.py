@@ -1,0 +1,179 @@
+"""The benchmarked pages as plain sync Django views: same queries (events.queries*, run on a sync session),
+same presenters, same Jinja2 templates, none of the site's caches (page fragments, built feeds). One
+request holds one OS thread from start to end.
+
+Each view mirrors the site's view of the same name (events/views/): when a site view changes what it
+renders, change it here too. bench.run compares the pages both stacks answer before the load and warns
+when their sizes differ."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404, HttpResponseNotFound
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.utils import translation
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST, require_safe
+from markupsafe import Markup
+from sqlalchemy import func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from bench.baseline import db
+from events import calendar as event_calendar
+from events import feeds, permissions, presenters, queries, queries_feeds
+from events.forms import EventFilterForm
+from events.models import Event, Registration, RegistrationStatus, utcnow
+from events.queries import waitlist_position_of
+from events.services import (
+    AlreadyRegistered,
+    DomainError,
+    EventNotFound,
+    RegistrationClosed,
+    registration_is_open,
+)
+from events.views.feeds import _TOKEN_SHAPE, _calendar_response, _event_url
+
+
+def home(request):
+    form = EventFilterForm(request.GET or None)
+    filters = form.filters()
+    page = presenters.page_number(request.GET.get("page"))
+    with db.read_session() as session:
+        associations = db.run(queries.associations_all, session)
+        event_page = db.run(queries.events_upcoming, session, now=utcnow(), filters=filters, page=page,
+                            tz=presenters.site_zone())
+    html = render_to_string("events/_home_content.html", {
+        "filter_values": form.raw_values(),
+        "errors": form.errors,
+        "associations": associations,
+        "categories": form.category_choices(),
+        "days": presenters.group_by_day(event_page.rows),
+        "event_page": event_page,
+        "page_query": presenters.query_without_page(request.GET),
+        "filtered": filters != queries.EventFilters(),
+    })
+    content = Markup(html)  # noqa: S704 - rendered by the autoescaping template engine
+    return render(request, "events/home.html", {"content": content})
+
+
+def event_detail(request, slug: str):
+    user = request.user
+    with db.read_session() as session:
+        event = db.run(queries.event_detail, session, slug=slug, viewer_id=user.id)
+        if event is None:
+            raise Http404
+        roles = db.run(queries.user_roles, session, user_id=user.id) if user.is_authenticated else {}
+    if not event.is_published and not permissions.can_see_unpublished(
+            user, association_id=event.association_id, roles=roles):
+        raise Http404
+    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=utcnow())})
+
+
+def calendar_month(request):
+    today = presenters.local(utcnow()).date()
+    month = event_calendar.parse_month(request.GET.get("month"), default=today)
+    grid_start, grid_end = event_calendar.month_grid_bounds(month)
+    with db.read_session() as session:
+        rows = db.run(queries.events_between, session, start=presenters.day_start(grid_start),
+                      end=presenters.day_start(grid_end))
+    content = Markup(render_to_string(  # noqa: S704 - rendered by the autoescaping template engine
+        "events/_calendar_month_content.html", {"month": event_calendar.month_view(month, rows, today=today)}))
+    return render(request, "events/calendar_month.html",
+                  {"content": content, "period_title": date_format(month, "F Y")})
+
+
+def my_events(request):
+    if not request.user.is_authenticated:
+        return redirect("login")
+    with db.read_session() as session:
+        rows = db.run(queries.my_registrations, session, user_id=request.user.id)
+    return render(request, "events/my_events.html", presenters.my_events(rows, now=utcnow()))
+
+
+@require_safe
+def feed_personal(request, token: str):
+    if not _TOKEN_SHAPE.fullmatch(token):
+        raise Http404
+    with db.read_session() as session:
+        owner = db.run(queries_feeds.feed_owner_by_token, session, token=token)
+        if owner is None:
+            raise Http404
+        changed_at = db.run(queries_feeds.feed_registrations_changed_at, session, user_id=owner.id)
+        rows = db.run(queries_feeds.feed_registrations, session, user_id=owner.id)
+    with translation.override(owner.language):
+        name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
+        body = feeds.calendar_registrations(rows, name=name, event_url=_event_url(request))
+    return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
+
+
+def _register_locked(session, *, event_id: int, user_id: int) -> tuple[RegistrationStatus, int | None]:
+    """The site's rule (events.services.registration_create), sync: lock the event row, count the
+    confirmed seats under the lock, insert confirmed or waitlisted (queued now, at the lock)."""
+    event = session.execute(select(Event).where(Event.id == event_id).with_for_update()).scalar_one_or_none()
+    if event is None:
+        raise EventNotFound
+    if not registration_is_open(event, utcnow()):
+        raise RegistrationClosed
+    existing = session.execute(select(Registration).where(
+        Registration.event_id == event_id, Registration.user_id == user_id)).scalar_one_or_none()
+    if existing is not None and existing.status != RegistrationStatus.CANCELLED:
+        raise AlreadyRegistered
+    confirmed = session.execute(select(func.count(Registration.id)).where(
+        Registration.event_id == event_id, Registration.status == RegistrationStatus.CONFIRMED)).scalar_one()
+    full = event.capacity is not None and confirmed >= event.capacity
+    status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.CONFIRMED
+    queued_at = utcnow()
+    if existing is not None:
+        existing.status, existing.queued_at, existing.checked_in_at = status, queued_at, None
+        registration_id = existing.id
+    else:
+        registration_id = session.execute(insert(Registration).returning(Registration.id), {
+            "event_id": event_id, "user_id": user_id, "status": status, "queued_at": queued_at,
+            "created_at": queued_at, "updated_at": queued_at}).scalar_one()
+    session.flush()
+    position = None
+    if full:
+        position = session.execute(select(waitlist_position_of(Registration))
+                                   .where(Registration.id == registration_id)).scalar_one()
+    return status, position
+
+
+@require_POST
+def register(request, slug: str):
+    user = request.user
+    if not user.is_authenticated:
+        return redirect("login")
+    with db.read_session() as session:
+        event = db.run(queries.event_detail, session, slug=slug, viewer_id=user.id)
+        if event is None or not event.is_published:
+            raise Http404
+        if request.POST.get("confirm_overlap") != "yes":
+            overlaps = db.run(queries.confirmed_overlaps, session, user_id=user.id, starts_at=event.starts_at,
+                              ends_at=event.ends_at, exclude_event_id=event.id)
+            if overlaps:
+                return render(request, "events/register_confirm.html", {
+                    "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
+    try:
+        try:
+            with db.write_session() as session, session.begin():
+                status, position = _register_locked(session, event_id=event.id, user_id=user.id)
+        except IntegrityError as exc:  # the unique (event, user) constraint caught a double submit
+            raise AlreadyRegistered from exc
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("event_detail", slug=slug)
+    if status == RegistrationStatus.CONFIRMED:
+        messages.success(request, _("You are registered: your place is confirmed."))
+    else:
+        messages.warning(request, _("The event is full: you are on the waitlist, position %(position)d. "
+                                    "You will get a place automatically if one frees up.")
+                         % {"position": position})
+    return redirect("event_detail", slug=slug)
+
+
+def not_in_baseline(request, *args, **kwargs):
+    """Every other page of the site: its URL exists (templates link to it) but the baseline does not serve it."""
+    return HttpResponseNotFound(b"not part of the baseline")
