@@ -9,6 +9,9 @@ are served from memory (see hyperion/staticfiles.py).
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperion.settings")
+# uvloop's libuv keeps a pool of 4 worker threads for DNS lookups and file I/O; the site only resolves the
+# database host when it opens a connection, so one worker is plenty (5 threads per process become 2).
+os.environ.setdefault("UV_THREADPOOL_SIZE", "1")
 
 import django  # noqa: E402
 

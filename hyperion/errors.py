@@ -21,8 +21,8 @@ DATABASE_UNAVAILABLE = (
 RETRY_AFTER_SECONDS = 5
 
 # SQLSTATE classes of a server going away or refusing connections (57: operator intervention, e.g. a
-# shutdown; 08: connection exception).
-_OUTAGE_SQLSTATE_CLASSES = ("57", "08")
+# shutdown; 08: connection exception; 53: insufficient resources, e.g. "too many clients").
+_OUTAGE_SQLSTATE_CLASSES = ("57", "08", "53")
 
 
 def is_database_unavailable(error: BaseException) -> bool:

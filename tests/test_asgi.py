@@ -172,6 +172,11 @@ def test_outages_are_told_apart_from_bugs():
     assert is_database_unavailable(ConnectionRefusedError(111, "refused"))
     assert is_database_unavailable(sa_exc.DBAPIError("SELECT 1", {}, Original("terminating")))
     assert is_database_unavailable(sa_exc.DBAPIError("SELECT 1", {}, Exception(), connection_invalidated=True))
+
+    class TooManyClients(Exception):
+        sqlstate = "53300"
+
+    assert is_database_unavailable(sa_exc.DBAPIError("connect", {}, TooManyClients("too many clients")))
     assert not is_database_unavailable(sa_exc.IntegrityError("INSERT", {}, Exception("duplicate key")))
     assert not is_database_unavailable(asyncpg.exceptions.UniqueViolationError("duplicate key"))
     assert not is_database_unavailable(ValueError("a bug"))

@@ -1,5 +1,6 @@
 """``manage.py runserver``: serve the ASGI app under uvicorn (uvloop, httptools), reloading in DEBUG."""
 
+import os
 import re
 
 import uvicorn
@@ -29,6 +30,7 @@ class Command(BaseCommand):
         host = (match["host"] or "127.0.0.1").strip("[]")
         port = int(match["port"])
         reload = settings.DEBUG and not noreload and workers == 1
+        os.environ.setdefault("UV_THREADPOOL_SIZE", "1")  # see hyperion/asgi.py
         self.stdout.write(f"Serving Hyperion Events at http://{host}:{port}/ (uvicorn, {workers} worker(s))")
         uvicorn.run(
             "hyperion.asgi:application",
