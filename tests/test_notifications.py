@@ -371,12 +371,20 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_resends_only_the_mess
     smtp.inbox.on_message = kill_at_tenth
     worker["process"] = _sendmail(smtp.url, "--loop", env={"OUTBOX_SMTP_CONCURRENCY": "1",
                                                           "OUTBOX_BATCH_SIZE": "30"})
-    await asyncio.to_thread(worker["process"].wait, 60)
+    try:
+        await asyncio.to_thread(worker["process"].wait, 60)
+    finally:
+        if worker["process"].poll() is None:
+            worker["process"].kill()
     assert worker["process"].returncode == -signal.SIGKILL
     smtp.inbox.on_message = None
     await asyncio.sleep(1.2)  # the dead sender's lease (1 s in this test) expires
     restarted = _sendmail(smtp.url, env={"OUTBOX_LEASE_SECONDS": "1"})
-    stdout, stderr = await asyncio.to_thread(restarted.communicate, timeout=60)
+    try:
+        stdout, stderr = await asyncio.to_thread(restarted.communicate, timeout=60)
+    finally:
+        if restarted.poll() is None:  # never leave a sender behind, whatever happened
+            restarted.kill()
     assert restarted.returncode == 0, stderr
     received = Counter(message["Message-ID"] for message in smtp.inbox.messages)
     assert len(received) == 30  # nothing lost
@@ -389,9 +397,14 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_resends_only_the_mess
 async def test_two_senders_at_once_never_send_a_message_twice(smtp, session):
     await _pending_messages(120)
     senders = [_sendmail(smtp.url, env={"OUTBOX_BATCH_SIZE": "10"}) for _ in range(2)]
-    for sender in senders:
-        _out, err = await asyncio.to_thread(sender.communicate, timeout=120)
-        assert sender.returncode == 0, err
+    try:
+        for sender in senders:
+            _out, err = await asyncio.to_thread(sender.communicate, timeout=120)
+            assert sender.returncode == 0, err
+    finally:
+        for sender in senders:
+            if sender.poll() is None:
+                sender.kill()
     received = Counter(message["Message-ID"] for message in smtp.inbox.messages)
     assert len(received) == 120 and set(received.values()) == {1}
 
