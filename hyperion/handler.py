@@ -1,11 +1,11 @@
 """A Django ASGI handler that keeps every request on the event loop, with no OS thread per request.
 
 Django's stock ``ASGIHandler.__call__`` enters a fresh asgiref ``ThreadSensitiveContext`` for each request:
-any sync piece on the request path (a sync signal receiver, ``sync_to_async``) then starts a new OS thread
+any sync piece on the request path (a sync signal receiver, a sync-to-async wrapper) then starts a new OS thread
 for that request, which is where 1,000 threads at 1,000 clients came from (perf-notes.md). This subclass
 serves the request without that context, sends ``request_started`` with plain ``send`` (its receivers are
 sync and do no I/O once Django's ORM receivers are disconnected) and closes the response inline, where
-Django awaits ``sync_to_async(response.close)``.
+Django awaits response.close through a sync-to-async wrapper.
 
 ``handle`` is a copy of Django 6.1.3's with those three changes: compare it with Django's on every upgrade
 (Django is pinned in pyproject.toml, and tests/test_asgi.py counts the server's threads).

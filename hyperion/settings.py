@@ -46,7 +46,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
 ]
 
-# Async-native middleware only (see hyperion/middleware.py): Django's MiddlewareMixin classes would hop
+# Async-native middleware only (see hyperion/middleware.py): Django's mixin-based (sync) classes would hop
 # to a thread on every request. The security, CSRF, clickjacking, CSP and message hooks of Django's own
 # middleware still do the work, called inline.
 MIDDLEWARE = [

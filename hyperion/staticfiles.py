@@ -1,7 +1,8 @@
 """Static files served from memory by the ASGI app, with fingerprinted URLs and long-lived caching.
 
-Chosen over a library for speed: WhiteNoise has no async code and would serialise the thread-free app,
-and servestatic reads each file through a short-lived thread (perf-notes.md). Our assets are a few small
+Chosen over a library for speed: the usual static-files middleware has no async code and would
+serialise the thread-free app, and servestatic reads each file through a short-lived thread
+(perf-notes.md). Our assets are a few small
 files, so they are read once at startup and answered straight from the loop. In production a reverse
 proxy or CDN may serve ``static/`` instead (``SERVE_STATIC=false``).
 """
