@@ -21,15 +21,14 @@ def _url():
     return url.set(drivername="postgresql+psycopg")
 
 
-# Same pool policy as the site's engine (hyperion/db.py): pre-ping on checkout, reads in autocommit (one
-# round trip per query, no BEGIN/ROLLBACK), so both stacks send the same round trips. One connection per
+# Same pool policy as the site's engine (hyperion/db.py): no pre-ping round trip on checkout, reads in
+# autocommit (one round trip per query, no BEGIN/ROLLBACK), so both stacks send the same round trips. One connection per
 # thread: a thread-per-request server needs as many as it has threads.
 engine = create_engine(
     _url(),
     pool_size=int(os.environ.get("DB_POOL_SIZE", "50")),
     max_overflow=int(os.environ.get("DB_MAX_OVERFLOW", "0")),
     pool_timeout=float(os.environ.get("DB_POOL_TIMEOUT", "30")),
-    pool_pre_ping=True,
     connect_args={"application_name": "hyperion-baseline"},
 )
 read_session = sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
