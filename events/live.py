@@ -1,12 +1,19 @@
 """Live seat counts: services announce "seats changed" in their transaction, and every web process fans
 the news out to the event pages it keeps open (server-sent events).
 
-PostgreSQL: ``pg_notify`` inside the writing transaction (delivered at commit, never for a rollback); each
-process keeps ONE dedicated asyncpg connection that LISTENs (straight to PostgreSQL, never through
-PgBouncer's transaction pool), re-reads the seats once per change and hands the new value to each open
-stream through a one-slot queue (a slow client only ever misses intermediate values). After a lost
-connection it reconnects and re-reads, since notifications sent meanwhile are gone (perf-notes.md).
-SQLite (one process, the embedded default): the same fan-out, fed by an after-commit hook.
+The news carries the counts. They are read inside the writing transaction, under the event's row lock,
+after its last change, so each news is exact as of its commit; nothing is re-read after the commit. (A
+re-read per change made every open page wait for a pooled connection behind the very registrations it
+reports: during a rush, 6 s to learn that the event was full; bench/README.md.)
+
+PostgreSQL: ``pg_notify`` inside the writing transaction, its payload the counts, read by the same
+statement (no extra round trip). PostgreSQL delivers it at commit, never for a rollback, and in commit
+order, so the last news a process hears is the current state. Each process keeps ONE dedicated asyncpg
+connection that LISTENs (straight to PostgreSQL, never through PgBouncer's transaction pool) and hands
+each news to each open stream through a one-slot queue (a slow client only ever misses intermediate
+values). After a lost connection it reconnects and re-reads, since notifications sent meanwhile are gone
+(perf-notes.md). SQLite (one process, the embedded default): the same fan-out, fed by an after-commit hook
+with the counts the transaction read.
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ from dataclasses import asdict, dataclass
 
 import asyncpg
 from django.conf import settings
+from sqlalchemy import Text, cast, func, select
 from sqlalchemy import event as sa_event
-from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
@@ -53,22 +60,54 @@ class SeatNews:
         return json.dumps({**asdict(self), "seats_left": self.seats_left, "full": self.full})
 
 
+def _counts_of(event_id: int):
+    """Capacity, confirmed and waitlisted seats and status of one event, as one row."""
+    confirmed = (select(func.count(Registration.id)).where(
+        Registration.event_id == Event.id, Registration.status == RegistrationStatus.CONFIRMED)
+        .correlate(Event).scalar_subquery())
+    waitlisted = (select(func.count(Registration.id)).where(
+        Registration.event_id == Event.id, Registration.status == RegistrationStatus.WAITLISTED)
+        .correlate(Event).scalar_subquery())
+    return Event.id, Event.capacity, confirmed, waitlisted, Event.status, Event.id == event_id
+
+
+def _news_of(row) -> SeatNews:
+    event_id, capacity, confirmed, waitlisted, status = row
+    return SeatNews(event_id, capacity, confirmed, waitlisted, status == EventStatus.CANCELLED)
+
+
 async def seats_changed(session: AsyncSession, *, event_id: int) -> None:
-    """Announce, from inside the writing transaction, that an event or its seats changed. This process
-    hears it after the commit; on PostgreSQL the other processes hear it through NOTIFY (also at commit,
-    never for a rollback)."""
-    if db.dialect_name(session) == "postgresql":
-        await session.execute(text("SELECT pg_notify(:channel, :payload)"),
-                              {"channel": CHANNEL, "payload": str(event_id)})
-    session.sync_session.info.setdefault("hyperion_seats_changed", set()).add(event_id)
+    """Announce, from inside the writing transaction (after its changes to the event and its seats, under
+    the event's lock), that an event or its seats changed. ``event_id=0``: something else shown in the
+    public lists changed (only the page caches care)."""
+    await session.flush()  # the counts below must see this transaction's pending changes
+    news = None
+    if event_id:
+        *columns, where = _counts_of(event_id)
+        if db.dialect_name(session) == "postgresql":
+            payload = cast(func.json_build_array(*columns), Text)
+            row = (await session.execute(select(func.pg_notify(CHANNEL, payload), *columns).where(where))).first()
+            news = _news_of(row[1:]) if row is not None else None
+        else:
+            row = (await session.execute(select(*columns).where(where))).first()
+            news = _news_of(row) if row is not None else None
+    if news is None and db.dialect_name(session) == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, str(event_id))))
+    changed = session.sync_session.info.setdefault("hyperion_seats_changed", {})
+    # On PostgreSQL the streams follow the NOTIFY, which arrives in commit order across all processes;
+    # publishing our own news at our commit as well could put it after a later commit's news.
+    changed[event_id] = news if db.dialect_name(session) != "postgresql" else None
 
 
 @sa_event.listens_for(Session, "after_commit")
 def _publish_after_commit(sync_session: Session) -> None:
     changed = sync_session.info.pop("hyperion_seats_changed", None)
-    if changed:
-        for event_id in changed:
-            broadcaster.announce(event_id)
+    if not changed:
+        return
+    pagecache.invalidate()  # our own change shows on our next page at once
+    for news in changed.values():
+        if news is not None:
+            broadcaster.publish(news)
 
 
 @sa_event.listens_for(Session, "after_rollback")
@@ -77,22 +116,16 @@ def _forget_after_rollback(sync_session: Session) -> None:
 
 
 async def seat_news(event_id: int) -> SeatNews | None:
-    confirmed = (select(func.count(Registration.id)).where(
-        Registration.event_id == Event.id, Registration.status == RegistrationStatus.CONFIRMED)
-        .correlate(Event).scalar_subquery())
-    waitlisted = (select(func.count(Registration.id)).where(
-        Registration.event_id == Event.id, Registration.status == RegistrationStatus.WAITLISTED)
-        .correlate(Event).scalar_subquery())
+    """The seats of ``event_id`` now (a stream's first value, and after the listener reconnects)."""
+    *columns, where = _counts_of(event_id)
     async with db.read_connection() as session:
-        row = (await session.execute(select(Event.capacity, confirmed, waitlisted, Event.status)
-                                     .where(Event.id == event_id))).first()
-    if row is None:
-        return None
-    return SeatNews(event_id, row[0], row[1], row[2], row[3] == EventStatus.CANCELLED)
+        row = (await session.execute(select(*columns).where(where))).first()
+    return None if row is None else _news_of(row)
 
 
 class Broadcaster:
-    """One per process: subscribers per event, one re-read per change, one LISTEN connection."""
+    """One per process: subscribers per event, one LISTEN connection; re-reads only when news without
+    counts arrives (after a reconnection)."""
 
     def __init__(self) -> None:
         self.subscribers: dict[int, set[asyncio.Queue]] = defaultdict(set)
@@ -117,8 +150,16 @@ class Broadcaster:
             if not queues:
                 del self.subscribers[event_id]
 
+    def publish(self, news: SeatNews) -> None:
+        """Hand ``news`` to every open stream of its event."""
+        pagecache.invalidate()
+        for queue in list(self.subscribers.get(news.event_id, ())):
+            if queue.full():
+                queue.get_nowait()  # the client has not taken the last value: replace it
+            queue.put_nowait(news)
+
     def announce(self, event_id: int) -> None:
-        """Seats of ``event_id`` changed: re-read once (coalescing bursts) and fan out."""
+        """Seats of ``event_id`` changed, counts unknown: re-read once (coalescing bursts) and fan out."""
         pagecache.invalidate()
         if event_id not in self.subscribers:
             return
@@ -133,10 +174,7 @@ class Broadcaster:
                 self.dirty.discard(event_id)
                 news = await seat_news(event_id)
                 if news is not None:
-                    for queue in list(self.subscribers.get(event_id, ())):
-                        if queue.full():
-                            queue.get_nowait()  # the client has not taken the last value: replace it
-                        queue.put_nowait(news)
+                    self.publish(news)
                 if event_id not in self.dirty:
                     return
         except Exception:
@@ -182,8 +220,15 @@ class Broadcaster:
                     await connection.close(timeout=2)
 
     def _on_notify(self, _connection, _pid, _channel, payload: str) -> None:
-        with contextlib.suppress(ValueError):
-            self.announce(int(payload))
+        try:
+            counts = json.loads(payload)
+        except ValueError:
+            logger.warning("unreadable seat news: %r", payload[:100])
+            return
+        if isinstance(counts, list) and len(counts) == 5:
+            self.publish(_news_of(counts))
+        elif isinstance(counts, int):
+            self.announce(counts)
 
     def release_streams(self) -> None:
         """Tell every open stream to finish now (a shutdown has started)."""

@@ -4,8 +4,10 @@ import asyncio
 import json
 import time
 
+import asyncpg
 import httpx
 import pytest
+from sqlalchemy import make_url
 
 from events import live, services
 from events.models import EventStatus
@@ -106,5 +108,56 @@ async def test_a_registration_committed_elsewhere_reaches_open_pages_within_a_se
 
             delays = await asyncio.wait_for(asyncio.gather(*(sees_full(c) for _s, c in streams)), timeout=10)
             for stream, _chunks in streams:
+                await stream.__aexit__(None, None, None)
+    assert max(delays) < 1.0, delays
+
+
+@pytest.mark.postgres_only
+async def test_open_pages_learn_the_event_is_full_while_every_pooled_connection_is_busy(tmp_path, database_url):
+    """The news carries the counts, read in the registering transaction: the streams need no connection of
+    the server's pool to learn them. Here the server's only pooled connection is stuck behind a lock when
+    the last seat goes; the open pages still see "full" within a second."""
+    association_id = await support.association_create(slug="bde")
+    event_id = await support.event_create(association_id=association_id, slug="rush", capacity=1)
+    student = await support.user_create()
+    url = make_url(database_url)
+    env = {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "30"}
+    with support.uvicorn_server(tmp_path, env=env) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            opened = [client.stream("GET", "/events/rush/seats/") for _ in range(5)]
+            streams = [(await stream.__aenter__()).aiter_text() for stream in opened]
+
+            async def next_news(chunks) -> dict:
+                text = ""
+                while not _events(text):
+                    text += await anext(chunks)
+                return _events(text)[-1]
+
+            for chunks in streams:
+                assert (await asyncio.wait_for(next_news(chunks), timeout=10))["full"] is False
+            locker = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
+                                           database=url.database)
+            try:
+                transaction = locker.transaction()
+                await transaction.start()
+                await locker.execute("LOCK TABLE associations IN ACCESS EXCLUSIVE MODE")
+                stuck_page = asyncio.create_task(client.get("/associations/bde/"))  # takes the only connection
+                await asyncio.sleep(0.5)
+                assert not stuck_page.done()
+                committed_at = time.monotonic()
+                await _register(event_id, student)
+
+                async def sees_full(chunks) -> float:
+                    while not (await next_news(chunks))["full"]:
+                        pass
+                    return time.monotonic() - committed_at
+
+                delays = await asyncio.wait_for(asyncio.gather(*(sees_full(c) for c in streams)), timeout=10)
+                assert not stuck_page.done()  # the pool was still busy when every page learnt it
+            finally:
+                await transaction.rollback()
+                await locker.close()
+            assert (await stuck_page).status_code == 200
+            for stream in opened:
                 await stream.__aexit__(None, None, None)
     assert max(delays) < 1.0, delays
