@@ -1,4 +1,5 @@
-"""The ASGI application: lifespan (engine up and down), in-memory static files, then Django."""
+"""The ASGI application: lifespan (engine up and down), in-memory static files, the admission queue, then
+Django."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ class HyperionApp:
         self.sender: asyncio.Task | None = None
         self.sender_stop = asyncio.Event()
         self.django = LoopBoundASGIHandler()
+        self.admission = Admission(settings.SERVER_MAX_IN_FLIGHT, settings.SERVER_QUEUE_TIMEOUT)
         self.static = StaticFiles(settings.STATIC_ROOT, settings.STATIC_URL) if settings.SERVE_STATIC else None
 
     async def __call__(self, scope, receive, send) -> None:
@@ -29,12 +31,20 @@ class HyperionApp:
         elif scope["type"] == "http" and _declared_length(scope) > settings.MAX_REQUEST_BODY:
             await _drain(receive)
             await _payload_too_large(scope, send)
-        else:
+        elif scope["type"] == "http":
+            turn = await self.admission.enter()
+            if turn is None:
+                await _busy(scope, send)
+                return
             try:
-                await self.django(scope, _body_limited(receive) if scope["type"] == "http" else receive, send)
+                await self.django(scope, _body_limited(receive), turn.releasing(send))
             except BodyTooLarge:  # raised while Django reads the body, before any response started
                 await _drain(receive)
                 await _payload_too_large(scope, send)
+            finally:
+                turn.release()
+        else:
+            await self.django(scope, receive, send)
 
     async def lifespan(self, receive, send) -> None:
         while True:
@@ -110,6 +120,68 @@ class HyperionApp:
             self.sender = None
         await db.engine_dispose()
         logger.info("database engine disposed")
+
+
+class Admission:
+    """At most ``limit`` requests inside Django at once; the others wait for their turn in arrival order.
+
+    Without it, 1,000 clients mean 1,000 requests half-way through Django at once, each holding its
+    request, middleware frames and rendered page while it queues for one of the pool's connections, once
+    per query: a page that needs three checkouts queues three times behind everyone, the slowest clients
+    time out, and memory grows with the crowd. With it, a waiting request is a parsed request line and
+    headers, it waits once, in FIFO order (asyncio.Semaphore is fair), and once admitted it runs on a
+    pool sized for the admitted ones. A turn ends when the response starts, so a live-seat stream holds
+    none while it stays open. A request that waits longer than ``timeout`` gets a 503 with Retry-After.
+    """
+
+    def __init__(self, limit: int, timeout: float) -> None:
+        self.limit = limit
+        self.timeout = timeout
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._slots: asyncio.Semaphore | None = None
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:  # one per event loop (tests run several loops in one process)
+            self._loop, self._slots = loop, asyncio.Semaphore(self.limit)
+        return self._slots  # type: ignore[return-value]
+
+    async def enter(self) -> _Turn | None:
+        slots = self._semaphore()
+        try:
+            await asyncio.wait_for(slots.acquire(), self.timeout)
+        except TimeoutError:
+            return None
+        return _Turn(slots)
+
+
+class _Turn:
+    __slots__ = ("slots", "done")
+
+    def __init__(self, slots: asyncio.Semaphore) -> None:
+        self.slots, self.done = slots, False
+
+    def release(self) -> None:
+        if not self.done:
+            self.done = True
+            self.slots.release()
+
+    def releasing(self, send):
+        async def send_then_release(message):
+            await send(message)
+            if message["type"] == "http.response.start":
+                self.release()
+
+        return send_then_release
+
+
+async def _busy(scope, send) -> None:
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5"),
+                            *security_headers(scope)]})
+    await send({"type": "http.response.body",
+                "body": "Le site est très sollicité : réessayez dans quelques secondes.\n"
+                        "The site is very busy: please try again in a few seconds.\n".encode()})
 
 
 class BodyTooLarge(Exception):

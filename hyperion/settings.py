@@ -163,6 +163,11 @@ SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
 # in-flight requests get to finish at shutdown.
 SERVER_LIMIT_CONCURRENCY = env.int("SERVER_LIMIT_CONCURRENCY", default=2000)
 SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
+# Requests a worker lets into Django at once; the others queue in arrival order (hyperion/app.py,
+# Admission) and get a 503 with Retry-After after SERVER_QUEUE_TIMEOUT seconds. 0: twice the database
+# pool (size + overflow), enough for pages that need no connection (cached) to pass those that do.
+SERVER_MAX_IN_FLIGHT = env.int("SERVER_MAX_IN_FLIGHT", default=0) or max(2 * (DB_POOL_SIZE + DB_MAX_OVERFLOW), 8)
+SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=20.0)
 
 SITE_NAME = env.str("SITE_NAME", default="Hyperion Events")
 

@@ -191,6 +191,47 @@ async def test_admission_limit_answers_503_beyond_limit_concurrency(tmp_path):
     assert served.status_code == 200
 
 
+@pytest.mark.postgres_only
+async def test_requests_beyond_the_in_flight_limit_wait_their_turn_then_get_a_503_past_the_queue_timeout(
+        tmp_path, database_url):
+    """SERVER_MAX_IN_FLIGHT=2: two page loads stuck behind a lock hold both turns; the next requests wait
+    outside Django (no third connection is taken), are served as soon as a turn frees, and one that waits
+    past SERVER_QUEUE_TIMEOUT gets a 503 with Retry-After. An open live-seat stream holds no turn."""
+    cast = await load.seed(database_url, students=1)
+    page = f"/events/{cast.events[0].slug}/"
+    name = _app_name("inflight")
+    env = _server_env(name, SERVER_MAX_IN_FLIGHT="2", SERVER_QUEUE_TIMEOUT="1.5", DB_POOL_SIZE="5")
+    with support.uvicorn_server(tmp_path, env=env) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20, headers={"Accept-Language": "en"}) as client:
+            stream = client.stream("GET", f"/events/{cast.events[0].slug}/seats/")
+            await stream.__aenter__()  # stays open throughout
+            assert (await client.get(page)).status_code == 200
+            async with _held_lock(database_url, "postgres", EVENTS_LOCK):  # a turn frees in time
+                stuck = [asyncio.create_task(client.get(page)) for _ in range(2)]
+                assert await _waiting_on_lock(database_url, name, count=2)
+                queued = asyncio.create_task(client.get(page))
+                await asyncio.sleep(0.6)
+                waiting = sum(row["wait_event_type"] == "Lock" for row in await _activity(database_url, name))
+                queued_early = queued.done()
+            answers = await asyncio.wait_for(asyncio.gather(*stuck, queued), timeout=15)
+            async with _held_lock(database_url, "postgres", EVENTS_LOCK):  # no turn frees in time
+                stuck = [asyncio.create_task(client.get(page)) for _ in range(2)]
+                assert await _waiting_on_lock(database_url, name, count=2)
+                started = time.monotonic()
+                refused = await client.get("/account/login/")  # needs no database, still waits for a turn
+                refused_in = time.monotonic() - started
+            answers += await asyncio.wait_for(asyncio.gather(*stuck), timeout=15)
+            served = await client.get("/account/login/")
+            await stream.__aexit__(None, None, None)
+        log = server.log()
+    assert refused.status_code == 503 and refused.headers["Retry-After"].isdigit(), refused.text
+    assert "try again" in refused.text and 1.3 < refused_in < 5
+    assert waiting == 2 and not queued_early  # the queued page load waited outside the database
+    assert [answer.status_code for answer in answers] == [200] * 5
+    assert served.status_code == 200
+    assert not log_trouble(log), log
+
+
 def test_runserver_sets_the_admission_limit_and_graceful_timeout_from_settings(monkeypatch):
     from django.conf import settings
     from django.core.management import call_command
@@ -258,6 +299,32 @@ async def test_connections_killed_under_requests_give_503_then_the_site_serves_a
     assert after == [200] * 5 and served_in < 3
     assert registered == load.ACK_CONFIRMED
     assert await check_invariants(database_url) == []
+    assert not log_trouble(log), log
+
+
+@pytest.mark.postgres_only
+async def test_idle_pooled_connections_closed_by_the_server_are_replaced_without_a_failed_page(
+        tmp_path, database_url):
+    """A restart (here pg_terminate_backend) closes the pool's idle connections: the next pages are served
+    on fresh ones, none answers 503 (the check at checkout is local: asyncpg saw the socket close)."""
+    cast = await load.seed(database_url, students=1)
+    page = f"/events/{cast.events[0].slug}/"
+    name = _app_name("idle")
+    with support.uvicorn_server(tmp_path, env=_server_env(name, DB_POOL_SIZE="4")) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            assert {answer.status_code for answer in await asyncio.gather(*(client.get(page) for _ in range(8)))} \
+                == {200}
+            connection = await _pg_connect(database_url)
+            try:
+                pids = await connection.fetch("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                              "WHERE application_name = $1 AND datname = current_database()", name)
+            finally:
+                await connection.close()
+            await asyncio.sleep(0.3)
+            after = [answer.status_code for answer in await asyncio.gather(*(client.get(page) for _ in range(8)))]
+        log = server.log()
+    assert len(pids) >= 2  # several pooled connections were there to be closed
+    assert after == [200] * 8
     assert not log_trouble(log), log
 
 
