@@ -1,8 +1,10 @@
-"""The site's URLs: everything lives in the events app."""
+"""The site's URLs: everything lives in the events app, but the health check."""
 
 from django.urls import include, path
 
-urlpatterns = [path("", include("events.urls"))]
+from hyperion.health import healthz
+
+urlpatterns = [path("healthz", healthz, name="healthz"), path("", include("events.urls"))]
 
 handler400 = "events.views.errors.bad_request"
 handler403 = "events.views.errors.permission_denied"

@@ -135,9 +135,21 @@ async def test_database_down_gives_a_503_try_again_page(tmp_path):
     ) as server:
         async with httpx.AsyncClient(timeout=20) as client:
             response = await client.get(f"{server.base_url}/", headers={"Accept-Language": "en"})
+            alive = await client.get(f"{server.base_url}/healthz")
+            ready = await client.get(f"{server.base_url}/healthz?db=1")
         assert response.status_code == 503
         assert response.headers["Retry-After"].isdigit()
         assert "Try again" in response.text and "Traceback" not in response.text
+        # A load balancer's checks: the process is alive, but not ready to serve pages.
+        assert alive.status_code == 200 and alive.text == "ok\n"
+        assert ready.status_code == 503 and ready.headers["Retry-After"].isdigit()
+
+
+async def test_health_checks_answer_ok_with_the_site_headers(async_client):
+    for path in ("/healthz", "/healthz?db=1"):
+        response = await async_client.get(path)
+        assert response.status_code == 200 and response.content == b"ok\n"
+        assert response["Cache-Control"] == "no-store" and response["X-Frame-Options"] == "DENY"
 
 
 async def test_oversized_bodies_are_refused_before_django_reads_them(tmp_path):

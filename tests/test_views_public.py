@@ -211,3 +211,21 @@ async def test_calendar_week_navigates_and_bad_parameters_fall_back_to_today(asy
     for bad in ("?week=garbage", "?week=0001-01-01", "?month=2026-13", "?month=x"):
         path = "/calendar/week/" if "week" in bad else "/calendar/"
         assert (await async_client.get(path + bad)).status_code == 200
+
+
+def test_template_links_follow_the_script_prefix_the_site_is_mounted_under():
+    """url() in templates remembers what reverse() answered; a site mounted under /events-bde/ (a proxy's
+    SCRIPT_NAME) must still get links under that prefix, and the root site links at the root."""
+    from django.urls import set_script_prefix
+
+    from hyperion.jinja import url
+
+    try:
+        assert url("event_detail", "gala") == "/events/gala/"
+        set_script_prefix("/events-bde/")
+        assert url("event_detail", "gala") == "/events-bde/events/gala/"
+        assert url("event_detail", slug="gala") == "/events-bde/events/gala/"
+    finally:
+        set_script_prefix("/")
+    assert url("event_detail", "gala") == "/events/gala/"
+    assert url("event_detail", "other") == "/events/other/"

@@ -1,7 +1,7 @@
 """The site's URL table (same paths and names, so templates reverse the same links), with the benchmarked
 pages answered by the baseline's sync views and every other page by a 404 stub."""
 
-from django.urls import URLPattern
+from django.urls import URLPattern, path
 
 from bench.baseline import views
 from events import urls as site_urls
@@ -15,7 +15,7 @@ _VIEWS = {
     "feed_personal": views.feed_personal,
 }
 
-urlpatterns = [
+urlpatterns = [path("healthz", views.healthz, name="healthz")] + [
     URLPattern(pattern.pattern, _VIEWS.get(pattern.name, views.not_in_baseline), name=pattern.name)
     for pattern in site_urls.urlpatterns
 ]

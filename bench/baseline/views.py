@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import Http404, HttpResponseNotFound
+from django.http import Http404, HttpResponse, HttpResponseNotFound
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import translation
@@ -172,6 +172,13 @@ def register(request, slug: str):
                                     "You will get a place automatically if one frees up.")
                          % {"position": position})
     return redirect("event_detail", slug=slug)
+
+
+def healthz(request):
+    """Mirrors hyperion/health.py (liveness): the cost of a request before any page work."""
+    response = HttpResponse(b"ok\n", content_type="text/plain; charset=utf-8")
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 def not_in_baseline(request, *args, **kwargs):
