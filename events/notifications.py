@@ -14,6 +14,7 @@ from typing import Any
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 from sqlalchemy import JSON, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.models import (
@@ -86,21 +87,25 @@ def _reminder_key(event_id: int, user_id: int) -> str:
 
 
 async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int) -> None:
-    """(Re)arm the reminder of one confirmed registration. The caller holds the event's lock."""
+    """(Re)arm the reminder of one confirmed registration. The caller holds the event's lock.
+
+    One statement (an upsert on the dedupe key): a new reminder, or the existing one re-armed unless a
+    sender is delivering it right now."""
     when = reminder_time(event.starts_at)
     if when <= utcnow():
         return  # too late for a reminder: the event is tomorrow or sooner
-    key = _reminder_key(event.id, user_id)
-    existing = (await session.execute(select(OutboxMessage.id, OutboxMessage.status)
-                                      .where(OutboxMessage.dedupe_key == key))).first()
-    if existing is None:
-        await session.execute(insert(OutboxMessage), {
-            "kind": "event.reminder", "recipient_id": user_id, "event_id": event.id, "payload": {},
-            "status": OutboxStatus.PENDING, "send_after": when, "dedupe_key": key, "attempts": 0,
-            "last_error": "", "created_at": utcnow()})
-    elif existing.status != OutboxStatus.SENDING:
-        await session.execute(update(OutboxMessage).where(OutboxMessage.id == existing.id).values(
-            status=OutboxStatus.PENDING, send_after=when, attempts=0, last_error="", sent_at=None))
+    upsert = _dialect_insert(session)(OutboxMessage).values(
+        kind="event.reminder", recipient_id=user_id, event_id=event.id, payload={}, status=OutboxStatus.PENDING,
+        send_after=when, dedupe_key=_reminder_key(event.id, user_id), attempts=0, last_error="",
+        created_at=utcnow())
+    await session.execute(upsert.on_conflict_do_update(
+        index_elements=[OutboxMessage.dedupe_key],
+        set_={"status": OutboxStatus.PENDING, "send_after": when, "attempts": 0, "last_error": "", "sent_at": None},
+        where=OutboxMessage.status != OutboxStatus.SENDING))
+
+
+def _dialect_insert(session: AsyncSession):
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
 
 
 async def reminders_drop(session: AsyncSession, *, event_id: int, user_id: int | None = None) -> None:

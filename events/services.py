@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -148,35 +148,55 @@ async def registration_create(
         raise AlreadyRegistered from exc
 
 
+def _registrations_of_event(*columns, **conditions):
+    return select(*columns).where(Registration.event_id == bindparam("event_id"),
+                                  *(getattr(Registration, name) == value for name, value in conditions.items()))
+
+
+# What placing a registration needs to know, read in one round trip under the event's lock: the seats
+# taken, the line's length and its last place, and this student's earlier registration, if any.
+_PLACE_STATE = select(
+    _registrations_of_event(func.count(Registration.id), status=RegistrationStatus.CONFIRMED)
+    .scalar_subquery().label("confirmed"),
+    _registrations_of_event(func.count(Registration.id), status=RegistrationStatus.WAITLISTED)
+    .scalar_subquery().label("waitlisted"),
+    _registrations_of_event(func.max(Registration.queued_at)).scalar_subquery().label("last_queued_at"),
+    _registrations_of_event(Registration.id, user_id=bindparam("user_id")).scalar_subquery().label("existing_id"),
+    _registrations_of_event(Registration.status, user_id=bindparam("user_id"))
+    .scalar_subquery().label("existing_status"),
+)
+
+
 async def registration_place_locked(
     session: AsyncSession, *, event: Event, user_id: int
 ) -> RegistrationOutcome:
     """Give ``user_id`` a seat or a place in line. The caller holds the event's lock and checked the rules
     of its own path (the registration window for students; staff may add at any time)."""
-    existing = (await session.execute(
-        select(Registration).where(Registration.event_id == event.id, Registration.user_id == user_id)
-    )).scalar_one_or_none()
-    if existing is not None and existing.status != RegistrationStatus.CANCELLED:
+    state = (await session.execute(_PLACE_STATE, {"event_id": event.id, "user_id": user_id})).one()
+    if state.existing_id is not None and state.existing_status != RegistrationStatus.CANCELLED:
         raise AlreadyRegistered
-    confirmed = await confirmed_count(session, event_id=event.id)
+    confirmed = state.confirmed
     if _UNSAFE_RACE_WINDOW_SECONDS:
         await asyncio.sleep(_UNSAFE_RACE_WINDOW_SECONDS)
     full = event.capacity is not None and confirmed >= event.capacity
     status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.CONFIRMED
     # The place in line is taken now, under the lock, not when the request arrived: lock order is the
-    # arrival order that counts, and it keeps positions unique.
+    # arrival order that counts, and it keeps positions unique. Strictly after the last one even if the
+    # clock stepped back, so the line is the order of the lock, and this place is the last.
     queued_at = utcnow()
-    if existing is not None:  # came back after leaving: joins at the end of the line
-        existing.status, existing.queued_at, existing.checked_in_at = status, queued_at, None
-        registration_id = existing.id
+    if state.last_queued_at is not None and queued_at <= state.last_queued_at:
+        queued_at = state.last_queued_at + timedelta(microseconds=1)
+    if state.existing_id is not None:  # came back after leaving: joins at the end of the line
+        registration_id = state.existing_id
+        await session.execute(update(Registration).where(Registration.id == registration_id).values(
+            status=status, queued_at=queued_at, checked_in_at=None, updated_at=queued_at))
     else:
         registration_id = (await session.execute(
             insert(Registration).returning(Registration.id),
             {"event_id": event.id, "user_id": user_id, "status": status, "queued_at": queued_at,
              "created_at": queued_at, "updated_at": queued_at},
         )).scalar_one()
-    await session.flush()
-    position = await waitlist_position(session, registration_id=registration_id) if full else None
+    position = state.waitlisted + 1 if full else None
     await notifications.registration_messages(session, event=event, user_id=user_id, status=status,
                                               waitlist_position=position)
     await live.seats_changed(session, event_id=event.id)

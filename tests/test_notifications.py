@@ -246,6 +246,22 @@ async def test_reminder_goes_out_the_evening_before_and_only_while_confirmed(smt
     assert (await send()).handled == 0  # never twice
 
 
+async def test_coming_back_after_leaving_re_arms_the_one_reminder(smtp, session):
+    event_id = await support.event_create(association_id=await support.association_create(), title="Rando",
+                                          starts_at=utcnow() + timedelta(days=5))
+    alice = await support.user_create(email="alice@etu.test", display_name="Alice")
+    await register(event_id, alice)
+    await leave(event_id, alice)
+    await register(event_id, alice)
+    async with db.write_session() as write, write.begin():  # time passes: the reminder becomes due
+        await write.execute(update(OutboxMessage).where(OutboxMessage.kind == "event.reminder")
+                            .values(send_after=utcnow() - timedelta(minutes=1)))
+    await send()
+    reminders = [m for m in smtp.inbox.messages if m["Subject"] == "Demain : Rando"]
+    assert [m["To"] for m in reminders] == ["Alice <alice@etu.test>"]
+    assert (await send()).handled == 0
+
+
 async def test_opt_outs_are_honoured_at_send_time(smtp, session):
     event_id = await support.event_create(association_id=await support.association_create())
     alice = await support.user_create(email="alice@etu.test")
