@@ -227,6 +227,16 @@ async def test_removed_by_staff_tells_the_student(smtp):
         "Inscription annulée : Gala", "Inscription confirmée : Gala"]
 
 
+async def _reminders_sent_when_due(smtp) -> list[str]:
+    """Time passes: the pending reminders become due and go out; whom they reached (never twice)."""
+    async with db.write_session() as write, write.begin():
+        await write.execute(update(OutboxMessage).where(OutboxMessage.kind == "event.reminder")
+                            .values(send_after=utcnow() - timedelta(minutes=1)))
+    await send()
+    assert (await send()).handled == 0
+    return [m["To"] for m in smtp.inbox.messages if m["Subject"] == "Demain : Rando"]
+
+
 async def test_reminder_goes_out_the_evening_before_and_only_while_confirmed(smtp, session):
     event_id = await support.event_create(association_id=await support.association_create(), title="Rando",
                                           starts_at=utcnow() + timedelta(days=5))
@@ -237,13 +247,7 @@ async def test_reminder_goes_out_the_evening_before_and_only_while_confirmed(smt
     await send()
     assert not [m for m in smtp.inbox.messages if "Demain" in m["Subject"]]  # not due yet
     await leave(event_id, bob)
-    async with db.write_session() as write, write.begin():  # time passes: the reminders become due
-        await write.execute(update(OutboxMessage).where(OutboxMessage.kind == "event.reminder")
-                            .values(send_after=utcnow() - timedelta(minutes=1)))
-    await send()
-    reminders = [m for m in smtp.inbox.messages if m["Subject"] == "Demain : Rando"]
-    assert [m["To"] for m in reminders] == ["Alice <alice@etu.test>"]
-    assert (await send()).handled == 0  # never twice
+    assert await _reminders_sent_when_due(smtp) == ["Alice <alice@etu.test>"]
 
 
 async def test_coming_back_after_leaving_re_arms_the_one_reminder(smtp, session):
@@ -253,13 +257,7 @@ async def test_coming_back_after_leaving_re_arms_the_one_reminder(smtp, session)
     await register(event_id, alice)
     await leave(event_id, alice)
     await register(event_id, alice)
-    async with db.write_session() as write, write.begin():  # time passes: the reminder becomes due
-        await write.execute(update(OutboxMessage).where(OutboxMessage.kind == "event.reminder")
-                            .values(send_after=utcnow() - timedelta(minutes=1)))
-    await send()
-    reminders = [m for m in smtp.inbox.messages if m["Subject"] == "Demain : Rando"]
-    assert [m["To"] for m in reminders] == ["Alice <alice@etu.test>"]
-    assert (await send()).handled == 0
+    assert await _reminders_sent_when_due(smtp) == ["Alice <alice@etu.test>"]
 
 
 async def test_opt_outs_are_honoured_at_send_time(smtp, session):
