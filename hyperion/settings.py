@@ -166,8 +166,10 @@ SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
 # Requests a worker lets into Django at once; the others queue in arrival order (hyperion/app.py,
 # Admission) and get a 503 with Retry-After after SERVER_QUEUE_TIMEOUT seconds. 0: twice the database
 # pool (size + overflow), enough for pages that need no connection (cached) to pass those that do.
+# The wait is long on purpose: in a registration rush a student is better served by a place in line
+# after 40 s than by a "try again" after 20 s, whose retry would only lengthen the queue.
 SERVER_MAX_IN_FLIGHT = env.int("SERVER_MAX_IN_FLIGHT", default=0) or max(2 * (DB_POOL_SIZE + DB_MAX_OVERFLOW), 8)
-SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=20.0)
+SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=60.0)
 
 SITE_NAME = env.str("SITE_NAME", default="Hyperion Events")
 
@@ -198,6 +200,9 @@ DB_LISTEN_URL = env.str("DB_LISTEN_URL", default="")
 # An open live-seat stream ends after this long (the browser reconnects at once): bounds how long a
 # stream can hold a graceful shutdown.
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=120)
+# An open page's live seat counter gets at most one value per this many seconds (the latest); a lone
+# change goes out at once (events/live.py, Broadcaster.publish).
+LIVE_SEATS_INTERVAL = env.float("LIVE_SEATS_INTERVAL", default=0.25)
 # Seconds a rendered public list stays cached in a process (it is also dropped at once on any change).
 PAGE_CACHE_SECONDS = env.float("PAGE_CACHE_SECONDS", default=30.0)
 # How long a cached list may lag behind a change (seat counts on lists; the event page's counter is live).

@@ -58,6 +58,31 @@ async def test_stream_sends_the_count_then_each_change_until_full(async_client):
     assert last["full"] and last["seats_left"] == 0
 
 
+async def test_a_burst_of_registrations_reaches_an_open_page_as_a_few_values_the_last_one_exact(
+        async_client, settings):
+    settings.LIVE_SEATS_INTERVAL = 1.0
+    event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
+                                          capacity=5)
+    students = [await support.user_create(email=f"s{n}@etu.test") for n in range(12)]
+    response = await async_client.get("/events/gala/seats/")
+    chunks = response.streaming_content.__aiter__()
+    received = ""
+    while not _events(received):
+        received += (await asyncio.wait_for(anext(chunks), timeout=5)).decode()
+    started = time.monotonic()
+    for student in students:
+        await _register(event_id, student)
+    burst = time.monotonic() - started
+    while not (news := _events(received)) or news[-1]["waitlisted"] != 7:
+        received += (await asyncio.wait_for(anext(chunks), timeout=5)).decode()
+    values = _events(received)[1:]
+    assert values[-1] == {"event_id": event_id, "capacity": 5, "confirmed": 5, "waitlisted": 7, "cancelled": False,
+                          "seats_left": 0, "full": True}
+    # One value at once, then at most one per second of the burst, plus the trailing one: not twelve.
+    assert len(values) <= 2 + int(burst), (len(values), burst)
+    assert len(values) < len(students)
+
+
 async def test_a_stream_ends_after_its_maximum_duration_and_lets_go_of_its_subscription(async_client, settings):
     settings.SSE_MAX_SECONDS = 1
     event_id = await support.event_create(association_id=await support.association_create(), slug="gala")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from datetime import timedelta
 
 from django.conf import settings
@@ -130,6 +131,7 @@ async def calendar_week(request):
     return render(request, "events/calendar_week.html", {"content": content, "period_title": week.title})
 
 
+@functools.lru_cache(maxsize=256)  # one encoding per news, not one per open page
 def _server_sent(news: live.SeatNews) -> bytes:
     return f"event: seats\ndata: {news.as_json()}\n\n".encode()
 
