@@ -232,6 +232,44 @@ async def test_requests_beyond_the_in_flight_limit_wait_their_turn_then_get_a_50
     assert not log_trouble(log), log
 
 
+@pytest.mark.postgres_only
+async def test_requests_whose_clients_left_while_queued_are_not_served(tmp_path, database_url):
+    """Students who gave up while their registration waited for a turn (closed the tab, timed out) are not
+    registered behind their back (Django's handler reads the disconnect where it expects the body), and
+    the queue they leave costs the next visitors nothing."""
+    cast = await load.seed(database_url, students=6)
+    event = cast.events[0]
+    name = _app_name("gaveup")
+    env = _server_env(name, SERVER_MAX_IN_FLIGHT="1", DB_POOL_SIZE="4")
+    with support.uvicorn_server(tmp_path, env=env) as server:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
+            students = [load.Student(server.base_url, student) for student in cast.students[1:]]
+            async with _held_lock(database_url, "postgres", EVENTS_LOCK):
+                stuck = asyncio.create_task(client.get(f"/events/{event.slug}/"))  # holds the only turn
+                assert await _waiting_on_lock(database_url, name)
+                leaving = [asyncio.create_task(student.act(event, "register")) for student in students]
+                await asyncio.sleep(0.5)
+                for task in leaving:  # the browsers give up: their connections close
+                    task.cancel()
+                await asyncio.gather(*leaving, return_exceptions=True)
+                for student in students:
+                    await student.aclose()
+                await asyncio.sleep(0.3)
+            assert (await stuck).status_code == 200
+            staying = load.Student(server.base_url, cast.students[0])
+            registered = await staying.act(event, "register")
+            await staying.aclose()
+        log = server.log()
+    connection = await _pg_connect(database_url)
+    try:
+        registrants = await connection.fetchval("SELECT count(*) FROM registrations WHERE event_id = $1", event.id)
+    finally:
+        await connection.close()
+    assert registered == load.ACK_CONFIRMED
+    assert registrants == 1  # only the student who stayed
+    assert not log_trouble(log), log
+
+
 def test_runserver_sets_the_admission_limit_and_graceful_timeout_from_settings(monkeypatch):
     from django.conf import settings
     from django.core.management import call_command
