@@ -303,10 +303,12 @@ async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | Non
     )
 
 
+_USER_ROLES = select(Membership.association_id, Membership.role).where(Membership.user_id == bindparam("user_id"))
+
+
 async def user_roles(session: AsyncSession, *, user_id: int) -> dict[int, Role]:
     """association_id → the user's role there."""
-    rows = await session.execute(
-        select(Membership.association_id, Membership.role).where(Membership.user_id == user_id))
+    rows = await session.execute(_USER_ROLES, {"user_id": user_id})
     return {row.association_id: row.role for row in rows}
 
 
@@ -360,20 +362,22 @@ class MyEventRow:
     waitlist_position: int | None
 
 
+_MY_REGISTRATIONS = (
+    select(*_EVENT_ROW_COLUMNS, Registration.status.label("my_status"),
+           waitlist_position_of(Registration).label("my_position"))
+    .join(Association, Association.id == Event.association_id)
+    .join(Registration, Registration.event_id == Event.id)
+    .where(Registration.user_id == bindparam("user_id"))
+    .order_by(Event.starts_at, Event.id)
+)
+
+
 async def my_registrations(session: AsyncSession, *, user_id: int) -> list[MyEventRow]:
     """Every event the user registered for (any state), soonest first."""
-    statement = (
-        select(*_EVENT_ROW_COLUMNS, Registration.status.label("my_status"),
-               waitlist_position_of(Registration).label("my_position"))
-        .join(Association, Association.id == Event.association_id)
-        .join(Registration, Registration.event_id == Event.id)
-        .where(Registration.user_id == user_id)
-        .order_by(Event.starts_at, Event.id)
-    )
     return [
         MyEventRow(_event_row(row), row.my_status,
                    row.my_position if row.my_status == RegistrationStatus.WAITLISTED else None)
-        for row in await session.execute(statement)
+        for row in await session.execute(_MY_REGISTRATIONS, {"user_id": user_id})
     ]
 
 

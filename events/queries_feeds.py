@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
@@ -136,29 +136,33 @@ async def feed_events_changed_at(
     return (await session.execute(statement)).scalar_one()
 
 
+_FEED_OWNER = select(User.id, User.display_name, User.language).where(User.feed_token == bindparam("token"),
+                                                                      User.is_active)
+
+
 async def feed_owner_by_token(session: AsyncSession, *, token: str) -> FeedOwner | None:
     """The active student whose personal feed ``token`` opens; None for any other token."""
     if not token:
         return None
-    row = (await session.execute(
-        select(User.id, User.display_name, User.language).where(User.feed_token == token, User.is_active)
-    )).first()
+    row = (await session.execute(_FEED_OWNER, {"token": token})).first()
     return None if row is None else FeedOwner(id=row.id, display_name=row.display_name, language=row.language)
+
+
+_FEED_REGISTRATIONS = (
+    select(
+        *_EVENT_COLUMNS,
+        Registration.status.label("registration_status"),
+        Registration.updated_at.label("registration_updated_at"),
+        waitlist_position_of(Registration).label("waitlist_position"),
+    )
+    .join(Event, Event.id == Registration.event_id)
+    .where(Registration.user_id == bindparam("user_id"), Event.status.in_(PUBLISHED))
+    .order_by(Event.starts_at, Event.id)
+)
 
 
 async def feed_registrations(session: AsyncSession, *, user_id: int) -> list[FeedRegistrationRow]:
     """The student's registrations (left ones included) on published events, in start order."""
-    statement = (
-        select(
-            *_EVENT_COLUMNS,
-            Registration.status.label("registration_status"),
-            Registration.updated_at.label("registration_updated_at"),
-            waitlist_position_of(Registration).label("waitlist_position"),
-        )
-        .join(Event, Event.id == Registration.event_id)
-        .where(Registration.user_id == user_id, Event.status.in_(PUBLISHED))
-        .order_by(Event.starts_at, Event.id)
-    )
     return [
         FeedRegistrationRow(
             event=_event_row(row),
@@ -167,8 +171,16 @@ async def feed_registrations(session: AsyncSession, *, user_id: int) -> list[Fee
                                if row.registration_status == RegistrationStatus.WAITLISTED else None),
             updated_at=row.registration_updated_at,
         )
-        for row in (await session.execute(statement)).all()
+        for row in (await session.execute(_FEED_REGISTRATIONS, {"user_id": user_id})).all()
     ]
+
+
+_FEED_EVENT_IDS = select(Registration.event_id).where(Registration.user_id == bindparam("user_id"))
+_FEED_CHANGED_AT = select(
+    select(func.max(Event.updated_at)).where(Event.id.in_(_FEED_EVENT_IDS)).scalar_subquery().label("events"),
+    select(func.max(Registration.updated_at)).where(Registration.event_id.in_(_FEED_EVENT_IDS))
+    .scalar_subquery().label("registrations"),
+)
 
 
 async def feed_registrations_changed_at(session: AsyncSession, *, user_id: int) -> datetime | None:
@@ -177,12 +189,6 @@ async def feed_registrations_changed_at(session: AsyncSession, *, user_id: int) 
     Other students' registrations count because they move this student's waitlist position; events of
     any status count so that an unpublished event makes the feed "modified".
     """
-    event_ids = select(Registration.event_id).where(Registration.user_id == user_id)
-    events_changed = select(func.max(Event.updated_at)).where(Event.id.in_(event_ids)).scalar_subquery()
-    registrations_changed = (
-        select(func.max(Registration.updated_at)).where(Registration.event_id.in_(event_ids)).scalar_subquery()
-    )
-    row = (await session.execute(select(events_changed.label("events"),
-                                        registrations_changed.label("registrations")))).one()
+    row = (await session.execute(_FEED_CHANGED_AT, {"user_id": user_id})).one()
     return max((moment for moment in (row.events, row.registrations) if moment is not None), default=None)
 

@@ -64,10 +64,11 @@ async def event_detail(request, slug: str):
         event = await queries.event_detail(session, slug=slug, viewer_id=user.id)
         if event is None:
             raise Http404
-        roles = await queries.user_roles(session, user_id=user.id) if user.is_authenticated else {}
-    if not event.is_published and not permissions.can_see_unpublished(
-            user, association_id=event.association_id, roles=roles):
-        raise Http404  # not 403: an unpublished event's existence is not disclosed
+        # Roles matter only for an unpublished event: a published one costs one round trip.
+        if not event.is_published:
+            roles = await queries.user_roles(session, user_id=user.id) if user.is_authenticated else {}
+            if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
+                raise Http404  # not 403: an unpublished event's existence is not disclosed
     return render(request, "events/detail.html", {"event": presenters.event_page(event, now=utcnow())})
 
 
