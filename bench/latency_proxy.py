@@ -1,5 +1,5 @@
 """A TCP proxy on loopback between the servers and PostgreSQL that delays every chunk coming back from
-PostgreSQL by a fixed time (default 100 ms): each query round trip, connection set-up and pool pre-ping
+PostgreSQL by a fixed time (default 100 ms): each query round trip, BEGIN, COMMIT and connection set-up
 then waits that long, as with a distant or busy database, while PostgreSQL itself does no more work.
 
 Chunks keep their order and are delayed from the moment they arrive, so pipelined traffic is not

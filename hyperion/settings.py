@@ -200,9 +200,11 @@ DB_LISTEN_URL = env.str("DB_LISTEN_URL", default="")
 # An open live-seat stream ends after this long (the browser reconnects at once): bounds how long a
 # stream can hold a graceful shutdown.
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=120)
-# An open page's live seat counter gets at most one value per this many seconds (the latest); a lone
-# change goes out at once (events/live.py, Broadcaster.publish).
+# An open page's live seat counter gets at most one value per LIVE_SEATS_INTERVAL seconds (the latest),
+# and an event's open pages at most LIVE_SEATS_MAX_WRITES writes a second from a process; a lone change,
+# and "full" or "cancelled" flipping, go out at once (events/live.py, Broadcaster.publish).
 LIVE_SEATS_INTERVAL = env.float("LIVE_SEATS_INTERVAL", default=0.25)
+LIVE_SEATS_MAX_WRITES = env.float("LIVE_SEATS_MAX_WRITES", default=1000.0)
 # Seconds a rendered public list stays cached in a process (it is also dropped at once on any change).
 PAGE_CACHE_SECONDS = env.float("PAGE_CACHE_SECONDS", default=30.0)
 # How long a cached list may lag behind a change (seat counts on lists; the event page's counter is live).

@@ -78,9 +78,35 @@ async def test_a_burst_of_registrations_reaches_an_open_page_as_a_few_values_the
     values = _events(received)[1:]
     assert values[-1] == {"event_id": event_id, "capacity": 5, "confirmed": 5, "waitlisted": 7, "cancelled": False,
                           "seats_left": 0, "full": True}
-    # One value at once, then at most one per second of the burst, plus the trailing one: not twelve.
-    assert len(values) <= 2 + int(burst), (len(values), burst)
+    # One value at once, "full" at once, then at most one per second of the burst, plus the trailing one.
+    assert len(values) <= 3 + int(burst), (len(values), burst)
     assert len(values) < len(students)
+
+
+async def test_the_event_filling_up_reaches_open_pages_at_once_whatever_the_pacing(async_client, settings):
+    settings.LIVE_SEATS_INTERVAL = 30.0
+    event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
+                                          capacity=2)
+    students = [await support.user_create(email=f"s{n}@etu.test") for n in range(3)]
+    response = await async_client.get("/events/gala/seats/")
+    chunks = response.streaming_content.__aiter__()
+    received = ""
+
+    async def next_value(timeout: float) -> dict:
+        nonlocal received
+        count = len(_events(received))
+        while len(_events(received)) == count:
+            received += (await asyncio.wait_for(anext(chunks), timeout=timeout)).decode()
+        return _events(received)[-1]
+
+    assert (await next_value(5))["confirmed"] == 0
+    await _register(event_id, students[0])
+    assert (await next_value(5))["seats_left"] == 1  # after a quiet spell: at once
+    await _register(event_id, students[1])
+    assert (await next_value(2))["full"] is True  # full: at once, though the interval is 30 s
+    await _register(event_id, students[2])
+    with pytest.raises(TimeoutError):  # one more in line: waits for the next hand-out (paced)
+        await next_value(1)
 
 
 async def test_a_stream_ends_after_its_maximum_duration_and_lets_go_of_its_subscription(async_client, settings):
