@@ -24,6 +24,27 @@ def _events(chunks: str) -> list[dict]:
     return [json.loads(line[len("data: "):]) for line in chunks.splitlines() if line.startswith("data: ")]
 
 
+class _Stream:
+    """An open live-seat stream read from the test client: the values received so far, and waits."""
+
+    def __init__(self, response) -> None:
+        self.chunks = response.streaming_content.__aiter__()
+        self.received = ""
+
+    @property
+    def values(self) -> list[dict]:
+        return _events(self.received)
+
+    async def until(self, predicate, within: float = 5) -> dict:
+        while not self.values or not predicate(self.values[-1]):
+            self.received += (await asyncio.wait_for(anext(self.chunks), timeout=within)).decode()
+        return self.values[-1]
+
+    async def next_value(self, within: float = 5) -> dict:
+        count = len(self.values)
+        return await self.until(lambda _news: len(self.values) > count, within)
+
+
 async def test_event_page_carries_the_live_counter_and_its_script(async_client):
     await support.event_create(association_id=await support.association_create(), slug="gala", capacity=2)
     page = (await async_client.get("/events/gala/")).text
@@ -35,26 +56,16 @@ async def test_stream_sends_the_count_then_each_change_until_full(async_client):
                                           capacity=2)
     response = await async_client.get("/events/gala/seats/")
     assert response["Content-Type"].startswith("text/event-stream")
-    chunks = response.streaming_content.__aiter__()
-    received = ""
-
-    async def read_until(predicate) -> dict:
-        nonlocal received
-        while True:
-            received += (await asyncio.wait_for(anext(chunks), timeout=5)).decode()
-            news = _events(received)
-            if news and predicate(news[-1]):
-                return news[-1]
-
-    first = await read_until(lambda news: True)
+    stream = _Stream(response)
+    first = await stream.next_value()
     assert first == {"event_id": event_id, "capacity": 2, "confirmed": 0, "waitlisted": 0, "cancelled": False,
                      "seats_left": 2, "full": False}
     students = [await support.user_create(email=f"s{n}@etu.test") for n in range(3)]
     await _register(event_id, students[0])
-    assert (await read_until(lambda news: news["confirmed"] == 1))["seats_left"] == 1
+    assert (await stream.until(lambda news: news["confirmed"] == 1))["seats_left"] == 1
     await _register(event_id, students[1])
     await _register(event_id, students[2])
-    last = await read_until(lambda news: news["waitlisted"] == 1)
+    last = await stream.until(lambda news: news["waitlisted"] == 1)
     assert last["full"] and last["seats_left"] == 0
 
 
@@ -65,17 +76,14 @@ async def test_a_burst_of_registrations_reaches_an_open_page_as_a_few_values_the
                                           capacity=5)
     students = [await support.user_create(email=f"s{n}@etu.test") for n in range(12)]
     response = await async_client.get("/events/gala/seats/")
-    chunks = response.streaming_content.__aiter__()
-    received = ""
-    while not _events(received):
-        received += (await asyncio.wait_for(anext(chunks), timeout=5)).decode()
+    stream = _Stream(response)
+    await stream.next_value()
     started = time.monotonic()
     for student in students:
         await _register(event_id, student)
     burst = time.monotonic() - started
-    while not (news := _events(received)) or news[-1]["waitlisted"] != 7:
-        received += (await asyncio.wait_for(anext(chunks), timeout=5)).decode()
-    values = _events(received)[1:]
+    await stream.until(lambda news: news["waitlisted"] == 7)
+    values = stream.values[1:]
     assert values[-1] == {"event_id": event_id, "capacity": 5, "confirmed": 5, "waitlisted": 7, "cancelled": False,
                           "seats_left": 0, "full": True}
     # One value at once, "full" at once, then at most one per second of the burst, plus the trailing one.
@@ -89,24 +97,15 @@ async def test_the_event_filling_up_reaches_open_pages_at_once_whatever_the_paci
                                           capacity=2)
     students = [await support.user_create(email=f"s{n}@etu.test") for n in range(3)]
     response = await async_client.get("/events/gala/seats/")
-    chunks = response.streaming_content.__aiter__()
-    received = ""
-
-    async def next_value(timeout: float) -> dict:
-        nonlocal received
-        count = len(_events(received))
-        while len(_events(received)) == count:
-            received += (await asyncio.wait_for(anext(chunks), timeout=timeout)).decode()
-        return _events(received)[-1]
-
-    assert (await next_value(5))["confirmed"] == 0
+    stream = _Stream(response)
+    assert (await stream.next_value(5))["confirmed"] == 0
     await _register(event_id, students[0])
-    assert (await next_value(5))["seats_left"] == 1  # after a quiet spell: at once
+    assert (await stream.next_value(5))["seats_left"] == 1  # after a quiet spell: at once
     await _register(event_id, students[1])
-    assert (await next_value(2))["full"] is True  # full: at once, though the interval is 30 s
+    assert (await stream.next_value(2))["full"] is True  # full: at once, though the interval is 30 s
     await _register(event_id, students[2])
     with pytest.raises(TimeoutError):  # one more in line: waits for the next hand-out (paced)
-        await next_value(1)
+        await stream.next_value(1)
 
 
 async def test_a_stream_ends_after_its_maximum_duration_and_lets_go_of_its_subscription(async_client, settings):
