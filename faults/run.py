@@ -250,14 +250,15 @@ async def scenario_db_restart(context: Context) -> Result:
 
 
 async def scenario_pool_exhaustion(context: Context) -> Result:
-    limit, pool_timeout = 30, 1.0
+    limit, pool_timeout, queue_timeout = 30, 1.0, 1.0
     result = Result("pool-exhaustion", f"pool of 2 (timeout {pool_timeout:g} s) stuck behind a table lock for 4 s "
-                                       f"under 20 clients; then {limit} open connections against "
-                                       f"--limit-concurrency {limit}")
+                                       f"under 20 clients, 8 let in at once (queue timeout {queue_timeout:g} s); "
+                                       f"then {limit} open connections against --limit-concurrency {limit}")
     cast = await load.seed(context.url, students=5, events=2, capacity=10, prefix="p")
     name = "hyperion-faults-pool"
     server = context.server(name, env={"DB_POOL_SIZE": "2", "DB_MAX_OVERFLOW": "0",
-                                       "DB_POOL_TIMEOUT": str(pool_timeout)},
+                                       "DB_POOL_TIMEOUT": str(pool_timeout), "SERVER_MAX_IN_FLIGHT": "8",
+                                       "SERVER_QUEUE_TIMEOUT": str(queue_timeout)},
                             extra_args=["--limit-concurrency", str(limit)])
     await asyncio.to_thread(server.start)
     page = f"/events/{cast.events[0].slug}/"
@@ -304,12 +305,14 @@ async def scenario_pool_exhaustion(context: Context) -> Result:
                 first_ok = time.monotonic() - released_at
     result.recovery.append(("after the lock went", first_ok))
     result.facts.append(f"pool phase: {len(waits_503)} requests answered 503 after waiting "
-                        f"{min(waits_503, default=0):.2f}-{max(waits_503, default=0):.2f} s (pool timeout "
-                        f"{pool_timeout:g} s); the 2 stuck requests answered {[r.status_code for r in stuck_answers]}")
+                        f"{min(waits_503, default=0):.2f}-{max(waits_503, default=0):.2f} s (queue timeout "
+                        f"{queue_timeout:g} s, then pool timeout {pool_timeout:g} s); the 2 stuck requests "
+                        f"answered {[r.status_code for r in stuck_answers]}")
     if not waits_503:
         result.problems.append("no request was refused while the pool was stuck")
-    elif max(waits_503) > pool_timeout + 2:
-        result.problems.append(f"a request waited {max(waits_503):.1f} s for a 503 (pool timeout {pool_timeout:g} s)")
+    elif max(waits_503) > queue_timeout + pool_timeout + 2:
+        result.problems.append(f"a request waited {max(waits_503):.1f} s for a 503 (queue timeout "
+                               f"{queue_timeout:g} s, pool timeout {pool_timeout:g} s)")
     if [r.status_code for r in stuck_answers] != [200, 200]:
         result.problems.append("the requests stuck behind the lock did not finish with 200")
     # Admission: the limit counts open connections; one more request is refused by uvicorn at once.
