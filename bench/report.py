@@ -241,11 +241,13 @@ def markdown(results: dict) -> str:
             out += _table(results, "b", name)
     c = results.get("c", {}).get("ours")
     if c:
+        pool = results.get("a", {}).get("ours", {}).get("pool")
+        pool_text = f" Pool {pool['pool_size']}+{pool['max_overflow']}." if pool else ""
         out += ["", "## (c) Registration rush (ours only: the baseline has no live seat counter)", "",
                 f"{c['streams']} anonymous visitors keep `GET /events/rush/seats/` (server-sent events) open, then "
                 f"{c['students']} distinct logged-in students POST a registration for the 100-seat event, open loop, "
                 "spread evenly over 1 s, each on a new connection with its own session and CSRF pair "
-                "(`confirm_overlap=yes`). Pool 20+10.", "", "| check | result |", "|---|---|"]
+                f"(`confirm_overlap=yes`).{pool_text}", "", "| check | result |", "|---|---|"]
         out += [
             f"| streams open before the rush | {c['streams_ready']}/{c['streams']} in {c['streams_ready_s']} s |",
             f"| registrations / confirmed / waitlisted | {c['registrations']} / {c['confirmed']} / {c['waitlisted']} |",
