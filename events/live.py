@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 
 import asyncpg
 from django.conf import settings
-from sqlalchemy import Text, cast, func, select
+from sqlalchemy import Text, bindparam, cast, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -60,15 +60,21 @@ class SeatNews:
         return json.dumps({**asdict(self), "seats_left": self.seats_left, "full": self.full})
 
 
-def _counts_of(event_id: int):
-    """Capacity, confirmed and waitlisted seats and status of one event, as one row."""
-    confirmed = (select(func.count(Registration.id)).where(
+# Capacity, confirmed and waitlisted seats and status of one event: one row, statements built once (each
+# registration of a rush runs the first, each newly opened page the second).
+_COUNTS = (
+    Event.id, Event.capacity,
+    select(func.count(Registration.id)).where(
         Registration.event_id == Event.id, Registration.status == RegistrationStatus.CONFIRMED)
-        .correlate(Event).scalar_subquery())
-    waitlisted = (select(func.count(Registration.id)).where(
+    .correlate(Event).scalar_subquery(),
+    select(func.count(Registration.id)).where(
         Registration.event_id == Event.id, Registration.status == RegistrationStatus.WAITLISTED)
-        .correlate(Event).scalar_subquery())
-    return Event.id, Event.capacity, confirmed, waitlisted, Event.status, Event.id == event_id
+    .correlate(Event).scalar_subquery(),
+    Event.status,
+)
+_SEATS = select(*_COUNTS).where(Event.id == bindparam("event_id"))
+_SEATS_NOTIFIED = (select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)), *_COUNTS)
+                   .where(Event.id == bindparam("event_id")))
 
 
 def _news_of(row) -> SeatNews:
@@ -83,13 +89,11 @@ async def seats_changed(session: AsyncSession, *, event_id: int) -> None:
     await session.flush()  # the counts below must see this transaction's pending changes
     news = None
     if event_id:
-        *columns, where = _counts_of(event_id)
         if db.dialect_name(session) == "postgresql":
-            payload = cast(func.json_build_array(*columns), Text)
-            row = (await session.execute(select(func.pg_notify(CHANNEL, payload), *columns).where(where))).first()
+            row = (await session.execute(_SEATS_NOTIFIED, {"event_id": event_id})).first()
             news = _news_of(row[1:]) if row is not None else None
         else:
-            row = (await session.execute(select(*columns).where(where))).first()
+            row = (await session.execute(_SEATS, {"event_id": event_id})).first()
             news = _news_of(row) if row is not None else None
     if news is None and db.dialect_name(session) == "postgresql":
         await session.execute(select(func.pg_notify(CHANNEL, str(event_id))))
@@ -117,9 +121,8 @@ def _forget_after_rollback(sync_session: Session) -> None:
 
 async def seat_news(event_id: int) -> SeatNews | None:
     """The seats of ``event_id`` now (a stream's first value, and after the listener reconnects)."""
-    *columns, where = _counts_of(event_id)
     async with db.read_connection() as session:
-        row = (await session.execute(select(*columns).where(where))).first()
+        row = (await session.execute(_SEATS, {"event_id": event_id})).first()
     return None if row is None else _news_of(row)
 
 
