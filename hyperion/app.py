@@ -148,6 +148,9 @@ class Admission:
 
     async def enter(self) -> _Turn | None:
         slots = self._semaphore()
+        if not slots.locked():  # a free place and nobody waiting (FIFO kept): no timer to arm
+            await slots.acquire()
+            return _Turn(slots)
         try:
             await asyncio.wait_for(slots.acquire(), self.timeout)
         except TimeoutError:

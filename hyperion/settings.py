@@ -69,7 +69,8 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": False,
-        "OPTIONS": {"environment": "hyperion.jinja.environment", "autoescape": True},
+        "OPTIONS": {"environment": "hyperion.jinja.environment", "autoescape": True,
+                    "context_processors": ["hyperion.jinja.request_context"]},
     },
     {
         # Django's own templates stay available for the form widgets Django renders itself.

@@ -183,6 +183,45 @@ async def test_language_switch_changes_the_interface_and_french_is_the_default(a
     assert 'lang="en"' in english.text and "Upcoming events" in english.text
 
 
+async def test_browsing_without_an_account_sets_no_cookie_and_switches_language_with_a_get_form():
+    """A visitor who only reads pages gets no cookie (no CSRF secret: the language switch is a GET form for
+    them); switching the language sets just the language cookie and comes back to the same page."""
+    association_id = await support.association_create()
+    await support.event_create(association_id=association_id)
+    client = AsyncClient(enforce_csrf_checks=True)
+    for path in ("/", "/calendar/", "/calendar/week/", "/events/gala/", "/associations/bde/"):
+        page = await client.get(path)
+        assert page.status_code == 200 and not page.cookies, (path, page.cookies)
+        assert '<form method="get" action="/language/"' in page.text and "csrfmiddlewaretoken" not in page.text
+    switched = await client.get("/language/", {"language": "en", "next": "/events/gala/"})
+    assert switched.status_code == 302 and switched["Location"] == "/events/gala/"
+    assert set(switched.cookies) == {settings.LANGUAGE_COOKIE_NAME}
+    assert "no-store" in switched["Cache-Control"]  # a shared cache must not replay this cookie
+    english = await client.get("/events/gala/")
+    assert 'lang="en"' in english.text and "Log in to register" in english.text
+    # An unknown language or a foreign "next" changes nothing and stays on the site.
+    odd = await client.get("/language/", {"language": "xx", "next": "https://evil.example/"})
+    assert odd.status_code == 302 and odd["Location"] == "/" and not odd.cookies
+
+
+async def test_a_logged_in_students_language_switch_is_a_csrf_checked_post_that_sets_the_email_language(session):
+    user_id = await _account()
+    client = AsyncClient(enforce_csrf_checks=True)
+    await support.login(client, user_id)
+    page = await client.get("/")
+    form = page.text.split('action="/language/"')[0].rsplit("<form", 1)[1]
+    assert 'method="post"' in form
+    token = page.text.split('action="/language/"')[1].split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    # The GET switch changes the interface only; the e-mails' language is a write, so it needs the POST.
+    await client.get("/language/", {"language": "en", "next": "/"})
+    assert (await session.execute(select(User.language).where(User.id == user_id))).scalar_one() == "fr"
+    assert (await client.post("/language/", {"language": "en"})).status_code == 403  # no token
+    assert (await session.execute(select(User.language).where(User.id == user_id))).scalar_one() == "fr"
+    response = await client.post("/language/", {"language": "en", "next": "/", "csrfmiddlewaretoken": token})
+    assert response.status_code == 302
+    assert (await session.execute(select(User.language).where(User.id == user_id))).scalar_one() == "en"
+
+
 async def test_feed_address_can_be_created_regenerated_and_revoked(async_client, session):
     user_id = await _account()
     await support.login(async_client, user_id)

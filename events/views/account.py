@@ -7,8 +7,9 @@ from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from events import auth, queries, services
 from events.forms import LoginForm, NotificationPreferencesForm, PasswordChangeForm, SignupForm
@@ -126,15 +127,25 @@ async def feed_token(request):
     return redirect("account")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 async def set_language(request):
-    """Django's set_language, as an async view (Django's own is sync and would hop to a thread)."""
-    language = request.POST.get("language", "")
+    """Django's set_language, as an async view (Django's own is sync and would hop to a thread).
+
+    Visitors who are not logged in switch with a GET form: the language cookie is all it changes, so their
+    pages carry no form that needs a CSRF token, and browsing the site sets no cookie at all (a CSRF
+    secret costs 64 reads of the system's random source per page for a visitor without cookies). A
+    logged-in student's switch also saves the language of their e-mails: that write is a POST, behind
+    Django's CSRF check like every other one.
+    """
+    data = request.POST if request.method == "POST" else request.GET
+    language = data.get("language", "")
     response = HttpResponseRedirect(safe_next(request))
+    if request.method == "GET":
+        add_never_cache_headers(response)  # a shared cache must not hand this cookie to someone else
     if language in dict(settings.LANGUAGES):
         response.set_cookie(settings.LANGUAGE_COOKIE_NAME, language, max_age=365 * 24 * 3600,
                             samesite="Lax", secure=settings.SESSION_COOKIE_SECURE, httponly=True)
-        if request.user.is_authenticated:
+        if request.method == "POST" and request.user.is_authenticated:
             async with db.write_session() as session:
                 await services.user_language_set(session, user_id=request.user.id, language=language)
     return response
