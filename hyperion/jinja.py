@@ -11,12 +11,15 @@ page's ~40 calls. Renders without a request (e-mails, cached fragments) use the 
 
 from __future__ import annotations
 
+import re
 from functools import cache
+from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.messages import get_messages
-from django.urls import get_script_prefix, reverse
+from django.urls import get_resolver, get_script_prefix, reverse
 from django.utils import translation
+from django.utils.http import RFC3986_SUBDELIMS, escape_leading_slashes
 from django.utils.translation import trans_real
 from jinja2 import Environment, pass_context
 from markupsafe import Markup
@@ -35,36 +38,75 @@ def static(name: str) -> str:
     return f"{settings.STATIC_URL}{name}?v={fingerprint(str(settings.STATIC_ROOT), name)}"
 
 
-# reverse() walks the URL resolver's patterns on every call (~60 µs; a page calls it a dozen times), yet its
-# answer depends only on its arguments and the script prefix: remembered here, bounded.
-_reversed: dict[tuple, str] = {}
-_REVERSED_MAX = 20_000
+# reverse() looks the name up among the resolver's possibilities and builds, formats and searches a regex on
+# every call (~20-30 µs; a page calls it a dozen times, an event page with the event's own slug). A route
+# compiled once per (script prefix, name) does the same steps (Django 6.1's _reverse_with_prefix: convert,
+# substitute, check against the pattern, quote) with the regex already built; anything it does not cover
+# (kwargs, a name with several patterns, a value the pattern refuses) goes to reverse() itself, which also
+# raises Django's own NoReverseMatch. Memory: one entry per route name, not per URL.
+_routes: dict[tuple[str, str], tuple | None] = {}
+_ROUTES_MAX = 1_000
+
+
+def _route(prefix: str, name: str) -> tuple | None:
+    key = (prefix, name)
+    try:
+        return _routes[key]
+    except KeyError:
+        pass
+    possibilities = get_resolver().reverse_dict.getlist(name)
+    route = None
+    if len(possibilities) == 1 and len(possibilities[0][0]) == 1 and not possibilities[0][2]:
+        (result, params), = possibilities[0][0]
+        pattern, converters = possibilities[0][1], possibilities[0][3]
+        template, regex = prefix.replace("%", "%%") + result, re.compile(f"^{re.escape(prefix)}{pattern}")
+        # A route without parameters has one answer per prefix: built now.
+        fixed = _checked(template % {}, regex) if not params else None
+        route = (template, tuple(params), converters, regex, fixed)
+    if len(_routes) >= _ROUTES_MAX:
+        _routes.clear()
+    _routes[key] = route
+    return route
+
+
+def _reverse_positional(prefix: str, name: str, args: tuple) -> str:
+    route = _route(prefix, name)
+    if route is not None and len(args) == len(route[1]):
+        template, params, converters, regex, fixed = route
+        if fixed is not None:
+            return fixed
+        try:
+            subs = {param: converters[param].to_url(value) if param in converters else str(value)
+                    for param, value in zip(params, args, strict=True)}
+        except ValueError:
+            subs = None
+        if subs is not None:
+            path = _checked(template % subs, regex)
+            if path is not None:
+                return path
+    return reverse(name, args=args or None)
+
+
+def _checked(candidate: str, regex: re.Pattern) -> str | None:
+    if not regex.search(candidate):
+        return None
+    return escape_leading_slashes(quote(candidate, safe=RFC3986_SUBDELIMS + "/~:@"))
 
 
 def url(name: str, *args, **kwargs) -> str:
-    key = (get_script_prefix(), name, args, tuple(sorted(kwargs.items())) if kwargs else ())
-    try:
-        return _reversed[key]
-    except KeyError:
-        pass
-    except TypeError:  # an unhashable argument: no memory
-        return reverse(name, args=args or None, kwargs=kwargs or None)
-    path = reverse(name, args=args or None, kwargs=kwargs or None)
-    if len(_reversed) >= _REVERSED_MAX:
-        _reversed.clear()
-    _reversed[key] = path
-    return path
+    if kwargs:
+        return reverse(name, args=args or None, kwargs=kwargs)
+    return _reverse_positional(get_script_prefix(), name, args)
 
 
 @cache
 def _url_under(prefix: str):
-    """url() for pages served under one script prefix (the prefix is part of the remembered key)."""
+    """url() for pages served under one script prefix."""
 
     def url_for_prefix(name: str, *args, **kwargs) -> str:
-        try:
-            return _reversed[(prefix, name, args, tuple(sorted(kwargs.items())) if kwargs else ())]
-        except (KeyError, TypeError):
-            return url(name, *args, **kwargs)  # reverse() reads the same prefix, set for this request
+        if kwargs:
+            return reverse(name, args=args or None, kwargs=kwargs)
+        return _reverse_positional(prefix, name, args)
 
     return url_for_prefix
 
@@ -81,10 +123,16 @@ def _template_i18n(language: str) -> dict:
     one ``translation.activate(language)`` installs; a translated string is remembered per language.
     """
     catalog = trans_real.translation(language)
-    translated: dict[str, Markup] = {}
+    translated: dict[str, Markup] = {}  # the catalog's answer
+    labels: dict[str, Markup] = {}  # that answer %-formatted without variables ("%%" -> "%")
 
     @pass_context
     def gettext(__context, __string: str, **variables):
+        autoescape = __context.eval_ctx.autoescape
+        if autoescape and not variables:  # most calls: a fixed label, its final markup remembered
+            done = labels.get(__string)
+            if done is not None:
+                return done
         rv = translated.get(__string)
         if rv is None:
             # Django's gettext normalises line ends first (trans_real.gettext), then asks this catalog.
@@ -92,9 +140,12 @@ def _template_i18n(language: str) -> dict:
             rv = Markup(catalog.gettext(message) if message else "")  # noqa: S704 - as Jinja's own  # nosec B704
             if len(translated) < _TRANSLATED_MAX:
                 translated[__string] = rv
-        if not __context.eval_ctx.autoescape:
+        if not autoescape:
             rv = str(rv)
-        return rv % variables
+        result = rv % variables
+        if autoescape and not variables and len(labels) < _TRANSLATED_MAX:
+            labels[__string] = result
+        return result
 
     @pass_context
     def ngettext(__context, __singular: str, __plural: str, __num: int, **variables):

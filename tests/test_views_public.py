@@ -213,6 +213,27 @@ async def test_calendar_week_navigates_and_bad_parameters_fall_back_to_today(asy
         assert (await async_client.get(path + bad)).status_code == 200
 
 
+@pytest.mark.parametrize("prefix", ["/", "/events bde/"])
+def test_template_links_are_what_django_reverse_gives_and_refuse_what_it_refuses(prefix):
+    """url() builds links from routes compiled once (hyperion/jinja.py): every link must be reverse()'s,
+    including quoting, and a value a route refuses must raise Django's NoReverseMatch, not make a link."""
+    from django.urls import NoReverseMatch, reverse, set_script_prefix
+
+    from hyperion.jinja import url
+
+    set_script_prefix(prefix)
+    try:
+        for name, args in [("home", ()), ("event_detail", ("gala-2026",)), ("feed_personal", ("tok en%é",)),
+                           ("staff_attendee_remove", (12, 345)), ("staff_event", ("77",))]:
+            assert url(name, *args) == reverse(name, args=args or None), (name, args)
+        for name, args in [("event_detail", ("a b",)), ("staff_event", (2**40,)), ("staff_event", ("x",)),
+                           ("feed_personal", ("a/b",)), ("home", (1,)), ("no_such_route", ())]:
+            with pytest.raises(NoReverseMatch):
+                url(name, *args)
+    finally:
+        set_script_prefix("/")
+
+
 def test_template_links_follow_the_script_prefix_the_site_is_mounted_under():
     """url() in templates remembers what reverse() answered; a site mounted under /events-bde/ (a proxy's
     SCRIPT_NAME) must still get links under that prefix, and the root site links at the root."""
