@@ -92,11 +92,13 @@ class LeaveOutcome:
 _UNSAFE_RACE_WINDOW_SECONDS: float = 0.0
 
 
+_EVENT = select(Event).where(Event.id == bindparam("event_id"))
+_EVENT_LOCKED = _EVENT.with_for_update()  # built once: every registration and cancellation runs it
+
+
 async def _event_locked(session: AsyncSession, event_id: int) -> Event:
-    statement = select(Event).where(Event.id == event_id)
-    if not _UNSAFE_RACE_WINDOW_SECONDS:
-        statement = statement.with_for_update()
-    event = (await session.execute(statement)).scalar_one_or_none()
+    statement = _EVENT if _UNSAFE_RACE_WINDOW_SECONDS else _EVENT_LOCKED
+    event = (await session.execute(statement, {"event_id": event_id})).scalar_one_or_none()
     if event is None:
         raise EventNotFound
     return event
