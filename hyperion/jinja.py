@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.contrib.messages import get_messages
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.urls import get_resolver, get_script_prefix, reverse
 from django.utils import translation
 from django.utils.http import RFC3986_SUBDELIMS, escape_leading_slashes
@@ -164,6 +166,17 @@ def request_context(request) -> dict:
     if language is None:  # translations deactivated: Django's own functions know what that means
         return {}
     return {**_template_i18n(language), "url": _url_under(get_script_prefix())}
+
+
+@receiver(setting_changed)
+def _forget_on_settings_change(*, setting: str, **kwargs) -> None:
+    """Tests that override the URLconf or the languages get fresh routes and catalogs, as Django's own
+    caches do (django/test/signals.py)."""
+    if setting in ("ROOT_URLCONF", "FORCE_SCRIPT_NAME"):
+        _routes.clear()
+        _url_under.cache_clear()
+    if setting in ("LANGUAGES", "LANGUAGE_CODE", "LOCALE_PATHS"):
+        _template_i18n.cache_clear()
 
 
 def environment(**options) -> Environment:
