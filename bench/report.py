@@ -226,8 +226,7 @@ def markdown(results: dict) -> str:
         out += ["", "## (b) Every database round trip +100 ms (latency proxy), the mix at c=1000", "",
                 "bench/latency_proxy.py sits between the server and PostgreSQL on loopback and delays every chunk "
                 "PostgreSQL sends back by 100 ms (so each query, each BEGIN and COMMIT and each connection set-up "
-                "waits "
-                f"~100 ms more). Pools kept within max_connections (size+overflow): {pools}.", "",
+                f"waits ~100 ms more). Pools kept within max_connections (size+overflow): {pools}.", "",
                 f"### Closed loop (wrk, c=1000, {plan.get('latency_closed')} s after {plan.get('latency_warm')} s "
                 "warm-up)", ""] + _table(results, "b", "mix_c1000")
         for entry in b.get("open_loop", []):

@@ -96,14 +96,12 @@ def _checked(candidate: str, regex: re.Pattern) -> str | None:
 
 
 def url(name: str, *args, **kwargs) -> str:
-    if kwargs:
-        return reverse(name, args=args or None, kwargs=kwargs)
-    return _reverse_positional(get_script_prefix(), name, args)
+    return _url_under(get_script_prefix())(name, *args, **kwargs)
 
 
 @cache
 def _url_under(prefix: str):
-    """url() for pages served under one script prefix."""
+    """url() for pages served under one script prefix (bound once per render by request_context)."""
 
     def url_for_prefix(name: str, *args, **kwargs) -> str:
         if kwargs:
