@@ -451,7 +451,8 @@ def scenario_a(plan: Plan, database: Database, base_env: dict, data: dict, resul
             cells = out.setdefault(server.key, {"pool": server.pool, "smoke": smoke(server, data)})
             database.reset()
             runs = [("floor", "floor.lua", 50, plan.single), ("home", "home.lua", 50, plan.single),
-                    ("detail", "detail.lua", 50, plan.single)]
+                    ("detail", "detail.lua", 50, plan.single),
+                    ("detail_student", "detail_student.lua", 50, plan.single)]
             runs += [(f"mix_c{count}", "mix.lua", count, plan.mix) for count in plan.concurrency]
             for name, script, count, duration in runs:
                 run_wrk(server.port, script, count, plan.warm, plan.wrk_threads)  # warm-up, not measured

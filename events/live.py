@@ -108,7 +108,7 @@ def _publish_after_commit(sync_session: Session) -> None:
     changed = sync_session.info.pop("hyperion_seats_changed", None)
     if not changed:
         return
-    pagecache.invalidate()  # our own change shows on our next page at once
+    pagecache.invalidate(changed)  # our own change shows on our next page at once
     for news in changed.values():
         if news is not None:
             broadcaster.publish(news)
@@ -168,7 +168,7 @@ class Broadcaster:
         fewer, one more in line) waits for the next hand-out, spaced by ``LIVE_SEATS_INTERVAL`` and so that
         the event's pages get at most ``LIVE_SEATS_MAX_WRITES`` writes a second from this process. A
         hand-out always carries the latest news: no page keeps a stale value."""
-        pagecache.invalidate()
+        pagecache.invalidate((news.event_id,))
         event_id = news.event_id
         pages = self.subscribers.get(event_id)
         if not pages:
@@ -203,7 +203,7 @@ class Broadcaster:
 
     def announce(self, event_id: int) -> None:
         """Seats of ``event_id`` changed, counts unknown: re-read once (coalescing bursts) and fan out."""
-        pagecache.invalidate()
+        pagecache.invalidate((event_id,))
         if event_id not in self.subscribers:
             return
         if event_id in self.refreshing:
@@ -246,6 +246,7 @@ class Broadcaster:
                     server_settings={"application_name": f"{settings.DB_APPLICATION_NAME}-listen"})
                 await connection.add_listener(CHANNEL, self._on_notify)
                 delay = 0.5
+                pagecache.invalidate()  # changes made while we were not listening went unheard
                 for event_id in list(self.subscribers):  # what changed while we were not listening
                     self.announce(event_id)
                 while not self.stopping.is_set() and not connection.is_closed():

@@ -1,69 +1,173 @@
-"""A per-process cache of rendered page fragments that are the same for every visitor (the home page's
-list for given filters and language, the calendar's month and week).
+"""A per-process cache of what public pages show to everyone: rendered fragments (the home page's list for
+given filters and language, the calendar's month and week) and whole responses for visitors without a
+session (served by the ASGI app before Django, hyperion/publicpages.py).
 
-A fragment is dropped when an event or its seats change: the process hears of every such change, its own
-after commit and the other processes' through the same PostgreSQL NOTIFY that drives the live seat
-counter (events/live.py). Under a burst of registrations, a fragment may lag behind a change by at most
-``PAGE_CACHE_GRACE_SECONDS`` (1 s by default): the lists' seat counts are then at most a second old, the
-event page's live counter stays exact, and a rush of registrations does not turn every list view into a
-fresh render. Entries also expire after ``PAGE_CACHE_SECONDS``, so events that just ended leave the list
-without any write.
+Each entry names what it shows (its tags): ``LISTS`` for anything built from the public lists of events,
+``event_tag(id)`` for one event's page. An entry is dropped when one of its tags changes: the process hears
+of every change, its own after commit and the other processes' through the same PostgreSQL NOTIFY that
+drives the live seat counter (events/live.py). A change to event 12 drops the lists and event 12's page,
+not the pages of the other 9,999 events. Under a burst of registrations, an entry may lag behind a change
+by at most ``PAGE_CACHE_GRACE_SECONDS`` (1 s by default): the seat counts shown are then at most a second
+old, the event page's live counter stays exact, and a rush of registrations does not turn every view into
+a fresh render. Entries also expire (``PAGE_CACHE_SECONDS``, or earlier when the page says so: an event
+page expires when its registration opens or closes), so events that just ended leave the lists without any
+write. Memory is bounded by ``PAGE_CACHE_MAX_BYTES``; the least recently used entries go first.
 """
 
 from __future__ import annotations
 
-import bisect
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Iterable
 
 from django.conf import settings
-from markupsafe import Markup
 
-_entries: OrderedDict[tuple, tuple[float, float, Markup]] = OrderedDict()
-_changes: list[float] = []  # when changes were heard (monotonic), recent ones only
-MAX_ENTRIES = 512
+LISTS = "lists"
+_EVERYTHING = "*"  # a change that may show anywhere (an association renamed, a lost NOTIFY connection)
+_LOG_SECONDS = 60.0  # changes remembered for the entries being rendered while they happen
+_LOG_MAX = 10_000
+MAX_ENTRIES = 20_000
 
 
-def invalidate() -> None:
-    """Something visible changed (now)."""
+def event_tag(event_id: int) -> tuple[str, int]:
+    return ("event", event_id)
+
+
+class _Entry:
+    __slots__ = ("value", "size", "tags", "expires_at", "changed_at")
+
+    def __init__(self, value, size: int, tags: tuple, expires_at: float, changed_at: float | None) -> None:
+        self.value, self.size, self.tags = value, size, tags
+        self.expires_at, self.changed_at = expires_at, changed_at
+
+
+_entries: OrderedDict[tuple, _Entry] = OrderedDict()
+_bytes = 0
+# Entries that no change has touched yet, by tag: a change marks them (once) and leaves this index.
+_clean: dict[object, set[tuple]] = {}
+# Recent changes (when, tag), oldest first; _log_floor: changes before it may have been forgotten.
+_log: deque[tuple[float, object]] = deque()
+_log_floor = 0.0
+
+
+def invalidate(event_ids: Iterable[int] = (0,)) -> None:
+    """Events ``event_ids`` (or their seats) changed, now; 0: something else shown on public pages did."""
     now = time.monotonic()
-    _changes.append(now)
-    horizon = now - max(settings.PAGE_CACHE_SECONDS, 1.0)
-    if _changes[0] < horizon:  # keep only what can still concern a live entry
-        del _changes[:bisect.bisect_left(_changes, horizon)]
+    tags: list[object] = []
+    for event_id in event_ids:
+        if event_id:
+            tags += [LISTS, event_tag(event_id)]
+        else:
+            tags.append(_EVERYTHING)
+    for tag in tags:
+        _log.append((now, tag))
+        keys = list(_entries) if tag == _EVERYTHING else _clean.pop(tag, ())
+        for key in keys:
+            _mark_changed(key, now)
+    global _log_floor
+    horizon = now - _LOG_SECONDS
+    while _log and (_log[0][0] < horizon or len(_log) > _LOG_MAX):
+        _log_floor = _log.popleft()[0]
+
+
+def _mark_changed(key: tuple, when: float) -> None:
+    entry = _entries.get(key)
+    if entry is None or entry.changed_at is not None:
+        return
+    entry.changed_at = when
+    _unindex(key, entry)
+
+
+def _unindex(key: tuple, entry: _Entry) -> None:
+    for tag in entry.tags:
+        keys = _clean.get(tag)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del _clean[tag]
 
 
 def version() -> float:
-    """When a fragment about to be rendered starts reading the database."""
+    """When a value about to be built starts reading the database (pass it to ``put``)."""
     return time.monotonic()
 
 
-def get(key: tuple) -> Markup | None:
+def get(key: tuple):
+    """The cached value, or None when there is none or it is out of date."""
     entry = _entries.get(key)
     if entry is None:
         return None
-    read_at, expires_at, html = entry
     now = time.monotonic()
-    first_change = bisect.bisect_right(_changes, read_at)
-    stale = first_change < len(_changes) and now - _changes[first_change] >= settings.PAGE_CACHE_GRACE_SECONDS
-    if stale or expires_at < now:
-        _entries.pop(key, None)
+    if entry.expires_at <= now or (
+            entry.changed_at is not None and now - entry.changed_at >= settings.PAGE_CACHE_GRACE_SECONDS):
+        _remove(key)
         return None
     _entries.move_to_end(key)
-    return html
+    return entry.value
 
 
-def put(key: tuple, html: Markup, *, version: float) -> None:
-    """Store a fragment rendered from data read from ``version`` on."""
+def put(key: tuple, value, *, version: float, tags: Iterable[object] = (LISTS,), size: int | None = None,
+        expires_at: float | None = None) -> None:
+    """Store ``value``, built from data read from ``version`` on, showing ``tags``; ``expires_at`` (a
+    ``time.monotonic()`` instant) may shorten its life below PAGE_CACHE_SECONDS."""
+    global _bytes
     if settings.PAGE_CACHE_SECONDS <= 0:
         return
-    _entries[key] = (version, version + settings.PAGE_CACHE_SECONDS, html)
-    _entries.move_to_end(key)
-    while len(_entries) > MAX_ENTRIES:
-        _entries.popitem(last=False)
+    tags = tuple(tags)
+    size = len(value) if size is None else size
+    if size > settings.PAGE_CACHE_MAX_BYTES // 4:
+        return  # one page must not push out most of the others
+    now = time.monotonic()
+    changed_at = _first_change_since(version, tags)
+    if changed_at is not None and now - changed_at >= settings.PAGE_CACHE_GRACE_SECONDS:
+        return  # already out of date
+    lifetime_end = version + settings.PAGE_CACHE_SECONDS
+    if expires_at is not None:
+        lifetime_end = min(lifetime_end, expires_at)
+    if lifetime_end <= now:
+        return
+    if key in _entries:
+        _remove(key)
+    entry = _Entry(value, size, tags, lifetime_end, changed_at)
+    _entries[key] = entry
+    _bytes += size
+    if changed_at is None:
+        for tag in tags:
+            _clean.setdefault(tag, set()).add(key)
+    while _entries and (_bytes > settings.PAGE_CACHE_MAX_BYTES or len(_entries) > MAX_ENTRIES):
+        _remove(next(iter(_entries)))
+
+
+def _first_change_since(moment: float, tags: tuple) -> float | None:
+    if moment < _log_floor:
+        return moment  # changes of that time may be forgotten: assume the worst
+    first = None
+    for when, tag in reversed(_log):
+        if when < moment:
+            break
+        if tag == _EVERYTHING or tag in tags:
+            first = when
+    return first
+
+
+def _remove(key: tuple) -> None:
+    global _bytes
+    entry = _entries.pop(key, None)
+    if entry is not None:
+        _bytes -= entry.size
+        if entry.changed_at is None:
+            _unindex(key, entry)
 
 
 def clear() -> None:
-    """Forget every fragment (tests, whose data changes under the services' feet)."""
+    """Forget every entry (tests, whose data changes under the services' feet)."""
+    global _bytes, _log_floor
     _entries.clear()
-    _changes.clear()
+    _clean.clear()
+    _log.clear()
+    _bytes = 0
+    _log_floor = 0.0
+
+
+def stats() -> dict:
+    return {"entries": len(_entries), "bytes": _bytes}

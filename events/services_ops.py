@@ -17,7 +17,7 @@ from sqlalchemy import String, cast, delete, func, insert, literal, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import services
+from events import live, services
 from events.audit import audit_log, diff
 from events.ical_import import ImportedEvent
 from events.models import (
@@ -277,10 +277,13 @@ async def events_import(
                                  "left alone")
                     unchanged += 1
                 elif await _event_import_update(session, event=event, item=item):
+                    await live.seats_changed(session, event_id=event.id)  # its page, counter and the lists
                     updated += 1
                 else:
                     unchanged += 1
                 progress(done, len(events))
+            if created:
+                await live.seats_changed(session, event_id=0)  # new events in the public lists
     except IntegrityError as exc:  # a concurrent import created one of our UIDs first
         raise ImportConflict from exc
     return ImportOutcome(created=created, updated=updated, unchanged=unchanged, notes=tuple(notes))

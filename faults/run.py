@@ -209,7 +209,7 @@ async def scenario_db_restart(context: Context) -> Result:
     await asyncio.to_thread(server.start)
     ledger = load.Ledger()
     crowd = load.Crowd(server.base_url, cast, size=context.args.crowd, seed=1, stats=result.stats, ledger=ledger)
-    prober = load.Prober(server.base_url, f"/events/{cast.events[0].slug}/")
+    prober = load.Prober(server.base_url, f"/events/{cast.events[0].slug}/", student=cast.students[0])
     crowd.start()
     prober.start()
     try:

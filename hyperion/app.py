@@ -1,5 +1,5 @@
-"""The ASGI application: lifespan (engine up and down), in-memory static files, the admission queue, then
-Django."""
+"""The ASGI application: lifespan (engine up and down), in-memory static files, public pages answered from
+memory, the admission queue, then Django."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from django.conf import settings
 
 from hyperion import db
 from hyperion.handler import LoopBoundASGIHandler
+from hyperion.publicpages import SCOPE_KEY, PublicPages
 from hyperion.staticfiles import StaticFiles, security_headers
 
 logger = logging.getLogger("hyperion")
@@ -22,6 +23,7 @@ class HyperionApp:
         self.django = LoopBoundASGIHandler()
         self.admission = Admission(settings.SERVER_MAX_IN_FLIGHT, settings.SERVER_QUEUE_TIMEOUT)
         self.static = StaticFiles(settings.STATIC_ROOT, settings.STATIC_URL) if settings.SERVE_STATIC else None
+        self.public_pages = PublicPages()
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -32,19 +34,34 @@ class HyperionApp:
             await _drain(receive)
             await _payload_too_large(scope, send)
         elif scope["type"] == "http":
-            turn = await self.admission.enter()
-            if turn is None:
-                await _busy(scope, send)
+            key = self.public_pages.key(scope)
+            if key is None:
+                await self.to_django(scope, receive, send)
                 return
+            page = await self.public_pages.lookup(key)
+            if page is not None:  # no turn in the admission queue: stored bytes cost next to nothing
+                await page.send(send)
+                return
+            ticket = self.public_pages.filling(key)
             try:
-                await self.django(scope, _body_limited(receive), turn.releasing(send))
-            except BodyTooLarge:  # raised while Django reads the body, before any response started
-                await _drain(receive)
-                await _payload_too_large(scope, send)
+                await self.to_django({**scope, SCOPE_KEY: ticket}, receive, self.public_pages.recording(ticket, send))
             finally:
-                turn.release()
+                self.public_pages.filled(ticket)
         else:
             await self.django(scope, receive, send)
+
+    async def to_django(self, scope, receive, send) -> None:
+        turn = await self.admission.enter()
+        if turn is None:
+            await _busy(scope, send)
+            return
+        try:
+            await self.django(scope, _body_limited(receive), turn.releasing(send))
+        except BodyTooLarge:  # raised while Django reads the body, before any response started
+            await _drain(receive)
+            await _payload_too_large(scope, send)
+        finally:
+            turn.release()
 
     async def lifespan(self, receive, send) -> None:
         while True:

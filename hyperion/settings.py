@@ -210,3 +210,5 @@ LIVE_SEATS_MAX_WRITES = env.float("LIVE_SEATS_MAX_WRITES", default=1000.0)
 PAGE_CACHE_SECONDS = env.float("PAGE_CACHE_SECONDS", default=30.0)
 # How long a cached list may lag behind a change (seat counts on lists; the event page's counter is live).
 PAGE_CACHE_GRACE_SECONDS = env.float("PAGE_CACHE_GRACE_SECONDS", default=1.0)
+# Memory a process gives the page cache (fragments and whole public pages), least recently used out first.
+PAGE_CACHE_MAX_BYTES = env.int("PAGE_CACHE_MAX_BYTES", default=8 * 1024 * 1024)

@@ -18,7 +18,7 @@ from events import calendar as event_calendar
 from events import live, pagecache, permissions, presenters, queries
 from events.forms import EventFilterForm
 from events.models import utcnow
-from hyperion import db
+from hyperion import db, publicpages
 from hyperion.errors import is_database_unavailable
 
 
@@ -27,6 +27,7 @@ async def home(request):
     language, so it is rendered once and served from the page cache until something changes."""
     key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())))
     content = await _cached(key, lambda: _home_content(request))
+    publicpages.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/home.html", {"content": content})
 
 
@@ -69,7 +70,13 @@ async def event_detail(request, slug: str):
             roles = await queries.user_roles(session, user_id=user.id) if user.is_authenticated else {}
             if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                 raise Http404  # not 403: an unpublished event's existence is not disclosed
-    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=utcnow())})
+    now = utcnow()
+    # What a visitor without a session sees changes with the event, and when its registration opens or closes.
+    turns = [moment for moment in (event.registration_opens_at, event.registration_closes_at or event.starts_at)
+             if moment is not None and moment > now]
+    publicpages.allow(request, tags=(pagecache.event_tag(event.id),),
+                      expires_at=publicpages.monotonic_at(min(turns), now=now) if turns else None)
+    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=now)})
 
 
 async def association_detail(request, slug: str):
@@ -77,6 +84,7 @@ async def association_detail(request, slug: str):
         association = await queries.association_page(session, slug=slug, now=utcnow())
     if association is None:
         raise Http404
+    publicpages.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/association.html", {
         "association": association,
         "upcoming": [presenters.event_card(row) for row in association.upcoming],
@@ -112,6 +120,7 @@ async def calendar_month(request):
                          {"month": event_calendar.month_view(month, rows, today=today)})
 
     content = await _cached(("calendar_month", get_language(), month, today), build)
+    publicpages.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/calendar_month.html",
                   {"content": content, "period_title": date_format(month, "F Y")})
 
@@ -128,6 +137,7 @@ async def calendar_week(request):
                          {"week": event_calendar.week_view(monday, rows, today=today)})
 
     content = await _cached(("calendar_week", get_language(), monday, today), build)
+    publicpages.allow(request, tags=(pagecache.LISTS,))
     week = event_calendar.week_view(monday, [], today=today)
     return render(request, "events/calendar_week.html", {"content": content, "period_title": week.title})
 

@@ -1,0 +1,259 @@
+"""Public pages answered from memory for visitors without a session (hyperion/publicpages.py), through the
+whole ASGI app as uvicorn calls it: the page a visitor gets is always the one Django would render now."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import AsyncClient
+from sqlalchemy import event as sa_event
+
+from events import pagecache, services, services_staff
+from events.models import utcnow
+from events.permissions import Actor
+from hyperion import db
+from hyperion.app import Admission, HyperionApp
+from tests import support
+
+
+@pytest.fixture
+def app(settings):
+    settings.PAGE_CACHE_SECONDS = 30.0
+    settings.PAGE_CACHE_GRACE_SECONDS = 0.0
+    pagecache.clear()
+    yield HyperionApp()
+    pagecache.clear()
+
+
+class Answer:
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self.status, self.body = status, body
+        self.headers = {name.decode().lower(): value.decode() for name, value in headers}
+
+    @property
+    def text(self) -> str:
+        return self.body.decode()
+
+
+async def fetch(app, path: str, *, headers: dict[str, str] | None = None, method: str = "GET") -> Answer:
+    """One request through the ASGI app, as uvicorn sends it."""
+    answer, close = await open_response(app, path, headers=headers, method=method, whole=True)
+    await close()
+    return answer
+
+
+async def open_response(app, path: str, *, headers: dict[str, str] | None = None, method: str = "GET",
+                        whole: bool = False):
+    """Start a request; return the answer so far (the whole body, or up to its first chunk) and a
+    coroutine function that closes the connection (the client leaves) and waits for the app to finish."""
+    path, _, query = path.partition("?")
+    header_list = [(name.lower().encode(), value.encode())
+                   for name, value in {"Host": "testserver", **(headers or {})}.items()]
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
+             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+             "root_path": "", "headers": header_list, "client": ("127.0.0.1", 5000),
+             "server": ("testserver", 80)}
+    disconnect = asyncio.Event()
+    sent_request = False
+    messages: list[dict] = []
+    got_body = asyncio.Event()
+
+    async def receive():
+        nonlocal sent_request
+        if not sent_request:
+            sent_request = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await disconnect.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(message):
+        messages.append(message)
+        if message["type"] == "http.response.body":
+            got_body.set()
+
+    call = asyncio.ensure_future(app(scope, receive, send))
+    if whole:
+        await asyncio.wait_for(asyncio.shield(call), 10)
+    else:
+        await asyncio.wait_for(got_body.wait(), 5)
+
+    async def close() -> None:
+        disconnect.set()
+        await asyncio.wait_for(call, 5)
+
+    start = next(message for message in messages if message["type"] == "http.response.start")
+    body = b"".join(message.get("body", b"") for message in messages if message["type"] == "http.response.body")
+    return Answer(start["status"], start["headers"], body), close
+
+
+class QueryCounter:
+    def __init__(self) -> None:
+        self.count = 0
+
+    def __enter__(self):
+        sa_event.listen(db.get_engine().sync_engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        sa_event.remove(db.get_engine().sync_engine, "before_cursor_execute", self._count)
+
+    def _count(self, *_args, **_kwargs) -> None:
+        self.count += 1
+
+
+ENGLISH = {"Accept-Language": "en"}
+
+
+async def _gala(**columns) -> int:
+    association_id = await support.association_create()
+    return await support.event_create(association_id=association_id, slug="gala", title="Gala", capacity=3,
+                                      **columns)
+
+
+async def test_a_visitor_gets_the_event_page_again_without_a_query_and_with_its_length(app):
+    await _gala()
+    first = await fetch(app, "/events/gala/", headers=ENGLISH)
+    assert first.status == 200 and "3 seats left" in first.text
+    with QueryCounter() as queries:
+        again = await fetch(app, "/events/gala/", headers=ENGLISH)
+    assert queries.count == 0
+    assert again.body == first.body and again.headers["content-length"] == str(len(first.body))
+    for header in ("content-security-policy", "x-frame-options", "x-content-type-options", "vary"):
+        assert again.headers[header] == first.headers[header]
+
+
+async def test_a_registration_shows_on_the_event_page_at_once(app):
+    event_id = await _gala()
+    assert "3 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+    async with db.write_session() as session:
+        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+    assert "2 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+    assert "2 seats left" in (await fetch(app, "/", headers=ENGLISH)).text
+
+
+async def test_a_change_to_one_event_leaves_the_other_events_pages_stored(app):
+    event_id = await _gala()
+    await support.event_create(association_id=await support.association_create(slug="bds", name="BDS"),
+                               slug="match", title="Match")
+    await fetch(app, "/events/gala/")
+    await fetch(app, "/events/match/")
+    async with db.write_session() as session:
+        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+    with QueryCounter() as queries:
+        await fetch(app, "/events/match/")
+    assert queries.count == 0
+    with QueryCounter() as queries:
+        await fetch(app, "/events/gala/")
+    assert queries.count > 0
+
+
+async def test_a_cancellation_by_staff_shows_on_the_event_page_at_once(app):
+    event_id = await _gala()
+    assert "This event is cancelled" not in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+    staff = Actor(await support.user_create(email="staff@etu.test", is_staff=True), True, {})
+    async with db.write_session() as session:
+        await services_staff.event_transition(session, actor=staff, event_id=event_id, action="cancel",
+                                              reason="Pluie")
+    page = (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+    assert "This event is cancelled" in page and "Pluie" in page
+
+
+async def test_logged_in_students_never_get_the_visitors_page_nor_the_reverse(app):
+    event_id = await _gala()
+    user_id = await support.user_create(email="bob@etu.test", display_name="Bob")
+    async with db.write_session() as session:
+        await services.registration_create(session, event_id=event_id, user_id=user_id)
+        from events import auth
+
+        token = await auth.session_create(session, user_id=user_id)
+    visitor = await fetch(app, "/events/gala/", headers=ENGLISH)
+    assert "Log in to register" in visitor.text
+    student = await fetch(app, "/events/gala/", headers={
+        **ENGLISH, "Cookie": f"{settings.SESSION_COOKIE_NAME}={token}"})
+    assert "your place is confirmed" in student.text and "Bob" in student.text
+    assert "Bob" not in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+
+
+async def test_a_visitor_carrying_a_message_sees_it(app):
+    await _gala()
+    assert (await fetch(app, "/", headers=ENGLISH)).status == 200  # the visitors' home page is stored
+    browser = AsyncClient()
+    await support.login(browser, await support.user_create())
+    logout = await browser.post("/account/logout/", headers=ENGLISH)
+    message_cookie = logout.cookies["messages"].value
+    page = await fetch(app, "/", headers={**ENGLISH, "Cookie": f"messages={message_cookie}"})
+    assert "You are logged out." in page.text
+
+
+async def test_languages_are_stored_apart_and_follow_the_language_cookie(app):
+    await _gala()
+    assert "Upcoming events" in (await fetch(app, "/", headers=ENGLISH)).text
+    assert "Événements à venir" in (await fetch(app, "/", headers={"Accept-Language": "fr"})).text
+    cookie = {"Accept-Language": "fr", "Cookie": f"{settings.LANGUAGE_COOKIE_NAME}=en"}
+    assert "Upcoming events" in (await fetch(app, "/", headers=cookie)).text
+    assert "Événements à venir" in (await fetch(app, "/")).text  # no preference: the site's language
+
+
+async def test_the_page_changes_when_registration_opens(app):
+    await _gala(registration_opens_at=utcnow() + timedelta(seconds=1))
+    before = (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+    assert "Registration opens on" in before and "Log in to register" not in before
+    await asyncio.sleep(1.1)
+    assert "Log in to register" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+
+
+async def test_simultaneous_visitors_of_a_page_not_yet_stored_cost_one_render(app):
+    await _gala()
+    with QueryCounter() as one_render:
+        await fetch(app, "/events/gala/")
+    pagecache.clear()
+    with QueryCounter() as queries:
+        pages = await asyncio.gather(*(fetch(app, "/events/gala/") for _ in range(20)))
+    assert {page.status for page in pages} == {200} and len({page.body for page in pages}) == 1
+    assert queries.count == one_render.count
+
+
+async def test_stored_pages_are_still_answered_while_every_turn_in_django_is_taken(app):
+    await _gala()
+    await fetch(app, "/events/gala/")
+    app.admission = Admission(limit=1, timeout=0.2)
+    turn = await app.admission.enter()  # a request busy inside Django holds the only turn
+    try:
+        assert (await fetch(app, "/events/gala/")).status == 200
+        assert (await fetch(app, "/calendar/")).status == 503  # not stored: waits for a turn, then "busy"
+    finally:
+        turn.release()
+
+
+async def test_a_visitor_opening_the_live_counter_does_not_wait_for_another_one_open(app):
+    await _gala()
+    first, close_first = await open_response(app, "/events/gala/seats/")
+    try:
+        second, close_second = await asyncio.wait_for(open_response(app, "/events/gala/seats/"), timeout=2)
+        await close_second()
+    finally:
+        await close_first()
+    assert first.status == second.status == 200 and second.text.startswith("retry:")
+
+
+async def _page_that_allows_storing_and_sets_a_cookie(request):
+    from django.http import HttpResponse
+
+    from hyperion import publicpages
+
+    publicpages.allow(request, tags=(pagecache.LISTS,))
+    response = HttpResponse("a page with a cookie")
+    response.set_cookie("visitor", str(id(request)))
+    return response
+
+
+urlpatterns = [__import__("django.urls").urls.path("cookie/", _page_that_allows_storing_and_sets_a_cookie)]
+
+
+async def test_a_page_that_hands_out_a_cookie_is_never_given_to_another_visitor(app, settings):
+    settings.ROOT_URLCONF = __name__
+    first = await fetch(app, "/cookie/")
+    second = await fetch(app, "/cookie/")
+    assert "set-cookie" in first.headers and "set-cookie" in second.headers
+    assert first.headers["set-cookie"] != second.headers["set-cookie"]
