@@ -404,13 +404,8 @@ class Prober:
     """One page, every ``every`` seconds, recording (started, ended, status or error kind): when the site
     failed and when it served again."""
 
-    def __init__(self, base_url: str, path: str, *, every: float = 0.05, timeout: float = 5,
-                 student: SeededStudent | None = None) -> None:
-        # As a logged-in student when given one: a visitor's page may be answered from memory, without the
-        # database whose recovery the probe measures.
-        cookies = {SESSION_COOKIE: student.token} if student is not None else None
-        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"Accept-Language": "en"},
-                                        cookies=cookies)
+    def __init__(self, base_url: str, path: str, *, every: float = 0.05, timeout: float = 5) -> None:
+        self.client = httpx.AsyncClient(base_url=base_url, timeout=timeout, headers={"Accept-Language": "en"})
         self.path, self.every = path, every
         self.samples: list[tuple[float, float, int | str]] = []
         self.stats = Stats()

@@ -32,8 +32,11 @@ EVENTS_LOCK = "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"  # blocks every query
 
 
 def _server_env(name: str, **overrides: str) -> dict[str, str]:
-    """Production settings (the environment decides the pool), plain HTTP on loopback."""
-    return {"DJANGO_SETTINGS_MODULE": "faults.settings", "DB_APPLICATION_NAME": name, **overrides}
+    """Production settings (the environment decides the pool), plain HTTP on loopback, and no stored public
+    pages: these tests are about requests that reach Django and the database, which a visitor's stored page
+    would not (tests/test_publicpages.py tests those, outage included)."""
+    return {"DJANGO_SETTINGS_MODULE": "faults.settings", "DB_APPLICATION_NAME": name, "PAGE_CACHE_SECONDS": "0",
+            **overrides}
 
 
 def _app_name(what: str) -> str:
@@ -132,9 +135,7 @@ async def test_busy_pool_gives_a_503_with_retry_after_within_the_pool_timeout(tm
     cast = await load.seed(database_url, students=1)
     event, student = cast.events[0], cast.students[0]
     name = _app_name("pool")
-    # No stored public pages: a visitor's event page would be answered from memory, without the pool, and
-    # this test is about the requests that need a connection.
-    env = _server_env(name, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="0.5", PAGE_CACHE_SECONDS="0")
+    env = _server_env(name, DB_POOL_SIZE="1", DB_MAX_OVERFLOW="0", DB_POOL_TIMEOUT="0.5")
     # PostgreSQL: the event page's first query waits for the table lock. SQLite: a registration waits for
     # the write lock (BEGIN IMMEDIATE) while holding the pool's only connection.
     with support.uvicorn_server(tmp_path, env=env) as server:

@@ -257,3 +257,18 @@ async def test_a_page_that_hands_out_a_cookie_is_never_given_to_another_visitor(
     second = await fetch(app, "/cookie/")
     assert "set-cookie" in first.headers and "set-cookie" in second.headers
     assert first.headers["set-cookie"] != second.headers["set-cookie"]
+
+
+async def test_visitors_still_get_stored_pages_while_the_database_is_unreachable(app, database_url):
+    await _gala()
+    await fetch(app, "/events/gala/", headers=ENGLISH)
+    await db.engine_dispose()
+    db.engine_start("postgresql+asyncpg://postgres@127.0.0.1:9/unreachable")  # nothing listens on port 9
+    try:
+        stored = await fetch(app, "/events/gala/", headers=ENGLISH)
+        not_stored = await fetch(app, "/calendar/", headers=ENGLISH)
+    finally:
+        await db.engine_dispose()
+        db.engine_start(database_url)
+    assert stored.status == 200 and "Gala" in stored.text
+    assert not_stored.status == 503 and "Try again" in not_stored.text
