@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 
 from django.conf import settings
 
 from hyperion import db
 from hyperion.handler import LoopBoundASGIHandler
-from hyperion.publicpages import SCOPE_KEY, PublicPages
+from hyperion.publicpages import SCOPE_KEY, PublicPages, accepts_gzip
 from hyperion.staticfiles import StaticFiles, security_headers
 
 logger = logging.getLogger("hyperion")
@@ -40,7 +41,7 @@ class HyperionApp:
                 return
             page = await self.public_pages.lookup(key)
             if page is not None:  # no turn in the admission queue: stored bytes cost next to nothing
-                await page.send(send)
+                await page.send(send, gzip_accepted=accepts_gzip(scope))
                 return
             ticket = self.public_pages.filling(key)
             try:
@@ -146,45 +147,80 @@ class Admission:
     request, middleware frames and rendered page while it queues for one of the pool's connections, once
     per query: a page that needs three checkouts queues three times behind everyone, the slowest clients
     time out, and memory grows with the crowd. With it, a waiting request is a parsed request line and
-    headers, it waits once, in FIFO order (asyncio.Semaphore is fair), and once admitted it runs on a
-    pool sized for the admitted ones. A turn ends when the response starts, so a live-seat stream holds
-    none while it stays open. A request that waits longer than ``timeout`` gets a 503 with Retry-After.
+    headers, it waits once, in FIFO order, and once admitted it runs on a pool sized for the admitted
+    ones. A turn ends when the response starts, so a live-seat stream holds none while it stays open, and
+    passes straight to the first in line. A request that waits longer than ``timeout`` gets a 503 with
+    Retry-After.
+
+    A waiting request is one future in a queue. The timeouts are enforced by one timer for the whole queue
+    (its deadlines come in arrival order), at most ``_SWEEP`` late, rather than by a timer per request as
+    ``asyncio.wait_for`` would arm: with a thousand clients waiting, that was a thousand timers, their
+    handles and coroutines (about 1 KB each).
     """
 
     def __init__(self, limit: int, timeout: float) -> None:
         self.limit = limit
         self.timeout = timeout
+        self._sweep_every = min(0.25, timeout / 4)
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._slots: asyncio.Semaphore | None = None
+        self._inside = 0
+        self._waiting: deque[tuple[float, asyncio.Future]] = deque()
+        self._sweeper: asyncio.TimerHandle | None = None
 
-    def _semaphore(self) -> asyncio.Semaphore:
+    def _for_this_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # one per event loop (tests run several loops in one process)
-            self._loop, self._slots = loop, asyncio.Semaphore(self.limit)
-        return self._slots  # type: ignore[return-value]
+        if self._loop is not loop:  # one queue per event loop (tests run several loops in one process)
+            self._loop, self._inside, self._waiting, self._sweeper = loop, 0, deque(), None
+        return loop
 
     async def enter(self) -> _Turn | None:
-        slots = self._semaphore()
-        if not slots.locked():  # a free place and nobody waiting (FIFO kept): no timer to arm
-            await slots.acquire()
-            return _Turn(slots)
+        loop = self._for_this_loop()
+        if self._inside < self.limit and not self._waiting:
+            self._inside += 1
+            return _Turn(self)
+        turn = loop.create_future()
+        self._waiting.append((loop.time() + self.timeout, turn))
+        if self._sweeper is None:
+            self._sweeper = loop.call_at(loop.time() + self.timeout, self._sweep)
         try:
-            await asyncio.wait_for(slots.acquire(), self.timeout)
-        except TimeoutError:
-            return None
-        return _Turn(slots)
+            admitted = await turn
+        except asyncio.CancelledError:  # the client left while in line
+            if turn.done() and not turn.cancelled() and turn.result():
+                self.release()  # handed a turn it will not use: pass it on
+            raise
+        return _Turn(self) if admitted else None
+
+    def release(self) -> None:
+        """A request inside is done with its turn: the first in line gets it."""
+        while self._waiting:
+            _deadline, turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(True)
+                return
+        self._inside -= 1
+
+    def _sweep(self) -> None:
+        self._sweeper = None
+        now = self._loop.time()  # type: ignore[union-attr] - set by the enter that armed the sweep
+        while self._waiting and (self._waiting[0][0] <= now or self._waiting[0][1].done()):
+            _deadline, turn = self._waiting.popleft()
+            if not turn.done():
+                turn.set_result(False)  # waited too long: a 503
+        if self._waiting:
+            self._sweeper = self._loop.call_at(  # type: ignore[union-attr]
+                max(self._waiting[0][0], now + self._sweep_every), self._sweep)
 
 
 class _Turn:
-    __slots__ = ("slots", "done")
+    __slots__ = ("admission", "done")
 
-    def __init__(self, slots: asyncio.Semaphore) -> None:
-        self.slots, self.done = slots, False
+    def __init__(self, admission: Admission) -> None:
+        self.admission, self.done = admission, False
 
     def release(self) -> None:
         if not self.done:
             self.done = True
-            self.slots.release()
+            self.admission.release()
 
     def releasing(self, send):
         async def send_then_release(message):

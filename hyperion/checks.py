@@ -9,8 +9,6 @@ Django's again with the wrappers recognised, so ``check --deploy`` keeps its ful
 
 from __future__ import annotations
 
-from unittest import mock
-
 from django.conf import settings
 from django.core.checks import Tags, register
 from django.core.checks.security import base, csrf
@@ -33,6 +31,8 @@ GATED_CHECKS = [
 
 @register(Tags.security, deploy=True)
 def check_security_through_async_middleware(app_configs, **kwargs):
+    from unittest import mock  # here, not at import: every web process imports this module, few run checks
+
     security_on = SECURITY_WRAPPER in settings.MIDDLEWARE
     csrf_on = CSRF_WRAPPER in settings.MIDDLEWARE
     messages = []

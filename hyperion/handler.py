@@ -5,9 +5,10 @@ any sync piece on the request path (a sync signal receiver, a sync-to-async wrap
 for that request, which is where 1,000 threads at 1,000 clients came from (perf-notes.md). This subclass
 serves the request without that context, sends ``request_started`` with plain ``send`` (its receivers are
 sync and do no I/O once Django's ORM receivers are disconnected) and closes the response inline, where
-Django awaits response.close through a sync-to-async wrapper.
+Django awaits response.close through a sync-to-async wrapper; its ``RequestProcessed`` exception class is
+defined once rather than per request.
 
-``handle`` is a copy of Django 6.1.3's with those three changes: compare it with Django's on every upgrade
+``handle`` is a copy of Django 6.1.3's with those changes: compare it with Django's on every upgrade
 (Django is pinned in pyproject.toml, and tests/test_asgi.py counts the server's threads).
 """
 
@@ -20,6 +21,11 @@ from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.urls import set_script_prefix
+
+
+class RequestProcessed(Exception):
+    """Ends the task group once the response is sent (Django defines this class anew in every request,
+    which costs a class object per request, freed only by the cyclic garbage collector)."""
 
 
 class LoopBoundASGIHandler(ASGIHandler):
@@ -43,9 +49,6 @@ class LoopBoundASGIHandler(ASGIHandler):
                 await self.send_response(error_response, send)
                 error_response.close()
                 return
-
-            class RequestProcessed(Exception):
-                pass
 
             response = None
             try:

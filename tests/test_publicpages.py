@@ -119,8 +119,22 @@ async def test_a_visitor_gets_the_event_page_again_without_a_query_and_with_its_
         again = await fetch(app, "/events/gala/", headers=ENGLISH)
     assert queries.count == 0
     assert again.body == first.body and again.headers["content-length"] == str(len(first.body))
-    for header in ("content-security-policy", "x-frame-options", "x-content-type-options", "vary"):
+    for header in ("content-security-policy", "x-frame-options", "x-content-type-options", "content-language"):
         assert again.headers[header] == first.headers[header]
+    assert again.headers["vary"] == "Accept-Language, Cookie, Accept-Encoding"
+
+
+async def test_browsers_that_accept_gzip_get_the_stored_page_compressed(app):
+    import gzip
+
+    await _gala()
+    plain = await fetch(app, "/events/gala/", headers=ENGLISH)
+    compressed = await fetch(app, "/events/gala/", headers={**ENGLISH, "Accept-Encoding": "gzip, deflate, br"})
+    assert compressed.headers["content-encoding"] == "gzip"
+    assert int(compressed.headers["content-length"]) == len(compressed.body) < len(plain.body) / 2
+    assert gzip.decompress(compressed.body) == plain.body
+    refused = await fetch(app, "/events/gala/", headers={**ENGLISH, "Accept-Encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers and refused.body == plain.body
 
 
 async def test_a_registration_shows_on_the_event_page_at_once(app):
