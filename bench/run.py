@@ -755,9 +755,11 @@ def main(argv: list[str] | None = None) -> int:
         budget = max(20, facts["max_connections"] - facts["in_use"] - 12)
         results["connection_budget"] = budget
         base_env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL",)}
+        # PYTHONOPTIMIZE=2 (python -OO) as the README serves production: no docstrings or asserts in memory,
+        # for every server alike.
         base_env.update(DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), SECURE_SSL_REDIRECT="false",
                         ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1",
-                        DB_APPLICATION_NAME="hyperion-bench")
+                        PYTHONOPTIMIZE="2", DB_APPLICATION_NAME="hyperion-bench")
         if "a" in scenarios:
             scenario_a(plan, database, base_env, data, results, budget)
             report.write(results, RESULTS, args.output)

@@ -14,7 +14,11 @@ import secrets
 import pytest
 from sqlalchemy import make_url
 
-from tests import support
+# Helpers that assert, rewritten like the tests themselves: their checks stay when the suite runs as
+# production does, under python -OO (scripts/test), which strips plain asserts.
+pytest.register_assert_rewrite("tests.fuzz")
+
+from tests import support  # noqa: E402
 
 
 def pytest_addoption(parser):
