@@ -233,6 +233,8 @@ def markdown(results: dict) -> str:
     b = results.get("b")
     if b:
         pools = ", ".join(f"{LABELS[key]} {value['pool']['pool_size']}+{value['pool']['max_overflow']}"
+                          + (f" ({value['pool']['max_in_flight']} requests let into Django at once)"
+                             if "max_in_flight" in value["pool"] else "")
                           for key, value in b.items() if isinstance(value, dict) and "pool" in value)
         out += ["", "## (b) Every database round trip +100 ms (latency proxy), the mix at c=1000", "",
                 "bench/latency_proxy.py sits between the server and PostgreSQL on loopback and delays every chunk "
