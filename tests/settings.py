@@ -17,5 +17,6 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 # cause is not what they test (admission control has its own tests), so give it room.
 DB_POOL_TIMEOUT = 30.0
 # Test data is often inserted directly, past the services that invalidate the page cache: the cache is off
-# here, and tests/test_pagecache.py turns it on to test it.
-PAGE_CACHE_SECONDS = 0.0
+# here, and the tests of the cache turn it on (a server they start, with PAGE_CACHE_SECONDS in its
+# environment).
+PAGE_CACHE_SECONDS = float(os.environ.get("PAGE_CACHE_SECONDS", "0"))
