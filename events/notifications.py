@@ -50,13 +50,16 @@ async def notify(
 ) -> None:
     if not recipient_ids:
         return
-    now = utcnow()
     await session.execute(insert(OutboxMessage), [
-        {"kind": kind, "recipient_id": recipient_id, "event_id": event_id, "payload": payload or {},
-         "status": OutboxStatus.PENDING, "send_after": send_after or now, "attempts": 0, "last_error": "",
-         "created_at": now}
-        for recipient_id in recipient_ids
-    ])
+        _message_row(kind, recipient_id, event_id, payload, send_after) for recipient_id in recipient_ids])
+
+
+def _message_row(kind: str, recipient_id: int, event_id: int | None, payload: dict[str, Any] | None = None,
+                 send_after: datetime | None = None) -> dict[str, Any]:
+    now = utcnow()
+    return {"kind": kind, "recipient_id": recipient_id, "event_id": event_id, "payload": payload or {},
+            "status": OutboxStatus.PENDING, "send_after": send_after or now, "attempts": 0, "last_error": "",
+            "created_at": now}
 
 
 async def notify_registrants(
@@ -86,18 +89,23 @@ def _reminder_key(event_id: int, user_id: int) -> str:
     return f"reminder:{event_id}:{user_id}"
 
 
-async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int) -> None:
+async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int,
+                            also: dict[str, Any] | None = None) -> None:
     """(Re)arm the reminder of one confirmed registration. The caller holds the event's lock.
 
     One statement (an upsert on the dedupe key): a new reminder, or the existing one re-armed unless a
-    sender is delivering it right now."""
+    sender is delivering it right now. ``also``: another outbox row (without a dedupe key, so it never
+    conflicts) written by the same statement, saving the registration a round trip."""
     when = reminder_time(event.starts_at)
-    if when <= utcnow():
-        return  # too late for a reminder: the event is tomorrow or sooner
-    upsert = _dialect_insert(session)(OutboxMessage).values(
-        kind="event.reminder", recipient_id=user_id, event_id=event.id, payload={}, status=OutboxStatus.PENDING,
-        send_after=when, dedupe_key=_reminder_key(event.id, user_id), attempts=0, last_error="",
-        created_at=utcnow())
+    if when <= utcnow():  # too late for a reminder: the event is tomorrow or sooner
+        if also is not None:
+            await session.execute(insert(OutboxMessage), [also])
+        return
+    reminder = {"kind": "event.reminder", "recipient_id": user_id, "event_id": event.id, "payload": {},
+                "status": OutboxStatus.PENDING, "send_after": when, "dedupe_key": _reminder_key(event.id, user_id),
+                "attempts": 0, "last_error": "", "created_at": utcnow()}
+    rows = [reminder] if also is None else [{**also, "dedupe_key": None}, reminder]
+    upsert = _dialect_insert(session)(OutboxMessage).values(rows)
     await session.execute(upsert.on_conflict_do_update(
         index_elements=[OutboxMessage.dedupe_key],
         set_={"status": OutboxStatus.PENDING, "send_after": when, "attempts": 0, "last_error": "", "sent_at": None},
@@ -138,9 +146,9 @@ async def registration_messages(
     session: AsyncSession, *, event: Event, user_id: int, status: RegistrationStatus, waitlist_position: int | None
 ) -> None:
     """A student registered (or was added): tell them, and arm the reminder if confirmed."""
-    if status == RegistrationStatus.CONFIRMED:
-        await notify(session, kind="registration.confirmed", recipient_ids=[user_id], event_id=event.id)
-        await reminder_schedule(session, event=event, user_id=user_id)
+    if status == RegistrationStatus.CONFIRMED:  # the message and the reminder: one statement
+        await reminder_schedule(session, event=event, user_id=user_id,
+                                also=_message_row("registration.confirmed", user_id, event.id))
     else:
         await notify(session, kind="registration.waitlisted", recipient_ids=[user_id], event_id=event.id,
                      payload={"position": waitlist_position})
