@@ -94,16 +94,27 @@ def version() -> float:
 
 def get(key: tuple):
     """The cached value, or None when there is none or it is out of date."""
+    found = lookup(key, stale_for=0.0)
+    return None if found is None else found[0]
+
+
+def lookup(key: tuple, *, stale_for: float):
+    """``(value, fresh)``, or None. An entry out of date for less than ``stale_for`` seconds is returned
+    with ``fresh`` false (kept, so that it can be served while it is being built again); older ones go."""
     entry = _entries.get(key)
     if entry is None:
         return None
     now = time.monotonic()
-    if entry.expires_at <= now or (
-            entry.changed_at is not None and now - entry.changed_at >= settings.PAGE_CACHE_GRACE_SECONDS):
-        _remove(key)
-        return None
+    due = entry.expires_at
+    if entry.changed_at is not None:
+        due = min(due, entry.changed_at + settings.PAGE_CACHE_GRACE_SECONDS)
+    if due <= now:
+        if now - due >= stale_for:
+            _remove(key)
+            return None
+        return entry.value, False
     _entries.move_to_end(key)
-    return entry.value
+    return entry.value, True
 
 
 def put(key: tuple, value, *, version: float, tags: Iterable[object] = (LISTS,), size: int | None = None,

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from hyperion import db
 from hyperion.handler import LoopBoundASGIHandler
-from hyperion.publicpages import SCOPE_KEY, PublicPages, accepts_gzip
+from hyperion.publicpages import SCOPE_KEY, PublicPages, Ticket, accepts_gzip
 from hyperion.staticfiles import StaticFiles, security_headers
 
 logger = logging.getLogger("hyperion")
@@ -39,23 +39,27 @@ class HyperionApp:
             if key is None:
                 await self.to_django(scope, receive, send)
                 return
-            page = await self.public_pages.lookup(key)
+            page, refresh = await self.public_pages.lookup(key)
             if page is not None:  # no turn in the admission queue: stored bytes cost next to nothing
                 await page.send(send, gzip_accepted=accepts_gzip(scope))
                 return
             ticket = self.public_pages.filling(key)
             try:
-                await self.to_django({**scope, SCOPE_KEY: ticket}, receive, self.public_pages.recording(ticket, send))
+                # A page out of date that others are being served meanwhile goes first in the queue.
+                await self.to_django({**scope, SCOPE_KEY: ticket}, receive, self.public_pages.recording(ticket, send),
+                                     ticket=ticket, first=refresh and ticket.waiting is not None)
             finally:
                 self.public_pages.filled(ticket)
         else:
             await self.django(scope, receive, send)
 
-    async def to_django(self, scope, receive, send) -> None:
-        turn = await self.admission.enter()
+    async def to_django(self, scope, receive, send, *, ticket: Ticket | None = None, first: bool = False) -> None:
+        turn = await self.admission.enter(first=first)
         if turn is None:
             await _busy(scope, send)
             return
+        if ticket is not None:
+            ticket.admitted()
         try:
             await self.django(scope, _body_limited(receive), turn.releasing(send))
         except BodyTooLarge:  # raised while Django reads the body, before any response started
@@ -164,22 +168,26 @@ class Admission:
         self._sweep_every = min(0.25, timeout / 4)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._inside = 0
+        self._first: deque[tuple[float, asyncio.Future]] = deque()  # served before the others
         self._waiting: deque[tuple[float, asyncio.Future]] = deque()
         self._sweeper: asyncio.TimerHandle | None = None
 
     def _for_this_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # one queue per event loop (tests run several loops in one process)
-            self._loop, self._inside, self._waiting, self._sweeper = loop, 0, deque(), None
+            self._loop, self._inside, self._sweeper = loop, 0, None
+            self._first, self._waiting = deque(), deque()
         return loop
 
-    async def enter(self) -> _Turn | None:
+    async def enter(self, *, first: bool = False) -> _Turn | None:
+        """Wait for a turn (None: waited longer than the timeout). ``first``: ahead of the others (a stored
+        page being rendered again while every visitor gets its old copy)."""
         loop = self._for_this_loop()
-        if self._inside < self.limit and not self._waiting:
+        if self._inside < self.limit and not self._waiting and not self._first:
             self._inside += 1
             return _Turn(self)
         turn = loop.create_future()
-        self._waiting.append((loop.time() + self.timeout, turn))
+        (self._first if first else self._waiting).append((loop.time() + self.timeout, turn))
         if self._sweeper is None:
             self._sweeper = loop.call_at(loop.time() + self.timeout, self._sweep)
         try:
@@ -192,23 +200,26 @@ class Admission:
 
     def release(self) -> None:
         """A request inside is done with its turn: the first in line gets it."""
-        while self._waiting:
-            _deadline, turn = self._waiting.popleft()
-            if not turn.done():
-                turn.set_result(True)
-                return
+        for line in (self._first, self._waiting):
+            while line:
+                _deadline, turn = line.popleft()
+                if not turn.done():
+                    turn.set_result(True)
+                    return
         self._inside -= 1
 
     def _sweep(self) -> None:
         self._sweeper = None
         now = self._loop.time()  # type: ignore[union-attr] - set by the enter that armed the sweep
-        while self._waiting and (self._waiting[0][0] <= now or self._waiting[0][1].done()):
-            _deadline, turn = self._waiting.popleft()
-            if not turn.done():
-                turn.set_result(False)  # waited too long: a 503
-        if self._waiting:
+        for line in (self._first, self._waiting):  # each in arrival order, so in deadline order
+            while line and (line[0][0] <= now or line[0][1].done()):
+                _deadline, turn = line.popleft()
+                if not turn.done():
+                    turn.set_result(False)  # waited too long: a 503
+        heads = [line[0][0] for line in (self._first, self._waiting) if line]
+        if heads:
             self._sweeper = self._loop.call_at(  # type: ignore[union-attr]
-                max(self._waiting[0][0], now + self._sweep_every), self._sweep)
+                max(min(heads), now + self._sweep_every), self._sweep)
 
 
 class _Turn:

@@ -39,6 +39,8 @@ _LANGUAGES_MAX = 256
 # How long a miss waits for the same page's render in progress (which may itself be waiting for its turn in
 # the admission queue) before it renders the page too.
 _FILL_WAIT = 10.0
+# How long past its due time a stored page may still be served while it is being rendered again.
+_STALE_SERVE = 10.0
 
 
 class StoredPage:
@@ -106,7 +108,7 @@ class Ticket:
     def __init__(self, key: tuple) -> None:
         self.key = key
         self.waiting: asyncio.Future | None = None  # the other misses of this page wait for this one
-        self.version = pagecache.version()
+        self.version = pagecache.version()  # taken again when the request enters Django (see admitted)
         self.allowed = False
         self.tags: tuple = ()
         self.expires_at: float | None = None
@@ -114,6 +116,11 @@ class Ticket:
         self.headers: list[tuple[bytes, bytes]] = []
         self.chunks: list[bytes] = []
         self.complete = False
+
+    def admitted(self) -> None:
+        """The request leaves the admission queue: its data is read from now on, not from its arrival (a
+        page rendered after seconds in the queue would count every change of those seconds against it)."""
+        self.version = pagecache.version()
 
     def recording(self, send, on_refused):
         """``send``, keeping a copy of a page the view allowed; ``on_refused`` runs as soon as the response
@@ -196,19 +203,29 @@ class PublicPages:
             self._languages[key] = language
         return language
 
-    async def lookup(self, key: tuple) -> StoredPage | None:
-        """The stored page for ``key``; if another request is rendering it right now, wait for that one."""
-        page = pagecache.get(("page", *key))
-        if page is not None:
-            return page
+    async def lookup(self, key: tuple) -> tuple[StoredPage | None, bool]:
+        """``(page, refresh)``: the stored page for ``key``, or None for this request to render it, then
+        ``refresh`` true when it renders again a page that went out of date.
+
+        While a page is rendered again, the other visitors get the previous one (for at most
+        ``_STALE_SERVE`` seconds past its due time): a registration every few milliseconds would otherwise
+        send every visitor of the home page to wait for its next render, a wait that under load includes the
+        admission queue. With nothing stored yet, they wait for the render in progress instead."""
+        found = pagecache.lookup(("page", *key), stale_for=_STALE_SERVE)
+        if found is not None:
+            page, fresh = found
+            if fresh or key in self._filling:
+                return page, False
+            return None, True
         filling = self._filling.get(key)
         if filling is None:
-            return None
+            return None, False
         try:
             await asyncio.wait_for(asyncio.shield(filling), _FILL_WAIT)
         except TimeoutError:
-            return None
-        return pagecache.get(("page", *key))
+            return None, False
+        found = pagecache.lookup(("page", *key), stale_for=0.0)
+        return (None if found is None else found[0]), False
 
     def filling(self, key: tuple) -> Ticket:
         """This request renders the page for ``key``: others that miss meanwhile wait for it."""

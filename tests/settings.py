@@ -16,6 +16,9 @@ ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver"]
 # The concurrency tests queue hundreds of transactions on one event's lock at once: the pool wait they
 # cause is not what they test (admission control has its own tests), so give it room.
 DB_POOL_TIMEOUT = 30.0
+# And more transactions at once than the site's default pool of 10: the controls of those tests (no lock, a
+# pause between check and write) must be able to oversell.
+DB_MAX_OVERFLOW = int(os.environ.get("DB_MAX_OVERFLOW", "10"))
 # Test data is often inserted directly, past the services that invalidate the page cache: the cache is off
 # here, and the tests of the cache turn it on (a server they start, with PAGE_CACHE_SECONDS in its
 # environment).

@@ -286,3 +286,54 @@ async def test_visitors_still_get_stored_pages_while_the_database_is_unreachable
         db.engine_start(database_url)
     assert stored.status == 200 and "Gala" in stored.text
     assert not_stored.status == 503 and "Try again" in not_stored.text
+
+
+async def test_while_a_changed_page_is_rendered_again_visitors_get_the_previous_one_at_once(app):
+    event_id = await _gala()
+    assert "3 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+    async with db.write_session() as session:
+        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+    app.admission = Admission(limit=1, timeout=5)
+    turn = await app.admission.enter()  # Django is busy: the render of the new page waits for a turn
+    refresh = asyncio.ensure_future(fetch(app, "/events/gala/", headers=ENGLISH))
+    await asyncio.sleep(0.05)
+    meanwhile = await asyncio.wait_for(fetch(app, "/events/gala/", headers=ENGLISH), timeout=1)
+    assert "3 seats left" in meanwhile.text and not refresh.done()
+    turn.release()
+    assert "2 seats left" in (await refresh).text
+    assert "2 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+
+
+async def test_a_page_rendered_after_waiting_in_the_queue_is_stored_despite_changes_during_the_wait(app):
+    event_id = await _gala()
+    app.admission = Admission(limit=1, timeout=5)
+    turn = await app.admission.enter()
+    first_visit = asyncio.ensure_future(fetch(app, "/events/gala/", headers=ENGLISH))
+    await asyncio.sleep(0.05)
+    async with db.write_session() as session:  # a change while the visit waits for its turn
+        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+    turn.release()
+    assert "2 seats left" in (await first_visit).text
+    with QueryCounter() as queries:
+        assert "2 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
+    assert queries.count == 0
+
+
+async def test_the_admission_queue_serves_refreshes_of_stored_pages_first_then_arrival_order():
+    admission = Admission(limit=1, timeout=5)
+    holder = await admission.enter()
+    order: list[str] = []
+
+    async def wait(name: str, first: bool = False) -> None:
+        turn = await admission.enter(first=first)
+        order.append(name)
+        await asyncio.sleep(0)
+        turn.release()
+
+    waiters = [asyncio.ensure_future(wait("page load 1")), asyncio.ensure_future(wait("page load 2"))]
+    await asyncio.sleep(0)
+    waiters.append(asyncio.ensure_future(wait("refresh", first=True)))
+    await asyncio.sleep(0)
+    holder.release()
+    await asyncio.gather(*waiters)
+    assert order == ["refresh", "page load 1", "page load 2"]
