@@ -132,7 +132,7 @@ class Server:
     def command(self) -> list[str]:
         if self.kind == "ours":
             return [PYTHON, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1", "--port",
-                    str(self.port), "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+                    str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", "none", "--no-access-log",
                     "--limit-concurrency", "4000", "--backlog", "4096", "--lifespan", "on", "--log-level",
                     "warning"]
         return [PYTHON, "-m", "gunicorn", "bench.baseline.wsgi:application", "--bind", f"127.0.0.1:{self.port}",

@@ -24,8 +24,10 @@ from django.conf import settings
 
 LISTS = "lists"
 _EVERYTHING = "*"  # a change that may show anywhere (an association renamed, a lost NOTIFY connection)
-_LOG_SECONDS = 60.0  # changes remembered for the entries being rendered while they happen
-_LOG_MAX = 10_000
+# Changes remembered for the entries being rendered while they happen (a render counts from its admission
+# into Django, so it lasts milliseconds; an older one is treated as changed): ~150 bytes each.
+_LOG_SECONDS = 10.0
+_LOG_MAX = 2_000
 MAX_ENTRIES = 20_000
 
 

@@ -40,7 +40,8 @@ class AppServer:
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+                 "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", "none",
+                 "--lifespan", "on",
                  *self.extra_args],
                 cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
             )

@@ -147,7 +147,7 @@ def uvicorn_server(tmp_path: Path, *, env: dict[str, str] | None = None, extra_a
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--lifespan", "on",
+             "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--ws", "none", "--lifespan", "on",
              *(extra_args or [])],
             cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -41,6 +41,7 @@ class Command(BaseCommand):
             workers=None if reload else workers,
             loop="uvloop",
             http="httptools",
+            ws="none",  # the site speaks no WebSocket (the live counter is server-sent events)
             lifespan="on",
             limit_concurrency=limit_concurrency or None,
             timeout_graceful_shutdown=settings.SERVER_GRACEFUL_TIMEOUT,
