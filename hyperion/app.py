@@ -39,15 +39,14 @@ class HyperionApp:
             if key is None:
                 await self.to_django(scope, receive, send)
                 return
-            page, refresh = await self.public_pages.lookup(key)
+            page, first = await self.public_pages.lookup(key)
             if page is not None:  # no turn in the admission queue: stored bytes cost next to nothing
                 await page.send(send, gzip_accepted=accepts_gzip(scope))
                 return
             ticket = self.public_pages.filling(key)
             try:
-                # A page out of date that others are being served meanwhile goes first in the queue.
                 await self.to_django({**scope, SCOPE_KEY: ticket}, receive, self.public_pages.recording(ticket, send),
-                                     ticket=ticket, first=refresh and ticket.waiting is not None)
+                                     ticket=ticket, first=first)
             finally:
                 self.public_pages.filled(ticket)
         else:
@@ -181,7 +180,8 @@ class Admission:
 
     async def enter(self, *, first: bool = False) -> _Turn | None:
         """Wait for a turn (None: waited longer than the timeout). ``first``: ahead of the others (a stored
-        page being rendered again while every visitor gets its old copy)."""
+        page being rendered again while every visitor gets its old copy, or a visitor who already waited
+        for another's render of the same page and got nothing from it)."""
         loop = self._for_this_loop()
         if self._inside < self.limit and not self._waiting and not self._first:
             self._inside += 1

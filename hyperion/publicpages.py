@@ -204,13 +204,17 @@ class PublicPages:
         return language
 
     async def lookup(self, key: tuple) -> tuple[StoredPage | None, bool]:
-        """``(page, refresh)``: the stored page for ``key``, or None for this request to render it, then
-        ``refresh`` true when it renders again a page that went out of date.
+        """``(page, first)``: the stored page for ``key``, or None for this request to render it, then
+        ``first`` true when it should go ahead of the admission queue.
 
         While a page is rendered again, the other visitors get the previous one (for at most
         ``_STALE_SERVE`` seconds past its due time): a registration every few milliseconds would otherwise
         send every visitor of the home page to wait for its next render, a wait that under load includes the
-        admission queue. With nothing stored yet, they wait for the render in progress instead."""
+        admission queue. The request that renders it again goes first. With nothing stored yet, they wait for
+        the render in progress instead; if that render leaves nothing to serve (a page that is never stored,
+        such as a personal feed, or one that changed while it was rendered), they go first too: they have
+        waited their turn already, and at 1,000 clients a second wait at the back of the queue took them past
+        ten seconds."""
         found = pagecache.lookup(("page", *key), stale_for=_STALE_SERVE)
         if found is not None:
             page, fresh = found
@@ -223,9 +227,9 @@ class PublicPages:
         try:
             await asyncio.wait_for(asyncio.shield(filling), _FILL_WAIT)
         except TimeoutError:
-            return None, False
+            return None, True
         found = pagecache.lookup(("page", *key), stale_for=0.0)
-        return (None if found is None else found[0]), False
+        return (None, True) if found is None else (found[0], False)
 
     def filling(self, key: tuple) -> Ticket:
         """This request renders the page for ``key``: others that miss meanwhile wait for it."""

@@ -262,7 +262,19 @@ async def _page_that_allows_storing_and_sets_a_cookie(request):
     return response
 
 
-urlpatterns = [__import__("django.urls").urls.path("cookie/", _page_that_allows_storing_and_sets_a_cookie)]
+SERVED: list[str] = []
+
+
+async def _page_never_stored(request, name):
+    """Like a personal feed: no session, yet never stored (the view does not allow it)."""
+    from django.http import HttpResponse
+
+    SERVED.append(request.path)
+    return HttpResponse(request.path)
+
+
+urlpatterns = [__import__("django.urls").urls.path("cookie/", _page_that_allows_storing_and_sets_a_cookie),
+               __import__("django.urls").urls.path("plain/<str:name>/", _page_never_stored)]
 
 
 async def test_a_page_that_hands_out_a_cookie_is_never_given_to_another_visitor(app, settings):
@@ -271,6 +283,25 @@ async def test_a_page_that_hands_out_a_cookie_is_never_given_to_another_visitor(
     second = await fetch(app, "/cookie/")
     assert "set-cookie" in first.headers and "set-cookie" in second.headers
     assert first.headers["set-cookie"] != second.headers["set-cookie"]
+
+
+async def test_a_visitor_who_waited_for_anothers_render_of_a_page_never_stored_does_not_queue_again(app, settings):
+    settings.ROOT_URLCONF = __name__
+    SERVED.clear()
+    app.admission = Admission(limit=1, timeout=5)
+    turn = await app.admission.enter()  # Django is busy
+    others = [f"/plain/{name}/" for name in "abcdef"]
+    visits = []
+    for path in ["/plain/feed/", "/plain/feed/", *others]:  # the second feed waits for the first one's render
+        visits.append(asyncio.ensure_future(fetch(app, path)))
+        await asyncio.sleep(0.02)
+    turn.release()
+    assert [answer.status for answer in await asyncio.gather(*visits)] == [200] * 8
+    # The second feed, which has waited since before the others arrived, is served among the first: the
+    # first feed's turn passes on as its response starts, and the second one re-enters the line a few turns
+    # of the event loop later, then goes first (behind everyone, it would wait in line a second time).
+    assert SERVED[0] == "/plain/feed/" and SERVED.index("/plain/feed/", 1) <= 3
+    assert [path for path in SERVED if path != "/plain/feed/"] == others
 
 
 async def test_visitors_still_get_stored_pages_while_the_database_is_unreachable(app, database_url):
@@ -337,3 +368,4 @@ async def test_the_admission_queue_serves_refreshes_of_stored_pages_first_then_a
     holder.release()
     await asyncio.gather(*waiters)
     assert order == ["refresh", "page load 1", "page load 2"]
+
