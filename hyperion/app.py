@@ -4,6 +4,7 @@ memory, the admission queue, then Django."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections import deque
 
@@ -102,6 +103,12 @@ class HyperionApp:
 
             self.sender_stop = asyncio.Event()
             self.sender = asyncio.create_task(mailer.run_loop(self.sender_stop), name="outbox-sender")
+        # What is loaded by now (Django, SQLAlchemy, the URLconf, settings: ~80 MB of objects that live as long
+        # as the process) is never garbage: moved out of the collector's sight, a full collection, which
+        # stops the event loop, walks only what requests made since (~100 ms a full collection before, at
+        # 1,000 clients).
+        gc.collect()
+        gc.freeze()
 
     def _release_streams_on_exit_signals(self) -> None:
         """End the open live-seat streams as soon as a shutdown starts.

@@ -4,9 +4,10 @@ Django's stock ``ASGIHandler.__call__`` enters a fresh asgiref ``ThreadSensitive
 any sync piece on the request path (a sync signal receiver, a sync-to-async wrapper) then starts a new OS thread
 for that request, which is where 1,000 threads at 1,000 clients came from (perf-notes.md). This subclass
 serves the request without that context, sends ``request_started`` with plain ``send`` (its receivers are
-sync and do no I/O once Django's ORM receivers are disconnected) and closes the response inline, where
-Django awaits response.close through a sync-to-async wrapper; its ``RequestProcessed`` exception class is
-defined once rather than per request.
+sync and do no I/O once Django's ORM receivers are disconnected), closes the response inline, where
+Django awaits response.close through a sync-to-async wrapper, and watches for the client leaving only while
+a stream is sent (see ``send_until_disconnect``); its ``RequestProcessed`` exception class is defined once
+rather than per request.
 
 ``handle`` is a copy of Django 6.1.3's with those changes: compare it with Django's on every upgrade
 (Django is pinned in pyproject.toml, and tests/test_asgi.py counts the server's threads).
@@ -50,25 +51,31 @@ class LoopBoundASGIHandler(ASGIHandler):
                 error_response.close()
                 return
 
-            response = None
-            try:
-                try:
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self.listen_for_disconnect(receive))
-                        response = await self.run_get_response(request)
-                        await self.send_response(response, send)
-                        raise RequestProcessed
-                except* (RequestProcessed, RequestAborted):
-                    pass
-            except BaseExceptionGroup as exception_group:
-                if len(exception_group.exceptions) == 1:
-                    raise exception_group.exceptions[0] from None
-                raise
-
-            if response is None:
-                signals.request_finished.send(sender=self.__class__)
+            response = await self.run_get_response(request)
+            if response.streaming:
+                await self.send_until_disconnect(response, receive, send)
             else:
-                response.close()
+                await self.send_response(response, send)
+            response.close()
+
+    async def send_until_disconnect(self, response, receive, send) -> None:
+        """Django's watch for the client leaving, kept for streams only: a live seat counter may stay open for
+        hours and must end when its page closes. Django runs it around every response: a task per request,
+        cancelled by an exception group whose tracebacks hold the request's frames in reference cycles (~70
+        objects of cyclic garbage per request, so the collector ran every few dozen requests), to stop a view
+        that renders in milliseconds anyway."""
+        try:
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    tg.create_task(self.listen_for_disconnect(receive))
+                    await self.send_response(response, send)
+                    raise RequestProcessed
+            except* (RequestProcessed, RequestAborted):
+                pass
+        except BaseExceptionGroup as exception_group:
+            if len(exception_group.exceptions) == 1:
+                raise exception_group.exceptions[0] from None
+            raise
 
 
 def disconnect_orm_request_signals() -> None:

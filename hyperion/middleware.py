@@ -106,7 +106,11 @@ class CsrfAndMessagesMiddleware(_AsyncMiddleware):
         self.csrf.process_request(request)
         response = await self.get_response(request)
         response = self.csrf.process_response(request, response)
-        return self.messages.process_response(request, response)
+        response = self.messages.process_response(request, response)
+        # The message storage and the request refer to each other: left so, every request and all it holds
+        # waited for the cyclic garbage collector. The messages are stored in the response by now.
+        del request._messages
+        return response
 
     async def process_view(self, request, view_func, view_args, view_kwargs):
         rejection = self.csrf.process_view(request, view_func, view_args, view_kwargs)
