@@ -62,8 +62,11 @@ class LoopBoundASGIHandler(ASGIHandler):
         """Django's watch for the client leaving, kept for streams only: a live seat counter may stay open for
         hours and must end when its page closes. Django runs it around every response: a task per request,
         cancelled by an exception group whose tracebacks hold the request's frames in reference cycles (~70
-        objects of cyclic garbage per request, so the collector ran every few dozen requests), to stop a view
-        that renders in milliseconds anyway."""
+        objects of cyclic garbage per request, so the collector ran every ten or so requests), to stop a view
+        that renders in milliseconds anyway. A request whose client leaves during its view is now finished,
+        as under a WSGI server: a registration is kept whole (make faults, client-cancel, checks that each is
+        whole or absent) rather than cancelled between two statements; one that left while it waited for its
+        turn is still dropped (``read_body`` reads the disconnect)."""
         try:
             try:
                 async with asyncio.TaskGroup() as tg:
