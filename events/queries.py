@@ -13,6 +13,7 @@ from sqlalchemy import Integer, Select, bindparam, func, literal_column, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from events import search
 from events.models import (
     Association,
     Event,
@@ -24,7 +25,6 @@ from events.models import (
     User,
 )
 from hyperion import db
-from hyperion.db import text_fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,13 +143,9 @@ def _search_condition(dialect_name: str):
         return document.op("@@")(
             func.websearch_to_tsquery(literal_column("'french'"), func.hyperion_unaccent(bindparam("query")))
         )
-    # SQLite: a substring match on accent- and case-folded text (hyperion_fold, hyperion/db.py).
-    folded = func.hyperion_fold(Event.title + " " + Event.description + " " + Event.location)
-    return folded.like(bindparam("query"), escape="\\")
-
-
-def _fold_like(text: str) -> str:
-    return text_fold(text).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    # SQLite: every word of the query in the folded text (events/search.py), the statement built once.
+    return search.words_in(Event.title + " " + Event.description + " " + Event.location, bindparam("query"),
+                           dialect_name=dialect_name)
 
 
 def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
@@ -171,9 +167,9 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
         statement = statement.where(Event.ends_at >= bindparam("date_from"))
     if has_to:
         statement = statement.where(Event.starts_at <= bindparam("date_to"))
-    if has_seats:
+    if has_seats:  # a cancelled event has no seat to offer, whatever its count says
         seats_remain = count_of(RegistrationStatus.CONFIRMED) < Event.capacity
-        statement = statement.where(or_(Event.capacity.is_(None), seats_remain))
+        statement = statement.where(Event.status == EventStatus.APPROVED, or_(Event.capacity.is_(None), seats_remain))
     if has_query:
         statement = statement.where(_search_condition(dialect_name))
     return statement
@@ -202,7 +198,7 @@ async def events_upcoming(
     if filters.date_to:
         params["date_to"] = datetime.combine(filters.date_to, datetime.max.time(), tzinfo=tz)
     if query:
-        params["query"] = query if dialect_name == "postgresql" else f"%{_fold_like(query)}%"
+        params["query"] = query
     rows = [_event_row(row) for row in (await session.execute(statement, params)).all()]
     return EventPage(rows=rows[:per_page], page=page, has_next=len(rows) > per_page)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events import search
 from events.models import (
     Association,
     AuditEntry,
@@ -23,6 +24,7 @@ from events.models import (
 )
 from events.permissions import Actor
 from events.queries import SeatState, count_of, waitlist_position_of
+from hyperion import db
 
 PER_PAGE = 25
 
@@ -84,7 +86,7 @@ async def staff_events(
     if association_id is not None:
         statement = statement.where(Event.association_id == association_id)
     if query:
-        statement = statement.where(func.lower(Event.title).like(_like(query), escape="\\"))
+        statement = statement.where(search.words_in(Event.title, query, dialect_name=db.dialect_name(session)))
     rows = (await session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE))).all()
     return StaffEventPage([_staff_row(row) for row in rows[:PER_PAGE]], page, len(rows) > PER_PAGE)
 
@@ -139,9 +141,8 @@ async def attendees(session: AsyncSession, *, event_id: int, query: str = "") ->
         .order_by(Registration.status, Registration.queued_at, Registration.id)
     )
     if query:
-        pattern = _like(query)
-        statement = statement.where(or_(func.lower(User.display_name).like(pattern, escape="\\"),
-                                        func.lower(User.email).like(pattern, escape="\\")))
+        statement = statement.where(search.words_in(User.display_name + " " + User.email, query,
+                                                    dialect_name=db.dialect_name(session)))
     rows = [
         AttendeeRow(row.id, row.user_id, row.display_name, row.email, row.promo, row.status, row.queued_at,
                     row.checked_in_at, row.position if row.status == RegistrationStatus.WAITLISTED else None)
@@ -210,9 +211,8 @@ async def users(session: AsyncSession, *, query: str = "", page: int = 1) -> tup
     statement = (select(User.id, User.email, User.display_name, User.promo, User.is_staff, User.is_active,
                         User.last_login_at).order_by(User.display_name, User.id))
     if query:
-        pattern = _like(query)
-        statement = statement.where(or_(func.lower(User.display_name).like(pattern, escape="\\"),
-                                        func.lower(User.email).like(pattern, escape="\\")))
+        statement = statement.where(search.words_in(User.display_name + " " + User.email, query,
+                                                    dialect_name=db.dialect_name(session)))
     rows = (await session.execute(statement.limit(PER_PAGE + 1).offset((page - 1) * PER_PAGE))).all()
     return [UserRow(*row) for row in rows[:PER_PAGE]], len(rows) > PER_PAGE
 

@@ -95,12 +95,25 @@ def engine_create(url: str | URL | None = None, **overrides) -> AsyncEngine:
     return engine
 
 
+# Letters that Unicode does not decompose into a base letter and an accent, spelled as PostgreSQL's unaccent
+# rules spell them, so that both databases fold "Œnologie" to "oenologie".
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th"})
+
+
 def text_fold(text: str | None) -> str:
-    """Lower-cased text without accents: "Soirée" and "soiree" fold alike (SQLite's search)."""
+    """Lower-cased text without accents or ligatures: "Soirée" and "soiree", "Œnologie" and "oenologie" fold
+    alike (SQLite's search; PostgreSQL does the same with lower(unaccent(...)))."""
     if not text:
         return ""
     decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold()
+    return "".join(char for char in decomposed if not unicodedata.combining(char)).casefold().translate(_LIGATURES)
+
+
+def text_contains_words(document: str | None, query: str | None) -> bool:
+    """Whether every word of ``query`` appears in ``document``, in any order, folded (SQLite's
+    ``hyperion_words_in``): "crepes jeux" finds "Soirée jeux et crêpes"."""
+    folded = text_fold(document)
+    return all(word in folded for word in text_fold(query).split())
 
 
 def _discard_closed_connection(dbapi_connection, _record, _proxy) -> None:
@@ -117,6 +130,7 @@ def _sqlite_connect(dbapi_connection, _record) -> None:
     # We emit BEGIN ourselves (see _sqlite_begin): turn off the driver's own transaction handling.
     dbapi_connection.isolation_level = None
     dbapi_connection.create_function("hyperion_fold", 1, text_fold, deterministic=True)
+    dbapi_connection.create_function("hyperion_words_in", 2, text_contains_words, deterministic=True)
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
