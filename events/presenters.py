@@ -73,11 +73,13 @@ class DayGroup:
 @dataclass(frozen=True, slots=True)
 class EventCard:
     row: EventRow
+    day_label: str  # every list shows the day; lists grouped by day show it once per group instead
     time_label: str
     category_label: str
     seats_label: str
     is_full: bool
     is_cancelled: bool
+    is_over: bool
 
 
 def time_range_label(starts_at: datetime, ends_at: datetime, all_day: bool) -> str:
@@ -91,11 +93,15 @@ def time_range_label(starts_at: datetime, ends_at: datetime, all_day: bool) -> s
     return f"{start:%H:%M} – {date_format(end.date(), 'j F')} {end:%H:%M}"
 
 
-def seats_label(row: EventRow) -> str:
-    return _seats_text(row.seats)
+def day_label(moment: datetime, *, today: date) -> str:
+    """The local day of ``moment`` for a list of events: the year only when it is not this year's."""
+    day = local(moment).date()
+    return date_format(day, "l j F" if day.year == today.year else "l j F Y")
 
 
-def _seats_text(seats: SeatState) -> str:
+def _seats_text(seats: SeatState, *, is_over: bool = False) -> str:
+    if is_over:  # its seats no longer matter: say that it took place
+        return translation.gettext("Event over")
     if seats.unlimited:
         return translation.gettext("Open to all")
     if seats.is_full:
@@ -103,24 +109,30 @@ def _seats_text(seats: SeatState) -> str:
     return translation.ngettext("%(n)d seat left", "%(n)d seats left", seats.seats_left) % {"n": seats.seats_left}
 
 
-def event_card(row: EventRow) -> EventCard:
+def event_card(row: EventRow, *, now: datetime | None = None) -> EventCard:
+    from events.models import utcnow
+
+    now = now or utcnow()
+    is_over = row.ends_at <= now
     return EventCard(
         row=row,
+        day_label=day_label(row.starts_at, today=local(now).date()),
         time_label=time_range_label(row.starts_at, row.ends_at, row.all_day),
         category_label=category_label(row.category),
-        seats_label=seats_label(row),
-        is_full=row.seats.is_full,
+        seats_label=_seats_text(row.seats, is_over=is_over),
+        is_full=row.seats.is_full and not is_over,
         is_cancelled=row.status == "cancelled",
+        is_over=is_over,
     )
 
 
-def group_by_day(rows: list[EventRow]) -> list[DayGroup]:
+def group_by_day(rows: list[EventRow], *, now: datetime) -> list[DayGroup]:
     groups: list[DayGroup] = []
     for row in rows:
         day = local(row.starts_at).date()
         if not groups or groups[-1].day != day:
             groups.append(DayGroup(day=day, label=date_format(day, "l j F Y"), events=[]))
-        groups[-1].events.append(event_card(row))
+        groups[-1].events.append(event_card(row, now=now))
     return groups
 
 
@@ -154,6 +166,7 @@ class EventPage:
     unregistration_open: bool
     registration_window_label: str
     is_cancelled: bool
+    is_over: bool
     changed_label: str  # for registered students: when the date, place or seats last changed
 
 
@@ -169,17 +182,19 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
     else:
         window = translation.gettext("Registration is closed.")
     start = local(detail.starts_at)
+    is_over = detail.ends_at <= now
     return EventPage(
         detail=detail,
         when_label=date_format(start.date(), "l j F Y"),
         time_label=time_range_label(detail.starts_at, detail.ends_at, detail.all_day),
         category_label=category_label(detail.category),
-        seats_label=_seats_text(detail.seats),
+        seats_label=_seats_text(detail.seats, is_over=is_over),
         description_html=description_html(detail.description),
         registration_open=is_open,
         unregistration_open=now < (detail.unregistration_closes_at or detail.starts_at),
         registration_window_label=window,
         is_cancelled=detail.status == EventStatus.CANCELLED,
+        is_over=is_over,
         changed_label=moment_label(detail.changed_at)
         if detail.changed_at and detail.mine and detail.mine.status != "cancelled" else "",
     )

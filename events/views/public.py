@@ -52,7 +52,7 @@ async def _home_content(request) -> Markup:
         "errors": form.errors,
         "associations": associations,
         "categories": form.category_choices(),
-        "days": presenters.group_by_day(event_page.rows),
+        "days": presenters.group_by_day(event_page.rows, now=utcnow()),
         "event_page": event_page,
         "page_query": presenters.query_without_page(request.GET),
         "filtered": filters != queries.EventFilters(),
@@ -71,8 +71,10 @@ async def event_detail(request, slug: str):
             if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                 raise Http404  # not 403: an unpublished event's existence is not disclosed
     now = utcnow()
-    # What a visitor without a session sees changes with the event, and when its registration opens or closes.
-    turns = [moment for moment in (event.registration_opens_at, event.registration_closes_at or event.starts_at)
+    # What a visitor without a session sees changes with the event, when its registration opens or closes, and
+    # when it ends.
+    turns = [moment for moment in (event.registration_opens_at, event.registration_closes_at or event.starts_at,
+                                   event.ends_at)
              if moment is not None and moment > now]
     publicpages.allow(request, tags=(pagecache.event_tag(event.id),),
                       expires_at=publicpages.monotonic_at(min(turns), now=now) if turns else None)
@@ -81,14 +83,14 @@ async def event_detail(request, slug: str):
 
 async def association_detail(request, slug: str):
     async with db.read_connection() as session:
-        association = await queries.association_page(session, slug=slug, now=utcnow())
+        association = await queries.association_page(session, slug=slug, now=(now := utcnow()))
     if association is None:
         raise Http404
     publicpages.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/association.html", {
         "association": association,
-        "upcoming": [presenters.event_card(row) for row in association.upcoming],
-        "past": [presenters.event_card(row) for row in association.past],
+        "upcoming": [presenters.event_card(row, now=now) for row in association.upcoming],
+        "past": [presenters.event_card(row, now=now) for row in association.past],
     })
 
 
