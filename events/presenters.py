@@ -200,6 +200,17 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
     )
 
 
+def registration_status_label(status) -> str:
+    """A registration's state as people read it (My events, the attendees' CSV)."""
+    from events.models import RegistrationStatus
+
+    return {
+        RegistrationStatus.CONFIRMED: translation.gettext("Confirmed"),
+        RegistrationStatus.WAITLISTED: translation.gettext("Waitlisted"),
+        RegistrationStatus.CANCELLED: translation.gettext("Cancelled (you left)"),
+    }[status]
+
+
 @dataclass(frozen=True, slots=True)
 class MyEventCard:
     card: EventCard
@@ -213,11 +224,6 @@ def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
     """My events: upcoming first (soonest first), then past (latest first); overlapping confirmed ones flagged."""
     from events.models import EventStatus, RegistrationStatus
 
-    labels = {
-        RegistrationStatus.CONFIRMED: translation.gettext("Confirmed"),
-        RegistrationStatus.WAITLISTED: translation.gettext("Waitlisted"),
-        RegistrationStatus.CANCELLED: translation.gettext("Cancelled (you left)"),
-    }
     active = [row for row in rows if row.status == RegistrationStatus.CONFIRMED
               and row.event.status == EventStatus.APPROVED and row.event.ends_at >= now]
     overlaps: dict[int, list[str]] = {}
@@ -228,7 +234,7 @@ def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
                 overlaps.setdefault(second.event.id, []).append(first.event.title)
 
     def card(row: MyEventRow) -> MyEventCard:
-        label = labels[row.status]
+        label = registration_status_label(row.status)
         if row.event.status == EventStatus.CANCELLED:
             label = translation.gettext("Event cancelled")
         return MyEventCard(event_card(row.event), row.status.value, label, row.waitlist_position,

@@ -905,22 +905,46 @@ async def test_csv_export_is_utf8_with_bom_and_a_header_and_neutralises_formulas
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == 'attachment; filename="attendees-gala.csv"'
     raw = response.content
-    assert raw.startswith(b"\xef\xbb\xbf" + b"Name,E-mail,Promo,Status,Waitlist position,Registered at,"
-                          b"Checked in at\r\n")
+    assert raw.startswith(b"\xef\xbb\xbf" + b'"Name","E-mail","Promo","Status","Waitlist position",'
+                          b'"Registered at","Checked in at"\r\n')
     text = raw.decode("utf-8")
-    assert "\"'=HYPERLINK(\"\"x\"\")\"" in text and "Éloïse Dupré" in text
+    assert "\"'=HYPERLINK(\"\"x\"\")\"" in text and "\"Éloïse Dupré\"" in text
     rows = list(csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
     assert rows == [
         ["Name", "E-mail", "Promo", "Status", "Waitlist position", "Registered at", "Checked in at"],
-        ["'+33 6 12", "u2@etu.test", "", "confirmed", "", "2030-01-15 10:02", ""],
-        ["'-2+3", "u3@etu.test", "", "confirmed", "", "2030-01-15 10:03", ""],
-        ["'=HYPERLINK(\"x\")", "u0@etu.test", "", "confirmed", "", "2030-01-15 10:00", ""],
-        ["'@SUM(A1)", "u4@etu.test", "", "confirmed", "", "2030-01-15 10:04", ""],
-        ["Éloïse Dupré", "u1@etu.test", "2027", "confirmed", "", "2030-01-15 10:01", "2030-06-01 20:05"],
-        ["'\tTab", "u5@etu.test", "", "waitlisted", "1", "2030-01-15 10:05", ""],
-        ["'\rRetour", "u6@etu.test", "", "waitlisted", "2", "2030-01-15 10:06", ""],
+        ["'+33 6 12", "u2@etu.test", "", "Confirmed", "", "2030-01-15 10:02", ""],
+        ["'-2+3", "u3@etu.test", "", "Confirmed", "", "2030-01-15 10:03", ""],
+        ["'=HYPERLINK(\"x\")", "u0@etu.test", "", "Confirmed", "", "2030-01-15 10:00", ""],
+        ["'@SUM(A1)", "u4@etu.test", "", "Confirmed", "", "2030-01-15 10:04", ""],
+        ["Éloïse Dupré", "u1@etu.test", "2027", "Confirmed", "", "2030-01-15 10:01", "2030-06-01 20:05"],
+        ["'\tTab", "u5@etu.test", "", "Waitlisted", "1", "2030-01-15 10:05", ""],
+        ["'\rRetour", "u6@etu.test", "", "Waitlisted", "2", "2030-01-15 10:06", ""],
     ]
 
+
+
+@pytest.mark.parametrize("separator", [",", ";"])
+async def test_csv_export_is_quoted_and_no_cell_is_a_formula_whatever_separator_a_spreadsheet_picks(separator):
+    people = await team()
+    event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=5)
+    names = ["a;=1+1;b", "c,+2,d", "e|@SUM(A1)", 'f; "=2+2"', "Jean-Pierre Martin"]
+    for number, name in enumerate(names):
+        await support.registration_create_raw(
+            event_id=event_id, user_id=await support.user_create(email=f"u{number}@etu.test", display_name=name))
+    client = await client_for(people.editor)
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"
+
+    text = (await client.get(url("staff_attendees_csv", event_id))).content.decode("utf-8").removeprefix("\ufeff")
+
+    lines = text.splitlines()
+    assert all(line.startswith('"') and line.endswith('"') for line in lines)  # every field quoted
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=separator))
+    cells = [cell.strip(' "') for row in rows for cell in row]
+    assert not [cell for cell in cells if cell.startswith(("=", "+", "-", "@"))]
+    assert rows[0][0].startswith("Nom")  # French headers, and French statuses under them
+    if separator == ",":
+        assert {row[3] for row in rows[1:]} == {"Confirmée"}
+        assert "Jean-Pierre Martin" in cells  # a hyphen inside a name is left alone
 
 # Associations, members and users.
 

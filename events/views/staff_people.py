@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from urllib.parse import urlencode
 
 from django.contrib import messages
@@ -85,13 +86,16 @@ async def attendee_remove(request, event_id: int, registration_id: int, *, actor
         "button": _("Remove"), "back": f"/manage/events/{event_id}/attendees/"})
 
 
-# Spreadsheets run a cell that starts with one of these as a formula: such cells are prefixed with '.
+# Spreadsheets run a cell that starts with one of these as a formula. A spreadsheet may also split a line on
+# another separator than ours (French ones pick ';') and then read a piece of a cell as a cell of its own:
+# every piece that would start a cell under any usual separator is neutralised with a leading '.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_FORMULA_AFTER_SEPARATOR = re.compile(r"(^|[,;|\t])([ \"]*)(?=[=+\-@\t\r])")
 
 
 def csv_cell(value) -> str:
     text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
+    return _FORMULA_AFTER_SEPARATOR.sub(lambda match: f"{match.group(1)}{match.group(2)}'", text)
 
 
 @management
@@ -100,12 +104,13 @@ async def attendees_csv(request, event_id: int, *, actor):
     async with db.read_session() as session:
         rows = await queries_staff.attendees(session, event_id=event_id)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)  # a separator inside a cell never splits it
     writer.writerow([_("Name"), _("E-mail"), _("Promo"), _("Status"), _("Waitlist position"),
                      _("Registered at"), _("Checked in at")])
     for row in rows:
         writer.writerow([csv_cell(value) for value in (
-            row.display_name, row.email, row.promo, row.status.value, row.waitlist_position,
+            row.display_name, row.email, row.promo, presenters.registration_status_label(row.status),
+            row.waitlist_position,
             presenters.local(row.queued_at).strftime("%Y-%m-%d %H:%M"),
             presenters.local(row.checked_in_at).strftime("%Y-%m-%d %H:%M") if row.checked_in_at else "")])
     # UTF-8 with a BOM: spreadsheet programs then read accents right.
