@@ -470,6 +470,15 @@ async def test_exportics_writes_published_events_that_import_back_into_another_a
     assert copies == originals
 
 
+async def test_exportics_links_to_the_sites_address_by_default(session):
+    bde = await support.association_create(slug="bde", name="BDE")
+    await support.event_create(association_id=bde, slug="gala", title="Gala", starts_at=utc(2027, 3, 12, 19))
+    exported = manage("exportics", env={"SITE_URL": "https://bde.example.org"})
+    assert exported.returncode == 0, exported.stderr
+    (gala,) = icalendar.Calendar.from_ical(exported.stdout).events
+    assert str(gala["URL"]) == "https://bde.example.org/events/gala/"
+
+
 async def test_exportics_names_what_is_wrong(session, tmp_path):
     unknown, nowhere = run_each(
         partial(manage, "exportics", "--association", "nope"),

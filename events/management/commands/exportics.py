@@ -34,10 +34,12 @@ class Command(AsyncCommand):
     def add_arguments(self, parser):
         parser.add_argument("--association", metavar="SLUG", help="only this association's events")
         parser.add_argument("--output", "-o", metavar="FILE", help="write to FILE instead of standard output")
-        parser.add_argument("--base-url", default="http://127.0.0.1:8000",
-                            help="address of the site, for the events' links (default: %(default)s)")
+        parser.add_argument("--base-url", default=None,
+                            help="address of the site, for the events' links (default: SITE_URL, now "
+                                 f"{settings.SITE_URL})")
 
     def handle(self, *args, association, output, base_url, **options):
+        base_url = base_url or settings.SITE_URL  # the address the e-mails link to, set once for the site
         base = urlsplit(base_url)
         if base.scheme not in ("http", "https") or not base.netloc or base.query or base.fragment:
             raise CommandError(f"--base-url must be an http(s) address like https://events.example.org, "
