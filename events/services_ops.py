@@ -17,7 +17,7 @@ from sqlalchemy import String, cast, delete, func, insert, literal, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import live, services
+from events import event_changes, live, services
 from events.audit import audit_log, diff
 from events.ical_import import ImportedEvent
 from events.models import (
@@ -240,7 +240,6 @@ class ImportOutcome:
 # What an import may change on an event it created before; the rest (category, capacity, registration
 # window) belongs to the association once the event exists.
 IMPORTED_FIELDS = ("title", "description", "location", "starts_at", "ends_at", "all_day")
-SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
 _UID_BATCH = 500
 
 
@@ -324,13 +323,15 @@ async def _event_import_update(session: AsyncSession, *, event: Event, item: Imp
     changes = diff(before, after)
     if not changes:
         return False
-    now = utcnow()
     for name, value in after.items():
         setattr(event, name, value)
-    event.sequence += 1
-    event.updated_at = now
-    if before["status"] == EventStatus.APPROVED and any(name in changes for name in SCHEDULE_FIELDS):
-        event.changed_at = now  # registrants are shown that the date or place moved
+    event.updated_at = utcnow()
+    # Registrants hear of a cancellation or a new date or place exactly as after an edit in the management
+    # area (events/event_changes.py); any other change still gets a new SEQUENCE for the calendars.
+    if "status" in changes:
+        await event_changes.event_cancelled(session, event=event)
+    elif not await event_changes.event_schedule_changed(session, event=event, changed_fields=changes):
+        event.sequence += 1
     await session.flush()
     await audit_log(session, actor_id=None, action="event.cancelled" if "status" in changes else "event.updated",
                     object_type="event", object_id=event.id, association_id=event.association_id,

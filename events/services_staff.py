@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import live, notifications, permissions, services
+from events import event_changes, live, notifications, permissions, services
 from events.audit import audit_log, diff
 from events.models import (
     Association,
@@ -66,8 +66,6 @@ EVENT_FIELDS = ("title", "description", "association_id", "category", "location"
                 "all_day", "capacity", "registration_opens_at", "registration_closes_at",
                 "unregistration_closes_at")
 PUBLISHED_EDITABLE = ("starts_at", "ends_at", "all_day", "location", "capacity")
-# A change to one of these is what registered students and their calendars must hear about.
-SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
 
 
 def _event_values(event: Event) -> dict[str, Any]:
@@ -187,20 +185,11 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
                   "first if you must.") % {"count": confirmed})
         for name, value in new_values.items():
             setattr(event, name, value)
-        schedule_changed = event.status == EventStatus.APPROVED and any(name in changes for name in SCHEDULE_FIELDS)
-        if schedule_changed:
-            event.sequence += 1
-            event.changed_at = utcnow()
-        elif event.status == EventStatus.APPROVED and "capacity" in changes:
-            event.changed_at = utcnow()
         event.updated_at = utcnow()
+        schedule_changed = await event_changes.event_schedule_changed(session, event=event, changed_fields=changes)
+        if not schedule_changed and event.status == EventStatus.APPROVED and "capacity" in changes:
+            event.changed_at = utcnow()  # its registrants see that the seats changed
         await session.flush()
-        if schedule_changed:
-            await notifications.notify_registrants(
-                session, kind="event.changed", event_id=event.id,
-                statuses=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED),
-                payload={"changed": sorted(name for name in changes if name in SCHEDULE_FIELDS)})
-            await notifications.reminders_reschedule(session, event=event)
         promoted = await services.waitlist_promote_locked(session, event)
         await live.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="event.updated", object_type="event",
@@ -247,15 +236,10 @@ async def event_transition(
             event.decision_reason = reason.strip()
         elif action == "approve":
             event.decision_reason = ""
-        if action == "cancel":
-            event.sequence += 1
         await session.flush()
         await live.seats_changed(session, event_id=event.id)  # the public list and counters change
         if action == "cancel":
-            await notifications.notify_registrants(
-                session, kind="event.cancelled", event_id=event.id,
-                statuses=(RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED))
-            await notifications.reminders_drop(session, event_id=event.id)
+            await event_changes.event_cancelled(session, event=event)
         elif action in ("approve", "decline"):
             recipients = set(await notifications.association_editors(session, association_id=event.association_id))
             if event.created_by_id:

@@ -1,0 +1,45 @@
+"""What follows when a published event changes: the one owner of "its date, time or place changed" and "it was
+cancelled", called by every writer that can do either (the management area's edit and cancel, importics), so
+that registrants hear the same thing and their reminders move the same way whoever made the change.
+
+Each function runs inside the writer's transaction, after the writer set the new values on ``event`` (a
+locked row), and before its commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events import notifications
+from events.models import Event, EventStatus, RegistrationStatus, utcnow
+
+# A change to one of these is what registered students and their calendars must hear about.
+SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
+_REGISTRANTS = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
+
+
+async def event_schedule_changed(session: AsyncSession, *, event: Event, changed_fields: Iterable[str]) -> bool:
+    """If ``event`` is published and one of ``changed_fields`` is its date, time or place: a new calendar
+    SEQUENCE, the "changed on" banner for its registrants, a message to each of them, and their reminders
+    moved to the new date. Returns whether it was such a change."""
+    changed = sorted(set(changed_fields) & set(SCHEDULE_FIELDS))
+    if event.status != EventStatus.APPROVED or not changed:
+        return False
+    event.sequence += 1
+    event.changed_at = utcnow()
+    await session.flush()
+    await notifications.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=_REGISTRANTS,
+                                           payload={"changed": changed})
+    await notifications.reminders_reschedule(session, event=event)
+    return True
+
+
+async def event_cancelled(session: AsyncSession, *, event: Event) -> None:
+    """``event`` was just cancelled: a new calendar SEQUENCE (calendars drop it), a message to each registrant,
+    and no reminder any more."""
+    event.sequence += 1
+    await session.flush()
+    await notifications.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=_REGISTRANTS)
+    await notifications.reminders_drop(session, event_id=event.id)
