@@ -103,6 +103,21 @@ def _seats_text(seats: SeatState) -> str:
     return translation.ngettext("%(n)d seat left", "%(n)d seats left", seats.seats_left) % {"n": seats.seats_left}
 
 
+def seats_counter_label(seats: SeatState, *, cancelled: bool = False) -> str:
+    """The event page's seat counter in the active language. The page shows it, and each value of the
+    page's live stream carries it anew in the page's language (static/js/live-seats.js shows it as is):
+    plural forms and wording come from the catalog, never from the script."""
+    if cancelled:
+        return translation.gettext("Cancelled")
+    if seats.unlimited:
+        return translation.gettext("Unlimited")
+    text = f"{seats.capacity} · {_seats_text(seats)}"
+    if seats.waitlisted:
+        text += " · " + translation.ngettext("%(num)d on the waitlist", "%(num)d on the waitlist",
+                                             seats.waitlisted) % {"num": seats.waitlisted}
+    return text
+
+
 def event_card(row: EventRow) -> EventCard:
     return EventCard(
         row=row,
@@ -148,7 +163,7 @@ class EventPage:
     when_label: str
     time_label: str
     category_label: str
-    seats_label: str
+    seats_counter_label: str
     description_html: Markup
     registration_open: bool
     unregistration_open: bool
@@ -174,7 +189,7 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
         when_label=date_format(start.date(), "l j F Y"),
         time_label=time_range_label(detail.starts_at, detail.ends_at, detail.all_day),
         category_label=category_label(detail.category),
-        seats_label=_seats_text(detail.seats),
+        seats_counter_label=seats_counter_label(detail.seats),
         description_html=description_html(detail.description),
         registration_open=is_open,
         unregistration_open=now < (detail.unregistration_closes_at or detail.starts_at),
