@@ -56,8 +56,9 @@ class SeatNews:
     def full(self) -> bool:
         return self.capacity is not None and self.confirmed >= self.capacity
 
-    def as_json(self) -> str:
-        return json.dumps({**asdict(self), "seats_left": self.seats_left, "full": self.full})
+    def as_json(self, **extra) -> str:
+        return json.dumps({**asdict(self), "seats_left": self.seats_left, "full": self.full, **extra},
+                          ensure_ascii=False)
 
 
 # Capacity, confirmed and waitlisted seats and status of one event: one row, statements built once (each

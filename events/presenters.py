@@ -109,6 +109,28 @@ def _seats_text(seats: SeatState, *, is_over: bool = False) -> str:
     return translation.ngettext("%(n)d seat left", "%(n)d seats left", seats.seats_left) % {"n": seats.seats_left}
 
 
+def seats_counter_label(seats: SeatState, *, cancelled: bool = False, is_over: bool = False) -> str:
+    """The event page's seat counter in the active language. The page shows it, and each value of the
+    page's live stream carries it anew in the page's language (static/js/live-seats.js shows it as is):
+    plural forms and wording come from the catalog, never from the script."""
+    if cancelled:
+        return translation.gettext("Cancelled")
+    if is_over:
+        return translation.gettext("Event over")
+    if seats.unlimited:
+        return translation.gettext("Unlimited")
+    if seats.is_full:
+        text = translation.ngettext("Full (%(capacity)d seat), waitlist open", "Full (%(capacity)d seats), "
+                                    "waitlist open", seats.capacity) % {"capacity": seats.capacity}
+    else:
+        text = translation.ngettext("%(left)d seat left of %(capacity)d", "%(left)d seats left of %(capacity)d",
+                                    seats.seats_left) % {"left": seats.seats_left, "capacity": seats.capacity}
+    if seats.waitlisted:
+        text += " · " + translation.ngettext("%(num)d on the waitlist", "%(num)d on the waitlist",
+                                             seats.waitlisted) % {"num": seats.waitlisted}
+    return text
+
+
 def event_card(row: EventRow, *, now: datetime | None = None) -> EventCard:
     from events.models import utcnow
 
@@ -160,7 +182,7 @@ class EventPage:
     when_label: str
     time_label: str
     category_label: str
-    seats_label: str
+    seats_counter_label: str
     description_html: Markup
     registration_open: bool
     unregistration_open: bool
@@ -188,7 +210,7 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
         when_label=date_format(start.date(), "l j F Y"),
         time_label=time_range_label(detail.starts_at, detail.ends_at, detail.all_day),
         category_label=category_label(detail.category),
-        seats_label=_seats_text(detail.seats, is_over=is_over),
+        seats_counter_label=seats_counter_label(detail.seats, is_over=is_over),
         description_html=description_html(detail.description),
         registration_open=is_open,
         unregistration_open=now < (detail.unregistration_closes_at or detail.starts_at),

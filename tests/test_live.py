@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+import re
 import time
 
 import asyncpg
@@ -48,7 +49,7 @@ class _Stream:
 async def test_event_page_carries_the_live_counter_and_its_script(async_client):
     await support.event_create(association_id=await support.association_create(), slug="gala", capacity=2)
     page = (await async_client.get("/events/gala/")).text
-    assert 'data-live-seats="/events/gala/seats/"' in page and "/static/js/live-seats.js" in page
+    assert 'data-live-seats="/events/gala/seats/?language=fr"' in page and "/static/js/live-seats.js" in page
 
 
 async def test_stream_sends_the_count_then_each_change_until_full(async_client):
@@ -59,7 +60,7 @@ async def test_stream_sends_the_count_then_each_change_until_full(async_client):
     stream = _Stream(response)
     first = await stream.next_value()
     assert first == {"event_id": event_id, "capacity": 2, "confirmed": 0, "waitlisted": 0, "cancelled": False,
-                     "seats_left": 2, "full": False}
+                     "seats_left": 2, "full": False, "text": "2 · 2 places restantes"}
     students = [await support.user_create(email=f"s{n}@etu.test") for n in range(3)]
     await _register(event_id, students[0])
     assert (await stream.until(lambda news: news["confirmed"] == 1))["seats_left"] == 1
@@ -85,7 +86,8 @@ async def test_a_burst_of_registrations_reaches_an_open_page_as_a_few_values_the
     await stream.until(lambda news: news["waitlisted"] == 7)
     values = stream.values[1:]
     assert values[-1] == {"event_id": event_id, "capacity": 5, "confirmed": 5, "waitlisted": 7, "cancelled": False,
-                          "seats_left": 0, "full": True}
+                          "seats_left": 0, "full": True,
+                          "text": "5 · Complet, liste d'attente ouverte · 7 en liste d'attente"}
     # One value at once, "full" at once, then at most one per second of the burst, plus the trailing one.
     assert len(values) <= 3 + int(burst), (len(values), burst)
     assert len(values) < len(students)
@@ -118,6 +120,53 @@ async def test_a_stream_ends_after_its_maximum_duration_and_lets_go_of_its_subsc
     assert 0.9 < time.monotonic() - started < 5
     assert _events(body.decode())[0]["event_id"] == event_id
     assert set(live.broadcaster.subscribers.get(event_id, ())) == before  # the finished stream let go
+
+
+async def test_the_counter_speaks_the_language_of_its_page_with_its_plural_forms(async_client):
+    """The French page carries the French counter and opens a French stream, whose values come as French
+    text (singular for one, as French says it for 0 and 1); an English page gets English values."""
+    event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
+                                          capacity=2)
+    french = (await async_client.get("/events/gala/", headers={"Accept-Language": "fr"})).text
+    assert "2 · 2 places restantes" in french
+    assert 'data-live-seats="/events/gala/seats/?language=fr"' in french
+    english = (await async_client.get("/events/gala/", headers={"Accept-Language": "en"})).text
+    assert "2 · 2 seats left" in english and 'data-live-seats="/events/gala/seats/?language=en"' in english
+
+    # The stream follows the page that opened it, not the request's own language (another tab may have
+    # switched the language cookie since the page was loaded).
+    in_french = _Stream(await async_client.get("/events/gala/seats/?language=fr",
+                                               headers={"Accept-Language": "en"}))
+    in_english = _Stream(await async_client.get("/events/gala/seats/?language=en"))
+    assert (await in_french.next_value())["text"] == "2 · 2 places restantes"
+    assert (await in_english.next_value())["text"] == "2 · 2 seats left"
+    students = [await support.user_create(email=f"s{n}@etu.test") for n in range(3)]
+    await _register(event_id, students[0])
+    assert (await in_french.until(lambda news: news["confirmed"] == 1))["text"] == "2 · 1 place restante"
+    assert (await in_english.until(lambda news: news["confirmed"] == 1))["text"] == "2 · 1 seat left"
+    for student in students[1:]:
+        await _register(event_id, student)
+    assert (await in_french.until(lambda news: news["waitlisted"] == 1))["text"] == (
+        "2 · Complet, liste d'attente ouverte · 1 en liste d'attente")
+    assert (await in_english.until(lambda news: news["waitlisted"] == 1))["text"] == (
+        "2 · Full, waitlist open · 1 on the waitlist")
+
+
+async def test_a_stream_asked_for_an_unknown_language_speaks_the_request_s(async_client):
+    await support.event_create(association_id=await support.association_create(), slug="gala", capacity=3)
+    stream = _Stream(await async_client.get("/events/gala/seats/?language=xx", headers={"Accept-Language": "en"}))
+    assert (await stream.next_value())["text"] == "3 · 3 seats left"
+
+
+def test_the_counter_script_holds_no_text_of_its_own():
+    """Everything the live counter shows comes from the server, in the page's language (tests/test_i18n.py
+    checks that the catalog translates it): the script only copies the stream's text into the page."""
+    script = (support.ROOT / "static" / "js" / "live-seats.js").read_text()
+    code = "\n".join(line.split("//", 1)[0] for line in script.splitlines())
+    literals = set(re.findall(r'"([^"]*)"|\'([^\']*)\'', code))
+    assert {first or second for first, second in literals} <= {"use strict", "[data-live-seats]", "seats",
+                                                                 "is-full", "true", "false", "string"}
+    assert "textContent = news.text" in code
 
 
 async def test_stream_of_an_unpublished_or_unknown_event_is_404(async_client):

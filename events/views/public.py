@@ -10,6 +10,7 @@ from django.conf import settings
 from django.http import Http404, StreamingHttpResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
+from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import get_language
 from markupsafe import Markup
@@ -144,9 +145,23 @@ async def calendar_week(request):
     return render(request, "events/calendar_week.html", {"content": content, "period_title": week.title})
 
 
-@functools.lru_cache(maxsize=256)  # one encoding per news, not one per open page
-def _server_sent(news: live.SeatNews) -> bytes:
-    return f"event: seats\ndata: {news.as_json()}\n\n".encode()
+@functools.lru_cache(maxsize=256)  # one encoding per news and language, not one per open page
+def _server_sent(news: live.SeatNews, language: str) -> bytes:
+    # The counter's text comes made, in the page's language, by the function that rendered the page:
+    # the script then has no wording or plural rule of its own to get wrong.
+    with translation.override(language):
+        text = presenters.seats_counter_label(
+            queries.SeatState(news.capacity, news.confirmed, news.waitlisted), cancelled=news.cancelled)
+    return f"event: seats\ndata: {news.as_json(text=text)}\n\n".encode()
+
+
+def _stream_language(request) -> str:
+    """The language of the page that opened the stream (its URL says it): the request's own language can
+    differ, e.g. once the visitor picked another language in another tab and the stream reconnects."""
+    language = request.GET.get("language")
+    if language in {code for code, _name in settings.LANGUAGES}:
+        return language
+    return get_language() or settings.LANGUAGE_CODE
 
 
 async def seats_stream(request, slug: str):
@@ -156,6 +171,7 @@ async def seats_stream(request, slug: str):
         event = await queries.event_detail(session, slug=slug, viewer_id=None)
     if event is None or not event.is_published:
         raise Http404
+    language = _stream_language(request)
     queue = live.broadcaster.subscribe(event.id)
     loop = asyncio.get_running_loop()
 
@@ -169,7 +185,7 @@ async def seats_stream(request, slug: str):
                     raise
                 return
             if news is not None:
-                yield _server_sent(news)
+                yield _server_sent(news, language)
             deadline = loop.time() + settings.SSE_MAX_SECONDS
             while (remaining := deadline - loop.time()) > 0:
                 try:
@@ -179,7 +195,7 @@ async def seats_stream(request, slug: str):
                     continue
                 if news is None:  # the server is shutting down
                     return
-                yield _server_sent(news)
+                yield _server_sent(news, language)
         finally:
             live.broadcaster.unsubscribe(event.id, queue)
 

@@ -1,6 +1,6 @@
 """Stored public pages in a real browser, with the page cache switched on as in production: a visitor gets
-the event page compressed from memory, a student who registers sees their own page, and the visitor's
-next look shows the seat the student took."""
+the event page compressed from memory, a student who registers sees their own page, the open pages' live
+counters show the seat the student took (each in its page's language), and so does the visitor's next look."""
 
 from __future__ import annotations
 
@@ -38,6 +38,12 @@ async def test_a_visitor_and_a_student_each_see_the_truth_of_a_stored_event_page
     assert (await response.all_headers()).get("content-encoding") == "gzip"
     await expect(visitor.get_by_text("10 seats left")).to_be_visible()
     await expect(visitor.get_by_role("link", name="Log in to register")).to_be_visible()
+    # A French visitor keeps the page open too (its own stored page, in French).
+    french = await new_page(locale="fr-FR")
+    for _look in range(2):
+        await french.goto("/events/gala/")
+    french_counter = french.locator("[data-live-seats]")
+    await expect(french_counter).to_have_text("10 · 10 places restantes")
 
     student = await new_page(locale="en-US")
     await log_in(student, "camille@etu.test")
@@ -46,6 +52,9 @@ async def test_a_visitor_and_a_student_each_see_the_truth_of_a_stored_event_page
     await student.get_by_role("button", name="Register").click()
     await expect(student.get_by_role("region", name="Your registration")).to_contain_text("You are registered")
     await expect(student.get_by_text("9 seats left")).to_be_visible()
+    # The open pages hear of the seat live, each in its own language (the stream's text, not the script's).
+    await expect(visitor.locator("[data-live-seats]")).to_have_text("10 · 9 seats left")
+    await expect(french_counter).to_have_text("10 · 9 places restantes")
 
     await visitor.reload()
     await expect(visitor.get_by_text("9 seats left")).to_be_visible()
