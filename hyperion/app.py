@@ -178,6 +178,11 @@ class Admission:
         self._waiting: deque[tuple[float, asyncio.Future]] = deque()
         self._sweeper: asyncio.TimerHandle | None = None
 
+    @property
+    def waiting(self) -> int:
+        """How many requests wait in line now."""
+        return len(self._first) + len(self._waiting)
+
     def _for_this_loop(self) -> asyncio.AbstractEventLoop:
         loop = asyncio.get_running_loop()
         if self._loop is not loop:  # one queue per event loop (tests run several loops in one process)

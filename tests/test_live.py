@@ -60,7 +60,7 @@ async def test_stream_sends_the_count_then_each_change_until_full(async_client):
     stream = _Stream(response)
     first = await stream.next_value()
     assert first == {"event_id": event_id, "capacity": 2, "confirmed": 0, "waitlisted": 0, "cancelled": False,
-                     "seats_left": 2, "full": False, "text": "2 · 2 places restantes"}
+                     "seats_left": 2, "full": False, "text": "2 places restantes sur 2"}
     students = [await support.user_create(email=f"s{n}@etu.test") for n in range(3)]
     await _register(event_id, students[0])
     assert (await stream.until(lambda news: news["confirmed"] == 1))["seats_left"] == 1
@@ -87,7 +87,7 @@ async def test_a_burst_of_registrations_reaches_an_open_page_as_a_few_values_the
     values = stream.values[1:]
     assert values[-1] == {"event_id": event_id, "capacity": 5, "confirmed": 5, "waitlisted": 7, "cancelled": False,
                           "seats_left": 0, "full": True,
-                          "text": "5 · Complet, liste d'attente ouverte · 7 en liste d'attente"}
+                          "text": "Complet (5 places), liste d'attente ouverte · 7 en liste d'attente"}
     # One value at once, "full" at once, then at most one per second of the burst, plus the trailing one.
     assert len(values) <= 3 + int(burst), (len(values), burst)
     assert len(values) < len(students)
@@ -128,34 +128,34 @@ async def test_the_counter_speaks_the_language_of_its_page_with_its_plural_forms
     event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
                                           capacity=2)
     french = (await async_client.get("/events/gala/", headers={"Accept-Language": "fr"})).text
-    assert "2 · 2 places restantes" in french
+    assert "2 places restantes sur 2" in french
     assert 'data-live-seats="/events/gala/seats/?language=fr"' in french
     english = (await async_client.get("/events/gala/", headers={"Accept-Language": "en"})).text
-    assert "2 · 2 seats left" in english and 'data-live-seats="/events/gala/seats/?language=en"' in english
+    assert "2 seats left of 2" in english and 'data-live-seats="/events/gala/seats/?language=en"' in english
 
     # The stream follows the page that opened it, not the request's own language (another tab may have
     # switched the language cookie since the page was loaded).
     in_french = _Stream(await async_client.get("/events/gala/seats/?language=fr",
                                                headers={"Accept-Language": "en"}))
     in_english = _Stream(await async_client.get("/events/gala/seats/?language=en"))
-    assert (await in_french.next_value())["text"] == "2 · 2 places restantes"
-    assert (await in_english.next_value())["text"] == "2 · 2 seats left"
+    assert (await in_french.next_value())["text"] == "2 places restantes sur 2"
+    assert (await in_english.next_value())["text"] == "2 seats left of 2"
     students = [await support.user_create(email=f"s{n}@etu.test") for n in range(3)]
     await _register(event_id, students[0])
-    assert (await in_french.until(lambda news: news["confirmed"] == 1))["text"] == "2 · 1 place restante"
-    assert (await in_english.until(lambda news: news["confirmed"] == 1))["text"] == "2 · 1 seat left"
+    assert (await in_french.until(lambda news: news["confirmed"] == 1))["text"] == "1 place restante sur 2"
+    assert (await in_english.until(lambda news: news["confirmed"] == 1))["text"] == "1 seat left of 2"
     for student in students[1:]:
         await _register(event_id, student)
     assert (await in_french.until(lambda news: news["waitlisted"] == 1))["text"] == (
-        "2 · Complet, liste d'attente ouverte · 1 en liste d'attente")
+        "Complet (2 places), liste d'attente ouverte · 1 en liste d'attente")
     assert (await in_english.until(lambda news: news["waitlisted"] == 1))["text"] == (
-        "2 · Full, waitlist open · 1 on the waitlist")
+        "Full (2 seats), waitlist open · 1 on the waitlist")
 
 
 async def test_a_stream_asked_for_an_unknown_language_speaks_the_request_s(async_client):
     await support.event_create(association_id=await support.association_create(), slug="gala", capacity=3)
     stream = _Stream(await async_client.get("/events/gala/seats/?language=xx", headers={"Accept-Language": "en"}))
-    assert (await stream.next_value())["text"] == "3 · 3 seats left"
+    assert (await stream.next_value())["text"] == "3 seats left of 3"
 
 
 def test_the_counter_script_holds_no_text_of_its_own():

@@ -43,7 +43,7 @@ async def test_a_visitor_and_a_student_each_see_the_truth_of_a_stored_event_page
     for _look in range(2):
         await french.goto("/events/gala/")
     french_counter = french.locator("[data-live-seats]")
-    await expect(french_counter).to_have_text("10 · 10 places restantes")
+    await expect(french_counter).to_have_text("10 places restantes sur 10")
 
     student = await new_page(locale="en-US")
     await log_in(student, "camille@etu.test")
@@ -53,8 +53,8 @@ async def test_a_visitor_and_a_student_each_see_the_truth_of_a_stored_event_page
     await expect(student.get_by_role("region", name="Your registration")).to_contain_text("You are registered")
     await expect(student.get_by_text("9 seats left")).to_be_visible()
     # The open pages hear of the seat live, each in its own language (the stream's text, not the script's).
-    await expect(visitor.locator("[data-live-seats]")).to_have_text("10 · 9 seats left")
-    await expect(french_counter).to_have_text("10 · 9 places restantes")
+    await expect(visitor.locator("[data-live-seats]")).to_have_text("9 seats left of 10")
+    await expect(french_counter).to_have_text("9 places restantes sur 10")
 
     await visitor.reload()
     await expect(visitor.get_by_text("9 seats left")).to_be_visible()
