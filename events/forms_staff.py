@@ -3,9 +3,13 @@ refuses a time that does not exist or is ambiguous around a DST change (no silen
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from events import series
 from events.categories import CATEGORIES
 from events.models import EventStatus, Role
 
@@ -98,12 +102,18 @@ class SeriesForm(EventForm):
 
     def clean(self):
         cleaned = super().clean()
-        starts, until = cleaned.get("starts_at"), cleaned.get("until")
+        starts, ends, until = cleaned.get("starts_at"), cleaned.get("ends_at"), cleaned.get("until")
         if starts and until:
             if until < starts.date():
                 self.add_error("until", _("The last date is before the first event."))
             elif (until - starts.date()).days > 366:
                 self.add_error("until", _("A series covers one year at most."))
+            elif ends and cleaned.get("every_weeks"):
+                try:  # every date must be a time that exists once in Paris (events/series.py)
+                    series.occurrences(starts_at=starts, ends_at=ends, every_weeks=cleaned["every_weeks"],
+                                       until=until, zone=ZoneInfo(settings.TIME_ZONE))
+                except series.OccurrenceTimeInvalid as error:
+                    self.add_error("starts_at", str(error))
         return cleaned
 
     def values(self) -> dict:

@@ -8,7 +8,7 @@ changes (capacity, manual add or remove, cancel) lock the event row first, like 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from django.utils.text import slugify
@@ -17,7 +17,7 @@ from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import event_changes, live, notifications, permissions, services
+from events import event_changes, live, notifications, permissions, series, services
 from events.audit import audit_log, diff
 from events.models import (
     Association,
@@ -119,28 +119,28 @@ async def event_series_create(
     session: AsyncSession, *, actor: Actor, values: dict[str, Any], every_weeks: int, until: date,
     max_events: int = 60,
 ) -> list[Event]:
-    """One draft per date, every ``every_weeks`` weeks from the first until ``until`` (inclusive): each event
-    stands alone afterwards (edited, submitted or cancelled on its own)."""
-    step = timedelta(weeks=every_weeks)
-    duration = values["ends_at"] - values["starts_at"]
-    starts = []
-    moment = values["starts_at"]
-    while moment.date() <= until:
-        starts.append(moment)
-        moment += step
-    if len(starts) > max_events:  # refused, never cut short: a series silently missing dates is worse
-        raise DomainError(_("A series has %(max)d dates at most.") % {"max": max_events})
+    """One draft per date, every ``every_weeks`` weeks from the first until ``until`` (inclusive), at the same
+    Paris wall-clock time (events/series.py): each event stands alone afterwards (edited, submitted or cancelled
+    on its own)."""
+    try:
+        dates = series.occurrences(starts_at=values["starts_at"], ends_at=values["ends_at"],
+                                   every_weeks=every_weeks, until=until, zone=site_zone())
+        if len(dates) > max_events:  # refused, never cut short: a series silently missing dates is worse
+            raise DomainError(_("A series has %(max)d dates at most.") % {"max": max_events})
+        moved = [{name: series.local_weeks_later(value, occurrence.weeks, site_zone())
+                  for name, value in values.items()
+                  if isinstance(value, datetime) and name not in ("starts_at", "ends_at")} for occurrence in dates]
+    except series.OccurrenceTimeInvalid as error:
+        raise DomainError(str(error)) from error
     created = []
     async with session.begin():
         if not actor.is_editor_of(values["association_id"]):
             raise Forbidden
         now = utcnow()
-        for start in starts:
-            shift = start - values["starts_at"]
-            shifted = {name: (value + shift if isinstance(value, datetime) and name != "starts_at" else value)
-                       for name, value in values.items()}
-            shifted.update(starts_at=start, ends_at=start + duration)
-            event = Event(**shifted, slug=await _unique_slug(session, values["title"], _local_day(start)),
+        for occurrence, other_dates in zip(dates, moved, strict=True):
+            shifted = {**values, **other_dates, "starts_at": occurrence.starts_at, "ends_at": occurrence.ends_at}
+            event = Event(**shifted, slug=await _unique_slug(session, values["title"],
+                                                             _local_day(occurrence.starts_at)),
                           status=EventStatus.DRAFT, created_by_id=actor.id, created_at=now, updated_at=now)
             session.add(event)
             await session.flush()
