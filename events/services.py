@@ -308,12 +308,19 @@ async def user_email_opt_outs_set(session: AsyncSession, *, user_id: int, opt_ou
         await session.execute(update(User).where(User.id == user_id).values(email_opt_outs=sorted(set(opt_outs))))
 
 
-async def feed_token_regenerate(session: AsyncSession, *, user_id: int) -> str:
-    """A new secret for the personal calendar feed; the old URL stops working at once."""
+@dataclass(frozen=True, slots=True)
+class FeedAddress:
+    token: str
+    replaced: bool  # an earlier address existed, and no longer works
+
+
+async def feed_token_regenerate(session: AsyncSession, *, user_id: int) -> FeedAddress:
+    """A new secret for the personal calendar feed; the old URL, if any, stops working at once."""
     token = secrets.token_urlsafe(24)
     async with session.begin():
+        previous = (await session.execute(select(User.feed_token).where(User.id == user_id))).scalar_one_or_none()
         await session.execute(update(User).where(User.id == user_id).values(feed_token=token))
-    return token
+    return FeedAddress(token, replaced=previous is not None)
 
 
 async def feed_token_revoke(session: AsyncSession, *, user_id: int) -> None:

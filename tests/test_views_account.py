@@ -225,13 +225,17 @@ async def test_a_logged_in_students_language_switch_is_a_csrf_checked_post_that_
 async def test_feed_address_can_be_created_regenerated_and_revoked(async_client, session):
     user_id = await _account()
     await support.login(async_client, user_id)
+    async_client.cookies["django_language"] = "en"
     await async_client.post("/account/feed/", {"action": "regenerate"})
     first = (await session.execute(select(User.feed_token))).scalar_one()
     assert first and len(first) >= 32 and str(user_id) != first
-    assert first in (await async_client.get("/account/")).text
+    page = (await async_client.get("/account/")).text
+    assert first in page
+    assert "Your calendar feed address is ready" in page and "no longer works" not in page  # there was none
     await async_client.post("/account/feed/", {"action": "regenerate"})
     second = (await session.execute(select(User.feed_token))).scalar_one()
     assert second != first
+    assert "the old one no longer works" in (await async_client.get("/account/")).text
     await async_client.post("/account/feed/", {"action": "revoke"})
     assert (await session.execute(select(User.feed_token))).scalar_one() is None
 

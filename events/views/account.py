@@ -122,8 +122,10 @@ async def feed_token(request):
             await services.feed_token_revoke(session, user_id=request.user.id)
             messages.success(request, _("Your calendar feed address is disabled."))
         else:
-            await services.feed_token_regenerate(session, user_id=request.user.id)
-            messages.success(request, _("Your calendar feed has a new secret address; the old one no longer works."))
+            address = await services.feed_token_regenerate(session, user_id=request.user.id)
+            messages.success(request, _("Your calendar feed has a new secret address; the old one no longer works.")
+                             if address.replaced else _("Your calendar feed address is ready: add it to your "
+                                                        "calendar application."))
     return redirect("account")
 
 
