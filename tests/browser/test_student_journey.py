@@ -120,7 +120,7 @@ async def test_student_journey(server, new_page):
     await navigation.get_by_role("link", name="Camille Martin").click()
     await expect(page.get_by_role("heading", name="My account", level=1)).to_be_visible()
     await page.get_by_role("button", name="Create my feed address").click()
-    await expect(page.get_by_role("status")).to_contain_text("new secret address")
+    await expect(page.get_by_role("status")).to_contain_text("Your calendar feed address is ready")
     feed_input = page.get_by_label("Your personal feed address")
     await expect(feed_input).to_have_value(re.compile(r"/feeds/me/[^/]+\.ics$"))
     await expect(page.get_by_role("button", name="Make a new address")).to_be_visible()
