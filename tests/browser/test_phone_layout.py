@@ -11,6 +11,7 @@ stylesheet. The e-mail template is no web page.
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -47,6 +48,8 @@ DESKTOP_WIDTH = 1280  # contrast only: the desktop shows what phones hide (the m
 TEMPLATES = support.ROOT / "templates"
 # Templates that are no page of the site: e-mails are sent, not browsed.
 NOT_PAGES = {"emails/message.html"}
+# HYPERION_PHONE_SCREENSHOTS=1: a screenshot of every page at each phone width, to look at.
+SCREENSHOTS = ARTIFACTS / "phone" if os.environ.get("HYPERION_PHONE_SCREENSHOTS") else None
 
 LONG_TITLE = "Assemblée générale extraordinaire du Bureau des élèves et de l'association sportive"
 LONG_ASSOCIATION = "Association des étudiants en ingénierie aérospatiale et télécommunications"
@@ -169,7 +172,12 @@ AUDIT_JS = r"""
     return box.width > 1 && box.height > 1;  // visually hidden text is 1 px
   };
   if (phone && document.documentElement.scrollWidth > width) {
-    problems.push(`scrolls sideways: ${document.documentElement.scrollWidth} px wide`);
+    // Name the culprits: the innermost elements that reach past the right edge.
+    const wide = [...document.body.querySelectorAll('*')]
+      .filter((el) => el.getBoundingClientRect().right > width + 0.5);
+    const innermost = wide.filter((el) => !wide.some((other) => other !== el && el.contains(other)));
+    problems.push(`scrolls sideways: ${document.documentElement.scrollWidth} px wide, because of `
+                  + innermost.slice(0, 3).map(describe).join(', '));
   }
   const interactive = 'a[href], button, input:not([type=hidden]), select, textarea, summary';
   for (const el of phone ? document.querySelectorAll(interactive) : []) {
@@ -254,6 +262,9 @@ class Visits:
         self.server_url = server_url
         self.templates: set[str] = set()
         self.problems: list[str] = []
+        self.shots = 0
+        if SCREENSHOTS:
+            SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     async def check(self, page: Page, template: str, who: str) -> None:
         self.templates.add(template)
@@ -262,6 +273,10 @@ class Visits:
         for width in (*PHONE_WIDTHS, DESKTOP_WIDTH):
             await page.set_viewport_size({"width": width, "height": 800})
             found = Counter(await page.evaluate(AUDIT_JS, width != DESKTOP_WIDTH))
+            if SCREENSHOTS and width != DESKTOP_WIDTH:
+                self.shots += 1
+                name = re.sub(r"[^\w.-]+", "_", f"{self.shots:02d}-{who}-{template}-{width}")
+                await page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
             where = f"{template} ({page.url.removeprefix(self.server_url)}, {who}, {width} px)"
             self.problems.extend(f"{where}: {problem}" + (f" (×{count})" if count > 1 else "")
                                  for problem, count in found.items())
