@@ -168,8 +168,14 @@ AUDIT_JS = r"""
   const shown = (el) => {
     const style = getComputedStyle(el);
     if (style.visibility !== 'visible' || el.closest('[hidden]')) return false;
-    const box = el.getBoundingClientRect();
-    return box.width > 1 && box.height > 1;  // visually hidden text is 1 px
+    // Visually hidden: 1 px, or inside a clipped box of 1 px (a table's head kept for screen readers).
+    for (let node = el; node && node !== document.body; node = node.parentElement) {
+      const box = node.getBoundingClientRect();
+      if ((node === el || getComputedStyle(node).overflow !== 'visible') && (box.width <= 1 || box.height <= 1)) {
+        return false;
+      }
+    }
+    return true;
   };
   if (phone && document.documentElement.scrollWidth > width) {
     // Name the culprits: the innermost elements that reach past the right edge.
@@ -197,6 +203,29 @@ AUDIT_JS = r"""
     const [r, g, b, a = 1] = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number);
     return [r, g, b, a];
   };
+
+  // Nothing sticks out of the box it sits in (a card, a table, a pill), at every width: the nearest ancestor
+  // with a background or a border holds each control and each box.
+  const boxed = (el) => {
+    const style = getComputedStyle(el);
+    const painted = (rgba(style.backgroundColor) || [0, 0, 0, 0])[3] > 0;
+    const bordered = ['Top', 'Right', 'Bottom', 'Left'].some(
+      (side) => parseFloat(style[`border${side}Width`]) > 0 && style[`border${side}Style`] !== 'none');
+    return painted || bordered;
+  };
+  for (const el of document.body.querySelectorAll('*')) {
+    if (!(el.matches(interactive) || boxed(el)) || !shown(el)) continue;
+    if (['absolute', 'fixed'].includes(getComputedStyle(el).position)) continue;
+    let holder = el.parentElement;
+    while (holder && holder !== document.body && !boxed(holder)) holder = holder.parentElement;
+    if (!holder || holder === document.body) continue;
+    const inner = el.getBoundingClientRect();
+    const outer = holder.getBoundingClientRect();
+    if (inner.left < outer.left - 0.5 || inner.right > outer.right + 0.5) {
+      problems.push(`sticks out of ${describe(holder).split('>')[0]}>: ${describe(el)}`);
+    }
+  }
+
   const over = (top, bottom) => {  // top composited over an opaque bottom
     const a = top[3];
     return [0, 1, 2].map((i) => top[i] * a + bottom[i] * (1 - a)).concat(1);
