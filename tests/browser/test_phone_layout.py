@@ -11,6 +11,7 @@ stylesheet. The e-mail template is no web page.
 
 from __future__ import annotations
 
+import calendar as std_calendar
 import os
 import re
 from collections import Counter
@@ -450,3 +451,39 @@ async def test_desktop_screenshots(server, new_page):
         assert response is not None and response.status == 200, url
         await page.wait_for_load_state("load")
         await page.screenshot(path=folder / f"{name}.png", full_page=True)
+
+
+async def test_month_calendar_is_an_agenda_on_a_phone(server, new_page):
+    """On a phone the month is the list of its days that have events, each event on its own line in full; on
+    a desktop it stays the grid of weeks. A month without events says so on a phone."""
+    bde = await support.association_create()
+    first = datetime.now(PARIS).date().replace(day=1)
+    busy = [first + timedelta(days=4), first + timedelta(days=11)]
+    for n, day in enumerate(busy):
+        await support.event_create(association_id=bde, slug=f"e{n}", title=f"{LONG_TITLE} {n}", starts_at=at(day, 18))
+    page = await new_page(locale="en-US", viewport={"width": 320, "height": 700})
+    await page.goto("/calendar/")
+    headers = page.locator(".calendar-month th")
+    await expect(headers).to_have_count(7)
+    for header in await headers.all():
+        await expect(header).to_be_hidden()
+    days = page.locator(".calendar-month td")
+    shown_days = [cell for cell in await days.all() if await cell.is_visible()]
+    assert len(shown_days) == len(busy)
+    for n, (cell, day) in enumerate(zip(shown_days, busy, strict=True)):
+        await expect(cell).to_contain_text(f"{day.day} {std_calendar.month_name[day.month]}")
+        link = cell.get_by_role("link", name=f"{LONG_TITLE} {n}")
+        await expect(link).to_be_visible()
+        box = await link.bounding_box()
+        assert box is not None and box["height"] >= 44, box  # the title wraps over lines, in full
+    await expect(page.get_by_text("Nothing planned.")).to_be_hidden()
+
+    await page.set_viewport_size({"width": 1280, "height": 900})
+    for header in await headers.all():
+        await expect(header).to_be_visible()
+    assert len([cell for cell in await days.all() if await cell.is_visible()]) >= 28
+
+    await page.goto(f"/calendar/?month={first.year + 1}-{first.month:02d}")
+    await expect(page.get_by_text("Nothing planned.")).to_be_hidden()
+    await page.set_viewport_size({"width": 320, "height": 700})
+    await expect(page.get_by_text("Nothing planned.")).to_be_visible()
