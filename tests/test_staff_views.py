@@ -543,7 +543,7 @@ async def test_raising_capacity_promotes_the_waitlist_in_order(session):
         RegistrationStatus.CONFIRMED, RegistrationStatus.CONFIRMED, RegistrationStatus.CONFIRMED,
         RegistrationStatus.WAITLISTED]
     page = (await manager.get(url("staff_attendees", event_id))).text
-    assert re.search(r"<td>1</td><td>S3</td>", page)  # the last one is now first in line
+    assert re.search(r"<td[^>]*>1</td><td>S3</td>", page)  # the last one is now first in line
 
 
 async def test_making_the_event_unlimited_confirms_the_whole_waitlist(session):
@@ -712,7 +712,7 @@ async def test_attendees_page_lists_confirmed_and_the_waitlist_with_positions_an
     assert page.status_code == 200
     assert "2 / 2 confirmed · 2 on the waitlist" in page.text
     assert page.text.index("Alice Martin") < page.text.index("Bob Durand")
-    assert re.search(r"<td>1</td><td>Dana Roux</td>.*<td>2</td><td>Carl Petit</td>", page.text, re.S)
+    assert re.search(r"<td[^>]*>1</td><td>Dana Roux</td>.*<td[^>]*>2</td><td>Carl Petit</td>", page.text, re.S)
     assert "Add a student" not in page.text and "/remove/" not in page.text  # editors only look
     searched = (await (await client_for(people.editor)).get(url("staff_attendees", event_id), {"q": "DUR"})).text
     assert "Bob Durand" in searched and "Alice Martin" not in searched and "Dana Roux" not in searched
