@@ -149,6 +149,9 @@ async def test_home_page_in_french(server, new_page):
     await expect(page.locator("html")).to_have_attribute("lang", "fr")
     await expect(page.get_by_role("heading", name="Événements à venir", level=1)).to_be_visible()
     await expect(page.get_by_role("link", name=PARTY)).to_be_visible()
+    # As French writes it: a capital for the heading's first letter only, the month in lower case.
+    day_heading = await page.locator("h2.day-label").first.inner_text()  # as shown, after the CSS
+    assert re.fullmatch(r"[A-Z][a-z]+ \d{1,2} [a-zéû]+ \d{4}", day_heading), day_heading
 
 
 def month_title(first: date) -> str:
