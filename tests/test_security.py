@@ -560,7 +560,8 @@ async def test_production_settings_send_hsts_and_secure_httponly_lax_cookies(pro
             "Cookie": f"{settings.CSRF_COOKIE_NAME}={csrf_cookie['value']}"}, data={
             "csrfmiddlewaretoken": token, "email": "prod@etu.test", "display_name": "Prod",
             "password1": "correct-horse-battery", "password2": "correct-horse-battery"})
-        assert signup.status_code == 302, signup.text[:500]
+        # Once seen as a 503 on a loaded machine and not reproduced since: the server's log says why, if again.
+        assert signup.status_code == 302, (signup.status_code, signup.text[:300], production_server.log()[-4000:])
         session_cookies = set_cookies(signup)
         language = await client.post("/language/", headers={
             "Origin": base.replace("http://", "https://"),
