@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from events import demo
-from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
+from events.management.commands import loaddemo
+from events.models import Association, Event, EventStatus, Membership, Registration, RegistrationStatus, Role, User
 from tests.support import ROOT
 
 
@@ -29,7 +30,7 @@ async def test_loaddemo_fills_the_database_with_realistic_data_once(session):
         "users": (await session.execute(select(func.count(User.id)))).scalar_one(),
         "events": (await session.execute(select(func.count(Event.id)))).scalar_one(),
     }
-    assert counts == {"associations": 15, "users": 302, "events": 60}
+    assert counts == {"associations": 15, "users": 300 + len(demo.ACCOUNTS), "events": 60}
     statuses = set((await session.execute(select(Event.status))).scalars())
     assert {EventStatus.APPROVED, EventStatus.SUBMITTED} <= statuses
     # No event is oversold, and full ones have a waitlist.
@@ -45,6 +46,38 @@ async def test_loaddemo_fills_the_database_with_realistic_data_once(session):
     second = manage("loaddemo", "--students", "300", "--events", "60")
     assert second.returncode == 0 and "already present" in second.stdout
     assert (await session.execute(select(func.count(Event.id)))).scalar_one() == 60
+
+
+async def test_the_demo_has_a_plain_student_and_separate_editor_manager_and_staff_accounts(session):
+    result = manage("loaddemo", "--students", "20", "--events", "5")
+    assert result.returncode == 0, result.stderr
+    roles = dict((await session.execute(
+        select(User.email, Membership.role).join(Membership, Membership.user_id == User.id, isouter=True)
+        .where(User.email.in_([account.email for account in demo.ACCOUNTS]))
+    )).all())
+    assert roles == {demo.STUDENT_EMAIL: None, demo.EDITOR_EMAIL: Role.EDITOR, demo.MANAGER_EMAIL: Role.MANAGER,
+                     demo.STAFF_EMAIL: None}
+    staff = dict((await session.execute(select(User.email, User.is_staff).where(
+        User.email.in_([account.email for account in demo.ACCOUNTS])))).all())
+    assert staff == {demo.STUDENT_EMAIL: False, demo.EDITOR_EMAIL: False, demo.MANAGER_EMAIL: False,
+                     demo.STAFF_EMAIL: True}
+    student = next(account for account in demo.ACCOUNTS if account.email == demo.STUDENT_EMAIL)
+    assert student.display_name == "Étudiante Démo" and "no association role" in student.what
+    # Loaded outside DEBUG, the passwords are random: a later run in DEBUG does not print the known ones.
+    again = manage("loaddemo", env={"DEBUG": "true"})
+    assert again.returncode == 0 and "already present" in again.stdout
+    assert loaddemo.DEV_PASSWORDS["student"] not in again.stdout
+
+
+def test_loaddemo_in_debug_prints_the_demo_accounts_on_every_run():
+    for run in ("first", "second"):
+        result = manage("loaddemo", "--students", "20", "--events", "5", env={"DEBUG": "true"})
+        assert result.returncode == 0, result.stderr
+        for account in demo.ACCOUNTS:
+            assert f"{account.email} " in result.stdout, (run, result.stdout)
+        assert f"/ {loaddemo.DEV_PASSWORDS['student']} " in result.stdout
+        assert f"/ {loaddemo.DEV_PASSWORDS['staff']} " in result.stdout
+    assert "already present" in result.stdout
 
 
 def test_loaddemo_refuses_bad_arguments_clearly():
