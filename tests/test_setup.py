@@ -5,7 +5,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 
 import pytest
 
@@ -13,12 +12,16 @@ from tests.support import ROOT
 
 
 def test_make_run_installs_without_removing_the_test_tools():
-    """scripts/run syncs the locked dependencies without the dev group: exactly, that would uninstall pytest
-    and the rest from under a `make test` running in the same checkout. Asked of uv as a dry run, the sync
-    scripts/run does must change nothing in the environment the tests run in."""
+    """scripts/run syncs the locked dependencies without the dev group. Exactly, that would uninstall pytest
+    and the rest from under a `make test` running in the same checkout; and given a pyenv shim's path instead
+    of the interpreter .venv was made from, uv replaces the whole .venv. Asked of uv as a dry run, with the
+    interpreter scripts/bootstrap.sh uses, the sync scripts/run does must change nothing in the environment
+    the tests run in."""
     bootstrap = re.search(r"^source .*bootstrap\.sh\"?(?P<args>.*)$", (ROOT / "scripts/run").read_text(), re.M)
     assert bootstrap, "scripts/run sources scripts/bootstrap.sh"
-    base_python = getattr(sys, "_base_executable", sys.executable)
+    found = subprocess.run([ROOT / "scripts/find-python"], capture_output=True, text=True)  # noqa: S603
+    assert found.returncode == 0, found.stderr
+    base_python = found.stdout.strip()
     if subprocess.run([base_python, "-m", "uv", "--version"], capture_output=True).returncode != 0:  # noqa: S603
         pytest.skip("uv is not installed in the base interpreter (scripts/bootstrap.sh installs it there)")
     result = subprocess.run(  # noqa: S603 - uv, as scripts/bootstrap.sh runs it
@@ -26,6 +29,7 @@ def test_make_run_installs_without_removing_the_test_tools():
         cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "UV_PYTHON": base_python},
     )
     assert result.returncode == 0, result.stderr
+    assert "Would replace" not in result.stderr, result.stderr
     removed = [line for line in result.stderr.splitlines() if line.startswith(" - ")]
     assert removed == [], result.stderr
 
