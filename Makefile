@@ -1,7 +1,8 @@
 # The two commands of the README. Each installs what it needs first.
+# make run PORT=8080 serves on another port; make run ARGS="0.0.0.0:8080 --workers 2" passes ARGS to runserver.
 .PHONY: run test bench
 run:
-	./scripts/run
+	PORT="$(PORT)" ./scripts/run $(ARGS)
 test:
 	./scripts/test
 bench:

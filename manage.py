@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Django's command-line utility for the site (migrate, runserver, loaddemo, createstaff, ...)."""
+"""Django's command-line utility for the site (migrate, runserver, loaddemo, createstaff, ...), without
+Django's ORM commands (events/management/utility.py)."""
 
 import os
 import sys
@@ -7,7 +8,7 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hyperion.settings")
-    from django.core.management import execute_from_command_line
+    from events.management.utility import execute_from_command_line
 
     execute_from_command_line(sys.argv)
 

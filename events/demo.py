@@ -71,17 +71,45 @@ LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Pet
 
 STAFF_EMAIL = "staff@hyperion.test"
 MANAGER_EMAIL = "manager.bde@hyperion.test"
+EDITOR_EMAIL = "editeur.bde@hyperion.test"
+STUDENT_EMAIL = "etudiante@hyperion.test"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoAccount:
+    email: str
+    display_name: str
+    what: str  # what the account can do, for the list make run prints
+    kind: str  # "staff", "manager", "editor" or "student": which demo password it has
+
+
+# The named accounts of the demo, one per kind of user; the ~2,000 generated students share the student's
+# password (some of them are editors or members of an association, as in real life).
+ACCOUNTS = [
+    DemoAccount(STUDENT_EMAIL, "Étudiante Démo", "a plain student, no association role", "student"),
+    DemoAccount(EDITOR_EMAIL, "Éric Éditeur", "editor of the BDE: writes and submits its events", "editor"),
+    DemoAccount(MANAGER_EMAIL, "Alice Responsable",
+                "manager of the BDE: also published events, attendees, members' roles", "manager"),
+    DemoAccount(STAFF_EMAIL, "Équipe BDE (staff)", "staff: approves submitted events, runs everything", "staff"),
+]
 
 
 @dataclass(frozen=True, slots=True)
 class DemoResult:
     loaded: bool
     counts: dict[str, int]
-    sample_student: str = ""
 
 
 async def demo_present(session: AsyncSession) -> bool:
     return (await session.execute(select(User.id).where(User.email == STAFF_EMAIL))).first() is not None
+
+
+async def demo_accounts_present(session: AsyncSession) -> list[DemoAccount]:
+    """The named demo accounts in the database (one loaded before an account was added lacks it)."""
+    emails = set((await session.execute(
+        select(User.email).where(User.email.in_([account.email for account in ACCOUNTS]))
+    )).scalars())
+    return [account for account in ACCOUNTS if account.email in emails]
 
 
 async def demo_load(
@@ -90,6 +118,7 @@ async def demo_load(
     staff_password_hash: str,
     manager_password_hash: str,
     student_password_hash: str,
+    editor_password_hash: str | None = None,
     students: int = 2000,
     events: int = 300,
     progress: Callable[[str, int, int], None] = lambda step, done, total: None,
@@ -115,16 +144,21 @@ async def demo_load(
         counts["associations"] = len(association_ids)
         progress("associations", len(association_ids), len(ASSOCIATIONS))
 
-        await session.execute(insert(User).returning(User.id), {
-            "email": STAFF_EMAIL, "display_name": "Équipe BDE (staff)", "password_hash": staff_password_hash,
-            "is_staff": True, "is_active": True, "language": "fr", "created_at": now,
-        })
-        manager_id = (await session.execute(insert(User).returning(User.id), {
-            "email": MANAGER_EMAIL, "display_name": "Alice Responsable", "password_hash": manager_password_hash,
-            "is_staff": False, "is_active": True, "language": "fr", "created_at": now,
-        })).scalar_one()
+        hashes = {"staff": staff_password_hash, "manager": manager_password_hash,
+                  "editor": editor_password_hash or manager_password_hash, "student": student_password_hash}
+        named = {}
+        for account in ACCOUNTS:
+            named[account.email] = (await session.execute(insert(User).returning(User.id), {
+                "email": account.email, "display_name": account.display_name,
+                "password_hash": hashes[account.kind], "is_staff": account.kind == "staff",
+                "is_active": True, "language": "fr", "created_at": now,
+                **({"promo": 2027} if account.kind == "student" else {}),
+            })).scalar_one()
         await session.execute(insert(Membership), [
-            {"user_id": manager_id, "association_id": association_ids["bde"], "role": Role.MANAGER, "created_at": now},
+            {"user_id": named[MANAGER_EMAIL], "association_id": association_ids["bde"], "role": Role.MANAGER,
+             "created_at": now},
+            {"user_id": named[EDITOR_EMAIL], "association_id": association_ids["bde"], "role": Role.EDITOR,
+             "created_at": now},
         ])
 
         student_rows = []
@@ -143,15 +177,15 @@ async def demo_load(
             result = await session.execute(insert(User).returning(User.id, sort_by_parameter_order=True), batch)
             student_ids.extend(result.scalars().all())
             progress("students", len(student_ids), students)
-        counts["users"] = len(student_ids) + 2
+        counts["users"] = len(student_ids) + len(ACCOUNTS)
 
         # A few students help run associations: editors and members.
         membership_rows = []
         for index, slug in enumerate(association_ids):
-            editor = student_ids[index * 7]
+            editor = student_ids[index * 7 % len(student_ids)]  # as many as 2,000 students or as few as 20
             membership_rows.append({"user_id": editor, "association_id": association_ids[slug],
                                     "role": Role.EDITOR, "created_at": now})
-            for member in rng.sample(student_ids[200:], 10):
+            for member in rng.sample(student_ids[len(student_ids) // 10:], 10):
                 membership_rows.append({"user_id": member, "association_id": association_ids[slug],
                                         "role": Role.MEMBER, "created_at": now})
         unique_memberships = {(row["user_id"], row["association_id"]): row for row in membership_rows}
@@ -212,7 +246,7 @@ async def demo_load(
                 "decision_reason": "Date en conflit avec le gala, merci de proposer une autre date."
                 if status == EventStatus.DECLINED else
                 ("Salle indisponible, nous sommes désolés." if status == EventStatus.CANCELLED else ""),
-                "created_by_id": student_ids[list(association_ids).index(slug_assoc) * 7],
+                "created_by_id": student_ids[list(association_ids).index(slug_assoc) * 7 % len(student_ids)],
                 "sequence": 0, "created_at": now, "updated_at": now,
             })
         result = await session.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), event_rows)
@@ -232,7 +266,9 @@ async def demo_load(
                 wanted = capacity + rng.randint(1, 15)  # full, with a waitlist
             else:
                 wanted = rng.randint(0, capacity)
-            for position, user_id in enumerate(rng.sample(student_ids, min(wanted, len(student_ids)))):
+            # The plain demo student registers like the others (no role, so only through "My events").
+            registrants = [*student_ids, named[STUDENT_EMAIL]]
+            for position, user_id in enumerate(rng.sample(registrants, min(wanted, len(registrants)))):
                 confirmed = capacity is None or position < capacity
                 queued += timedelta(seconds=1)
                 registration_rows.append({
@@ -244,4 +280,4 @@ async def demo_load(
             await session.execute(insert(Registration), registration_rows[start:start + 2000])
             progress("registrations", min(start + 2000, len(registration_rows)), len(registration_rows))
         counts["registrations"] = len(registration_rows)
-    return DemoResult(loaded=True, counts=counts, sample_student=student_rows[0]["email"])
+    return DemoResult(loaded=True, counts=counts)

@@ -41,7 +41,9 @@ _SQLITE_READONLY = "hyperion_readonly"
 def database_url(url: str | URL | None = None) -> URL:
     """The SQLAlchemy URL of the site's database, with an async driver whatever the spelling."""
     parsed = make_url(url or settings.DATABASE_URL)
-    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "asyncpg":
+    if parsed.drivername in ("postgres", "postgresql") or (
+        parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() != "asyncpg"
+    ):  # postgres:// is Heroku's and libpq's spelling; SQLAlchemy only knows postgresql://
         parsed = parsed.set(drivername="postgresql+asyncpg")
     elif parsed.get_backend_name() == "sqlite" and parsed.get_driver_name() != "aiosqlite":
         parsed = parsed.set(drivername="sqlite+aiosqlite")
@@ -74,7 +76,11 @@ def engine_create(url: str | URL | None = None, **overrides) -> AsyncEngine:
         if parsed.database and parsed.database != ":memory:":
             from pathlib import Path
 
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            # The data folder of the default database is made on first use; a folder named in DATABASE_URL
+            # that does not exist is an error the caller reports ("unable to open database file").
+            folder = Path(parsed.database).resolve().parent
+            if folder == Path(settings.DATA_DIR).resolve():
+                folder.mkdir(parents=True, exist_ok=True)
         # aiosqlite runs one thread per connection: the pool bounds them.
         options.update(
             pool_size=min(settings.DB_POOL_SIZE, 5),

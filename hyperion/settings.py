@@ -1,24 +1,35 @@
 """Settings, read from the environment (and an optional .env file) through django-environ.
 
 Production-safe by default: DEBUG is off unless asked for, and outside DEBUG a SECRET_KEY must be given.
+A configuration error is an ImproperlyConfigured with a one-line message (manage.py prints just that).
 """
 
+import os
 from pathlib import Path
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+# The real environment wins over the file. `make run` writes a development .env when there is none;
+# HYPERION_ENV_FILE names another file, or none when empty (the tests read none).
+ENV_FILE = os.environ.get("HYPERION_ENV_FILE", str(BASE_DIR / ".env"))
+if ENV_FILE:
+    environ.Env.read_env(ENV_FILE, overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
 _DEV_SECRET_KEY = "hyperion-development-only-not-secret"  # noqa: S105 - DEBUG only (refused below)  # nosec B105
 SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off (see .env.example).")
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set when DEBUG is off: set it in the environment or in .env (see .env.example); "
+        "for development, `make run` writes a .env with DEBUG=true and a generated key."
+    )
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -29,6 +40,22 @@ DATA_DIR = Path(env.str("HYPERION_DATA_DIR", default=str(BASE_DIR / "data")))
 # The one database of the site, spoken to only through SQLAlchemy's asyncio layer (hyperion/db.py).
 # No DATABASE_URL: an SQLite file in the data folder (aiosqlite), so a new user needs no server.
 DATABASE_URL = env.str("DATABASE_URL", default=f"sqlite+aiosqlite:///{DATA_DIR / 'hyperion.sqlite3'}")
+
+
+def _check_database_url(url: str) -> None:
+    """PostgreSQL or SQLite, in a form SQLAlchemy can read; anything else is refused here, in one line."""
+    expected = "postgresql+asyncpg://user:pass@host:5432/db or sqlite+aiosqlite:///path/to/file.sqlite3"
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL (expected {expected}).") from None
+    if parsed.get_backend_name() not in ("postgresql", "postgres", "sqlite"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL: {parsed.drivername}:// is not supported, only PostgreSQL and SQLite ({expected})."
+        )
+
+
+_check_database_url(DATABASE_URL)
 DB_POOL_SIZE = env.int("DB_POOL_SIZE", default=10)
 # Connections beyond the pool's size are closed as soon as they are returned, so under steady load they are
 # opened and closed over and over (106 server processes in 10 s for a 10+10 pool at 1,000 clients, each

@@ -3,24 +3,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-find_python() {
-    local candidate
-    # pyenv honours .python-version; then any python3.12+ on PATH.
-    for candidate in python python3.13 python3.12 python3; do
-        if command -v "$candidate" >/dev/null 2>&1 &&
-            "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null; then
-            command -v "$candidate"
-            return
-        fi
-    done
-    for candidate in "$HOME"/.pyenv/versions/3.1[2-9]*/bin/python; do
-        [ -x "$candidate" ] && { echo "$candidate"; return; }
-    done
-    echo "error: Python 3.12 or newer is needed (see .python-version)" >&2
-    exit 1
-}
-
-BASE_PYTHON=$(find_python)
+BASE_PYTHON=$(scripts/find-python)
 UV_VERSION=0.13.9
 if ! "$BASE_PYTHON" -m uv --version 2>/dev/null | grep -q "$UV_VERSION"; then
     echo "==> installing uv $UV_VERSION"

@@ -1,7 +1,11 @@
 """Test settings: the site's settings with a test secret, a fast password hasher and no HTTPS redirect
-(the test client speaks plain HTTP). The database URL is chosen by tests/conftest.py (--db)."""
+(the test client speaks plain HTTP). The database URL is chosen by tests/conftest.py (--db). A developer's
+.env (which `make run` writes) is not read: the tests, and the commands and servers they start, see only
+the environment."""
 
 import os
+
+os.environ.setdefault("HYPERION_ENV_FILE", "")
 
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-that-is-long-enough-for-django-checks-0123456789")
 os.environ.setdefault("DEBUG", "false")

@@ -8,7 +8,8 @@ import pytest
 from sqlalchemy import func, select
 
 from events import demo
-from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
+from events.management.commands import loaddemo
+from events.models import Association, Event, EventStatus, Membership, Registration, RegistrationStatus, Role, User
 from tests.support import ROOT
 
 
@@ -29,7 +30,7 @@ async def test_loaddemo_fills_the_database_with_realistic_data_once(session):
         "users": (await session.execute(select(func.count(User.id)))).scalar_one(),
         "events": (await session.execute(select(func.count(Event.id)))).scalar_one(),
     }
-    assert counts == {"associations": 15, "users": 302, "events": 60}
+    assert counts == {"associations": 15, "users": 300 + len(demo.ACCOUNTS), "events": 60}
     statuses = set((await session.execute(select(Event.status))).scalars())
     assert {EventStatus.APPROVED, EventStatus.SUBMITTED} <= statuses
     # No event is oversold, and full ones have a waitlist.
@@ -45,6 +46,38 @@ async def test_loaddemo_fills_the_database_with_realistic_data_once(session):
     second = manage("loaddemo", "--students", "300", "--events", "60")
     assert second.returncode == 0 and "already present" in second.stdout
     assert (await session.execute(select(func.count(Event.id)))).scalar_one() == 60
+
+
+async def test_the_demo_has_a_plain_student_and_separate_editor_manager_and_staff_accounts(session):
+    result = manage("loaddemo", "--students", "20", "--events", "5")
+    assert result.returncode == 0, result.stderr
+    roles = dict((await session.execute(
+        select(User.email, Membership.role).join(Membership, Membership.user_id == User.id, isouter=True)
+        .where(User.email.in_([account.email for account in demo.ACCOUNTS]))
+    )).all())
+    assert roles == {demo.STUDENT_EMAIL: None, demo.EDITOR_EMAIL: Role.EDITOR, demo.MANAGER_EMAIL: Role.MANAGER,
+                     demo.STAFF_EMAIL: None}
+    staff = dict((await session.execute(select(User.email, User.is_staff).where(
+        User.email.in_([account.email for account in demo.ACCOUNTS])))).all())
+    assert staff == {demo.STUDENT_EMAIL: False, demo.EDITOR_EMAIL: False, demo.MANAGER_EMAIL: False,
+                     demo.STAFF_EMAIL: True}
+    student = next(account for account in demo.ACCOUNTS if account.email == demo.STUDENT_EMAIL)
+    assert student.display_name == "Étudiante Démo" and "no association role" in student.what
+    # Loaded outside DEBUG, the passwords are random: a later run in DEBUG does not print the known ones.
+    again = manage("loaddemo", env={"DEBUG": "true"})
+    assert again.returncode == 0 and "already present" in again.stdout
+    assert loaddemo.DEV_PASSWORDS["student"] not in again.stdout
+
+
+def test_loaddemo_in_debug_prints_the_demo_accounts_on_every_run():
+    for run in ("first", "second"):
+        result = manage("loaddemo", "--students", "20", "--events", "5", env={"DEBUG": "true"})
+        assert result.returncode == 0, result.stderr
+        for account in demo.ACCOUNTS:
+            assert f"{account.email} " in result.stdout, (run, result.stdout)
+        assert f"/ {loaddemo.DEV_PASSWORDS['student']} " in result.stdout
+        assert f"/ {loaddemo.DEV_PASSWORDS['staff']} " in result.stdout
+    assert "already present" in result.stdout
 
 
 def test_loaddemo_refuses_bad_arguments_clearly():
@@ -101,3 +134,116 @@ def test_production_settings_refuse_to_start_without_a_secret_key():
         | {"DJANGO_SETTINGS_MODULE": "hyperion.settings"},
     )
     assert result.returncode != 0 and "SECRET_KEY must be set" in result.stderr
+
+
+# What a new user can get wrong: each is one line on stderr and a non-zero exit, never a traceback.
+
+def assert_one_line_error(result: subprocess.CompletedProcess, *expected: str) -> None:
+    assert result.returncode != 0, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    for text in expected:
+        assert text in result.stderr, result.stderr
+
+
+def test_a_missing_secret_key_is_one_line_that_says_what_to_do():
+    env = {k: v for k, v in os.environ.items() if k not in ("SECRET_KEY", "DEBUG")}
+    result = subprocess.run(  # noqa: S603
+        [sys.executable, "manage.py", "migrate"], cwd=ROOT, capture_output=True, text=True,
+        env=env | {"DJANGO_SETTINGS_MODULE": "hyperion.settings", "HYPERION_ENV_FILE": ""},
+    )
+    assert_one_line_error(result, "SECRET_KEY must be set", ".env", "make run")
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("mysql://someone:hunter2hunter2@db.example.org/events", "mysql:// is not supported"),
+    ("postgresql-but-not-a-url", "DATABASE_URL is not a database URL"),
+    ("", "DATABASE_URL is not a database URL"),
+])
+def test_an_unsupported_or_malformed_database_url_is_one_line(url, expected):
+    result = manage("migrate", env={"DATABASE_URL": url})
+    assert_one_line_error(result, expected, "postgresql+asyncpg://")
+    assert "hunter2" not in result.stderr
+
+
+@pytest.mark.postgres_only
+@pytest.mark.parametrize("command", [["migrate"], ["loaddemo"], ["createstaff", "--noinput", "--email",
+                                                                 "a@b.test", "--display-name", "A"]])
+def test_a_postgresql_database_that_does_not_exist_is_one_line(command):
+    from sqlalchemy import make_url
+
+    admin = make_url(os.environ.get("HYPERION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    url = admin.set(database="hyperion_never_created").render_as_string(hide_password=False)
+    result = manage(*command, env={"DATABASE_URL": url, "HYPERION_STAFF_PASSWORD": "a-long-password-1234"})
+    assert_one_line_error(result, "'hyperion_never_created' does not exist", "createdb")
+
+
+def test_a_postgresql_login_the_server_refuses_is_one_line(backend):
+    if backend != "postgres":
+        pytest.skip("needs the PostgreSQL server of the run")
+    from sqlalchemy import make_url
+
+    admin = make_url(os.environ.get("HYPERION_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))
+    url = admin.set(username="hyperion_no_such_role").render_as_string(hide_password=False)
+    assert_one_line_error(manage("migrate", env={"DATABASE_URL": url}), "refused the login", "hyperion_no_such_role")
+
+
+@pytest.mark.parametrize("command", [["migrate"], ["loaddemo"]])
+def test_an_sqlite_database_that_cannot_be_opened_is_one_line(command, tmp_path):
+    missing_folder = tmp_path / "no-such-folder" / "site.sqlite3"
+    result = manage(*command, env={"DATABASE_URL": f"sqlite+aiosqlite:///{missing_folder}"})
+    assert_one_line_error(result, f"its folder {missing_folder.parent} does not exist")
+    assert not missing_folder.parent.exists()  # not made behind the user's back
+    # A folder where the file should be: sqlite3 cannot open it (as an unreadable file).
+    result = manage(*command, env={"DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}"})
+    assert_one_line_error(result, "cannot open the SQLite database", "it is a folder")
+    not_a_database = tmp_path / "notes.txt"
+    not_a_database.write_text("not a database\n" * 100)
+    result = manage(*command, env={"DATABASE_URL": f"sqlite+aiosqlite:///{not_a_database}"})
+    assert_one_line_error(result, "it is not an SQLite database file")
+
+
+@pytest.mark.parametrize(("addrport", "expected"), [
+    ("127.0.0.1:99999", "port 99999 is out of range"),
+    ("0", "port 0 is out of range"),
+    ("abc", "'abc' is not a port"),
+    ("127.0.0.1:", "not a port"),
+])
+def test_runserver_refuses_an_invalid_port_in_one_line(addrport, expected):
+    assert_one_line_error(manage("runserver", addrport, "--noreload"), expected)
+
+
+def test_djangos_commands_that_need_the_orm_are_not_listed():
+    from events.management.utility import UNAVAILABLE
+
+    listing = manage("help")
+    assert listing.returncode == 0, listing.stderr
+    names = {line.strip() for line in listing.stdout.splitlines() if line.startswith("    ")}
+    assert {"migrate", "makemigrations", "runserver", "loaddemo", "check", "shell"} <= names
+    assert not names & set(UNAVAILABLE)
+    assert {"dbshell", "flush", "dumpdata", "loaddata", "showmigrations", "sqlmigrate"} <= set(UNAVAILABLE)
+    commands = manage("help", "--commands")
+    assert "migrate" in commands.stdout.split() and not set(commands.stdout.split()) & set(UNAVAILABLE)
+
+
+def test_every_command_left_out_of_the_listing_would_fail_on_the_orm():
+    """The list is Django's commands that cannot work here: none that works is hidden, none is missed."""
+    from django.core.management import get_commands
+
+    from events.management.utility import UNAVAILABLE
+
+    django_commands = {name for name, app in get_commands().items() if app.startswith("django.")}
+    assert set(UNAVAILABLE) <= django_commands
+    works_without_the_orm = {"check", "compilemessages", "makemessages", "diffsettings", "sendtestemail", "shell",
+                             "startapp", "startproject"}
+    assert django_commands - set(UNAVAILABLE) == works_without_the_orm
+
+
+@pytest.mark.parametrize("command", [
+    ["dbshell"], ["showmigrations"], ["sqlmigrate", "events", "0001"], ["flush", "--noinput"],
+    ["dumpdata", "--format", "json"], ["loaddata", "fixture.json"], ["inspectdb"], ["squashmigrations", "x", "1"],
+    ["sqlflush"], ["sqlsequencereset", "events"], ["createcachetable"], ["optimizemigration", "x", "1"],
+    ["test"], ["testserver", "fixture.json"], ["dbshell", "--help"],
+])
+def test_djangos_commands_that_need_the_orm_say_why_in_one_line(command):
+    assert_one_line_error(manage(*command), f"CommandError: {command[0]} is not available on this site")

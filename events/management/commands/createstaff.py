@@ -18,11 +18,10 @@ from django.core.validators import validate_email
 from events import services_ops
 from events.auth import password_hash
 from events.forms import MAX_PASSWORD_LENGTH
-from events.management.base import database_unreachable
+from events.management.base import database_errors
 from events.services import DomainError, EmailTaken, normalize_email
 from events.services_ops import AccountState
 from hyperion import db
-from hyperion.errors import DATABASE_UNAVAILABLE
 
 PASSWORD_ENV = "HYPERION_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not a password  # nosec B105
 DISPLAY_NAME_MAX = 80  # User.display_name
@@ -187,10 +186,8 @@ class Command(BaseCommand):
             async with db.engine_scope():
                 return await work()
 
-        try:
+        with database_errors():
             return asyncio.run(run())
-        except DATABASE_UNAVAILABLE as exc:
-            raise database_unreachable(exc) from None
 
 
 async def _account_by_email(email: str) -> AccountState | None:

@@ -4,17 +4,21 @@ import secrets
 
 from django.conf import settings
 from django.core.management.base import CommandError
+from sqlalchemy import select
 
 from events import demo
-from events.auth import password_hash
+from events.auth import password_hash, password_matches
 from events.management.base import AsyncCommand
+from events.models import User
 from hyperion import db
 
-DEV_PASSWORDS = {"staff": "demo-staff-password", "manager": "demo-manager-password", "student": "demo-student"}
+DEV_PASSWORDS = {"staff": "demo-staff-password", "manager": "demo-manager-password",
+                 "editor": "demo-editor-password", "student": "demo-student"}
 
 
 class Command(AsyncCommand):
-    help = "Load demo associations, events, students and registrations (does nothing if already loaded)."
+    help = ("Load demo associations, events, students and registrations (does nothing if already loaded); "
+            "in DEBUG, print the demo accounts and their passwords either way.")
 
     def add_arguments(self, parser):
         parser.add_argument("--students", type=int, default=2000)
@@ -40,17 +44,30 @@ class Command(AsyncCommand):
                 session,
                 staff_password_hash=hashes["staff"],
                 manager_password_hash=hashes["manager"],
+                editor_password_hash=hashes["editor"],
                 student_password_hash=hashes["student"],
                 students=students,
                 events=events,
                 progress=progress,
             )
-        if not result.loaded:
-            self.stdout.write("Demo data already present: nothing to do.")
+        if result.loaded:
+            self.stdout.write(self.style.SUCCESS(
+                "Demo loaded: {associations} associations, {users} users, {events} events, "
+                "{registrations} registrations.".format(**result.counts)))
+            self._print_accounts(demo.ACCOUNTS, passwords)
             return
-        self.stdout.write(self.style.SUCCESS(
-            "Demo loaded: {associations} associations, {users} users, {events} events, "
-            "{registrations} registrations.".format(**result.counts)))
-        self.stdout.write(f"  staff account:   {demo.STAFF_EMAIL} / {passwords['staff']}")
-        self.stdout.write(f"  BDE manager:     {demo.MANAGER_EMAIL} / {passwords['manager']}")
-        self.stdout.write(f"  any student, e.g. {result.sample_student} / {passwords['student']}")
+        self.stdout.write("Demo data already present: nothing to do.")
+        if settings.DEBUG:
+            # make run prints the accounts every time, not only on the day the demo was loaded: when it was
+            # loaded in development, with the known passwords (checked on the staff account).
+            async with db.read_session() as session:
+                accounts = await demo.demo_accounts_present(session)
+                staff_hash = await session.scalar(select(User.password_hash).where(User.email == demo.STAFF_EMAIL))
+            if await password_matches(DEV_PASSWORDS["staff"], staff_hash):
+                self._print_accounts(accounts, DEV_PASSWORDS)
+
+    def _print_accounts(self, accounts: list[demo.DemoAccount], passwords: dict[str, str]) -> None:
+        self.stdout.write("Demo accounts (e-mail / password):")
+        for account in accounts:
+            self.stdout.write(f"  {account.email:<27} / {passwords[account.kind]:<22}  {account.what}")
+        self.stdout.write(f"  and every generated student (…@etu.hyperion.test) / {passwords['student']}")

@@ -3,9 +3,8 @@
 from alembic.util import CommandError as AlembicError
 from django.core.management.base import BaseCommand, CommandError
 
-from events.management.base import database_unreachable
+from events.management.base import database_errors
 from hyperion import schema
-from hyperion.errors import DATABASE_UNAVAILABLE
 
 
 class Command(BaseCommand):
@@ -21,12 +20,11 @@ class Command(BaseCommand):
 
     def handle(self, *args, revision, downgrade, **options):
         try:
-            if downgrade:
-                schema.downgrade(revision)
-            else:
-                schema.upgrade(revision)
-        except DATABASE_UNAVAILABLE as exc:
-            raise database_unreachable(exc) from None
+            with database_errors():
+                if downgrade:
+                    schema.downgrade(revision)
+                else:
+                    schema.upgrade(revision)
         except AlembicError as exc:
             raise CommandError(str(exc)) from None
         where = "the latest revision" if revision == "head" else f"revision {revision}"

@@ -29,6 +29,8 @@ class Command(BaseCommand):
             raise CommandError(f"{addrport!r} is not a port or an address:port.")
         host = (match["host"] or "127.0.0.1").strip("[]")
         port = int(match["port"])
+        if not 0 < port < 65536:
+            raise CommandError(f"port {port} is out of range: a port is a number from 1 to 65535.")
         reload = settings.DEBUG and not noreload and workers == 1
         os.environ.setdefault("UV_THREADPOOL_SIZE", "1")  # see hyperion/asgi.py
         self.stdout.write(f"Serving Hyperion Events at http://{host}:{port}/ (uvicorn, {workers} worker(s))")
