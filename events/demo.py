@@ -230,7 +230,7 @@ async def demo_load(
             capacity = rng.choice([None, 20, 30, 40, 50, 80, 100, 150, 200])
             event_rows.append({
                 "slug": slug,
-                "title": f"{title} ({assoc_name})" if rng.random() < 0.3 else title,
+                "title": title,  # lists and pages name the association beside the title already
                 "description": f"{title}, organisé par {assoc_name}.\n\nOuvert à tous les étudiants de l'école. "
                                f"Pensez à venir un peu en avance !",
                 "association_id": association_ids[slug_assoc],

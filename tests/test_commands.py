@@ -42,6 +42,10 @@ async def test_loaddemo_fills_the_database_with_realistic_data_once(session):
     )).all()
     assert all(capacity is None or count <= capacity for capacity, count in confirmed)
     assert (await session.execute(select(func.count(User.id)).where(User.is_staff.is_(True)))).scalar_one() == 1
+    # Pages name an event's association beside its title: a title that names it too reads it twice.
+    titles = (await session.execute(select(Event.title, Association.name)
+                                    .join(Association, Association.id == Event.association_id))).all()
+    assert not [title for title, association in titles if association in title]
 
     second = manage("loaddemo", "--students", "300", "--events", "60")
     assert second.returncode == 0 and "already present" in second.stdout
