@@ -220,7 +220,8 @@ async def test_open_pages_learn_the_event_is_full_while_every_pooled_connection_
     event_id = await support.event_create(association_id=association_id, slug="rush", capacity=1)
     student = await support.user_create()
     url = make_url(database_url)
-    env = {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "30"}
+    name = "hyperion-live-busy-pool"
+    env = {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "30", "DB_APPLICATION_NAME": name}
     with support.uvicorn_server(tmp_path, env=env) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
             opened = [client.stream("GET", "/events/rush/seats/") for _ in range(5)]
@@ -241,8 +242,7 @@ async def test_open_pages_learn_the_event_is_full_while_every_pooled_connection_
                 await transaction.start()
                 await locker.execute("LOCK TABLE associations IN ACCESS EXCLUSIVE MODE")
                 stuck_page = asyncio.create_task(client.get("/associations/bde/"))  # takes the only connection
-                await asyncio.sleep(0.5)
-                assert not stuck_page.done()
+                await support.until_waiting_on_lock(database_url, name)  # the page holds the only connection
                 committed_at = time.monotonic()
                 await _register(event_id, student)
 
