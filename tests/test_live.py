@@ -36,12 +36,12 @@ class _Stream:
     def values(self) -> list[dict]:
         return _events(self.received)
 
-    async def until(self, predicate, within: float = 5) -> dict:
+    async def until(self, predicate, within: float = support.EVENT_WITHIN) -> dict:
         while not self.values or not predicate(self.values[-1]):
             self.received += (await asyncio.wait_for(anext(self.chunks), timeout=within)).decode()
         return self.values[-1]
 
-    async def next_value(self, within: float = 5) -> dict:
+    async def next_value(self, within: float = support.EVENT_WITHIN) -> dict:
         count = len(self.values)
         return await self.until(lambda _news: len(self.values) > count, within)
 
@@ -196,7 +196,7 @@ async def test_a_registration_committed_elsewhere_reaches_open_pages_within_a_se
                 return _events(text)[-1]
 
             for _stream, chunks in streams:  # each page has its first count
-                assert (await asyncio.wait_for(next_news(chunks), timeout=10))["full"] is False
+                assert (await asyncio.wait_for(next_news(chunks), timeout=60))["full"] is False
             committed_at = time.monotonic()
             await _register(event_id, student)  # in this process: the news crosses by NOTIFY
 
@@ -234,7 +234,7 @@ async def test_open_pages_learn_the_event_is_full_while_every_pooled_connection_
                 return _events(text)[-1]
 
             for chunks in streams:
-                assert (await asyncio.wait_for(next_news(chunks), timeout=10))["full"] is False
+                assert (await asyncio.wait_for(next_news(chunks), timeout=60))["full"] is False
             locker = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
                                            database=url.database)
             try:
