@@ -5,15 +5,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy import URL
 
-from tests.support import free_port
+from tests.support import free_port, until_sync
 
 
 @contextmanager
@@ -49,16 +49,19 @@ pidfile = {folder / "pgbouncer.pid"}
         command = ["runuser", "-u", "postgres", "--", *command]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
     try:
-        deadline = time.monotonic() + 10
-        import socket
-        while True:
+        def listens() -> bool:
+            if process.poll() is not None:
+                raise RuntimeError(f"pgbouncer exited at startup: {process.stderr.read().decode()}")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
             except OSError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"pgbouncer did not start: {process.stderr.read().decode()}") from None
-                time.sleep(0.1)
+                return False
+            return True
+
+        try:
+            until_sync(listens, what="pgbouncer listening")
+        except AssertionError as error:
+            raise RuntimeError(f"pgbouncer did not start: {error}") from None
         yield port
     finally:
         process.terminate()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import signal
 import socket
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
-from sqlalchemy import URL, insert, text
+from sqlalchemy import URL, insert, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from events.models import (
@@ -101,6 +102,65 @@ async def registration_create_raw(*, event_id: int, user_id: int,
                                       {"event_id": event_id, "user_id": user_id, "status": status})).scalar_one()
 
 
+# Waiting for an event.
+
+STARTUP_WITHIN = 60  # seconds: how long a server may take to start on a loaded machine before a test gives up
+EVENT_WITHIN = 60  # seconds: how long a test waits for the event it needs before it gives up
+
+
+async def until(condition, *, within: float = EVENT_WITHIN, step: float = 0.01, what: str = "the condition"):
+    """Wait for the event a test needs: call ``condition()`` (sync, or returning an awaitable) until it
+    returns something true, and return that. The step is only how often to look; ``within`` is a generous
+    deadline that only ends a test that would otherwise hang (on a loaded machine an event may take
+    seconds): past it, an AssertionError says what never happened.
+
+    This and ``until_sync`` are the suite's only sleeps on a timer that wait for something (the rule is
+    checked by tests/test_suite_rules.py)."""
+    deadline = asyncio.timeout(within)
+    try:
+        async with deadline:
+            while True:
+                value = condition()
+                if inspect.isawaitable(value):
+                    value = await value
+                if value:
+                    return value
+                await asyncio.sleep(step)
+    except TimeoutError:
+        if deadline.expired():
+            raise AssertionError(f"not within {within} s: {what}") from None
+        raise
+
+
+def until_sync(condition, *, within: float = STARTUP_WITHIN, step: float = 0.05, what: str = "the condition"):
+    """``until`` for code without an event loop (starting a server before the test's loop uses it)."""
+    deadline = time.monotonic() + within
+    while not (value := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {within} s: {what}")
+        time.sleep(step)
+    return value
+
+
+async def until_waiting_on_lock(database_url: str, application_name: str, count: int = 1) -> None:
+    """Wait until ``count`` connections named ``application_name`` (a server's DB_APPLICATION_NAME) wait on a
+    lock, as PostgreSQL shows them (pg_stat_activity): the requests they serve are stuck where the test put
+    them."""
+    url = make_url(database_url)
+    watcher = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
+                                    database=url.database, timeout=30)
+
+    async def enough() -> bool:
+        return await watcher.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database() "
+            "AND wait_event_type = 'Lock'", application_name) >= count
+
+    try:
+        await until(enough, what=f"{count} connection(s) of {application_name} waiting on a lock")
+    finally:
+        await watcher.close()
+
+
 # Real servers.
 
 def free_port() -> int:
@@ -152,18 +212,21 @@ def uvicorn_server(tmp_path: Path, *, env: dict[str, str] | None = None, extra_a
             cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
         )
     server = RunningServer(process, f"http://127.0.0.1:{port}", log_path)
+
+    def answers() -> bool:
+        if process.poll() is not None:
+            raise RuntimeError(f"uvicorn exited at startup:\n{server.log()}")
+        try:
+            httpx.get(f"{server.base_url}/static/css/site.css", timeout=5)
+        except httpx.TransportError:
+            return False
+        return True
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"uvicorn exited at startup:\n{server.log()}")
-            try:
-                httpx.get(f"{server.base_url}/static/css/site.css", timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"uvicorn did not start:\n{server.log()}") from None
-                time.sleep(0.1)
+        try:
+            until_sync(answers, what="uvicorn answering")
+        except AssertionError as error:
+            raise RuntimeError(f"{error}:\n{server.log()}") from None
         yield server
     finally:
         server.stop()

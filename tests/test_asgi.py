@@ -48,7 +48,7 @@ async def test_server_keeps_few_threads_under_hundreds_of_concurrent_requests(tm
             nonlocal peak_threads
             while not stop.is_set():
                 peak_threads = max(peak_threads, server.threads())
-                await asyncio.sleep(0.005)
+                await asyncio.sleep(0.005)  # samples the thread count while the requests run, waits for nothing
 
         limits = httpx.Limits(max_connections=400, max_keepalive_connections=0)
         async with httpx.AsyncClient(base_url=server.base_url, limits=limits, timeout=30) as client:

@@ -68,7 +68,7 @@ async def _reset_and_seed(engine, capacities: list[int | None]) -> Scene:
 async def _run(sessions, scene: Scene, operation: tuple) -> str:
     kind, student, event, value, delay_ms = operation
     event_id, user_id = scene.event_ids[event], scene.student_ids[student]
-    await asyncio.sleep(delay_ms / 1000)
+    await asyncio.sleep(delay_ms / 1000)  # simulates arrivals spread in time (drawn by hypothesis), waits for nothing
     async with sessions() as session:
         try:
             if kind == "register":

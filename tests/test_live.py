@@ -36,12 +36,12 @@ class _Stream:
     def values(self) -> list[dict]:
         return _events(self.received)
 
-    async def until(self, predicate, within: float = 5) -> dict:
+    async def until(self, predicate, within: float = support.EVENT_WITHIN) -> dict:
         while not self.values or not predicate(self.values[-1]):
             self.received += (await asyncio.wait_for(anext(self.chunks), timeout=within)).decode()
         return self.values[-1]
 
-    async def next_value(self, within: float = 5) -> dict:
+    async def next_value(self, within: float = support.EVENT_WITHIN) -> dict:
         count = len(self.values)
         return await self.until(lambda _news: len(self.values) > count, within)
 
@@ -196,7 +196,7 @@ async def test_a_registration_committed_elsewhere_reaches_open_pages_within_a_se
                 return _events(text)[-1]
 
             for _stream, chunks in streams:  # each page has its first count
-                assert (await asyncio.wait_for(next_news(chunks), timeout=10))["full"] is False
+                assert (await asyncio.wait_for(next_news(chunks), timeout=60))["full"] is False
             committed_at = time.monotonic()
             await _register(event_id, student)  # in this process: the news crosses by NOTIFY
 
@@ -220,7 +220,8 @@ async def test_open_pages_learn_the_event_is_full_while_every_pooled_connection_
     event_id = await support.event_create(association_id=association_id, slug="rush", capacity=1)
     student = await support.user_create()
     url = make_url(database_url)
-    env = {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "30"}
+    name = "hyperion-live-busy-pool"
+    env = {"DB_POOL_SIZE": "1", "DB_MAX_OVERFLOW": "0", "DB_POOL_TIMEOUT": "30", "DB_APPLICATION_NAME": name}
     with support.uvicorn_server(tmp_path, env=env) as server:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
             opened = [client.stream("GET", "/events/rush/seats/") for _ in range(5)]
@@ -233,7 +234,7 @@ async def test_open_pages_learn_the_event_is_full_while_every_pooled_connection_
                 return _events(text)[-1]
 
             for chunks in streams:
-                assert (await asyncio.wait_for(next_news(chunks), timeout=10))["full"] is False
+                assert (await asyncio.wait_for(next_news(chunks), timeout=60))["full"] is False
             locker = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username,
                                            database=url.database)
             try:
@@ -241,8 +242,7 @@ async def test_open_pages_learn_the_event_is_full_while_every_pooled_connection_
                 await transaction.start()
                 await locker.execute("LOCK TABLE associations IN ACCESS EXCLUSIVE MODE")
                 stuck_page = asyncio.create_task(client.get("/associations/bde/"))  # takes the only connection
-                await asyncio.sleep(0.5)
-                assert not stuck_page.done()
+                await support.until_waiting_on_lock(database_url, name)  # the page holds the only connection
                 committed_at = time.monotonic()
                 await _register(event_id, student)
 

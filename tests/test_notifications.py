@@ -373,6 +373,9 @@ async def _pending_messages(count: int) -> None:
         await notifications.notify(write, kind="registration.confirmed", recipient_ids=users, event_id=event_id)
 
 
+LEASE_SECONDS = 60  # long enough that the restarted sender never retakes its own claims
+
+
 async def test_a_sender_killed_mid_batch_loses_nothing_and_resends_only_the_message_in_flight(smtp, session):
     await _pending_messages(30)
     worker: dict[str, subprocess.Popen] = {}
@@ -392,8 +395,14 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_resends_only_the_mess
             worker["process"].kill()
     assert worker["process"].returncode == -signal.SIGKILL
     smtp.inbox.on_message = None
-    await asyncio.sleep(1.2)  # the dead sender's lease (1 s in this test) expires
-    restarted = _sendmail(smtp.url, env={"OUTBOX_LEASE_SECONDS": "1"})
+    # The dead sender's lease expires: its claims are moved back past the lease the restarted sender reads
+    # (the clock the claim check compares them with), instead of waiting the lease out.
+    async with db.write_session() as write, write.begin():
+        dead_claims = (await write.execute(
+            update(OutboxMessage).where(OutboxMessage.status == OutboxStatus.SENDING)
+            .values(claimed_at=utcnow() - timedelta(seconds=2 * LEASE_SECONDS)))).rowcount
+    assert dead_claims > 0  # the batch the dead sender had claimed and not finished
+    restarted = _sendmail(smtp.url, env={"OUTBOX_LEASE_SECONDS": str(LEASE_SECONDS)})
     try:
         stdout, stderr = await asyncio.to_thread(restarted.communicate, timeout=60)
     finally:

@@ -8,7 +8,7 @@ the database through the test process's own engine.
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import hashlib
 import os
 from contextlib import asynccontextmanager, contextmanager
@@ -147,15 +147,26 @@ _BUSY = text("SELECT pid, state, left(query, 120) AS query FROM pg_stat_activity
              "WHERE application_name = :name AND state <> 'idle' AND pid <> pg_backend_pid()")
 
 
-async def busy_server_connections(*, wait: float = 0.3) -> list[tuple]:
+async def busy_server_connections(*, within: float = 30) -> list[tuple]:
     """The fuzzed server's PostgreSQL connections left running a statement or inside a transaction once its
     answer is sent: each holds its locks (a migration's ACCESS EXCLUSIVE lock, or the tests' TRUNCATE,
-    then waits behind it). Nothing on SQLite, whose connections live in the server's process."""
-    if not db.is_sqlite(db.get_engine()):
-        await asyncio.sleep(wait)  # a connection is returned to the pool just after the answer
+    then waits behind it). Nothing on SQLite, whose connections live in the server's process.
+
+    A connection goes back to the pool just after the answer: this waits for the server's connections to
+    settle, and returns those still busy ``within`` seconds later (a finding)."""
+    if db.is_sqlite(db.get_engine()):
+        return []
+    busy: list[tuple] = []
+
+    async def settled() -> bool:
+        nonlocal busy
         async with db.read_session() as session:
-            return [tuple(row) for row in await session.execute(_BUSY, {"name": FUZZ_APPLICATION_NAME})]
-    return []
+            busy = [tuple(row) for row in await session.execute(_BUSY, {"name": FUZZ_APPLICATION_NAME})]
+        return not busy
+
+    with contextlib.suppress(AssertionError):
+        await support.until(settled, within=within, what="the fuzzed server's connections back in the pool")
+    return busy
 
 
 async def end_busy_server_connections() -> None:
