@@ -215,7 +215,7 @@ async def test_the_page_changes_when_registration_opens(app):
     await _gala(registration_opens_at=opens_at)
     before = (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     assert "Registration opens on" in before and "Log in to register" not in before
-    await _until(lambda: utcnow() >= opens_at + timedelta(milliseconds=50))  # past the page's expiry too
+    await support.until(lambda: utcnow() >= opens_at + timedelta(milliseconds=50))  # past the page's expiry too
     assert "Log in to register" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
 
 
@@ -264,13 +264,6 @@ async def _page_that_allows_storing_and_sets_a_cookie(request):
     return response
 
 
-async def _until(condition) -> None:
-    """Wait for ``condition`` to hold (the event the test needs), as long as a loaded machine takes."""
-    async with asyncio.timeout(60):
-        while not condition():  # noqa: ASYNC110 - state of the code under test, which offers no event
-            await asyncio.sleep(0.001)
-
-
 SERVED: list[str] = []
 _VISITOR_NUMBERS = itertools.count(1)
 
@@ -303,8 +296,13 @@ async def test_a_visitor_who_waited_for_anothers_render_of_a_page_never_stored_d
     others = [f"/plain/{name}/" for name in "abcdef"]
     visits = []
     for path in ["/plain/feed/", "/plain/feed/", *others]:  # the second feed waits for the first one's render
+        queued = app.admission.waiting
         visits.append(asyncio.ensure_future(fetch(app, path)))
-        await asyncio.sleep(0.02)
+        if path == "/plain/feed/" and visits[1:]:
+            for _turn in range(100):  # it waits on the first's render, in no queue: let the loop take it there
+                await asyncio.sleep(0)
+        else:
+            await support.until(lambda queued=queued: app.admission.waiting == queued + 1)  # in line, in arrival order
     turn.release()
     assert [answer.status for answer in await asyncio.gather(*visits)] == [200] * 8
     # The second feed, which has waited since before the others arrived, is served among the first: the
@@ -337,7 +335,7 @@ async def test_while_a_changed_page_is_rendered_again_visitors_get_the_previous_
     app.admission = Admission(limit=1, timeout=30)
     turn = await app.admission.enter()  # Django is busy: the render of the new page waits for a turn
     refresh = asyncio.ensure_future(fetch(app, "/events/gala/", headers=ENGLISH))
-    await _until(lambda: app.admission.waiting == 1)
+    await support.until(lambda: app.admission.waiting == 1)
     meanwhile = await asyncio.wait_for(fetch(app, "/events/gala/", headers=ENGLISH), timeout=1)
     assert "3 seats left" in meanwhile.text and not refresh.done()
     turn.release()
@@ -350,7 +348,7 @@ async def test_a_page_rendered_after_waiting_in_the_queue_is_stored_despite_chan
     app.admission = Admission(limit=1, timeout=30)
     turn = await app.admission.enter()
     first_visit = asyncio.ensure_future(fetch(app, "/events/gala/", headers=ENGLISH))
-    await _until(lambda: app.admission.waiting == 1)
+    await support.until(lambda: app.admission.waiting == 1)
     news = live.broadcaster.subscribe(event_id)
     try:
         async with db.write_session() as session:  # a change while the visit waits for its turn

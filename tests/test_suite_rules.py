@@ -24,11 +24,7 @@ from pathlib import Path
 
 TESTS = Path(__file__).resolve().parent
 MARKERS = ("simulates", "samples")
-HELPERS = {("support.py", "until"), ("support.py", "until_sync"),
-           ("test_publicpages.py", "_until")}  # its own helper: asyncio.timeout(60) around a 1 ms poll step
-# A sleep this worktree may not change (another one owns the file): named here, to be made event-based (or
-# marked) by its owner, then removed from this list.
-NOT_OURS = {("test_publicpages.py", "await asyncio.sleep(0.02)")}
+HELPERS = {("support.py", "until"), ("support.py", "until_sync")}
 
 
 def _comments(source: str) -> dict[int, str]:
@@ -65,8 +61,7 @@ def sleeps_that_wait(source: str, relative: str) -> list[str]:
             if isinstance(child, ast.Call) and _is_sleep(child) and not _yields_only(child):
                 span = range(child.lineno, (child.end_lineno or child.lineno) + 1)
                 marked = any(marker in comments.get(line, "") for line in span for marker in MARKERS)
-                if not marked and (relative, function) not in HELPERS \
-                        and (relative, lines[child.lineno - 1].strip()) not in NOT_OURS:
+                if not marked and (relative, function) not in HELPERS:
                     refused.append(f"tests/{relative}:{child.lineno}: {lines[child.lineno - 1].strip()}")
             visit(child, function)
 
