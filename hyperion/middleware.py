@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.conf import settings
 from django.contrib.messages.middleware import MessageMiddleware
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csp import ContentSecurityPolicyMiddleware
@@ -39,7 +40,7 @@ class _AsyncMiddleware:
 
 
 class SecurityHeadersMiddleware(_AsyncMiddleware):
-    """HTTPS redirect, HSTS, nosniff, referrer and opener policies, frame denial and the CSP header."""
+    """HTTPS redirect, HSTS, nosniff, referrer, opener and permissions policies, frame denial and the CSP header."""
 
     def __init__(self, get_response) -> None:
         super().__init__(get_response)
@@ -54,6 +55,8 @@ class SecurityHeadersMiddleware(_AsyncMiddleware):
             response = await self.get_response(request)
         response = self.security.process_response(request, response)
         response = self.frames.process_response(request, response)
+        if settings.PERMISSIONS_POLICY:  # Django has no setting for it; a view's own value wins, as for CSP
+            response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
         return self.csp.process_response(request, response)
 
 

@@ -50,11 +50,11 @@ def fingerprint(root: str, name: str) -> str:
 
 def security_headers(scope) -> list[tuple[bytes, bytes]]:
     """The headers Django's security middleware adds, for the answers the ASGI app gives itself
-    (static files, 404, 413) without going through Django."""
+    (static files, 404, 413, 503) without going through Django."""
     from django.conf import settings
 
     headers = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", settings.X_FRAME_OPTIONS.encode()),
-               (b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode())]
+               (b"referrer-policy", settings.SECURE_REFERRER_POLICY.encode()), *_policy_headers()]
     forwarded = dict(scope.get("headers", ())).get(b"x-forwarded-proto", b"")
     secure = scope.get("scheme") == "https" or (
         getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None and forwarded == b"https")
@@ -66,6 +66,21 @@ def security_headers(scope) -> list[tuple[bytes, bytes]]:
             value += "; preload"
         headers.append((b"strict-transport-security", value.encode()))
     return headers
+
+
+@cache
+def _policy_headers() -> tuple[tuple[bytes, bytes], ...]:
+    """The site's CSP (no nonce: these answers run no script) and Permissions-Policy, built once: an SVG or a
+    text file opened on its own is a document too, and a 413 is shown by the browser like a page."""
+    from django.conf import settings
+    from django.utils.csp import CSP, build_policy
+
+    headers = []
+    if settings.SECURE_CSP:
+        headers.append((str(CSP.HEADER_ENFORCE).lower().encode(), build_policy(settings.SECURE_CSP).encode()))
+    if settings.PERMISSIONS_POLICY:
+        headers.append((b"permissions-policy", settings.PERMISSIONS_POLICY.encode()))
+    return tuple(headers)
 
 
 class StaticFiles:

@@ -461,13 +461,16 @@ def header_problems(response: httpx.Response, *, hsts: bool = False) -> list[str
     problems = [f"{name}: {headers.get(name)!r}" for name, value in (
         ("x-content-type-options", "nosniff"), ("referrer-policy", "same-origin"), ("x-frame-options", "DENY"))
         if headers.get(name) != value]
-    if headers.get("content-type", "").startswith("text/html"):
-        csp = headers.get("content-security-policy", "")
-        directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
-        scripts = directives.get("script-src", ["(none)"]) + directives.get("default-src", [])
-        if ("'unsafe-inline'" in scripts or "(none)" in scripts or directives.get("object-src") != ["'none'"]
-                or directives.get("frame-ancestors") != ["'none'"]):
-            problems.append(f"content-security-policy: {csp!r}")
+    # Every answer, not only HTML: a static SVG, a feed or a 413 opened on its own is a document too.
+    csp = headers.get("content-security-policy", "")
+    directives = {part.split()[0]: part.split()[1:] for part in csp.split(";") if part.strip()}
+    scripts = directives.get("script-src", ["(none)"]) + directives.get("default-src", [])
+    if ("'unsafe-inline'" in scripts or "(none)" in scripts or directives.get("object-src") != ["'none'"]
+            or directives.get("frame-ancestors") != ["'none'"]):
+        problems.append(f"content-security-policy: {csp!r}")
+    permissions = {part.strip() for part in headers.get("permissions-policy", "").split(",")}
+    if not {"camera=()", "microphone=()", "geolocation=()", "payment=()", "usb=()"} <= permissions:
+        problems.append(f"permissions-policy: {headers.get('permissions-policy')!r}")
     if hsts and not headers.get("strict-transport-security", "").startswith("max-age=31536000"):
         problems.append(f"strict-transport-security: {headers.get('strict-transport-security')!r}")
     return problems
@@ -496,6 +499,7 @@ async def test_every_kind_of_response_carries_the_security_headers(server):
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
         kinds = {
             "HTML page": await client.get("/"),
+            "stored visitors' page": await client.get("/"),  # the second visit is answered from memory
             "404 page": await client.get("/no-such-page/"),
             "403 page": await client.get("/manage/", headers=cookie_header(hyperion_session=student_token)),
             "CSRF failure": await client.post("/account/login/", data={"email": "a@b.fr"}),
@@ -512,7 +516,8 @@ async def test_every_kind_of_response_carries_the_security_headers(server):
             "body too large (413)": await client.post("/account/login/", content=b"x" * (3 * 1024 * 1024),
                                                       headers={"Content-Type": "application/octet-stream"}),
         }
-    expected = {"HTML page": 200, "404 page": 404, "403 page": 403, "CSRF failure": 403, "form error (400)": 400,
+    expected = {"HTML page": 200, "stored visitors' page": 200, "404 page": 404, "403 page": 403, "CSRF failure": 403,
+                "form error (400)": 400,
                 "405": 405, "redirect": 302, "feed .ics": 200, "feed 304": 304, "CSV export": 200,
                 "static file": 200, "static 404": 404, "body too large (413)": 413}
     assert {kind: response.status_code for kind, response in kinds.items()} == expected
@@ -600,3 +605,43 @@ async def test_the_forms_of_a_students_event_page_share_one_working_csrf_token(s
     registered = (await session.execute(select(Registration.status).where(
         Registration.event_id == event_id, Registration.user_id == user_id))).scalar_one()
     assert registered == RegistrationStatus.CONFIRMED
+
+
+# A 403 is one line in the log; a 500 keeps its traceback.
+
+def request_records(caplog) -> list:
+    return [record for record in caplog.records if record.name in ("django.request", "django.security.csrf")]
+
+
+async def test_a_403_is_logged_in_one_line_without_a_traceback(caplog, monkeypatch):
+    student = await support.user_create(email="student@etu.test", display_name="Stella")
+    client = await client_for(student)
+    caplog.clear()
+    assert (await client.get("/manage/")).status_code == 403
+    forgery = await client_for(student, enforce_csrf_checks=True)
+    assert (await forgery.post("/account/feed/", {"action": "revoke"})).status_code == 403
+    records = request_records(caplog)
+    assert [record.status_code for record in records] == [403, 403], [record.getMessage() for record in records]
+    denied, csrf = (record.getMessage() for record in records)
+    assert denied == "Forbidden: GET /manage/ 403 (permission denied)", denied
+    assert csrf.startswith("Forbidden: POST /account/feed/ 403 (CSRF") and "\n" not in csrf, csrf
+    assert all(record.exc_info is None and not record.exc_text for record in records)
+    assert "Traceback" not in caplog.text
+
+
+async def test_a_500_is_still_logged_with_its_traceback(caplog, monkeypatch):
+    from events import queries
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("the account query broke")
+
+    student = await support.user_create(email="student@etu.test", display_name="Stella")
+    client = await client_for(student, raise_request_exception=False)
+    monkeypatch.setattr(queries, "user_account", broken)
+    caplog.clear()
+    response = await client.get("/account/")
+    assert response.status_code == 500
+    assert header_problems(response) == []  # the error page carries the security headers too
+    [record] = request_records(caplog)
+    assert record.levelname == "ERROR" and record.exc_info is not None
+    assert "Traceback" in caplog.text and "the account query broke" in caplog.text
