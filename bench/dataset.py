@@ -36,11 +36,13 @@ async def dataset_create(*, events: int = 10_000, students: int = 20_000, regist
             {"slug": f"assoc-{n}", "name": f"Association {n}", "description": "", "created_at": now}
             for n in range(30)])).scalars())
         user_ids: list[int] = []
+        # The site stores only each feed token's hash; the load scripts need the tokens themselves.
+        feed_tokens = [secrets.token_urlsafe(24) for _ in range(students)]
         for start in range(0, students, 5000):
             user_ids += (await session.execute(insert(User).returning(User.id, sort_by_parameter_order=True), [
                 {"email": f"student{n}@bench.test", "display_name": f"Student {n}", "password_hash": "!",
                  "promo": 2027, "is_staff": False, "is_active": True, "language": "fr", "created_at": now,
-                 "feed_token": secrets.token_urlsafe(24), "email_opt_outs": []}
+                 "feed_token_hash": hashlib.sha256(feed_tokens[n].encode()).hexdigest(), "email_opt_outs": []}
                 for n in range(start, min(start + 5000, students))])).scalars().all()
         event_rows = []
         for n in range(events):
@@ -79,13 +81,11 @@ async def dataset_create(*, events: int = 10_000, students: int = 20_000, regist
         await session.execute(insert(AuthSession), [
             {"token_hash": hashlib.sha256(token.encode()).hexdigest(), "user_id": user_ids[n],
              "created_at": now, "expires_at": now + timedelta(days=2)} for n, token in enumerate(tokens)])
-        feed_tokens = dict((await session.execute(text(
-            "SELECT id, feed_token FROM users WHERE id <= :last"), {"last": user_ids[sessions - 1]})).all())
     csrf = []
     for _ in range(sessions):
         secret = _get_new_csrf_string()
         csrf.append([secret, _mask_cipher_secret(secret)])
     slugs = [f"event-{n}" for n in range(0, events, 7)]
-    data = {"sessions": tokens, "feeds": [feed_tokens[user_ids[n]] for n in range(sessions)], "csrf": csrf,
+    data = {"sessions": tokens, "feeds": feed_tokens[:sessions], "csrf": csrf,
             "slugs": slugs, "rush_event_id": rush_id, "associations": [f"assoc-{n}" for n in range(30)]}
     return {"events": len(event_ids), "students": len(user_ids), "registrations": len(rows)}, data

@@ -77,6 +77,12 @@ def _token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+def feed_token_hash(token: str) -> str:
+    """What users.feed_token_hash holds for ``token`` (a plain SHA-256 is enough: the token is 192 random
+    bits, nothing a dictionary could guess)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 async def session_create(session: AsyncSession, *, user_id: int) -> str:
     """Open a logged-in session for ``user_id``; returns the token to put in the cookie."""
     token = secrets.token_urlsafe(32)

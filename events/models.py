@@ -110,8 +110,9 @@ class User(Base):
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     language: Mapped[str] = mapped_column(String(8), default="fr")
-    # Secret of the personal iCal feed: random, regenerable, never derived from the id.
-    feed_token: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # SHA-256 (hex) of the personal iCal feed's secret, as for sessions: the token itself (random, regenerable,
+    # never derived from the id) is shown once to its owner and never stored, so a copy of the table opens no feed.
+    feed_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_login_at: Mapped[datetime | None]
     # Set by manage.py purgeusers: personal data replaced, registrations kept for the counts.

@@ -418,15 +418,16 @@ class Account:
     display_name: str
     promo: int | None
     language: str
-    feed_token: str | None
+    has_feed: bool  # a feed address exists (only its hash is stored: the address itself cannot be shown again)
     password_hash: str
     email_opt_outs: list[str]
 
 
 async def user_account(session: AsyncSession, *, user_id: int) -> Account | None:
     row = (await session.execute(
-        select(User.id, User.email, User.display_name, User.promo, User.language, User.feed_token,
-               User.password_hash, User.email_opt_outs).where(User.id == user_id))).first()
+        select(User.id, User.email, User.display_name, User.promo, User.language,
+               User.feed_token_hash.is_not(None), User.password_hash, User.email_opt_outs)
+        .where(User.id == user_id))).first()
     return None if row is None else Account(*row)
 
 

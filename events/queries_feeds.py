@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.auth import feed_token_hash
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
 from events.queries import waitlist_position_of
 
@@ -136,15 +137,15 @@ async def feed_events_changed_at(
     return (await session.execute(statement)).scalar_one()
 
 
-_FEED_OWNER = select(User.id, User.display_name, User.language).where(User.feed_token == bindparam("token"),
-                                                                      User.is_active)
+_FEED_OWNER = select(User.id, User.display_name, User.language).where(
+    User.feed_token_hash == bindparam("token_hash"), User.is_active)
 
 
 async def feed_owner_by_token(session: AsyncSession, *, token: str) -> FeedOwner | None:
     """The active student whose personal feed ``token`` opens; None for any other token."""
     if not token:
         return None
-    row = (await session.execute(_FEED_OWNER, {"token": token})).first()
+    row = (await session.execute(_FEED_OWNER, {"token_hash": feed_token_hash(token)})).first()
     return None if row is None else FeedOwner(id=row.id, display_name=row.display_name, language=row.language)
 
 

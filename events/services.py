@@ -21,7 +21,7 @@ from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import live, notifications
+from events import auth, live, notifications
 from events.audit import audit_log
 from events.models import (
     Event,
@@ -315,17 +315,20 @@ class FeedAddress:
 
 
 async def feed_token_regenerate(session: AsyncSession, *, user_id: int) -> FeedAddress:
-    """A new secret for the personal calendar feed; the old URL, if any, stops working at once."""
+    """A new secret for the personal calendar feed; the old URL, if any, stops working at once. Only its hash is
+    stored: the caller shows ``token`` to its owner now or never."""
     token = secrets.token_urlsafe(24)
     async with session.begin():
-        previous = (await session.execute(select(User.feed_token).where(User.id == user_id))).scalar_one_or_none()
-        await session.execute(update(User).where(User.id == user_id).values(feed_token=token))
+        previous = (await session.execute(
+            select(User.feed_token_hash).where(User.id == user_id))).scalar_one_or_none()
+        await session.execute(update(User).where(User.id == user_id).values(
+            feed_token_hash=auth.feed_token_hash(token)))
     return FeedAddress(token, replaced=previous is not None)
 
 
 async def feed_token_revoke(session: AsyncSession, *, user_id: int) -> None:
     async with session.begin():
-        await session.execute(update(User).where(User.id == user_id).values(feed_token=None))
+        await session.execute(update(User).where(User.id == user_id).values(feed_token_hash=None))
 
 
 LOGIN_WINDOW = timedelta(minutes=15)

@@ -189,7 +189,7 @@ async def users_purge(
                 await session.execute(
                     update(User).where(User.id.in_(user_ids)).values(
                         email=literal("deleted-") + cast(User.id, String) + literal(f"@{ANONYMOUS_EMAIL_DOMAIN}"),
-                        display_name=ANONYMOUS_NAME, password_hash="!", promo=None, feed_token=None,  # noqa: S106 - "!" is the unusable-password marker  # nosec B106
+                        display_name=ANONYMOUS_NAME, password_hash="!", promo=None, feed_token_hash=None,  # noqa: S106 - "!" is the unusable-password marker  # nosec B106
                         is_active=False, anonymised_at=now,
                     )
                 )

@@ -549,7 +549,7 @@ async def test_purgeusers_anonymises_inactive_accounts_and_keeps_their_registrat
     past_event = await support.event_create(association_id=association_id, slug="past",
                                             starts_at=utc(2021, 5, 1, 20))
     coming_event = await support.event_create(association_id=association_id, slug="coming")
-    gone = await account(email="gone@etu.test", last_login_at=utc(2021, 6, 1), promo=2022, feed_token="tok-gone")
+    gone = await account(email="gone@etu.test", last_login_at=utc(2021, 6, 1), promo=2022, feed_token_hash="0" * 64)
     never = await account(email="never@etu.test", last_login_at=None, created_at=utc(2021, 1, 1))
     kept = {
         "staff": await account(email="staff@etu.test", last_login_at=utc(2021, 6, 1), is_staff=True),
@@ -576,11 +576,11 @@ async def test_purgeusers_anonymises_inactive_accounts_and_keeps_their_registrat
     assert purge.returncode == 0, purge.stderr
     assert "Anonymised 2 account(s) inactive since 2023-01-01" in purge.stdout
     rows = {row.id: row for row in (await session.execute(select(
-        User.id, User.email, User.display_name, User.password_hash, User.promo, User.feed_token, User.is_active,
+        User.id, User.email, User.display_name, User.password_hash, User.promo, User.feed_token_hash, User.is_active,
         User.anonymised_at))).all()}
     for user_id in (gone, never):
         row = rows[user_id]
-        assert (row.email, row.display_name, row.password_hash, row.promo, row.feed_token, row.is_active) == (
+        assert (row.email, row.display_name, row.password_hash, row.promo, row.feed_token_hash, row.is_active) == (
             f"deleted-{user_id}@invalid.hyperion", "Ancien membre", "!", None, None, False)
         assert row.anonymised_at is not None
     assert all(rows[user_id].anonymised_at is None for name, user_id in kept.items() if name != "already")

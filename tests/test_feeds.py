@@ -7,6 +7,7 @@ from django.urls import reverse
 from icalendar import Calendar
 from sqlalchemy import update
 
+from events import auth
 from events.models import Event, EventStatus, Registration, RegistrationStatus, User, utcnow
 from hyperion import db
 from tests import support
@@ -31,7 +32,7 @@ def _summaries(calendar: Calendar) -> set[str]:
 async def _feed_token_set(user_id: int, token: str, *, language: str = "en", is_active: bool = True) -> None:
     async with db.write_session() as session, session.begin():
         await session.execute(update(User).where(User.id == user_id).values(
-            feed_token=token, language=language, is_active=is_active))
+            feed_token_hash=auth.feed_token_hash(token), language=language, is_active=is_active))
 
 
 async def _event_update(event_id: int, **values) -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import re
 import string
@@ -75,6 +76,7 @@ class Hostile:
     eve: int
     registration: int
     starts_at: datetime
+    eve_feed_token: str
 
 
 async def hostile_world() -> Hostile:
@@ -107,7 +109,7 @@ async def hostile_world() -> Hostile:
     for student in (formula, at_sign):
         await support.registration_create_raw(event_id=event, user_id=student)
     async with db.write_session() as session:
-        await services.feed_token_regenerate(session, user_id=eve)
+        eve_feed = await services.feed_token_regenerate(session, user_id=eve)
     async with db.write_session() as session:
         await services_staff.association_save(session, actor=Actor(staff, True), association_id=association,
                                               slug="evil", name=f"BDE {EVIL}", description=f"Desc {EVIL}")
@@ -117,7 +119,8 @@ async def hostile_world() -> Hostile:
     async with db.read_session() as session:
         registration = (await session.execute(select(Registration.id).where(
             Registration.event_id == event, Registration.user_id == eve))).scalar_one()
-    return Hostile(association, event, "evil-gala", submitted, draft, staff, eve, registration, starts_at)
+    return Hostile(association, event, "evil-gala", submitted, draft, staff, eve, registration, starts_at,
+                   eve_feed.token)
 
 
 def assert_text_not_markup(page: str, where: str) -> None:
@@ -162,8 +165,7 @@ async def test_user_text_is_shown_as_text_on_every_page():
 
 async def test_feeds_carry_user_text_as_text_and_cannot_be_broken():
     world = await hostile_world()
-    async with db.read_session() as session:
-        token = (await session.execute(select(User.feed_token).where(User.id == world.eve))).scalar_one()
+    token = world.eve_feed_token
     client = AsyncClient()
     for path, events in ((f"/events/{world.event_slug}.ics", 1), ("/feeds/events.ics", 2),
                          ("/feeds/associations/evil.ics", 2), ("/feeds/categories/party.ics", 2),
@@ -376,6 +378,16 @@ async def test_a_body_announced_larger_than_the_limit_is_refused_without_being_r
 
 # Feeds, private events and accounts cannot be guessed or enumerated.
 
+def feed_token_shown(page: str) -> str:
+    """The token of the feed address an account page shows (only the answer that made it shows one)."""
+    return re.search(r'value="[^"]*/feeds/me/([^"/]+)\.ics"', page).group(1)
+
+
+async def stored_feed_hash(student: int) -> str | None:
+    async with db.read_session() as session:
+        return (await session.execute(select(User.feed_token_hash).where(User.id == student))).scalar_one()
+
+
 async def test_personal_feed_token_is_random_long_revocable_and_unknown_looks_revoked():
     association = await support.association_create()
     await support.event_create(association_id=association)
@@ -385,31 +397,34 @@ async def test_personal_feed_token_is_random_long_revocable_and_unknown_looks_re
     for student in students:
         client = await client_for(student)
         for _ in range(5):
-            assert (await client.post("/account/feed/", {"action": "regenerate"})).status_code == 302
-            async with db.read_session() as session:
-                token = (await session.execute(select(User.feed_token).where(User.id == student))).scalar_one()
+            made = await client.post("/account/feed/", {"action": "regenerate"})
+            assert made.status_code == 200 and "no-store" in made["Cache-Control"]
+            token = feed_token_shown(made.content.decode())
             tokens.add(token)
             assert set(token) <= set(string.ascii_letters + string.digits + "-_")
             assert len(token) * 6 >= 128, token  # base64url: 6 bits a character
             assert str(student) not in (token, token.lstrip("0"))
+            # The table holds the token's SHA-256 only, and the account page never shows the address again.
+            assert await stored_feed_hash(student) == hashlib.sha256(token.encode()).hexdigest()
+            assert token not in (await client.get("/account/")).content.decode()
     assert len(tokens) == 15  # never repeated, never derived from the account
     visitor = AsyncClient()
     student = students[0]
     client = await client_for(student)
-    async with db.read_session() as session:
-        current = (await session.execute(select(User.feed_token).where(User.id == student))).scalar_one()
+    current = feed_token_shown((await client.post("/account/feed/", {"action": "regenerate"})).content.decode())
     assert (await visitor.get(f"/feeds/me/{current}.ics")).status_code == 200
-    await client.post("/account/feed/", {"action": "regenerate"})
-    assert (await visitor.get(f"/feeds/me/{current}.ics")).status_code == 404  # the old address is dead
-    async with db.read_session() as session:
-        renewed = (await session.execute(select(User.feed_token).where(User.id == student))).scalar_one()
+    # A stolen table gives no feed: what is stored does not open one.
+    assert (await visitor.get(f"/feeds/me/{await stored_feed_hash(student)}.ics")).status_code == 404
+    renewed = feed_token_shown((await client.post("/account/feed/", {"action": "regenerate"})).content.decode())
+    regenerated = await visitor.get(f"/feeds/me/{current}.ics")  # the old address is dead
     assert (await visitor.get(f"/feeds/me/{renewed}.ics")).status_code == 200
     await client.post("/account/feed/", {"action": "revoke"})
     revoked = await visitor.get(f"/feeds/me/{renewed}.ics")
     unknown_token = get_random_string(len(renewed))
     unknown = await visitor.get(f"/feeds/me/{unknown_token}.ics")
-    assert revoked.status_code == unknown.status_code == 404
-    assert masked(revoked.content.decode(), renewed) == masked(unknown.content.decode(), unknown_token)
+    assert regenerated.status_code == revoked.status_code == unknown.status_code == 404
+    assert (masked(regenerated.content.decode(), current) == masked(revoked.content.decode(), renewed)
+            == masked(unknown.content.decode(), unknown_token))
     assert (await visitor.get(f"/feeds/me/{student}.ics")).status_code == 404
 
 

@@ -1,5 +1,8 @@
 """Accounts: sign up, log in and out, password change, throttling, CSRF, cookies, language."""
 
+import hashlib
+import re
+
 import pytest
 from django.conf import settings
 from django.test import AsyncClient, override_settings
@@ -226,18 +229,23 @@ async def test_feed_address_can_be_created_regenerated_and_revoked(async_client,
     user_id = await _account()
     await support.login(async_client, user_id)
     async_client.cookies["django_language"] = "en"
-    await async_client.post("/account/feed/", {"action": "regenerate"})
-    first = (await session.execute(select(User.feed_token))).scalar_one()
-    assert first and len(first) >= 32 and str(user_id) != first
-    page = (await async_client.get("/account/")).text
-    assert first in page
+    page = (await async_client.post("/account/feed/", {"action": "regenerate"})).text
+    first = re.search(r'/feeds/me/([^".]+)\.ics"', page).group(1)  # shown once, by the answer that made it
+    assert len(first) >= 32 and str(user_id) != first
+    assert (await session.execute(select(User.feed_token_hash))).scalar_one() == hashlib.sha256(
+        first.encode()).hexdigest()
     assert "Your calendar feed address is ready" in page and "no longer works" not in page  # there was none
-    await async_client.post("/account/feed/", {"action": "regenerate"})
-    second = (await session.execute(select(User.feed_token))).scalar_one()
+    assert "shown only this once" in page
+    later = (await async_client.get("/account/")).text
+    assert first not in later and "/feeds/me/" not in later
+    assert "Your feed address is set" in later and "Make a new address" in later and "Disable my feed" in later
+    page = (await async_client.post("/account/feed/", {"action": "regenerate"})).text
+    second = re.search(r'/feeds/me/([^".]+)\.ics"', page).group(1)
     assert second != first
-    assert "the old one no longer works" in (await async_client.get("/account/")).text
+    assert "the old one no longer works" in page
     await async_client.post("/account/feed/", {"action": "revoke"})
-    assert (await session.execute(select(User.feed_token))).scalar_one() is None
+    assert (await session.execute(select(User.feed_token_hash))).scalar_one() is None
+    assert "You have no feed address yet." in (await async_client.get("/account/")).text
 
 
 async def test_security_headers_are_on_every_page(async_client):

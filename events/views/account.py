@@ -87,9 +87,7 @@ async def logout(request):
 async def account(request):
     async with db.read_session() as session:
         account = await queries.user_account(session, user_id=request.user.id)
-    feed_url = (request.build_absolute_uri(f"/feeds/me/{account.feed_token}.ics")
-                if account and account.feed_token else None)
-    return render(request, "account/account.html", {"account": account, "feed_url": feed_url})
+    return render(request, "account/account.html", {"account": account, "feed_url": None})
 
 
 @login_required
@@ -121,12 +119,20 @@ async def feed_token(request):
         if action == "revoke":
             await services.feed_token_revoke(session, user_id=request.user.id)
             messages.success(request, _("Your calendar feed address is disabled."))
-        else:
-            address = await services.feed_token_regenerate(session, user_id=request.user.id)
-            messages.success(request, _("Your calendar feed has a new secret address; the old one no longer works.")
-                             if address.replaced else _("Your calendar feed address is ready: add it to your "
-                                                        "calendar application."))
-    return redirect("account")
+            return redirect("account")
+        address = await services.feed_token_regenerate(session, user_id=request.user.id)
+    messages.success(request, _("Your calendar feed has a new secret address; the old one no longer works.")
+                     if address.replaced else _("Your calendar feed address is ready: add it to your "
+                                                "calendar application."))
+    # Only the token's hash is stored, so this answer is the one chance to show the address: the account page
+    # itself, rendered here rather than after a redirect (a message would carry the secret in a cookie), and
+    # kept out of every cache.
+    async with db.read_session() as session:
+        account = await queries.user_account(session, user_id=request.user.id)
+    response = render(request, "account/account.html", {
+        "account": account, "feed_url": request.build_absolute_uri(f"/feeds/me/{address.token}.ics")})
+    add_never_cache_headers(response)
+    return response
 
 
 @require_http_methods(["GET", "POST"])
