@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -14,6 +15,34 @@ from events.categories import CATEGORIES
 from events.queries import EventFilters
 
 MAX_PASSWORD_LENGTH = 4096  # PBKDF2 on a megabyte-long password is a denial of service
+
+# Bidirectional controls (embeddings, overrides, isolates, marks): they reorder the text shown after them, so a
+# name or a title could make the page, a list or an e-mail read other than what was typed ("Trojan Source").
+# They are format characters (Cf) like the rest, listed for the reader.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+# The joiners are format characters too, but they only shape what is around them (emoji sequences such as
+# flags and families, Persian and Indic scripts) and never move text.
+_JOINERS = frozenset("\u200c\u200d")
+_LINE_BREAKS = frozenset("\n\r\t")
+
+
+def plain_text(*, multiline: bool = False):
+    """The validator of every name, title, place and reason people type: no control character (category Cc;
+    a multi-line text keeps its line breaks and tabs), no bidirectional control and no other format character
+    (Cf), no surrogate, no line or paragraph separator. Such characters are invisible: they hide or reorder
+    text, and PostgreSQL refuses NUL."""
+    allowed = _LINE_BREAKS if multiline else frozenset()
+
+    def validate(value: str) -> None:
+        for char in value:
+            if char in allowed or char in _JOINERS:
+                continue
+            if char in BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
+                raise forms.ValidationError(
+                    _("This text contains invisible control characters (such as right-to-left marks): "
+                      "remove them."), code="control_character")
+
+    return validate
 
 
 @dataclass(frozen=True)
@@ -32,7 +61,7 @@ class _PasswordOwner:
 
 class SignupForm(forms.Form):
     email = forms.EmailField(label=_("School e-mail"), max_length=254)
-    display_name = forms.CharField(label=_("Display name"), max_length=80, min_length=2)
+    display_name = forms.CharField(label=_("Display name"), max_length=80, min_length=2, validators=[plain_text()])
     promo = forms.IntegerField(label=_("Promo (graduation year)"), min_value=1950, max_value=2100, required=False)
     password1 = forms.CharField(label=_("Password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
                                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
@@ -51,10 +80,7 @@ class SignupForm(forms.Form):
         return email
 
     def clean_display_name(self) -> str:
-        name = " ".join(self.cleaned_data["display_name"].split())
-        if any(ord(char) < 32 for char in name):
-            raise forms.ValidationError(_("The name contains invalid characters."))
-        return name
+        return " ".join(self.cleaned_data["display_name"].split())
 
     def clean(self):
         cleaned = super().clean()

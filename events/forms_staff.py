@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy as _
 
 from events import series
 from events.categories import CATEGORIES
+from events.forms import plain_text
 from events.models import EventStatus, Role
 
 
@@ -33,10 +34,10 @@ def _sane_year(value):
 
 
 class EventForm(forms.Form):
-    title = forms.CharField(label=_("Title"), max_length=200)
+    title = forms.CharField(label=_("Title"), max_length=200, validators=[plain_text()])
     association_id = forms.TypedChoiceField(label=_("Association"), coerce=int)
     category = forms.ChoiceField(label=_("Category"), choices=list(CATEGORIES.items()))
-    location = forms.CharField(label=_("Place"), max_length=200, required=False)
+    location = forms.CharField(label=_("Place"), max_length=200, required=False, validators=[plain_text()])
     starts_at = _datetime_field(_("Starts"))
     ends_at = _datetime_field(_("Ends"))
     all_day = forms.BooleanField(label=_("All-day event"), required=False)
@@ -49,7 +50,7 @@ class EventForm(forms.Form):
     unregistration_closes_at = _datetime_field(_("Last moment to leave"), required=False,
                                                help_text=_("Empty: when the event starts."))
     description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 8}),
-                                  max_length=20_000, required=False)
+                                  max_length=20_000, required=False, validators=[plain_text(multiline=True)])
 
     def __init__(self, *args, associations: list[tuple[int, str]], only: tuple[str, ...] | None = None,
                  **kwargs) -> None:
@@ -61,10 +62,7 @@ class EventForm(forms.Form):
                     del self.fields[name]
 
     def clean_title(self) -> str:
-        title = " ".join(self.cleaned_data["title"].split())
-        if any(not char.isprintable() for char in title):
-            raise forms.ValidationError(_("The title contains invalid characters."))
-        return title
+        return " ".join(self.cleaned_data["title"].split())
 
     def clean_starts_at(self):
         return _sane_year(self.cleaned_data.get("starts_at"))
@@ -124,7 +122,8 @@ class SeriesForm(EventForm):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=_("Reason (shown to the association and to registered students)"),
-                             widget=forms.Textarea(attrs={"rows": 3}), max_length=2000)
+                             widget=forms.Textarea(attrs={"rows": 3}), max_length=2000,
+                             validators=[plain_text(multiline=True)])
 
 
 class AttendeeAddForm(forms.Form):
@@ -132,11 +131,11 @@ class AttendeeAddForm(forms.Form):
 
 
 class AssociationForm(forms.Form):
-    name = forms.CharField(label=_("Name"), max_length=120)
+    name = forms.CharField(label=_("Name"), max_length=120, validators=[plain_text()])
     slug = forms.SlugField(label=_("Address (slug)"), max_length=80,
                            help_text=_("Letters, digits and dashes: /associations/<slug>/"))
     description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 4}),
-                                  required=False, max_length=5000)
+                                  required=False, max_length=5000, validators=[plain_text(multiline=True)])
 
 
 class MemberForm(forms.Form):

@@ -293,6 +293,64 @@ async def test_editor_edits_a_draft_every_field_and_the_audit_keeps_before_and_a
     assert "starts_at" in entry.changes and "association_id" not in entry.changes
 
 
+HIDDEN_CONTROL = "This text contains invisible control characters (such as right-to-left marks): remove them."
+
+
+@pytest.mark.parametrize("field, value", [
+    ("title", "Soirée \u202eeévirp"), ("title", "Soirée\u2067 jeux"), ("location", "Le Foyer\u200e"),
+    ("location", "Le\x1bFoyer"), ("description", "Venez\u202e nombreux."), ("description", "Venez\x00 nombreux."),
+])
+async def test_a_title_place_or_description_with_bidi_or_control_characters_is_refused(session, field, value):
+    people = await team()
+    event_id = await support.event_create(association_id=people.bde, slug="quiz", title="Quiz",
+                                          status=EventStatus.DRAFT, location="Salle 1")
+    before = await event_row(session, event_id)
+    editor = await client_for(people.editor)
+    edited = await editor.post(url("staff_event_edit", event_id), event_fields(people.bde, **{field: value}))
+    assert edited.status_code == 400 and HIDDEN_CONTROL in edited.text
+    created = await editor.post(url("staff_event_new"), event_fields(people.bde, **{field: value}))
+    assert created.status_code == 400 and HIDDEN_CONTROL in created.text
+    assert await event_row(session, event_id) == before and len(await events_all(session)) == 1
+    assert await audit_all(session) == []
+
+
+async def test_a_description_keeps_its_line_breaks():
+    people = await team()
+    editor = await client_for(people.editor)
+    created = await editor.post(url("staff_event_new"), event_fields(people.bde, description="Venez\r\n\tnombreux."))
+    assert created.status_code == 302
+
+
+@pytest.mark.parametrize("action", ["decline", "cancel"])
+async def test_a_reason_with_bidi_or_control_characters_is_refused_but_line_breaks_are_kept(session, action):
+    people = await team()
+    status = EventStatus.SUBMITTED if action == "decline" else EventStatus.APPROVED
+    event_id = await support.event_create(association_id=people.bde, slug="gala", title="Gala", status=status,
+                                          submitted_at=utcnow())
+    staff = await client_for(people.staff)
+    for hostile in ("Pas de salle \u202e.", "Pas\u2066 de salle", "Pas\x08 de salle"):
+        refused = await staff.post(url(f"staff_event_{action}", event_id), {"reason": hostile})
+        assert refused.status_code == 400 and HIDDEN_CONTROL in refused.text
+        assert (await event_row(session, event_id)).status == status
+    assert await audit_all(session) == []
+    accepted = await staff.post(url(f"staff_event_{action}", event_id), {"reason": "Pas de salle.\r\nDésolés."})
+    assert accepted.status_code == 302
+    assert (await event_row(session, event_id)).status != status
+
+
+async def test_an_association_name_with_bidi_or_control_characters_is_refused(session):
+    people = await team()
+    staff = await client_for(people.staff)
+    for name in ("BDE \u202eesrever", "BDE\u200f", "BDE\x7f"):
+        refused = await staff.post(url("staff_association_edit", people.bde),
+                                   {"name": name, "slug": "bde", "description": ""})
+        assert refused.status_code == 400 and HIDDEN_CONTROL in refused.text
+        created = await staff.post(url("staff_association_new"), {"name": name, "slug": "new-one", "description": ""})
+        assert created.status_code == 400 and HIDDEN_CONTROL in created.text
+    names = (await session.execute(select(Association.name).order_by(Association.name))).scalars().all()
+    assert names == ["BDE", "BDS"]
+
+
 async def test_saving_an_unchanged_form_says_nothing_changed_and_writes_no_entry(session):
     people = await team()
     editor = await client_for(people.editor)

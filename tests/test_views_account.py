@@ -47,6 +47,30 @@ async def test_signup_with_bad_input_shows_the_error_and_creates_nothing(async_c
     assert (await session.execute(select(func.count(User.id)))).scalar_one() == 0
 
 
+HIDDEN_CONTROL = "This text contains invisible control characters (such as right-to-left marks): remove them."
+
+
+@pytest.mark.parametrize("display_name", [
+    "Léa \u202egnp.exe",  # right-to-left override: would show "Léa exe.png"
+    "Léa\u2066Martin\u2069", "Léa\u200fMartin", "Léa\u061cMartin", "Léa\x07Martin", "Léa\u00adMartin",
+])
+async def test_signup_refuses_a_display_name_with_bidi_or_control_characters(async_client, session, display_name):
+    response = await async_client.post("/account/signup/", signup_data(display_name=display_name),
+                                       headers={"Accept-Language": "en"})
+    assert response.status_code == 400 and HIDDEN_CONTROL in response.text
+    assert (await session.execute(select(func.count(User.id)))).scalar_one() == 0
+    french = await async_client.post("/account/signup/", signup_data(display_name=display_name),
+                                     headers={"Accept-Language": "fr"})
+    assert french.status_code == 400 and "caractères de contrôle invisibles" in french.text
+
+
+async def test_signup_keeps_names_whose_joiners_only_shape_text(async_client, session):
+    """Zero-width joiners build emoji sequences and shape Persian or Indic names: they never reorder text."""
+    response = await async_client.post("/account/signup/", signup_data(display_name="Léa 👩\u200d💻"))
+    assert response.status_code == 302
+    assert (await session.execute(select(User.display_name))).scalar_one() == "Léa 👩\u200d💻"
+
+
 async def test_signup_with_a_taken_email_says_so(async_client, session):
     await support.user_create(email="lea.martin@etu.hyperion.test")
     response = await async_client.post("/account/signup/", signup_data(), headers={"Accept-Language": "en"})
