@@ -126,6 +126,10 @@ async def test_student_journey(server, new_page):
     await expect(page.get_by_role("button", name="Make a new address")).to_be_visible()
     feed_url = await feed_input.input_value()
     assert feed_url.startswith(f"{server.base_url}/feeds/me/"), feed_url
+    # Only the token's hash is stored: the account page never shows the address again.
+    await page.goto(f"{server.base_url}/account/")
+    await expect(page.get_by_text("Your feed address is set.")).to_be_visible()
+    await expect(page.get_by_label("Your personal feed address")).to_have_count(0)
 
     async with httpx.AsyncClient(timeout=15) as client:
         response = await client.get(feed_url)
