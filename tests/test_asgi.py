@@ -29,7 +29,8 @@ async def _seed_events(count: int = 25) -> None:
 async def _server_connections(application_name: str) -> int:
     async with db.read_session() as session:
         return (await session.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name"),
+            text("SELECT count(*) FROM pg_stat_activity WHERE application_name = :name "
+                 "AND datname = current_database()"),
             {"name": application_name},
         )).scalar_one()
 

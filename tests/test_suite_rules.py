@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 from pathlib import Path
 
@@ -98,3 +99,19 @@ def test_the_rule_sees_what_it_should():
                                                          "tests/test_probe.py:12: await asyncio.sleep(0.01)"]
     assert sleeps_that_wait(sample, "support.py") == ["tests/support.py:5: await asyncio.sleep(0.5)",
                                                       "tests/support.py:6: time.sleep(delay)"]
+
+
+def test_no_test_reads_or_ends_another_runs_database_sessions():
+    """A second rule of a suite that runs beside others (CI and a developer's run share one PostgreSQL): a
+    query on pg_stat_activity, which lists every database's sessions, keeps to this run's database. Two
+    runs at once ended each other's fuzzed servers' connections ("terminating connection due to
+    administrator command") while their queries named only the application."""
+    unscoped = []
+    for path in sorted(TESTS.rglob("*.py")):
+        source = path.read_text()
+        for match in re.finditer(r"FROM pg_stat_activity\b", source):
+            statement = source[match.start():match.start() + 300]
+            if "current_database()" not in statement:
+                line = source.count("\n", 0, match.start()) + 1
+                unscoped.append(f"tests/{path.relative_to(TESTS).as_posix()}:{line}")
+    assert not unscoped, "add `datname = current_database()` to: " + ", ".join(unscoped)
