@@ -11,8 +11,8 @@ statement (no extra round trip). PostgreSQL delivers it at commit, never for a r
 order, so the last news a process hears is the current state. Each process keeps ONE dedicated asyncpg
 connection that LISTENs (straight to PostgreSQL, never through PgBouncer's transaction pool) and hands
 each news to each open stream through a one-slot queue (a slow client only ever misses intermediate
-values). After a lost connection it reconnects and re-reads, since notifications sent meanwhile are gone
-(perf-notes.md). SQLite (one process, the embedded default): the same fan-out, fed by an after-commit hook
+values). After a lost connection it reconnects and re-reads, since notifications sent meanwhile are gone.
+SQLite (one process, the embedded default): the same fan-out, fed by an after-commit hook
 with the counts the transaction read.
 """
 

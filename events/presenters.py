@@ -1,7 +1,7 @@
 """Turning rows into what templates show: local times, labels, groups. Pure functions, no queries.
 
 Dates are formatted here in Python, once per row, rather than through template filters (Django's ``|date``
-on 20 rows was most of a millisecond, perf-notes.md).
+on 20 rows was most of a millisecond, measured here).
 """
 
 from __future__ import annotations

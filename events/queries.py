@@ -1,7 +1,7 @@
 """Reads: every SELECT the pages, feeds and commands run. Each takes an AsyncSession first.
 
 Hot paths select the columns a page shows (SQLAlchemy Core rows) rather than whole ORM entities: the ORM's
-identity map and instance state cost ~0.5 ms per page for data that is only rendered (perf-notes.md).
+identity map and instance state cost ~0.5 ms per page for data that is only rendered.
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     return statement
 
 
-# Built once per shape and reused: building a SELECT costs more CPU than running it (perf-notes.md).
+# Built once per shape and reused: building a SELECT costs more CPU than running it.
 _UPCOMING_STATEMENTS: dict[tuple, Select] = {}
 
 

@@ -87,7 +87,7 @@ class LeaveOutcome:
     promoted_user_ids: tuple[int, ...] = ()
 
 
-# Test switch for the control run of the concurrency tests (reliability-notes.md: prove a race test can
+# Test switch for the control run of the concurrency tests (prove a race test can
 # fail). Off in production code paths: only tests/test_registration_concurrency.py turns it on.
 _UNSAFE_RACE_WINDOW_SECONDS: float = 0.0
 

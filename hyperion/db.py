@@ -5,11 +5,11 @@ lifespan at startup, or lazily by the first caller in a command or a test, and d
 
 Two kinds of session:
 - ``read_session()``: for pages that only read. Its connection runs in autocommit, so a query is one
-  round trip, with no BEGIN/ROLLBACK pair around it (perf-notes.md).
+  round trip, with no BEGIN/ROLLBACK pair around it.
 - ``write_session()``: for services that change data. The service owns the transaction
   (``async with session.begin():``) so that its lock covers its commit. On SQLite the transaction opens
   with ``BEGIN IMMEDIATE``: a deferred BEGIN would take the write lock late and two writers would fail
-  with "database is locked" instead of waiting (reliability-notes.md).
+  with "database is locked" instead of waiting.
 """
 
 from __future__ import annotations

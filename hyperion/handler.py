@@ -2,7 +2,7 @@
 
 Django's stock ``ASGIHandler.__call__`` enters a fresh asgiref ``ThreadSensitiveContext`` for each request:
 any sync piece on the request path (a sync signal receiver, a sync-to-async wrapper) then starts a new OS thread
-for that request, which is where 1,000 threads at 1,000 clients came from (perf-notes.md). This subclass
+for that request, which is where 1,000 threads at 1,000 clients came from. This subclass
 serves the request without that context, sends ``request_started`` with plain ``send`` (its receivers are
 sync and do no I/O once Django's ORM receivers are disconnected), closes the response inline, where
 Django awaits response.close through a sync-to-async wrapper, and watches for the client leaving only while

@@ -96,7 +96,7 @@ ASGI_APPLICATION = "hyperion.asgi.application"
 
 TEMPLATES = [
     {
-        # Jinja2 renders the pages: Django's template language cost ~1 ms per list page (perf-notes.md).
+        # Jinja2 renders the pages: Django's template language cost ~1 ms per list page.
         "BACKEND": "django.template.backends.jinja2.Jinja2",
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": False,

@@ -2,7 +2,7 @@
 
 Chosen over a library for speed: the usual static-files middleware has no async code and would
 serialise the thread-free app, and servestatic reads each file through a short-lived thread
-(perf-notes.md). Our assets are a few small
+(measured on our machines). Our assets are a few small
 files, so they are read once at startup and answered straight from the loop. In production a reverse
 proxy or CDN may serve ``static/`` instead (``SERVE_STATIC=false``).
 """

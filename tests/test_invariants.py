@@ -4,7 +4,7 @@ real services on PostgreSQL; after every plan, every invariant of faults/invaria
 
 The checker itself is tested first: each invariant catches a violation planted in the data, and the
 control run (the event lock switched off, a pause between the seat check and the write) does oversell
-and is caught. A property test whose checker never fails would prove nothing (reliability-notes.md).
+and is caught. A property test whose checker never fails would prove nothing.
 
 Set-up: Hypothesis runs the ``async def`` test on the suite's session loop (pytest-asyncio 1.5); the test
 uses an engine of its own (hyperion.db.engine_create, a pool wide enough for the plan) and truncates the

@@ -1,7 +1,7 @@
 """Under concurrency no seat is oversold, nobody holds two registrations, and the waitlist keeps order.
 
 Each test has a control: with the event lock switched off and a pause between the seat check and the
-write, the same load does oversell, which shows the test can fail (reliability-notes.md).
+write, the same load does oversell, which shows the test can fail.
 """
 
 import asyncio
