@@ -147,8 +147,9 @@ async def until_waiting_on_lock(database_url: str, application_name: str, count:
     lock, as PostgreSQL shows them (pg_stat_activity): the requests they serve are stuck where the test put
     them."""
     url = make_url(database_url)
+    # No prepared statements: in the PgBouncer pass this connection goes through its transaction pool.
     watcher = await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, password=url.password,
-                                    database=url.database, timeout=30)
+                                    database=url.database, timeout=30, statement_cache_size=0)
 
     async def enough() -> bool:
         return await watcher.fetchval(
