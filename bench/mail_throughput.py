@@ -40,7 +40,6 @@ async def main() -> None:
     from django.conf import settings
     from sqlalchemy import func, insert, select
 
-    from events import mailer, services_staff
     from events.models import (
         Association,
         Event,
@@ -51,7 +50,9 @@ async def main() -> None:
         User,
         utcnow,
     )
-    from events.permissions import Actor
+    from events.notifications import mailer
+    from events.rules.permissions import Actor
+    from events.staff import services as staff_services
     from hyperion import db, schema
     from tests.mail import SmtpServer
 
@@ -80,7 +81,7 @@ async def main() -> None:
                     for user_id in user_ids])
             started = time.perf_counter()
             async with db.write_session() as session:
-                await services_staff.event_transition(session, actor=Actor(staff_id, True, {}), event_id=event_id,
+                await staff_services.event_transition(session, actor=Actor(staff_id, True, {}), event_id=event_id,
                                                       action="cancel", reason="Salle indisponible")
             cancel_seconds = time.perf_counter() - started
             async with db.read_session() as session:

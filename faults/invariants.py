@@ -39,7 +39,7 @@ from events.models import (
     RegistrationStatus,
     utcnow,
 )
-from events.queries import waitlist_position_of
+from events.rules.seats import waitlist_position_of
 
 CHECKS = ("capacity", "one_per_user", "no_free_seat", "waitlist_order", "positions", "outbox_match", "reminders",
           "cancel_messages", "audit_status", "audit_capacity", "audit_added")

@@ -94,12 +94,12 @@ class HyperionApp:
         # No connection is opened yet, so the site starts (and answers 503 pages) while the database is down.
         db.engine_start()
         logger.info("database engine started (%s)", db.get_engine().url.render_as_string(hide_password=True))
-        from events import live
+        from events.live import broadcast
 
-        live.broadcaster.start()
+        broadcast.broadcaster.start()
         self._release_streams_on_exit_signals()
         if settings.OUTBOX_SENDER_IN_WEB:
-            from events import mailer
+            from events.notifications import mailer
 
             self.sender_stop = asyncio.Event()
             self.sender = asyncio.create_task(mailer.run_loop(self.sender_stop), name="outbox-sender")
@@ -122,7 +122,7 @@ class HyperionApp:
         import signal
         import threading
 
-        from events import live
+        from events.live import broadcast
 
         if threading.current_thread() is not threading.main_thread():
             return
@@ -133,15 +133,15 @@ class HyperionApp:
                 continue
 
             def handler(signum, frame, previous=previous):
-                loop.call_soon_threadsafe(live.broadcaster.release_streams)
+                loop.call_soon_threadsafe(broadcast.broadcaster.release_streams)
                 previous(signum, frame)
 
             signal.signal(number, handler)
 
     async def shutdown(self) -> None:
-        from events import live
+        from events.live import broadcast
 
-        await live.broadcaster.stop()
+        await broadcast.broadcaster.stop()
         if self.sender is not None:
             self.sender_stop.set()
             await self.sender

@@ -33,7 +33,7 @@ from hyperion.staticfiles import fingerprint
 
 def local_moment(moment):
     """A stored UTC moment in the site's zone, for the management tables (public pages pre-format)."""
-    from events.presenters import moment_label
+    from events.catalog.presenters import moment_label
 
     return moment_label(moment)
 

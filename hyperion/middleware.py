@@ -20,7 +20,7 @@ from django.middleware.security import SecurityMiddleware
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
-from events import auth
+from events.accounts import auth
 from hyperion.errors import is_database_unavailable, service_unavailable
 
 logger = logging.getLogger("hyperion")

@@ -32,7 +32,7 @@ from django.conf import settings
 from django.http.cookie import parse_cookie
 from django.utils import translation
 
-from events import pagecache
+from hyperion import pagecache
 
 SCOPE_KEY = "hyperion.public_page"
 _LANGUAGES_MAX = 256

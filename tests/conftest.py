@@ -111,10 +111,10 @@ async def _clean_database(_site_database):
 @pytest.fixture(scope="session", autouse=True)
 async def _dispose_engine_at_end():
     yield
-    from events import live
+    from events.live import broadcast
     from hyperion import db
 
-    await live.broadcaster.stop()
+    await broadcast.broadcaster.stop()
     await db.engine_dispose()
 
 

@@ -237,7 +237,7 @@ async def login(client, user_id: int) -> str:
     """Log a test client in as ``user_id`` through a real server-side session."""
     from django.conf import settings
 
-    from events import auth
+    from events.accounts import auth
 
     async with db.write_session() as session:
         token = await auth.session_create(session, user_id=user_id)

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from sqlalchemy import text
 
-from events import auth
+from events.accounts import auth
 from events.models import utcnow
 from hyperion import db
 from tests import support

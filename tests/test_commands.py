@@ -7,9 +7,9 @@ import sys
 import pytest
 from sqlalchemy import func, select
 
-from events import demo
 from events.management.commands import loaddemo
 from events.models import Association, Event, EventStatus, Membership, Registration, RegistrationStatus, Role, User
+from events.ops import demo
 from tests.support import ROOT
 
 

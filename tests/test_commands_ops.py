@@ -22,7 +22,7 @@ from django.core.management import call_command, load_command_class
 from django.core.management.base import CommandError
 from sqlalchemy import func, insert, select, update
 
-from events.feeds import event_uid
+from events.feeds.ical import event_uid
 from events.models import (
     AuditEntry,
     AuthSession,
@@ -392,8 +392,8 @@ async def test_importics_refuses_what_it_cannot_read_and_changes_nothing(session
 
 
 def test_ical_parsing_reads_labels_in_any_language_and_names_what_it_leaves_out():
-    from events.ical_import import NotICalendar, calendar_parse
-    from events.presenters import site_zone
+    from events.localtime import site_zone
+    from events.ops.ical_import import NotICalendar, calendar_parse
 
     def vevent(uid: str, *lines: str) -> str:
         return "\r\n".join(["BEGIN:VEVENT", f"UID:{uid}", f"SUMMARY:{uid} title", *lines, "END:VEVENT"])

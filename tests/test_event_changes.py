@@ -9,11 +9,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from events import services, services_ops, services_staff
-from events.ical_import import ImportedEvent
 from events.models import Event, OutboxMessage, utcnow
-from events.notifications import reminder_time
-from events.permissions import Actor
+from events.notifications.outbox import reminder_time
+from events.ops import services as ops_services
+from events.ops.ical_import import ImportedEvent
+from events.registration import services as registration_services
+from events.rules.permissions import Actor
+from events.staff import services as staff_services
 from hyperion import db
 from tests import support
 
@@ -23,7 +25,7 @@ async def _published_event_with_a_registrant(*, slug: str, association_id: int, 
                                           starts_at=starts_at, location="Salle A", ical_uid=uid)
     student = await support.user_create(email=f"{slug}@etu.test", display_name=slug)
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=student)
+        await registration_services.registration_create(session, event_id=event_id, user_id=student)
     return event_id
 
 
@@ -66,17 +68,17 @@ async def test_registrants_hear_of_an_imported_change_as_of_the_same_edit_in_the
                   is_staff=True)
     async with db.write_session() as session:
         if change == "cancelled":
-            await services_staff.event_transition(session, actor=staff, event_id=edited, action="cancel",
+            await staff_services.event_transition(session, actor=staff, event_id=edited, action="cancel",
                                                   reason="Salle fermée")
         elif change == "moved":
-            await services_staff.event_update(session, actor=staff, event_id=edited, values={
+            await staff_services.event_update(session, actor=staff, event_id=edited, values={
                 "starts_at": new_start, "ends_at": new_start + timedelta(hours=3)})
         else:
-            await services_staff.event_update(session, actor=staff, event_id=edited, values={"location": "Salle B"})
+            await staff_services.event_update(session, actor=staff, event_id=edited, values={"location": "Salle B"})
     item = _imported("atelier-1@club", starts_at=new_start if change == "moved" else start,
                      location="Salle B" if change == "new place" else "Salle A", cancelled=change == "cancelled")
     async with db.write_session() as session:
-        outcome = await services_ops.events_import(session, association_slug="theatre", events=[item])
+        outcome = await ops_services.events_import(session, association_slug="theatre", events=[item])
     assert outcome.updated == 1
 
     after_import, after_edit = await _what_registrants_get(imported), await _what_registrants_get(edited)

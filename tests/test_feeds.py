@@ -7,7 +7,7 @@ from django.urls import reverse
 from icalendar import Calendar
 from sqlalchemy import update
 
-from events import auth
+from events.accounts import auth
 from events.models import Event, EventStatus, Registration, RegistrationStatus, User, utcnow
 from hyperion import db
 from tests import support

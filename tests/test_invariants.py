@@ -23,9 +23,12 @@ from hypothesis import strategies as st
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from events import services, services_staff
+from events import errors
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User, utcnow
-from events.permissions import Actor
+from events.registration import services as registration_services
+from events.rules.permissions import Actor
+from events.staff import people as staff_people
+from events.staff import services as staff_services
 from faults.invariants import CHECKS, check_invariants, invariant_report
 from hyperion import db
 from tests import support
@@ -72,11 +75,11 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
     async with sessions() as session:
         try:
             if kind == "register":
-                await services.registration_create(session, event_id=event_id, user_id=user_id)
+                await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
             elif kind == "leave":
-                await services.registration_leave(session, event_id=event_id, user_id=user_id)
+                await registration_services.registration_leave(session, event_id=event_id, user_id=user_id)
             elif kind == "add":
-                await services_staff.attendee_add(session, actor=scene.staff, event_id=event_id,
+                await staff_people.attendee_add(session, actor=scene.staff, event_id=event_id,
                                                   email=f"p{student}@etu.test")
             elif kind == "remove":
                 registration_id = (await session.execute(text(
@@ -85,15 +88,15 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
                 await session.rollback()
                 if registration_id is None:
                     return "none"
-                await services_staff.attendee_remove(session, actor=scene.staff, event_id=event_id,
+                await staff_people.attendee_remove(session, actor=scene.staff, event_id=event_id,
                                                      registration_id=registration_id)
             elif kind == "capacity":
-                await services_staff.event_update(session, actor=scene.staff, event_id=event_id,
+                await staff_services.event_update(session, actor=scene.staff, event_id=event_id,
                                                   values={"capacity": value})
             elif kind == "cancel":
-                await services_staff.event_transition(session, actor=scene.staff, event_id=event_id,
+                await staff_services.event_transition(session, actor=scene.staff, event_id=event_id,
                                                       action="cancel", reason="property test")
-        except services.DomainError as refusal:
+        except errors.DomainError as refusal:
             return type(refusal).__name__
     return "ok"
 
@@ -141,7 +144,7 @@ async def test_random_concurrent_interleavings_never_break_an_invariant(own_engi
 
 @pytest.mark.postgres_only
 async def test_control_without_the_lock_the_checker_sees_the_oversell(database_url, monkeypatch):
-    monkeypatch.setattr(services, "_UNSAFE_RACE_WINDOW_SECONDS", 0.05)
+    monkeypatch.setattr(registration_services, "_UNSAFE_RACE_WINDOW_SECONDS", 0.05)
     engine = db.engine_create(database_url, pool_size=10, max_overflow=0, pool_timeout=60)
     try:
         scene = await _reset_and_seed(engine, [3, 3])

@@ -10,15 +10,16 @@ import httpx
 import pytest
 from sqlalchemy import make_url
 
-from events import live, services
+from events.live import broadcast
 from events.models import EventStatus
+from events.registration import services as registration_services
 from hyperion import db
 from tests import support
 
 
 async def _register(event_id: int, user_id: int) -> None:
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=user_id)
+        await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
 
 
 def _events(chunks: str) -> list[dict]:
@@ -113,13 +114,13 @@ async def test_the_event_filling_up_reaches_open_pages_at_once_whatever_the_paci
 async def test_a_stream_ends_after_its_maximum_duration_and_lets_go_of_its_subscription(async_client, settings):
     settings.SSE_MAX_SECONDS = 1
     event_id = await support.event_create(association_id=await support.association_create(), slug="gala")
-    before = set(live.broadcaster.subscribers.get(event_id, ()))
+    before = set(broadcast.broadcaster.subscribers.get(event_id, ()))
     response = await async_client.get("/events/gala/seats/")
     started = time.monotonic()
     body = b"".join([chunk async for chunk in response.streaming_content])
     assert 0.9 < time.monotonic() - started < 5
     assert _events(body.decode())[0]["event_id"] == event_id
-    assert set(live.broadcaster.subscribers.get(event_id, ())) == before  # the finished stream let go
+    assert set(broadcast.broadcaster.subscribers.get(event_id, ())) == before  # the finished stream let go
 
 
 async def test_the_counter_speaks_the_language_of_its_page_with_its_plural_forms(async_client):

@@ -15,9 +15,13 @@ import pytest
 from django.test import override_settings
 from sqlalchemy import func, select, update
 
-from events import mailer, services, services_staff
+from events.accounts import services as account_services
 from events.models import EventStatus, OutboxMessage, OutboxStatus, RegistrationStatus, Role, utcnow
-from events.permissions import Actor
+from events.notifications import mailer
+from events.registration import services as registration_services
+from events.rules.permissions import Actor
+from events.staff import people as staff_people
+from events.staff import services as staff_services
 from hyperion import db
 from tests import support
 from tests.mail import SmtpServer
@@ -39,12 +43,12 @@ async def send() -> mailer.SendReport:
 
 async def register(event_id: int, user_id: int):
     async with db.write_session() as session:
-        return await services.registration_create(session, event_id=event_id, user_id=user_id)
+        return await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
 
 
 async def leave(event_id: int, user_id: int):
     async with db.write_session() as session:
-        return await services.registration_leave(session, event_id=event_id, user_id=user_id)
+        return await registration_services.registration_leave(session, event_id=event_id, user_id=user_id)
 
 
 def ics_of(message) -> icalendar.Calendar | None:
@@ -127,12 +131,12 @@ async def test_a_refused_or_rolled_back_change_sends_nothing(smtp, session):
     event_id = await support.event_create(association_id=await support.association_create(),
                                           status=EventStatus.DRAFT)
     alice = await support.user_create()
-    with pytest.raises(services.RegistrationClosed):
+    with pytest.raises(registration_services.RegistrationClosed):
         await register(event_id, alice)
     with pytest.raises(RuntimeError):
         async with db.write_session() as write, write.begin():
-            from events import notifications
-            await notifications.notify(write, kind="registration.confirmed", recipient_ids=[alice],
+            from events.notifications import outbox
+            await outbox.notify(write, kind="registration.confirmed", recipient_ids=[alice],
                                        event_id=event_id)
             raise RuntimeError("the change failed after writing its message")
     assert await outbox_rows(session) == []
@@ -144,7 +148,7 @@ async def _staff_and_manager():
     staff = await support.user_create(email="staff@hyperion.test", display_name="Staff", is_staff=True)
     editor = await support.user_create(email="editor@etu.test", display_name="Editor")
     async with db.write_session() as session:
-        await services_staff.role_set(session, actor=None, association_id=association_id, email="editor@etu.test",
+        await staff_people.role_set(session, actor=None, association_id=association_id, email="editor@etu.test",
                                       role=Role.MANAGER)
     return association_id, Actor(staff, True), Actor(editor, False, {association_id: Role.MANAGER})
 
@@ -159,7 +163,7 @@ async def test_cancelling_an_event_tells_every_registrant_with_the_reason_and_dr
     await send()
     smtp.inbox.messages.clear()
     async with db.write_session() as write:
-        await services_staff.event_transition(write, actor=manager, event_id=event_id, action="cancel",
+        await staff_services.event_transition(write, actor=manager, event_id=event_id, action="cancel",
                                               reason="Salle inondée <b>désolés</b>")
     await send()
     assert sorted(m["To"] for m in smtp.inbox.messages) == [f"S{n} <s{n}@etu.test>" for n in range(3)]
@@ -181,7 +185,7 @@ async def test_a_changed_date_tells_registrants_and_moves_their_reminders(smtp, 
     await send()
     smtp.inbox.messages.clear()
     async with db.write_session() as write:
-        result = await services_staff.event_update(write, actor=manager, event_id=event_id,
+        result = await staff_services.event_update(write, actor=manager, event_id=event_id,
                                                    values={"starts_at": start + timedelta(days=2),
                                                            "ends_at": start + timedelta(days=2, hours=3)})
     assert result.schedule_changed
@@ -192,7 +196,7 @@ async def test_a_changed_date_tells_registrants_and_moves_their_reminders(smtp, 
     assert vevent["SEQUENCE"] == 1 and ics_of(message)["METHOD"] == "REQUEST"
     send_after = (await session.execute(select(OutboxMessage.send_after).where(
         OutboxMessage.kind == "event.reminder"))).scalar_one()
-    from events.notifications import reminder_time
+    from events.notifications.outbox import reminder_time
     assert send_after == reminder_time(start + timedelta(days=2))
 
 
@@ -203,9 +207,9 @@ async def test_approval_and_decline_tell_the_associations_editors(smtp):
     second = await support.event_create(association_id=association_id, slug="b", title="B",
                                         status=EventStatus.SUBMITTED)
     async with db.write_session() as write:
-        await services_staff.event_transition(write, actor=staff, event_id=first, action="approve")
+        await staff_services.event_transition(write, actor=staff, event_id=first, action="approve")
     async with db.write_session() as write:
-        await services_staff.event_transition(write, actor=staff, event_id=second, action="decline",
+        await staff_services.event_transition(write, actor=staff, event_id=second, action="decline",
                                               reason="Date déjà prise")
     await send()
     subjects = sorted(m["Subject"] for m in smtp.inbox.to("editor@etu.test"))
@@ -220,7 +224,7 @@ async def test_removed_by_staff_tells_the_student(smtp):
     alice = await support.user_create(email="alice@etu.test", display_name="Alice")
     outcome = await register(event_id, alice)
     async with db.write_session() as write:
-        await services_staff.attendee_remove(write, actor=staff, event_id=event_id,
+        await staff_people.attendee_remove(write, actor=staff, event_id=event_id,
                                              registration_id=outcome.registration_id)
     await send()
     assert sorted(m["Subject"] for m in smtp.inbox.to("alice@etu.test")) == [
@@ -265,7 +269,7 @@ async def test_opt_outs_are_honoured_at_send_time(smtp, session):
     alice = await support.user_create(email="alice@etu.test")
     await register(event_id, alice)
     async with db.write_session() as write:
-        await services.user_email_opt_outs_set(write, user_id=alice, opt_outs=["registration"])
+        await account_services.user_email_opt_outs_set(write, user_id=alice, opt_outs=["registration"])
     report = await send()
     assert report.sent == 0 and report.dropped == 1 and smtp.inbox.messages == []
 
@@ -321,17 +325,17 @@ async def test_after_the_last_attempt_a_message_is_failed_and_staff_can_retry_it
 async def test_staff_get_a_daily_digest_only_when_events_wait(smtp, session):
     association_id = await support.association_create()
     await support.user_create(email="staff@hyperion.test", display_name="Staff", is_staff=True)
-    from events import notifications
+    from events.notifications import outbox
     morning = utcnow()
     async with db.write_session() as write:
         with override_settings(DIGEST_HOUR=0):
-            assert await notifications.digest_enqueue_due(write, now=morning) == 0  # empty queue: nothing
+            assert await outbox.digest_enqueue_due(write, now=morning) == 0  # empty queue: nothing
     await support.event_create(association_id=association_id, title="À valider", status=EventStatus.SUBMITTED,
                                submitted_at=utcnow())
     for _ in range(2):  # two senders, or two loops, on the same day: one digest
         async with db.write_session() as write:
             with override_settings(DIGEST_HOUR=0):
-                await notifications.digest_enqueue_due(write, now=morning)
+                await outbox.digest_enqueue_due(write, now=morning)
     await send()
     (digest,) = smtp.inbox.to("staff@hyperion.test")
     assert "attendent votre validation" in digest["Subject"] and "À valider" in text_of(digest)
@@ -350,7 +354,7 @@ async def test_cancelling_a_big_event_writes_its_messages_in_one_go(smtp, sessio
         await write.execute(insert(Registration), [
             {"event_id": event_id, "user_id": user_id, "status": RegistrationStatus.CONFIRMED} for user_id in ids])
     async with db.write_session() as write:
-        await services_staff.event_transition(write, actor=manager, event_id=event_id, action="cancel",
+        await staff_services.event_transition(write, actor=manager, event_id=event_id, action="cancel",
                                               reason="Annulé")
     count = (await session.execute(select(func.count(OutboxMessage.id)).where(
         OutboxMessage.kind == "event.cancelled"))).scalar_one()
@@ -367,10 +371,10 @@ def _sendmail(smtp_url: str, *extra: str, env: dict | None = None) -> subprocess
 
 async def _pending_messages(count: int) -> None:
     event_id = await support.event_create(association_id=await support.association_create(), capacity=None)
-    from events import notifications
+    from events.notifications import outbox
     users = [await support.user_create(email=f"u{n}@etu.test", display_name=f"U{n}") for n in range(count)]
     async with db.write_session() as write, write.begin():
-        await notifications.notify(write, kind="registration.confirmed", recipient_ids=users, event_id=event_id)
+        await outbox.notify(write, kind="registration.confirmed", recipient_ids=users, event_id=event_id)
 
 
 LEASE_SECONDS = 60  # long enough that the restarted sender never retakes its own claims

@@ -2,9 +2,10 @@
 
 import pytest
 
-from events import pagecache, services, services_staff
-from events.permissions import Actor
-from hyperion import db
+from events.registration import services as registration_services
+from events.rules.permissions import Actor
+from events.staff import services as staff_services
+from hyperion import db, pagecache
 from tests import support
 
 
@@ -47,7 +48,7 @@ async def test_a_registration_refreshes_the_seats_shown(async_client, cache_on):
     event_id = await support.event_create(association_id=await support.association_create(), capacity=2)
     assert "2 seats left" in (await async_client.get("/", headers={"Accept-Language": "en"})).text
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+        await registration_services.registration_create(session, event_id=event_id, user_id=await support.user_create())
     assert "1 seat left" in (await async_client.get("/", headers={"Accept-Language": "en"})).text
 
 
@@ -57,7 +58,7 @@ async def test_a_cancellation_by_staff_shows_at_once(async_client, cache_on):
     staff = Actor(await support.user_create(email="staff@etu.test", is_staff=True), True, {})
     assert "Annulé" not in (await async_client.get("/")).text
     async with db.write_session() as session:
-        await services_staff.event_transition(session, actor=staff, event_id=event_id, action="cancel",
+        await staff_services.event_transition(session, actor=staff, event_id=event_id, action="cancel",
                                               reason="Pluie")
     assert "Annulé" in (await async_client.get("/")).text
 
@@ -104,7 +105,7 @@ async def test_under_a_burst_of_changes_lists_lag_by_at_most_the_grace_period(as
     english = {"Accept-Language": "en"}
     assert "5 seats left" in (await async_client.get("/", headers=english)).text
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+        await registration_services.registration_create(session, event_id=event_id, user_id=await support.user_create())
     clock.now += 0.9
     assert "5 seats left" in (await async_client.get("/", headers=english)).text  # within the grace period
     clock.now += 0.2

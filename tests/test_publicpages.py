@@ -10,10 +10,12 @@ from django.conf import settings
 from django.test import AsyncClient
 from sqlalchemy import event as sa_event
 
-from events import live, pagecache, services, services_staff
+from events.live import broadcast
 from events.models import utcnow
-from events.permissions import Actor
-from hyperion import db
+from events.registration import services as registration_services
+from events.rules.permissions import Actor
+from events.staff import services as staff_services
+from hyperion import db, pagecache
 from hyperion.app import Admission, HyperionApp
 from tests import support
 
@@ -142,7 +144,7 @@ async def test_a_registration_shows_on_the_event_page_at_once(app):
     event_id = await _gala()
     assert "3 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+        await registration_services.registration_create(session, event_id=event_id, user_id=await support.user_create())
     assert "2 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     assert "2 seats left" in (await fetch(app, "/", headers=ENGLISH)).text
 
@@ -154,7 +156,7 @@ async def test_a_change_to_one_event_leaves_the_other_events_pages_stored(app):
     await fetch(app, "/events/gala/")
     await fetch(app, "/events/match/")
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+        await registration_services.registration_create(session, event_id=event_id, user_id=await support.user_create())
     with QueryCounter() as queries:
         await fetch(app, "/events/match/")
     assert queries.count == 0
@@ -168,7 +170,7 @@ async def test_a_cancellation_by_staff_shows_on_the_event_page_at_once(app):
     assert "This event is cancelled" not in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     staff = Actor(await support.user_create(email="staff@etu.test", is_staff=True), True, {})
     async with db.write_session() as session:
-        await services_staff.event_transition(session, actor=staff, event_id=event_id, action="cancel",
+        await staff_services.event_transition(session, actor=staff, event_id=event_id, action="cancel",
                                               reason="Pluie")
     page = (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     assert "This event is cancelled" in page and "Pluie" in page
@@ -178,8 +180,8 @@ async def test_logged_in_students_never_get_the_visitors_page_nor_the_reverse(ap
     event_id = await _gala()
     user_id = await support.user_create(email="bob@etu.test", display_name="Bob")
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=user_id)
-        from events import auth
+        await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
+        from events.accounts import auth
 
         token = await auth.session_create(session, user_id=user_id)
     visitor = await fetch(app, "/events/gala/", headers=ENGLISH)
@@ -331,7 +333,7 @@ async def test_while_a_changed_page_is_rendered_again_visitors_get_the_previous_
     event_id = await _gala()
     assert "3 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+        await registration_services.registration_create(session, event_id=event_id, user_id=await support.user_create())
     app.admission = Admission(limit=1, timeout=30)
     turn = await app.admission.enter()  # Django is busy: the render of the new page waits for a turn
     refresh = asyncio.ensure_future(fetch(app, "/events/gala/", headers=ENGLISH))
@@ -349,16 +351,17 @@ async def test_a_page_rendered_after_waiting_in_the_queue_is_stored_despite_chan
     turn = await app.admission.enter()
     first_visit = asyncio.ensure_future(fetch(app, "/events/gala/", headers=ENGLISH))
     await support.until(lambda: app.admission.waiting == 1)
-    news = live.broadcaster.subscribe(event_id)
+    news = broadcast.broadcaster.subscribe(event_id)
     try:
         async with db.write_session() as session:  # a change while the visit waits for its turn
-            await services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+            await registration_services.registration_create(session, event_id=event_id,
+                                                            user_id=await support.user_create())
         # On PostgreSQL the process hears of the change twice: at its commit, and again when the NOTIFY comes
         # back. The page is rendered after both, as a page rendered in between is rightly marked out of date.
         while (await asyncio.wait_for(news.get(), timeout=30)).confirmed != 1:
             pass
     finally:
-        live.broadcaster.unsubscribe(event_id, news)
+        broadcast.broadcaster.unsubscribe(event_id, news)
     turn.release()
     assert "2 seats left" in (await first_visit).text
     with QueryCounter() as queries:
@@ -397,8 +400,8 @@ async def test_pages_leave_no_reference_cycles_behind(app, settings):
     event_id = await _gala()
     user_id = await support.user_create()
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event_id, user_id=user_id)
-        from events import auth
+        await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
+        from events.accounts import auth
 
         token = await auth.session_create(session, user_id=user_id)
     student = {**ENGLISH, "Cookie": f"{settings.SESSION_COOKIE_NAME}={token}"}

@@ -5,20 +5,23 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from events import services
+from events import errors
 from events.models import Registration, RegistrationStatus, utcnow
+from events.registration import services as registration_services
+from events.registration.services import RegistrationOutcome
+from events.rules import seats
 from hyperion import db
 from tests import support
 
 
-async def register(event_id: int, user_id: int, **kwargs) -> services.RegistrationOutcome:
+async def register(event_id: int, user_id: int, **kwargs) -> registration_services.RegistrationOutcome:
     async with db.write_session() as session:
-        return await services.registration_create(session, event_id=event_id, user_id=user_id, **kwargs)
+        return await registration_services.registration_create(session, event_id=event_id, user_id=user_id, **kwargs)
 
 
-async def leave(event_id: int, user_id: int, **kwargs) -> services.LeaveOutcome:
+async def leave(event_id: int, user_id: int, **kwargs) -> registration_services.LeaveOutcome:
     async with db.write_session() as session:
-        return await services.registration_leave(session, event_id=event_id, user_id=user_id, **kwargs)
+        return await registration_services.registration_leave(session, event_id=event_id, user_id=user_id, **kwargs)
 
 
 async def students(count: int) -> list[int]:
@@ -36,7 +39,7 @@ async def test_registering_with_seats_left_confirms(session):
     event_id = await support.event_create(association_id=await support.association_create(), capacity=2)
     (alice,) = await students(1)
     outcome = await register(event_id, alice)
-    assert outcome == services.RegistrationOutcome(RegistrationStatus.CONFIRMED, None)
+    assert outcome == RegistrationOutcome(RegistrationStatus.CONFIRMED, None)
     assert await statuses(session, event_id) == {alice: RegistrationStatus.CONFIRMED}
 
 
@@ -44,8 +47,8 @@ async def test_full_event_puts_new_registrants_on_the_waitlist_in_order(session)
     event_id = await support.event_create(association_id=await support.association_create(), capacity=1)
     first, second, third = await students(3)
     await register(event_id, first)
-    assert await register(event_id, second) == services.RegistrationOutcome(RegistrationStatus.WAITLISTED, 1)
-    assert await register(event_id, third) == services.RegistrationOutcome(RegistrationStatus.WAITLISTED, 2)
+    assert await register(event_id, second) == RegistrationOutcome(RegistrationStatus.WAITLISTED, 1)
+    assert await register(event_id, third) == RegistrationOutcome(RegistrationStatus.WAITLISTED, 2)
 
 
 async def test_unlimited_event_never_waitlists():
@@ -58,7 +61,7 @@ async def test_registering_twice_is_refused_and_keeps_one_registration(session):
     event_id = await support.event_create(association_id=await support.association_create())
     (alice,) = await students(1)
     await register(event_id, alice)
-    with pytest.raises(services.AlreadyRegistered):
+    with pytest.raises(registration_services.AlreadyRegistered):
         await register(event_id, alice)
     assert await statuses(session, event_id) == {alice: RegistrationStatus.CONFIRMED}
 
@@ -82,7 +85,7 @@ async def test_leaving_the_waitlist_promotes_nobody_and_moves_the_line_up(sessio
         await register(event_id, student)
     assert (await leave(event_id, second)).promoted_user_ids == ()
     third_id = (await session.execute(select(Registration.id).where(Registration.user_id == third))).scalar_one()
-    assert await services.waitlist_position(session, registration_id=third_id) == 1
+    assert await seats.waitlist_position(session, registration_id=third_id) == 1
 
 
 async def test_coming_back_after_leaving_joins_the_end_of_the_line():
@@ -91,7 +94,7 @@ async def test_coming_back_after_leaving_joins_the_end_of_the_line():
     for student in (first, second, third):
         await register(event_id, student)
     await leave(event_id, second)
-    assert await register(event_id, second) == services.RegistrationOutcome(RegistrationStatus.WAITLISTED, 2)
+    assert await register(event_id, second) == RegistrationOutcome(RegistrationStatus.WAITLISTED, 2)
 
 
 async def test_registration_window_is_enforced():
@@ -104,7 +107,7 @@ async def test_registration_window_is_enforced():
                                          starts_at=utcnow() - timedelta(hours=1))
     (alice,) = await students(1)
     for event_id in (not_yet, closed, started):
-        with pytest.raises(services.RegistrationClosed):
+        with pytest.raises(registration_services.RegistrationClosed):
             await register(event_id, alice)
 
 
@@ -112,7 +115,7 @@ async def test_registration_window_is_enforced():
 async def test_only_published_events_take_registrations(status, session):
     event_id = await support.event_create(association_id=await support.association_create(), status=status)
     (alice,) = await students(1)
-    with pytest.raises(services.RegistrationClosed):
+    with pytest.raises(registration_services.RegistrationClosed):
         await register(event_id, alice)
     assert await statuses(session, event_id) == {}
 
@@ -122,7 +125,7 @@ async def test_leaving_after_the_deadline_is_refused(session):
                                           unregistration_closes_at=utcnow() + timedelta(minutes=5))
     (alice,) = await students(1)
     await register(event_id, alice)
-    with pytest.raises(services.UnregistrationClosed):
+    with pytest.raises(registration_services.UnregistrationClosed):
         await leave(event_id, alice, now=utcnow() + timedelta(minutes=10))
     assert await statuses(session, event_id) == {alice: RegistrationStatus.CONFIRMED}
 
@@ -130,11 +133,11 @@ async def test_leaving_after_the_deadline_is_refused(session):
 async def test_leaving_without_a_registration_is_refused():
     event_id = await support.event_create(association_id=await support.association_create())
     (alice,) = await students(1)
-    with pytest.raises(services.NotRegistered):
+    with pytest.raises(registration_services.NotRegistered):
         await leave(event_id, alice)
 
 
 async def test_unknown_event_is_reported_as_such():
     (alice,) = await students(1)
-    with pytest.raises(services.EventNotFound):
+    with pytest.raises(errors.EventNotFound):
         await register(999_999, alice)

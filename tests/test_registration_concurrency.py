@@ -10,8 +10,9 @@ from collections import Counter
 import pytest
 from sqlalchemy import insert, select
 
-from events import services
+from events import errors
 from events.models import Registration, RegistrationStatus, User, utcnow
+from events.registration import services as registration_services
 from hyperion import db
 from tests import support
 
@@ -31,8 +32,8 @@ async def _rush(event_id: int, user_ids: list[int]) -> list[object]:
     async def one(user_id: int):
         async with db.write_session() as session:
             try:
-                return await services.registration_create(session, event_id=event_id, user_id=user_id)
-            except services.DomainError as error:
+                return await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
+            except errors.DomainError as error:
                 return error
 
     return await asyncio.gather(*(one(user_id) for user_id in user_ids))
@@ -52,9 +53,9 @@ async def test_hundreds_of_concurrent_registrations_fill_exactly_the_capacity(se
     assert counts[RegistrationStatus.CONFIRMED] == CAPACITY
     assert counts[RegistrationStatus.WAITLISTED] == STUDENTS - CAPACITY
     assert len({row.user_id for row in rows}) == len(rows) == STUDENTS
-    assert sum(isinstance(outcome, services.AlreadyRegistered) for outcome in outcomes) == 100
+    assert sum(isinstance(outcome, registration_services.AlreadyRegistered) for outcome in outcomes) == 100
     # Waitlist positions handed out are exactly 1..250, each once.
-    positions = sorted(o.waitlist_position for o in outcomes if isinstance(o, services.RegistrationOutcome)
+    positions = sorted(o.waitlist_position for o in outcomes if isinstance(o, registration_services.RegistrationOutcome)
                        and o.status == RegistrationStatus.WAITLISTED)
     assert positions == list(range(1, STUDENTS - CAPACITY + 1))
     # Everyone confirmed arrived before everyone waitlisted.
@@ -65,7 +66,7 @@ async def test_hundreds_of_concurrent_registrations_fill_exactly_the_capacity(se
 
 @pytest.mark.postgres_only
 async def test_control_without_the_lock_the_same_rush_oversells(session, monkeypatch):
-    monkeypatch.setattr(services, "_UNSAFE_RACE_WINDOW_SECONDS", 0.05)
+    monkeypatch.setattr(registration_services, "_UNSAFE_RACE_WINDOW_SECONDS", 0.05)
     event_id = await support.event_create(association_id=await support.association_create(), capacity=CAPACITY)
     await _rush(event_id, await _students(120))
     confirmed = (await session.execute(select(Registration.id).where(
@@ -78,11 +79,11 @@ async def test_concurrent_leaves_promote_in_waitlist_order(session):
     user_ids = await _students(30)
     for user_id in user_ids:  # sequential: arrival order is the list order
         async with db.write_session() as write:
-            await services.registration_create(write, event_id=event_id, user_id=user_id)
+            await registration_services.registration_create(write, event_id=event_id, user_id=user_id)
 
     async def leave(user_id: int):
         async with db.write_session() as write:
-            return await services.registration_leave(write, event_id=event_id, user_id=user_id)
+            return await registration_services.registration_leave(write, event_id=event_id, user_id=user_id)
 
     await asyncio.gather(*(leave(user_id) for user_id in user_ids[:5]))
     confirmed = set((await session.execute(select(Registration.user_id).where(

@@ -25,9 +25,14 @@ from django.utils.crypto import get_random_string
 from markupsafe import escape
 from sqlalchemy import insert, select, update
 
-from events import auth, mailer, services, services_staff
+from events.accounts import auth
+from events.accounts import services as account_services
 from events.models import EventStatus, Membership, Registration, RegistrationStatus, Role, User, utcnow
-from events.permissions import Actor
+from events.notifications import mailer
+from events.registration import services as registration_services
+from events.rules.permissions import Actor
+from events.staff import people as staff_people
+from events.staff import services as staff_services
 from hyperion import db
 from tests import support
 from tests.fuzz import db_snapshot
@@ -105,16 +110,16 @@ async def hostile_world() -> Hostile:
                                status=EventStatus.SUBMITTED, submitted_at=utcnow(),
                                starts_at=starts_at + timedelta(days=3))
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=event, user_id=eve)
+        await registration_services.registration_create(session, event_id=event, user_id=eve)
     for student in (formula, at_sign):
         await support.registration_create_raw(event_id=event, user_id=student)
     async with db.write_session() as session:
-        eve_feed = await services.feed_token_regenerate(session, user_id=eve)
+        eve_feed = await account_services.feed_token_regenerate(session, user_id=eve)
     async with db.write_session() as session:
-        await services_staff.association_save(session, actor=Actor(staff, True), association_id=association,
+        await staff_people.association_save(session, actor=Actor(staff, True), association_id=association,
                                               slug="evil", name=f"BDE {EVIL}", description=f"Desc {EVIL}")
     async with db.write_session() as session:
-        await services_staff.event_transition(session, actor=Actor(staff, True), event_id=submitted,
+        await staff_services.event_transition(session, actor=Actor(staff, True), event_id=submitted,
                                               action="decline", reason=f"Reason {EVIL}")
     async with db.read_session() as session:
         registration = (await session.execute(select(Registration.id).where(
@@ -211,7 +216,7 @@ async def test_user_text_in_emails_is_text_in_the_html_part_and_never_a_header()
     association's name too, in a confirmation and a cancellation."""
     world = await hostile_world()
     async with db.write_session() as session:
-        await services_staff.event_transition(session, actor=Actor(world.staff, True), event_id=world.event,
+        await staff_services.event_transition(session, actor=Actor(world.staff, True), event_id=world.event,
                                               action="cancel", reason=f"Cancel {EVIL}")
     transport = CapturingTransport()
     await mailer.send_all_due(transport)
@@ -645,14 +650,14 @@ async def test_a_403_is_logged_in_one_line_without_a_traceback(caplog, monkeypat
 
 
 async def test_a_500_is_still_logged_with_its_traceback(caplog, monkeypatch):
-    from events import queries
+    from events.accounts import queries as account_queries
 
     async def broken(*args, **kwargs):
         raise RuntimeError("the account query broke")
 
     student = await support.user_create(email="student@etu.test", display_name="Stella")
     client = await client_for(student, raise_request_exception=False)
-    monkeypatch.setattr(queries, "user_account", broken)
+    monkeypatch.setattr(account_queries, "user_account", broken)
     caplog.clear()
     response = await client.get("/account/")
     assert response.status_code == 500

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from events.series import OccurrenceTimeInvalid, occurrences
+from events.staff.series import OccurrenceTimeInvalid, occurrences
 from tests.test_staff_views import client_for, event_fields, events_all, paris, team, typed, url
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -1199,9 +1199,9 @@ async def test_registered_students_see_that_a_published_event_changed(session):
 
     from django.test import AsyncClient
 
-    from events import services_staff
     from events.models import Role
-    from events.permissions import Actor
+    from events.rules.permissions import Actor
+    from events.staff import services as staff_services
     from hyperion import db
 
     association_id = await support.association_create(slug="changes", name="Changes")
@@ -1215,7 +1215,7 @@ async def test_registered_students_see_that_a_published_event_changed(session):
     assert "This event changed" not in (await registered.get("/events/moved/", headers={"Accept-Language": "en"})).text
     manager = Actor(await support.user_create(email="mgr@etu.test"), False, {association_id: Role.MANAGER})
     async with db.write_session() as write:
-        await services_staff.event_update(write, actor=manager, event_id=event_id,
+        await staff_services.event_update(write, actor=manager, event_id=event_id,
                                           values={"location": "Salle B"})
     page = (await registered.get("/events/moved/", headers={"Accept-Language": "en"})).text
     assert "This event changed on" in page and "Salle B" in page

@@ -87,7 +87,7 @@ async def test_signup_requires_a_school_email_when_domains_are_configured(async_
 
 
 async def _account(email="bob@etu.test", password=GOOD_PASSWORD) -> int:
-    from events import auth
+    from events.accounts import auth
 
     return await support.user_create(email=email, display_name="Bob", password_hash=await auth.password_hash(password))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 
 from bench.baseline import db
-from events import auth
+from events.accounts import auth
 from events.models import utcnow
 
 

@@ -22,18 +22,20 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from bench.baseline import db
-from events import calendar as event_calendar
-from events import feeds, permissions, presenters, queries, queries_feeds
-from events.forms import EventFilterForm
+from events import localtime
+from events.accounts import queries as account_queries
+from events.catalog import calendar, presenters
+from events.catalog import queries as catalog_queries
+from events.catalog.forms import EventFilterForm
+from events.errors import DomainError, EventNotFound
+from events.feeds import ical
+from events.feeds import queries as feed_queries
 from events.models import Event, Registration, RegistrationStatus, utcnow
-from events.queries import waitlist_position_of
-from events.services import (
-    AlreadyRegistered,
-    DomainError,
-    EventNotFound,
-    RegistrationClosed,
-    registration_is_open,
-)
+from events.registration import queries as registration_queries
+from events.registration.services import AlreadyRegistered, RegistrationClosed
+from events.rules import permissions
+from events.rules.seats import waitlist_position_of
+from events.rules.window import registration_is_open
 from events.views.feeds import _TOKEN_SHAPE, _calendar_response, _event_url
 
 
@@ -42,9 +44,9 @@ def home(request):
     filters = form.filters()
     page = presenters.page_number(request.GET.get("page"))
     with db.read_session() as session:
-        associations = db.run(queries.associations_all, session)
-        event_page = db.run(queries.events_upcoming, session, now=utcnow(), filters=filters, page=page,
-                            tz=presenters.site_zone())
+        associations = db.run(catalog_queries.associations_all, session)
+        event_page = db.run(catalog_queries.events_upcoming, session, now=utcnow(), filters=filters, page=page,
+                            tz=localtime.site_zone())
     html = render_to_string("events/_home_content.html", {
         "filter_values": form.raw_values(),
         "errors": form.errors,
@@ -53,7 +55,7 @@ def home(request):
         "days": presenters.group_by_day(event_page.rows),
         "event_page": event_page,
         "page_query": presenters.query_without_page(request.GET),
-        "filtered": filters != queries.EventFilters(),
+        "filtered": filters != catalog_queries.EventFilters(),
     })
     content = Markup(html)  # noqa: S704 - rendered by the autoescaping template engine
     return render(request, "events/home.html", {"content": content})
@@ -62,10 +64,10 @@ def home(request):
 def event_detail(request, slug: str):
     user = request.user
     with db.read_session() as session:
-        event = db.run(queries.event_detail, session, slug=slug, viewer_id=user.id)
+        event = db.run(catalog_queries.event_detail, session, slug=slug, viewer_id=user.id)
         if event is None:
             raise Http404
-        roles = db.run(queries.user_roles, session, user_id=user.id) if user.is_authenticated else {}
+        roles = db.run(account_queries.user_roles, session, user_id=user.id) if user.is_authenticated else {}
     if not event.is_published and not permissions.can_see_unpublished(
             user, association_id=event.association_id, roles=roles):
         raise Http404
@@ -73,14 +75,14 @@ def event_detail(request, slug: str):
 
 
 def calendar_month(request):
-    today = presenters.local(utcnow()).date()
-    month = event_calendar.parse_month(request.GET.get("month"), default=today)
-    grid_start, grid_end = event_calendar.month_grid_bounds(month)
+    today = localtime.local(utcnow()).date()
+    month = calendar.parse_month(request.GET.get("month"), default=today)
+    grid_start, grid_end = calendar.month_grid_bounds(month)
     with db.read_session() as session:
-        rows = db.run(queries.events_between, session, start=presenters.day_start(grid_start),
-                      end=presenters.day_start(grid_end))
+        rows = db.run(catalog_queries.events_between, session, start=localtime.day_start(grid_start),
+                      end=localtime.day_start(grid_end))
     content = Markup(render_to_string(  # noqa: S704 - rendered by the autoescaping template engine
-        "events/_calendar_month_content.html", {"month": event_calendar.month_view(month, rows, today=today)}))
+        "events/_calendar_month_content.html", {"month": calendar.month_view(month, rows, today=today)}))
     return render(request, "events/calendar_month.html",
                   {"content": content, "period_title": date_format(month, "F Y")})
 
@@ -89,7 +91,7 @@ def my_events(request):
     if not request.user.is_authenticated:
         return redirect("login")
     with db.read_session() as session:
-        rows = db.run(queries.my_registrations, session, user_id=request.user.id)
+        rows = db.run(registration_queries.my_registrations, session, user_id=request.user.id)
     return render(request, "events/my_events.html", presenters.my_events(rows, now=utcnow()))
 
 
@@ -98,14 +100,14 @@ def feed_personal(request, token: str):
     if not _TOKEN_SHAPE.fullmatch(token):
         raise Http404
     with db.read_session() as session:
-        owner = db.run(queries_feeds.feed_owner_by_token, session, token=token)
+        owner = db.run(feed_queries.feed_owner_by_token, session, token=token)
         if owner is None:
             raise Http404
-        changed_at = db.run(queries_feeds.feed_registrations_changed_at, session, user_id=owner.id)
-        rows = db.run(queries_feeds.feed_registrations, session, user_id=owner.id)
+        changed_at = db.run(feed_queries.feed_registrations_changed_at, session, user_id=owner.id)
+        rows = db.run(feed_queries.feed_registrations, session, user_id=owner.id)
     with translation.override(owner.language):
         name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
-        body = feeds.calendar_registrations(rows, name=name, event_url=_event_url(request))
+        body = ical.calendar_registrations(rows, name=name, event_url=_event_url(request))
     return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
 
 
@@ -147,11 +149,12 @@ def register(request, slug: str):
     if not user.is_authenticated:
         return redirect("login")
     with db.read_session() as session:
-        event = db.run(queries.event_detail, session, slug=slug, viewer_id=user.id)
+        event = db.run(catalog_queries.event_detail, session, slug=slug, viewer_id=user.id)
         if event is None or not event.is_published:
             raise Http404
         if request.POST.get("confirm_overlap") != "yes":
-            overlaps = db.run(queries.confirmed_overlaps, session, user_id=user.id, starts_at=event.starts_at,
+            overlaps = db.run(registration_queries.confirmed_overlaps, session, user_id=user.id,
+                              starts_at=event.starts_at,
                               ends_at=event.ends_at, exclude_event_id=event.id)
             if overlaps:
                 return render(request, "events/register_confirm.html", {

@@ -11,8 +11,10 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from events import auth, queries, services
-from events.forms import LoginForm, NotificationPreferencesForm, PasswordChangeForm, SignupForm
+from events.accounts import auth
+from events.accounts import queries as account_queries
+from events.accounts import services as account_services
+from events.accounts.forms import LoginForm, NotificationPreferencesForm, PasswordChangeForm, SignupForm
 from events.views.helpers import client_address, login_required, safe_next
 from hyperion import db
 
@@ -26,11 +28,11 @@ async def signup(request):
         password_hash = await auth.password_hash(data["password1"])
         try:
             async with db.write_session() as session:
-                user_id = await services.user_create(
+                user_id = await account_services.user_create(
                     session, email=data["email"], display_name=data["display_name"], promo=data["promo"],
                     password_hash=password_hash, language=translation.get_language() or "fr")
                 auth.login(request, await auth.session_create(session, user_id=user_id))
-        except services.EmailTaken as error:
+        except account_services.EmailTaken as error:
             form.add_error("email", error.message)
         else:
             messages.success(request, _("Welcome, %(name)s! Your account is ready.") % {"name": data["display_name"]})
@@ -49,22 +51,22 @@ async def login(request):
         address = client_address(request)
         try:
             async with db.write_session() as session:
-                await services.login_throttle_check(session, email=email, address=address)
-        except services.LoginThrottled as error:
+                await account_services.login_throttle_check(session, email=email, address=address)
+        except account_services.LoginThrottled as error:
             form.add_error(None, error.message)
             return render(request, "account/login.html", {"form": form, "next": request.POST.get("next", "")},
                           status=429)
         async with db.read_session() as session:
-            credentials = await queries.user_credentials(session, email=email)
+            credentials = await account_queries.user_credentials(session, email=email)
         matches = await auth.password_matches(password, credentials.password_hash if credentials else None)
         async with db.write_session() as session:
             if credentials is None or not matches or not credentials.is_active:
-                await services.login_failure_record(session, email=email, address=address)
+                await account_services.login_failure_record(session, email=email, address=address)
                 # One message whatever was wrong: the page never tells whether an account exists.
                 form.add_error(None, _("E-mail or password incorrect."))
                 status = 400
             else:
-                await services.login_failures_clear(session, email=email)
+                await account_services.login_failures_clear(session, email=email)
                 auth.login(request, await auth.session_create(session, user_id=credentials.id))
                 return HttpResponseRedirect(safe_next(request))
     elif form.errors:
@@ -86,7 +88,7 @@ async def logout(request):
 @login_required
 async def account(request):
     async with db.read_session() as session:
-        account = await queries.user_account(session, user_id=request.user.id)
+        account = await account_queries.user_account(session, user_id=request.user.id)
     return render(request, "account/account.html", {"account": account, "feed_url": None})
 
 
@@ -96,13 +98,13 @@ async def password_change(request):
                               owner_name=request.user.display_name)
     if request.method == "POST" and form.is_valid():
         async with db.read_session() as session:
-            account = await queries.user_account(session, user_id=request.user.id)
+            account = await account_queries.user_account(session, user_id=request.user.id)
         if not await auth.password_matches(form.cleaned_data["current_password"], account.password_hash):
             form.add_error("current_password", _("This is not your current password."))
         else:
             new_hash = await auth.password_hash(form.cleaned_data["new_password1"])
             async with db.write_session() as session:
-                await services.user_password_set(session, user_id=request.user.id, password_hash=new_hash)
+                await account_services.user_password_set(session, user_id=request.user.id, password_hash=new_hash)
                 # Every other browser logged in as this user is logged out.
                 await auth.sessions_end_for_user(session, user_id=request.user.id,
                                                  keep_token=request.user.session_token)
@@ -117,10 +119,10 @@ async def feed_token(request):
     action = request.POST.get("action")
     async with db.write_session() as session:
         if action == "revoke":
-            await services.feed_token_revoke(session, user_id=request.user.id)
+            await account_services.feed_token_revoke(session, user_id=request.user.id)
             messages.success(request, _("Your calendar feed address is disabled."))
             return redirect("account")
-        address = await services.feed_token_regenerate(session, user_id=request.user.id)
+        address = await account_services.feed_token_regenerate(session, user_id=request.user.id)
     messages.success(request, _("Your calendar feed has a new secret address; the old one no longer works.")
                      if address.replaced else _("Your calendar feed address is ready: add it to your "
                                                 "calendar application."))
@@ -128,7 +130,7 @@ async def feed_token(request):
     # itself, rendered here rather than after a redirect (a message would carry the secret in a cookie), and
     # kept out of every cache.
     async with db.read_session() as session:
-        account = await queries.user_account(session, user_id=request.user.id)
+        account = await account_queries.user_account(session, user_id=request.user.id)
     response = render(request, "account/account.html", {
         "account": account, "feed_url": request.build_absolute_uri(f"/feeds/me/{address.token}.ics")})
     add_never_cache_headers(response)
@@ -155,7 +157,7 @@ async def set_language(request):
                             samesite="Lax", secure=settings.SESSION_COOKIE_SECURE, httponly=True)
         if request.method == "POST" and request.user.is_authenticated:
             async with db.write_session() as session:
-                await services.user_language_set(session, user_id=request.user.id, language=language)
+                await account_services.user_language_set(session, user_id=request.user.id, language=language)
     return response
 
 
@@ -163,11 +165,11 @@ async def set_language(request):
 async def notification_preferences(request):
     """The page List-Unsubscribe points at: one switch per family of e-mails."""
     async with db.read_session() as session:
-        account = await queries.user_account(session, user_id=request.user.id)
+        account = await account_queries.user_account(session, user_id=request.user.id)
     form = NotificationPreferencesForm(request.POST or None, opt_outs=account.email_opt_outs)
     if request.method == "POST" and form.is_valid():
         async with db.write_session() as session:
-            await services.user_email_opt_outs_set(session, user_id=request.user.id, opt_outs=form.opt_outs())
+            await account_services.user_email_opt_outs_set(session, user_id=request.user.id, opt_outs=form.opt_outs())
         messages.success(request, _("Your e-mail preferences are saved."))
         return redirect("notification_preferences")
     return render(request, "account/notifications.html", {"form": form})

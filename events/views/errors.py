@@ -2,7 +2,7 @@
 
 from django.shortcuts import render
 
-from events import auth
+from events.accounts import auth
 
 
 def _with_user(request):

@@ -14,8 +14,9 @@ from django.utils.cache import get_conditional_response
 from django.utils.http import content_disposition_header, http_date, quote_etag
 from django.views.decorators.http import require_safe
 
-from events import feeds, queries_feeds
-from events.categories import CATEGORIES, category_label
+from events.catalog.categories import CATEGORIES, category_label
+from events.feeds import ical
+from events.feeds import queries as feed_queries
 from events.models import utcnow
 from hyperion import db
 
@@ -43,10 +44,10 @@ def _built_feed(key: tuple, build) -> bytes:
 @require_safe
 async def event_ics(request, slug: str):
     async with db.read_connection() as session:
-        event = await queries_feeds.feed_event_published(session, slug=slug)
+        event = await feed_queries.feed_event_published(session, slug=slug)
     if event is None:
         raise Http404
-    body = feeds.calendar_events([event], name=event.title, event_url=_event_url(request))
+    body = ical.calendar_events([event], name=event.title, event_url=_event_url(request))
     return _calendar_response(request, body, changed_at=event.updated_at, filename=f"{slug}.ics")
 
 
@@ -55,11 +56,11 @@ async def feed_all(request):
     async with db.read_connection() as session:
         # The change time before the rows (here and below): a change landing in between then makes the
         # next If-Modified-Since answer 200, never a 304 over stale rows.
-        changed_at = await queries_feeds.feed_events_changed_at(session)
+        changed_at = await feed_queries.feed_events_changed_at(session)
         key = ("all", request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await queries_feeds.feed_events_published(
+        rows = None if key in _built else await feed_queries.feed_events_published(
             session, since=utcnow() - PUBLIC_FEED_HISTORY)
-    body = _built_feed(key, lambda: feeds.calendar_events(rows, name=settings.SITE_NAME,
+    body = _built_feed(key, lambda: ical.calendar_events(rows, name=settings.SITE_NAME,
                                                           event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename="events.ics")
 
@@ -67,14 +68,14 @@ async def feed_all(request):
 @require_safe
 async def feed_association(request, slug: str):
     async with db.read_connection() as session:
-        association = await queries_feeds.association_by_slug(session, slug=slug)
+        association = await feed_queries.association_by_slug(session, slug=slug)
         if association is None:
             raise Http404
-        changed_at = await queries_feeds.feed_events_changed_at(session, association_slug=slug)
+        changed_at = await feed_queries.feed_events_changed_at(session, association_slug=slug)
         key = ("association", slug, association.name, request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await queries_feeds.feed_events_published(
+        rows = None if key in _built else await feed_queries.feed_events_published(
             session, since=utcnow() - PUBLIC_FEED_HISTORY, association_slug=slug)
-    body = _built_feed(key, lambda: feeds.calendar_events(rows, name=f"{settings.SITE_NAME} – {association.name}",
+    body = _built_feed(key, lambda: ical.calendar_events(rows, name=f"{settings.SITE_NAME} – {association.name}",
                                                           event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
@@ -84,12 +85,12 @@ async def feed_category(request, slug: str):
     if slug not in CATEGORIES:
         raise Http404
     async with db.read_connection() as session:
-        changed_at = await queries_feeds.feed_events_changed_at(session, category=slug)
+        changed_at = await feed_queries.feed_events_changed_at(session, category=slug)
         language = translation.get_language()
         key = ("category", slug, language, request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await queries_feeds.feed_events_published(
+        rows = None if key in _built else await feed_queries.feed_events_published(
             session, since=utcnow() - PUBLIC_FEED_HISTORY, category=slug)
-    body = _built_feed(key, lambda: feeds.calendar_events(rows, name=f"{settings.SITE_NAME} – {category_label(slug)}",
+    body = _built_feed(key, lambda: ical.calendar_events(rows, name=f"{settings.SITE_NAME} – {category_label(slug)}",
                                                           event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
@@ -102,24 +103,24 @@ async def feed_personal(request, token: str):
     if not _TOKEN_SHAPE.fullmatch(token):
         raise Http404  # the same answer as an unknown or revoked token
     async with db.read_connection() as session:
-        owner = await queries_feeds.feed_owner_by_token(session, token=token)
+        owner = await feed_queries.feed_owner_by_token(session, token=token)
         if owner is None:
             raise Http404
-        changed_at = await queries_feeds.feed_registrations_changed_at(session, user_id=owner.id)
+        changed_at = await feed_queries.feed_registrations_changed_at(session, user_id=owner.id)
         key = ("personal", owner.id, owner.language, request.get_host(), changed_at)
-        rows = None if key in _built else await queries_feeds.feed_registrations(session, user_id=owner.id)
+        rows = None if key in _built else await feed_queries.feed_registrations(session, user_id=owner.id)
 
     def build() -> bytes:
         # Calendar clients send no Accept-Language worth trusting: the feed speaks the student's language.
         with translation.override(owner.language):
             name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
-            return feeds.calendar_registrations(rows, name=name, event_url=_event_url(request))
+            return ical.calendar_registrations(rows, name=name, event_url=_event_url(request))
 
     body = _built_feed(key, build)
     return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
 
 
-def _event_url(request) -> feeds.EventUrl:
+def _event_url(request) -> ical.EventUrl:
     return lambda slug: request.build_absolute_uri(f"/events/{slug}/")
 
 

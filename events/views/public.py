@@ -15,11 +15,15 @@ from django.utils.formats import date_format
 from django.utils.translation import get_language
 from markupsafe import Markup
 
-from events import calendar as event_calendar
-from events import live, pagecache, permissions, presenters, queries
-from events.forms import EventFilterForm
+from events import localtime
+from events.accounts import queries as account_queries
+from events.catalog import calendar, presenters
+from events.catalog import queries as catalog_queries
+from events.catalog.forms import EventFilterForm
+from events.live import broadcast
 from events.models import utcnow
-from hyperion import db, publicpages
+from events.rules import permissions, seats
+from hyperion import db, pagecache, publicpages
 from hyperion.errors import is_database_unavailable
 
 
@@ -39,12 +43,12 @@ async def _home_content(request) -> Markup:
 
     async def load_associations():
         async with db.read_connection() as session:
-            return await queries.associations_all(session)
+            return await catalog_queries.associations_all(session)
 
     async def load_events():
         async with db.read_connection() as session:
-            return await queries.events_upcoming(session, now=utcnow(), filters=filters, page=page,
-                                                 tz=presenters.site_zone())
+            return await catalog_queries.events_upcoming(session, now=utcnow(), filters=filters, page=page,
+                                                 tz=localtime.site_zone())
 
     # Independent queries: run at once, each on its own connection (a connection serves one task).
     associations, event_page = await asyncio.gather(load_associations(), load_events())
@@ -56,19 +60,19 @@ async def _home_content(request) -> Markup:
         "days": presenters.group_by_day(event_page.rows, now=utcnow()),
         "event_page": event_page,
         "page_query": presenters.query_without_page(request.GET),
-        "filtered": filters != queries.EventFilters(),
+        "filtered": filters != catalog_queries.EventFilters(),
     })
 
 
 async def event_detail(request, slug: str):
     user = request.user
     async with db.read_connection() as session:
-        event = await queries.event_detail(session, slug=slug, viewer_id=user.id)
+        event = await catalog_queries.event_detail(session, slug=slug, viewer_id=user.id)
         if event is None:
             raise Http404
         # Roles matter only for an unpublished event: a published one costs one round trip.
         if not event.is_published:
-            roles = await queries.user_roles(session, user_id=user.id) if user.is_authenticated else {}
+            roles = await account_queries.user_roles(session, user_id=user.id) if user.is_authenticated else {}
             if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                 raise Http404  # not 403: an unpublished event's existence is not disclosed
     now = utcnow()
@@ -84,7 +88,7 @@ async def event_detail(request, slug: str):
 
 async def association_detail(request, slug: str):
     async with db.read_connection() as session:
-        association = await queries.association_page(session, slug=slug, now=(now := utcnow()))
+        association = await catalog_queries.association_page(session, slug=slug, now=(now := utcnow()))
     if association is None:
         raise Http404
     publicpages.allow(request, tags=(pagecache.LISTS,))
@@ -111,16 +115,16 @@ def _fragment(template: str, context: dict) -> Markup:
 
 async def calendar_month(request):
     """The month grid: the same for everyone (per language and day), so cached like the home page."""
-    today = presenters.local(utcnow()).date()
-    month = event_calendar.parse_month(request.GET.get("month"), default=today)
+    today = localtime.local(utcnow()).date()
+    month = calendar.parse_month(request.GET.get("month"), default=today)
 
     async def build() -> Markup:
-        grid_start, grid_end = event_calendar.month_grid_bounds(month)
+        grid_start, grid_end = calendar.month_grid_bounds(month)
         async with db.read_connection() as session:
-            rows = await queries.events_between(session, start=presenters.day_start(grid_start),
-                                                end=presenters.day_start(grid_end))
+            rows = await catalog_queries.events_between(session, start=localtime.day_start(grid_start),
+                                                end=localtime.day_start(grid_end))
         return _fragment("events/_calendar_month_content.html",
-                         {"month": event_calendar.month_view(month, rows, today=today)})
+                         {"month": calendar.month_view(month, rows, today=today)})
 
     content = await _cached(("calendar_month", get_language(), month, today), build)
     publicpages.allow(request, tags=(pagecache.LISTS,))
@@ -129,29 +133,29 @@ async def calendar_month(request):
 
 
 async def calendar_week(request):
-    today = presenters.local(utcnow()).date()
-    monday = event_calendar.parse_week(request.GET.get("week"), default=today)
+    today = localtime.local(utcnow()).date()
+    monday = calendar.parse_week(request.GET.get("week"), default=today)
 
     async def build() -> Markup:
         async with db.read_connection() as session:
-            rows = await queries.events_between(session, start=presenters.day_start(monday),
-                                                end=presenters.day_start(monday + timedelta(days=7)))
+            rows = await catalog_queries.events_between(session, start=localtime.day_start(monday),
+                                                end=localtime.day_start(monday + timedelta(days=7)))
         return _fragment("events/_calendar_week_content.html",
-                         {"week": event_calendar.week_view(monday, rows, today=today)})
+                         {"week": calendar.week_view(monday, rows, today=today)})
 
     content = await _cached(("calendar_week", get_language(), monday, today), build)
     publicpages.allow(request, tags=(pagecache.LISTS,))
-    week = event_calendar.week_view(monday, [], today=today)
+    week = calendar.week_view(monday, [], today=today)
     return render(request, "events/calendar_week.html", {"content": content, "period_title": week.title})
 
 
 @functools.lru_cache(maxsize=256)  # one encoding per news and language, not one per open page
-def _server_sent(news: live.SeatNews, language: str) -> bytes:
+def _server_sent(news: broadcast.SeatNews, language: str) -> bytes:
     # The counter's text comes made, in the page's language, by the function that rendered the page:
     # the script then has no wording or plural rule of its own to get wrong.
     with translation.override(language):
         text = presenters.seats_counter_label(
-            queries.SeatState(news.capacity, news.confirmed, news.waitlisted), cancelled=news.cancelled)
+            seats.SeatState(news.capacity, news.confirmed, news.waitlisted), cancelled=news.cancelled)
     return f"event: seats\ndata: {news.as_json(text=text)}\n\n".encode()
 
 
@@ -168,18 +172,18 @@ async def seats_stream(request, slug: str):
     """Server-sent events: the event's seat count, live, for the counter on its page. Holds no database
     connection while it waits: the process's broadcaster re-reads the count once per change for all."""
     async with db.read_connection() as session:
-        event = await queries.event_detail(session, slug=slug, viewer_id=None)
+        event = await catalog_queries.event_detail(session, slug=slug, viewer_id=None)
     if event is None or not event.is_published:
         raise Http404
     language = _stream_language(request)
-    queue = live.broadcaster.subscribe(event.id)
+    queue = broadcast.broadcaster.subscribe(event.id)
     loop = asyncio.get_running_loop()
 
     async def stream():
         try:
             yield b"retry: 3000\n\n"
             try:
-                news = await live.seat_news(event.id)
+                news = await broadcast.seat_news(event.id)
             except Exception as error:  # an outage ends the stream; the browser reconnects by itself
                 if not is_database_unavailable(error):
                     raise
@@ -197,7 +201,7 @@ async def seats_stream(request, slug: str):
                     return
                 yield _server_sent(news, language)
         finally:
-            live.broadcaster.unsubscribe(event.id, queue)
+            broadcast.broadcaster.unsubscribe(event.id, queue)
 
     response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache, no-transform"

@@ -8,15 +8,19 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from events import presenters, queries, services
+from events import errors
+from events.catalog import presenters
+from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
+from events.registration import queries as registration_queries
+from events.registration import services as registration_services
 from events.views.helpers import login_required
 from hyperion import db
 
 
 async def _published_event(slug: str, user_id: int):
     async with db.read_connection() as session:
-        event = await queries.event_detail(session, slug=slug, viewer_id=user_id)
+        event = await catalog_queries.event_detail(session, slug=slug, viewer_id=user_id)
     if event is None or not event.is_published:
         raise Http404
     return event
@@ -29,7 +33,7 @@ async def register(request, slug: str):
     event = await _published_event(slug, user.id)
     if request.POST.get("confirm_overlap") != "yes":
         async with db.read_connection() as session:
-            overlaps = await queries.confirmed_overlaps(
+            overlaps = await registration_queries.confirmed_overlaps(
                 session, user_id=user.id, starts_at=event.starts_at, ends_at=event.ends_at,
                 exclude_event_id=event.id)
         if overlaps:
@@ -37,8 +41,8 @@ async def register(request, slug: str):
                 "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
     async with db.write_session() as session:
         try:
-            outcome = await services.registration_create(session, event_id=event.id, user_id=user.id)
-        except services.DomainError as error:
+            outcome = await registration_services.registration_create(session, event_id=event.id, user_id=user.id)
+        except errors.DomainError as error:
             messages.error(request, error.message)
             return redirect("event_detail", slug=slug)
     if outcome.status == RegistrationStatus.CONFIRMED:
@@ -56,8 +60,9 @@ async def leave(request, slug: str):
     event = await _published_event(slug, request.user.id)
     async with db.write_session() as session:
         try:
-            outcome = await services.registration_leave(session, event_id=event.id, user_id=request.user.id)
-        except services.DomainError as error:
+            outcome = await registration_services.registration_leave(session, event_id=event.id,
+                                                                     user_id=request.user.id)
+        except errors.DomainError as error:
             messages.error(request, error.message)
             return redirect("event_detail", slug=slug)
     if outcome.previous_status == RegistrationStatus.WAITLISTED:
@@ -70,5 +75,5 @@ async def leave(request, slug: str):
 @login_required
 async def my_events(request):
     async with db.read_connection() as session:
-        rows = await queries.my_registrations(session, user_id=request.user.id)
+        rows = await registration_queries.my_registrations(session, user_id=request.user.id)
     return render(request, "events/my_events.html", presenters.my_events(rows, now=utcnow()))

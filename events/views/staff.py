@@ -15,9 +15,13 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from events import permissions, presenters, queries_staff, services, services_staff
-from events.forms_staff import EventForm, EventListFilterForm, ReasonForm, SeriesForm
+from events import errors, localtime
+from events.catalog import presenters
 from events.models import EventStatus
+from events.rules import lifecycle, permissions
+from events.staff import queries as staff_queries
+from events.staff import services as staff_services
+from events.staff.forms import EventForm, EventListFilterForm, ReasonForm, SeriesForm
 from events.views.helpers import login_required
 from hyperion import db
 
@@ -29,7 +33,7 @@ def management(view):
     @wraps(view)
     async def wrapper(request, *args, **kwargs):
         async with db.read_session() as session:
-            actor = await queries_staff.actor_for(session, user=request.user)
+            actor = await staff_queries.actor_for(session, user=request.user)
         if not actor.runs_something:
             raise PermissionDenied
         return await view(request, *args, actor=actor, **kwargs)
@@ -48,19 +52,19 @@ def staff_only(view):
     return wrapper
 
 
-async def load_event(actor, event_id: int) -> queries_staff.AdminEvent:
+async def load_event(actor, event_id: int) -> staff_queries.AdminEvent:
     async with db.read_session() as session:
-        found = await queries_staff.admin_event(session, event_id=event_id)
+        found = await staff_queries.admin_event(session, event_id=event_id)
     if found is None or not permissions.can_see_event_admin(actor, association_id=found.event.association_id):
         raise Http404  # another association's event does not exist for this actor
     return found
 
 
-def service_error(request, error: services.DomainError, event_id: int | None = None):
+def service_error(request, error: errors.DomainError, event_id: int | None = None):
     """Map a service's refusal: forbidden → 403, missing → 404, any other rule → a message and back."""
-    if isinstance(error, services_staff.Forbidden):
+    if isinstance(error, errors.Forbidden):
         raise PermissionDenied from error
-    if isinstance(error, services.EventNotFound | services_staff.NotFound):
+    if isinstance(error, errors.EventNotFound | errors.NotFound):
         raise Http404 from error
     messages.error(request, error.message)
     return redirect("staff_event", event_id=event_id) if event_id else redirect("staff_dashboard")
@@ -69,8 +73,8 @@ def service_error(request, error: services.DomainError, event_id: int | None = N
 @management
 async def dashboard(request, *, actor):
     async with db.read_session() as session:
-        associations = await queries_staff.associations_for(session, actor=actor)
-        queue = await queries_staff.approval_queue(session) if actor.is_staff else []
+        associations = await staff_queries.associations_for(session, actor=actor)
+        queue = await staff_queries.approval_queue(session) if actor.is_staff else []
     return render(request, "staff/dashboard.html", {"actor": actor, "associations": associations,
                                                     "queue": queue[:5], "queue_count": len(queue)})
 
@@ -78,11 +82,11 @@ async def dashboard(request, *, actor):
 @management
 async def events_list(request, *, actor):
     async with db.read_session() as session:
-        choices = await queries_staff.associations_choices(session, actor=actor)
+        choices = await staff_queries.associations_choices(session, actor=actor)
         form = EventListFilterForm(request.GET or None, associations=choices)
         data = form.cleaned_data if form.is_valid() else {}
         page = presenters.page_number(request.GET.get("page"))
-        event_page = await queries_staff.staff_events(
+        event_page = await staff_queries.staff_events(
             session, actor=actor, status=EventStatus(data["status"]) if data.get("status") else None,
             association_id=data.get("association"), query=data.get("q") or "", page=page)
     return render(request, "staff/events.html", {"form": form, "event_page": event_page,
@@ -101,7 +105,7 @@ async def series_new(request, *, actor):
 
 async def _create(request, actor, *, series: bool):
     async with db.read_session() as session:
-        choices = await queries_staff.associations_choices(session, actor=actor)
+        choices = await staff_queries.associations_choices(session, actor=actor)
     if not choices:
         raise PermissionDenied
     form_class = SeriesForm if series else EventForm
@@ -110,13 +114,13 @@ async def _create(request, actor, *, series: bool):
         async with db.write_session() as session:
             try:
                 if series:
-                    created = await services_staff.event_series_create(
+                    created = await staff_services.event_series_create(
                         session, actor=actor, values=form.values(), every_weeks=form.cleaned_data["every_weeks"],
                         until=form.cleaned_data["until"])
                     messages.success(request, _("%(count)d draft events created.") % {"count": len(created)})
                     return redirect("staff_events")
-                event = await services_staff.event_create(session, actor=actor, values=form.values())
-            except services.DomainError as error:
+                event = await staff_services.event_create(session, actor=actor, values=form.values())
+            except errors.DomainError as error:
                 return service_error(request, error)
         messages.success(request, _("Draft created. Submit it for approval when it is ready."))
         return redirect("staff_event", event_id=event.id)
@@ -128,7 +132,7 @@ async def _create(request, actor, *, series: bool):
 async def event_admin(request, event_id: int, *, actor):
     found = await load_event(actor, event_id)
     async with db.read_session() as session:
-        history, _more = await queries_staff.audit_entries(session, object_type="event", object_id=event_id)
+        history, _more = await staff_queries.audit_entries(session, object_type="event", object_id=event_id)
     event = found.event
     association_id = event.association_id
     return render(request, "staff/event.html", {
@@ -156,26 +160,26 @@ async def event_edit(request, event_id: int, *, actor):
     if permissions.can_edit_all_fields(actor, association_id=event.association_id, status=event.status):
         only = None
     elif permissions.can_edit_published(actor, association_id=event.association_id, status=event.status):
-        only = services_staff.PUBLISHED_EDITABLE
+        only = lifecycle.PUBLISHED_EDITABLE
     else:
         raise PermissionDenied
     async with db.read_session() as session:
-        choices = await queries_staff.associations_choices(session, actor=actor)
+        choices = await staff_queries.associations_choices(session, actor=actor)
     if event.association_id not in dict(choices):
         choices = [*choices, (event.association_id, found.association_name)]
-    initial = {name: getattr(event, name) for name in services_staff.EVENT_FIELDS}
-    initial.update({name: presenters.local(initial[name]) for name in
+    initial = {name: getattr(event, name) for name in lifecycle.EVENT_FIELDS}
+    initial.update({name: localtime.local(initial[name]) for name in
                     ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at",
                      "unregistration_closes_at") if initial[name]})
     form = EventForm(request.POST or None, initial=initial, associations=choices, only=only)
     if request.method == "POST" and form.is_valid():
         async with db.write_session() as session:
             try:
-                update = await services_staff.event_update(session, actor=actor, event_id=event_id,
+                update = await staff_services.event_update(session, actor=actor, event_id=event_id,
                                                            values=form.values())
-            except services_staff.CapacityBelowConfirmed as error:
+            except staff_services.CapacityBelowConfirmed as error:
                 form.add_error("capacity", error.message)
-            except services.DomainError as error:
+            except errors.DomainError as error:
                 return service_error(request, error, event_id)
             else:
                 if not update.changed:
@@ -196,9 +200,9 @@ async def event_edit(request, event_id: int, *, actor):
 async def _transition(request, actor, event_id: int, action: str, reason: str = ""):
     async with db.write_session() as session:
         try:
-            await services_staff.event_transition(session, actor=actor, event_id=event_id, action=action,
+            await staff_services.event_transition(session, actor=actor, event_id=event_id, action=action,
                                                   reason=reason)
-        except services.DomainError as error:
+        except errors.DomainError as error:
             return service_error(request, error, event_id)
     messages.success(request, {
         "submit": _("Submitted for approval: the staff will review it."),
@@ -258,8 +262,8 @@ async def event_delete(request, event_id: int, *, actor):
     if request.method == "POST":
         async with db.write_session() as session:
             try:
-                await services_staff.event_delete(session, actor=actor, event_id=event_id)
-            except services.DomainError as error:
+                await staff_services.event_delete(session, actor=actor, event_id=event_id)
+            except errors.DomainError as error:
                 return service_error(request, error, event_id)
         messages.success(request, _("Event deleted."))
         return redirect("staff_events")
@@ -273,5 +277,5 @@ async def event_delete(request, event_id: int, *, actor):
 @staff_only
 async def approval_queue(request, *, actor):
     async with db.read_session() as session:
-        queue = await queries_staff.approval_queue(session)
+        queue = await staff_queries.approval_queue(session)
     return render(request, "staff/queue.html", {"queue": queue, "reason_form": ReasonForm()})

@@ -15,9 +15,14 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from events import permissions, presenters, queries_staff, services, services_staff
-from events.forms_staff import AssociationForm, AttendeeAddForm, AuditFilterForm, MemberForm, UserFlagsForm
+from events import errors, localtime
+from events.catalog import presenters
 from events.models import RegistrationStatus, Role
+from events.registration import services as registration_services
+from events.rules import permissions
+from events.staff import people as staff_people
+from events.staff import queries as staff_queries
+from events.staff.forms import AssociationForm, AttendeeAddForm, AuditFilterForm, MemberForm, UserFlagsForm
 from events.views.helpers import search_text
 from events.views.staff import load_event, management, service_error, staff_only
 from hyperion import db
@@ -35,13 +40,13 @@ async def attendees(request, event_id: int, *, actor):
         if form.is_valid():
             async with db.write_session() as session:
                 try:
-                    outcome = await services_staff.attendee_add(session, actor=actor, event_id=event_id,
+                    outcome = await staff_people.attendee_add(session, actor=actor, event_id=event_id,
                                                                 email=form.cleaned_data["email"])
-                except services_staff.UserNotFound as error:
+                except staff_people.UserNotFound as error:
                     form.add_error("email", error.message)
-                except (services.AlreadyRegistered, services.RegistrationClosed) as error:
+                except (registration_services.AlreadyRegistered, registration_services.RegistrationClosed) as error:
                     form.add_error("email", error.message)
-                except services.DomainError as error:
+                except errors.DomainError as error:
                     return service_error(request, error, event_id)
                 else:
                     if outcome.status == RegistrationStatus.CONFIRMED:
@@ -51,7 +56,7 @@ async def attendees(request, event_id: int, *, actor):
                                          % {"position": outcome.waitlist_position})
                     return redirect("staff_attendees", event_id=event_id)
     async with db.read_session() as session:
-        rows = await queries_staff.attendees(session, event_id=event_id, query=query)
+        rows = await staff_queries.attendees(session, event_id=event_id, query=query)
     return render(request, "staff/attendees.html", {
         "found": found, "query": query, "form": form, "can_change": can_change,
         "confirmed": [row for row in rows if row.status == RegistrationStatus.CONFIRMED],
@@ -67,15 +72,15 @@ async def attendee_remove(request, event_id: int, registration_id: int, *, actor
     if request.method == "POST":
         async with db.write_session() as session:
             try:
-                promoted = await services_staff.attendee_remove(session, actor=actor, event_id=event_id,
+                promoted = await staff_people.attendee_remove(session, actor=actor, event_id=event_id,
                                                                 registration_id=registration_id)
-            except services.DomainError as error:
+            except errors.DomainError as error:
                 return service_error(request, error, event_id)
         messages.success(request, _("Removed.") + (" " + _("%(count)d promoted from the waitlist.")
                                                     % {"count": len(promoted)} if promoted else ""))
         return redirect("staff_attendees", event_id=event_id)
     async with db.read_session() as session:
-        rows = await queries_staff.attendees(session, event_id=event_id)
+        rows = await staff_queries.attendees(session, event_id=event_id)
     row = next((row for row in rows if row.registration_id == registration_id), None)
     if row is None:
         raise Http404
@@ -102,7 +107,7 @@ def csv_cell(value) -> str:
 async def attendees_csv(request, event_id: int, *, actor):
     found = await load_event(actor, event_id)
     async with db.read_session() as session:
-        rows = await queries_staff.attendees(session, event_id=event_id)
+        rows = await staff_queries.attendees(session, event_id=event_id)
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_ALL)  # a separator inside a cell never splits it
     writer.writerow([_("Name"), _("E-mail"), _("Promo"), _("Status"), _("Waitlist position"),
@@ -111,8 +116,8 @@ async def attendees_csv(request, event_id: int, *, actor):
         writer.writerow([csv_cell(value) for value in (
             row.display_name, row.email, row.promo, presenters.registration_status_label(row.status),
             row.waitlist_position,
-            presenters.local(row.queued_at).strftime("%Y-%m-%d %H:%M"),
-            presenters.local(row.checked_in_at).strftime("%Y-%m-%d %H:%M") if row.checked_in_at else "")])
+            localtime.local(row.queued_at).strftime("%Y-%m-%d %H:%M"),
+            localtime.local(row.checked_in_at).strftime("%Y-%m-%d %H:%M") if row.checked_in_at else "")])
     # UTF-8 with a BOM: spreadsheet programs then read accents right.
     response = HttpResponse("\ufeff" + buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="attendees-{found.event.slug}.csv"'
@@ -126,7 +131,7 @@ async def check_in(request, event_id: int, *, actor):
         raise PermissionDenied
     query = search_text(request.GET.get("q"))
     async with db.read_session() as session:
-        rows = await queries_staff.attendees(session, event_id=event_id, query=query)
+        rows = await staff_queries.attendees(session, event_id=event_id, query=query)
     confirmed = [row for row in rows if row.status == RegistrationStatus.CONFIRMED]
     return render(request, "staff/checkin.html", {
         "found": found, "query": query, "rows": confirmed,
@@ -138,10 +143,10 @@ async def check_in(request, event_id: int, *, actor):
 async def check_in_mark(request, event_id: int, registration_id: int, *, actor):
     async with db.write_session() as session:
         try:
-            await services_staff.attendee_check_in(session, actor=actor, event_id=event_id,
+            await staff_people.attendee_check_in(session, actor=actor, event_id=event_id,
                                                    registration_id=registration_id,
                                                    present=request.POST.get("present") != "no")
-        except services.DomainError as error:
+        except errors.DomainError as error:
             return service_error(request, error, event_id)
     query = search_text(request.POST.get("q"))
     return redirect(f"/manage/events/{event_id}/checkin/" + (f"?{urlencode({'q': query})}" if query else ""))
@@ -150,7 +155,7 @@ async def check_in_mark(request, event_id: int, registration_id: int, *, actor):
 @management
 async def associations(request, *, actor):
     async with db.read_session() as session:
-        rows = await queries_staff.associations_for(session, actor=actor)
+        rows = await staff_queries.associations_for(session, actor=actor)
     return render(request, "staff/associations.html", {"rows": rows, "actor": actor})
 
 
@@ -164,7 +169,7 @@ async def association_edit(request, association_id: int | None = None, *, actor)
         if not actor.is_manager_of(association_id):
             raise Http404 if actor.role_in(association_id) is None else PermissionDenied
         async with db.read_session() as session:
-            row = await queries_staff.association_by_id(session, association_id=association_id)
+            row = await staff_queries.association_by_id(session, association_id=association_id)
         if row is None:
             raise Http404
         initial = {"name": row.name, "slug": row.slug, "description": row.description}
@@ -172,11 +177,11 @@ async def association_edit(request, association_id: int | None = None, *, actor)
     if request.method == "POST" and form.is_valid():
         async with db.write_session() as session:
             try:
-                await services_staff.association_save(session, actor=actor, association_id=association_id,
+                await staff_people.association_save(session, actor=actor, association_id=association_id,
                                                       **form.cleaned_data)
-            except services_staff.SlugTaken as error:
+            except errors.SlugTaken as error:
                 form.add_error("slug", error.message)
-            except services.DomainError as error:
+            except errors.DomainError as error:
                 return service_error(request, error)
             else:
                 messages.success(request, _("Association saved."))
@@ -190,7 +195,7 @@ async def members(request, association_id: int, *, actor):
     if not actor.is_manager_of(association_id):
         raise Http404 if actor.role_in(association_id) is None else PermissionDenied
     async with db.read_session() as session:
-        association = await queries_staff.association_by_id(session, association_id=association_id)
+        association = await staff_queries.association_by_id(session, association_id=association_id)
     if association is None:
         raise Http404
     form = MemberForm(request.POST or None)
@@ -198,17 +203,17 @@ async def members(request, association_id: int, *, actor):
         role = None if form.cleaned_data["role"] == "none" else Role(form.cleaned_data["role"])
         async with db.write_session() as session:
             try:
-                await services_staff.role_set(session, actor=actor, association_id=association_id,
+                await staff_people.role_set(session, actor=actor, association_id=association_id,
                                               email=form.cleaned_data["email"], role=role)
-            except services_staff.UserNotFound as error:
+            except staff_people.UserNotFound as error:
                 form.add_error("email", error.message)
-            except services.DomainError as error:
+            except errors.DomainError as error:
                 return service_error(request, error)
             else:
                 messages.success(request, _("Roles updated."))
                 return redirect("staff_members", association_id=association_id)
     async with db.read_session() as session:
-        rows = await queries_staff.members(session, association_id=association_id)
+        rows = await staff_queries.members(session, association_id=association_id)
     return render(request, "staff/members.html", {"association": association, "rows": rows, "form": form},
                   status=400 if form.errors else 200)
 
@@ -218,7 +223,7 @@ async def users(request, *, actor):
     query = search_text(request.GET.get("q"))
     page = presenters.page_number(request.GET.get("page"))
     async with db.read_session() as session:
-        rows, has_next = await queries_staff.users(session, query=query, page=page)
+        rows, has_next = await staff_queries.users(session, query=query, page=page)
     return render(request, "staff/users.html", {"rows": rows, "query": query, "page": page,
                                                 "has_next": has_next})
 
@@ -235,8 +240,8 @@ async def user_flags(request, user_id: int, *, actor):
         return redirect("staff_users")
     async with db.write_session() as session:
         try:
-            await services_staff.user_staff_set(session, actor=actor, user_id=user_id, **form.cleaned_data)
-        except services.DomainError as error:
+            await staff_people.user_staff_set(session, actor=actor, user_id=user_id, **form.cleaned_data)
+        except errors.DomainError as error:
             return service_error(request, error)
     messages.success(request, _("Account updated."))
     return redirect("staff_users")
@@ -248,7 +253,7 @@ async def audit(request, *, actor):
     data = form.cleaned_data if form.is_valid() else {}
     page = presenters.page_number(request.GET.get("page"))
     async with db.read_session() as session:
-        rows, has_next = await queries_staff.audit_entries(
+        rows, has_next = await staff_queries.audit_entries(
             session, action=data.get("action") or "", actor_email=data.get("actor") or "",
             object_type=data.get("object_type") or "", object_id=data.get("object_id"), page=page)
     return render(request, "staff/audit.html", {
@@ -260,7 +265,7 @@ async def audit(request, *, actor):
 @staff_only
 async def outbox_failed(request, *, actor):
     async with db.read_session() as session:
-        rows = await queries_staff.outbox_failed(session)
+        rows = await staff_queries.outbox_failed(session)
     return render(request, "staff/outbox.html", {"rows": rows})
 
 
@@ -269,8 +274,8 @@ async def outbox_failed(request, *, actor):
 async def outbox_retry(request, outbox_id: int, *, actor):
     async with db.write_session() as session:
         try:
-            await services_staff.outbox_retry(session, actor=actor, outbox_id=outbox_id)
-        except services.DomainError as error:
+            await staff_people.outbox_retry(session, actor=actor, outbox_id=outbox_id)
+        except errors.DomainError as error:
             return service_error(request, error)
     messages.success(request, _("The message will be sent again."))
     return redirect("staff_outbox")

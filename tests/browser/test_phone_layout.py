@@ -24,7 +24,7 @@ from django.test import RequestFactory
 from playwright.async_api import Page, expect
 from sqlalchemy import insert, update
 
-from events import auth
+from events.accounts import auth
 from events.models import (
     AuditEntry,
     EventStatus,

@@ -11,7 +11,7 @@ import pytest
 from playwright.async_api import Page, expect
 from sqlalchemy import insert
 
-from events import auth
+from events.accounts import auth
 from events.models import Membership, Role
 from hyperion import db
 from tests import support

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from playwright.async_api import expect
 
-from events import auth
+from events.accounts import auth
 from tests import support
 from tests.browser.test_staff_journey import log_in
 

@@ -17,12 +17,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from events import auth
-from events.forms import LoginForm, PasswordChangeForm, SignupForm
-from events.forms_staff import AssociationForm, AttendeeAddForm, EventForm, MemberForm, ReasonForm, SeriesForm
+from events.accounts import auth
+from events.accounts.forms import LoginForm, PasswordChangeForm, SignupForm
 from events.models import EventStatus, Membership, Registration, Role, User, utcnow
-from events.notifications import PREFERENCES
-from events.services_staff import PUBLISHED_EDITABLE
+from events.notifications.outbox import PREFERENCES
+from events.rules.lifecycle import PUBLISHED_EDITABLE
+from events.staff.forms import AssociationForm, AttendeeAddForm, EventForm, MemberForm, ReasonForm, SeriesForm
 from hyperion import db
 from tests import support
 from tests.fuzz import (

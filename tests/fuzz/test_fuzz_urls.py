@@ -13,10 +13,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 from sqlalchemy import insert
 
-from events import auth, services
-from events.categories import CATEGORIES
-from events.forms import EventFilterForm
+from events.accounts import auth
+from events.accounts import services as account_services
+from events.catalog.categories import CATEGORIES
+from events.catalog.forms import EventFilterForm
 from events.models import EventStatus, Membership, Role
+from events.registration import services as registration_services
 from hyperion import db
 from tests import support
 from tests.fuzz import (
@@ -62,9 +64,9 @@ async def site() -> dict:
     staff = await support.user_create(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
     student = await support.user_create(email="student@etu.test", display_name="Stella Student")
     async with db.write_session() as session:
-        await services.registration_create(session, event_id=published, user_id=student)
+        await registration_services.registration_create(session, event_id=published, user_id=student)
     async with db.write_session() as session:
-        await services.feed_token_regenerate(session, user_id=student)
+        await account_services.feed_token_regenerate(session, user_id=student)
     async with db.write_session() as session, session.begin():
         await session.execute(insert(Membership), {"user_id": student, "association_id": bde, "role": Role.MEMBER})
     async with db.write_session() as session:

@@ -15,12 +15,14 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, no_translations
 from django.core.validators import validate_email
 
-from events import services_ops
-from events.auth import password_hash
-from events.forms import MAX_PASSWORD_LENGTH
+from events.accounts.auth import password_hash
+from events.accounts.forms import MAX_PASSWORD_LENGTH
+from events.accounts.services import EmailTaken
+from events.errors import DomainError
 from events.management.base import database_errors
-from events.services import DomainError, EmailTaken, normalize_email
-from events.services_ops import AccountState
+from events.ops import services as ops_services
+from events.ops.services import AccountState
+from events.rules.emails import normalize_email
 from hyperion import db
 
 PASSWORD_ENV = "HYPERION_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not a password  # nosec B105
@@ -170,7 +172,7 @@ class Command(BaseCommand):
         hashed = await password_hash(password) if password else None
         async with db.write_session() as session:
             try:
-                return await services_ops.staff_create(session, email=email, display_name=display_name,
+                return await ops_services.staff_create(session, email=email, display_name=display_name,
                                                        password_hash=hashed, promote=promote)
             except EmailTaken:
                 raise CommandError(f"an account already exists with the e-mail {email} (add --promote to make "
@@ -192,7 +194,7 @@ class Command(BaseCommand):
 
 async def _account_by_email(email: str) -> AccountState | None:
     async with db.read_session() as session:
-        return await services_ops.account_by_email(session, email=email)
+        return await ops_services.account_by_email(session, email=email)
 
 
 def _clean_email(value: str) -> str:

@@ -12,7 +12,8 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from django.urls import reverse
 
-from events import feeds, queries_feeds
+from events.feeds import ical
+from events.feeds import queries as feed_queries
 from events.management.base import AsyncCommand
 from hyperion import db
 
@@ -65,17 +66,17 @@ class Command(AsyncCommand):
         async with db.read_session() as session:
             name = settings.SITE_NAME
             if association is not None:
-                found = await queries_feeds.association_by_slug(session, slug=association)
+                found = await feed_queries.association_by_slug(session, slug=association)
                 if found is None:
                     raise CommandError(f"no association with the slug {association!r}")
                 name = f"{settings.SITE_NAME} – {found.name}"
-            rows = await queries_feeds.feed_events_published(session, since=EVERYTHING_SINCE,
+            rows = await feed_queries.feed_events_published(session, since=EVERYTHING_SINCE,
                                                              association_slug=association)
 
         def event_url(slug: str) -> str:
             return base_url + reverse("event_detail", kwargs={"slug": slug})
 
-        return feeds.calendar_events(rows, name=name, event_url=event_url), len(rows)
+        return ical.calendar_events(rows, name=name, event_url=event_url), len(rows)
 
 
 def _write_atomically(path: Path, body: bytes) -> None:

@@ -6,11 +6,11 @@ import sys
 
 from django.core.management.base import CommandError, no_translations
 
-from events import services_ops
-from events.ical_import import NotICalendar, ParsedCalendar, calendar_parse
+from events.errors import DomainError
+from events.localtime import site_zone
 from events.management.base import AsyncCommand
-from events.presenters import site_zone
-from events.services import DomainError
+from events.ops import services as ops_services
+from events.ops.ical_import import NotICalendar, ParsedCalendar, calendar_parse
 from hyperion import db
 
 
@@ -55,10 +55,10 @@ class Command(AsyncCommand):
     async def ahandle(self, *args, parsed: ParsedCalendar, association: str, draft: bool, **options):
         async with db.write_session() as session:
             try:
-                outcome = await services_ops.events_import(
+                outcome = await ops_services.events_import(
                     session, association_slug=association, events=parsed.events, draft=draft,
                     progress=self._progress)
-            except services_ops.AssociationNotFound:
+            except ops_services.AssociationNotFound:
                 raise CommandError(f"no association with the slug {association!r}") from None
             except DomainError as exc:
                 raise CommandError(str(exc.message)) from None

@@ -6,10 +6,10 @@ from django.conf import settings
 from django.core.management.base import CommandError
 from sqlalchemy import select
 
-from events import demo
-from events.auth import password_hash, password_matches
+from events.accounts.auth import password_hash, password_matches
 from events.management.base import AsyncCommand
 from events.models import User
+from events.ops import demo
 from hyperion import db
 
 DEV_PASSWORDS = {"staff": "demo-staff-password", "manager": "demo-manager-password",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError, no_translations
 
-from events import services, services_ops
+from events import errors
 from events.management.base import AsyncCommand
 from events.models import EventStatus
+from events.ops import services as ops_services
+from events.registration import services as registration_services
 from hyperion import db
 
 
@@ -30,9 +32,9 @@ class Command(AsyncCommand):
     async def ahandle(self, *args, event, **options):
         async with db.read_session() as session:
             if event is None:
-                targets = await services_ops.events_with_waitlist(session)
+                targets = await ops_services.events_with_waitlist(session)
             else:
-                found = await services_ops.event_by_slug(session, slug=event)
+                found = await ops_services.event_by_slug(session, slug=event)
                 if found is None:
                     raise CommandError(f"no event with the slug {event!r}")
                 if found.status != EventStatus.APPROVED:
@@ -46,8 +48,8 @@ class Command(AsyncCommand):
         for number, target in enumerate(targets, 1):
             async with db.write_session() as session:
                 try:
-                    promoted = await services.waitlist_promote(session, event_id=target.id)
-                except services.EventNotFound:  # deleted since the list was read
+                    promoted = await registration_services.waitlist_promote(session, event_id=target.id)
+                except errors.EventNotFound:  # deleted since the list was read
                     self.stdout.write(f"[{number}/{len(targets)}] {target.slug}: deleted meanwhile, skipped")
                     continue
             total += len(promoted)

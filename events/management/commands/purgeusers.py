@@ -7,10 +7,10 @@ from datetime import date, datetime, time
 
 from django.core.management.base import CommandError, no_translations
 
-from events import services_ops
+from events.errors import DomainError
+from events.localtime import site_zone
 from events.management.base import AsyncCommand
-from events.presenters import site_zone
-from events.services import DomainError
+from events.ops import services as ops_services
 from hyperion import db
 
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -50,7 +50,7 @@ class Command(AsyncCommand):
     async def ahandle(self, *args, day: date, inactive_before: datetime, dry_run: bool, **options):
         async with db.write_session() as session:
             try:
-                count = await services_ops.users_purge(session, inactive_before=inactive_before, dry_run=dry_run,
+                count = await ops_services.users_purge(session, inactive_before=inactive_before, dry_run=dry_run,
                                                        progress=self._progress)
             except DomainError as exc:
                 raise CommandError(str(exc.message)) from None

@@ -5,8 +5,8 @@ import signal
 
 from django.conf import settings
 
-from events import mailer
 from events.management.base import AsyncCommand
+from events.notifications import mailer
 
 
 class Command(AsyncCommand):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from django.core.management.base import CommandError, no_translations
 
-from events import queries_feeds, services_staff
+from events import errors
+from events.feeds import queries as feed_queries
 from events.management.base import AsyncCommand
 from events.models import Role
-from events.services import normalize_email
+from events.rules.emails import normalize_email
+from events.staff import people as staff_people
 from hyperion import db
 
 NO_ROLE = "none"
@@ -35,16 +37,16 @@ class Command(AsyncCommand):
 
     async def ahandle(self, *args, email, association, role, **options):
         async with db.read_session() as session:
-            found = await queries_feeds.association_by_slug(session, slug=association)
+            found = await feed_queries.association_by_slug(session, slug=association)
         if found is None:
             raise CommandError(f"no association with the slug {association!r}")
         async with db.write_session() as session:
             try:
-                await services_staff.role_set(session, actor=None, association_id=found.id, email=email,
+                await staff_people.role_set(session, actor=None, association_id=found.id, email=email,
                                               role=None if role == NO_ROLE else Role(role))
-            except services_staff.UserNotFound:
+            except staff_people.UserNotFound:
                 raise CommandError(f"no account with the e-mail address {email!r}") from None
-            except services_staff.NotFound:  # the association was deleted in between
+            except errors.NotFound:  # the association was deleted in between
                 raise CommandError(f"no association with the slug {association!r}") from None
         email = normalize_email(email)
         if role == NO_ROLE:

@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.auth import feed_token_hash
+from events.accounts.auth import feed_token_hash
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
-from events.queries import waitlist_position_of
+from events.rules.seats import waitlist_position_of
 
 PUBLISHED = (EventStatus.APPROVED, EventStatus.CANCELLED)
 

@@ -1,4 +1,4 @@
-"""Reads: every SELECT the pages, feeds and commands run. Each takes an AsyncSession first.
+"""Reads of the catalog: the lists, search, calendar, event and association pages. Each takes a session first.
 
 Hot paths select the columns a page shows (SQLAlchemy Core rows) rather than whole ORM entities: the ORM's
 identity map and instance state cost ~0.5 ms per page for data that is only rendered.
@@ -13,39 +13,17 @@ from sqlalchemy import Integer, Select, bindparam, func, literal_column, or_, se
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from events import search
+from events.catalog import search
 from events.models import (
     Association,
     Event,
     EventStatus,
-    Membership,
     Registration,
     RegistrationStatus,
-    Role,
     User,
 )
+from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, count_of, waitlist_position_of
 from hyperion import db
-
-
-@dataclass(frozen=True, slots=True)
-class SeatState:
-    """Seats of one event: the one place that says how many are left and whether it is full."""
-
-    capacity: int | None
-    confirmed: int
-    waitlisted: int
-
-    @property
-    def unlimited(self) -> bool:
-        return self.capacity is None
-
-    @property
-    def seats_left(self) -> int | None:
-        return None if self.capacity is None else max(self.capacity - self.confirmed, 0)
-
-    @property
-    def is_full(self) -> bool:
-        return self.capacity is not None and self.confirmed >= self.capacity
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,20 +63,7 @@ class EventPage:
         return self.page > 1
 
 
-def count_of(status: RegistrationStatus):
-    """Correlated count of an event's registrations in ``status`` (seats are counted, never stored)."""
-    return (
-        select(func.count(Registration.id))
-        .where(Registration.event_id == Event.id, Registration.status == status)
-        .correlate(Event)
-        .scalar_subquery()
-    )
-
-
-_CONFIRMED = count_of(RegistrationStatus.CONFIRMED).label("confirmed")
-_WAITLISTED = count_of(RegistrationStatus.WAITLISTED).label("waitlisted")
-
-_EVENT_ROW_COLUMNS = (
+EVENT_ROW_COLUMNS = (
     Event.id,
     Event.slug,
     Event.title,
@@ -111,12 +76,12 @@ _EVENT_ROW_COLUMNS = (
     Event.capacity,
     Association.name.label("association_name"),
     Association.slug.label("association_slug"),
-    _CONFIRMED,
-    _WAITLISTED,
+    CONFIRMED_COUNT,
+    WAITLISTED_COUNT,
 )
 
 
-def _event_row(row) -> EventRow:
+def event_row(row) -> EventRow:
     return EventRow(
         id=row.id,
         slug=row.slug,
@@ -152,7 +117,7 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     """The list query for one combination of filters, with bound parameters for every value."""
     has_association, has_category, has_from, has_to, has_seats, has_query = shape
     statement = (
-        select(*_EVENT_ROW_COLUMNS)
+        select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
         .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)), Event.ends_at >= bindparam("now"))
         .order_by(Event.starts_at, Event.id)
@@ -199,7 +164,7 @@ async def events_upcoming(
         params["date_to"] = datetime.combine(filters.date_to, datetime.max.time(), tzinfo=tz)
     if query:
         params["query"] = query
-    rows = [_event_row(row) for row in (await session.execute(statement, params)).all()]
+    rows = [event_row(row) for row in (await session.execute(statement, params)).all()]
     return EventPage(rows=rows[:per_page], page=page, has_next=len(rows) > per_page)
 
 
@@ -241,24 +206,9 @@ class EventDetail:
         return self.status in (EventStatus.APPROVED, EventStatus.CANCELLED)
 
 
-def waitlist_position_of(registration=Registration):
-    """The one rule for a waitlist position, as a correlated SQL expression: 1 + the waitlisted
-    registrations of the same event queued before ``registration`` (by queued_at, then id)."""
-    other = aliased(Registration)
-    return (
-        select(func.count(other.id) + 1)
-        .where(
-            other.event_id == registration.event_id,
-            other.status == RegistrationStatus.WAITLISTED,
-            or_(other.queued_at < registration.queued_at,
-                (other.queued_at == registration.queued_at) & (other.id < registration.id)),
-        )
-        .correlate(registration)
-        .scalar_subquery()
-    )
-
-
 _MINE = aliased(Registration)
+
+
 _EVENT_DETAIL = (
     select(
         Event.id, Event.slug, Event.title, Event.description, Event.category, Event.location,
@@ -266,7 +216,7 @@ _EVENT_DETAIL = (
         Event.registration_opens_at, Event.registration_closes_at, Event.unregistration_closes_at,
         Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
-        _CONFIRMED, _WAITLISTED,
+        CONFIRMED_COUNT, WAITLISTED_COUNT,
         _MINE.id.label("mine_id"), _MINE.status.label("mine_status"),
         waitlist_position_of(_MINE).label("mine_position"),
     )
@@ -299,15 +249,6 @@ async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | Non
     )
 
 
-_USER_ROLES = select(Membership.association_id, Membership.role).where(Membership.user_id == bindparam("user_id"))
-
-
-async def user_roles(session: AsyncSession, *, user_id: int) -> dict[int, Role]:
-    """association_id → the user's role there."""
-    rows = await session.execute(_USER_ROLES, {"user_id": user_id})
-    return {row.association_id: row.role for row in rows}
-
-
 @dataclass(frozen=True, slots=True)
 class AssociationPage:
     id: int
@@ -325,7 +266,7 @@ async def association_page(session: AsyncSession, *, slug: str, now: datetime) -
     if association is None:
         return None
     base = (
-        select(*_EVENT_ROW_COLUMNS)
+        select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
         .where(Event.association_id == association.id,
                Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)))
@@ -334,101 +275,21 @@ async def association_page(session: AsyncSession, *, slug: str, now: datetime) -
     past = await session.execute(base.where(Event.ends_at < now).order_by(Event.starts_at.desc()).limit(20))
     return AssociationPage(
         id=association.id, slug=association.slug, name=association.name, description=association.description,
-        upcoming=[_event_row(row) for row in upcoming], past=[_event_row(row) for row in past],
+        upcoming=[event_row(row) for row in upcoming], past=[event_row(row) for row in past],
     )
 
 
 async def events_between(session: AsyncSession, *, start: datetime, end: datetime) -> list[EventRow]:
     """Published events that overlap [start, end): the calendar's month or week."""
     statement = (
-        select(*_EVENT_ROW_COLUMNS)
+        select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
         .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)),
                Event.starts_at < end, Event.ends_at >= start)
         .order_by(Event.starts_at, Event.id)
         .limit(1000)
     )
-    return [_event_row(row) for row in await session.execute(statement)]
-
-
-@dataclass(frozen=True, slots=True)
-class MyEventRow:
-    event: EventRow
-    status: RegistrationStatus
-    waitlist_position: int | None
-
-
-_MY_REGISTRATIONS = (
-    select(*_EVENT_ROW_COLUMNS, Registration.status.label("my_status"),
-           waitlist_position_of(Registration).label("my_position"))
-    .join(Association, Association.id == Event.association_id)
-    .join(Registration, Registration.event_id == Event.id)
-    .where(Registration.user_id == bindparam("user_id"))
-    .order_by(Event.starts_at, Event.id)
-)
-
-
-async def my_registrations(session: AsyncSession, *, user_id: int) -> list[MyEventRow]:
-    """Every event the user registered for (any state), soonest first."""
-    return [
-        MyEventRow(_event_row(row), row.my_status,
-                   row.my_position if row.my_status == RegistrationStatus.WAITLISTED else None)
-        for row in await session.execute(_MY_REGISTRATIONS, {"user_id": user_id})
-    ]
-
-
-# Built once (every registration runs it): building a SELECT costs more CPU than running it.
-_CONFIRMED_OVERLAPS = (
-    select(Event.title)
-    .join(Registration, Registration.event_id == Event.id)
-    .where(Registration.user_id == bindparam("user_id"), Registration.status == RegistrationStatus.CONFIRMED,
-           Event.status == EventStatus.APPROVED, Event.id != bindparam("exclude_event_id"),
-           Event.starts_at < bindparam("ends_at"), Event.ends_at > bindparam("starts_at"))
-    .order_by(Event.starts_at)
-)
-
-
-async def confirmed_overlaps(
-    session: AsyncSession, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
-) -> list[str]:
-    """Titles of the user's confirmed, not cancelled events that overlap [starts_at, ends_at)."""
-    rows = await session.execute(_CONFIRMED_OVERLAPS, {
-        "user_id": user_id, "starts_at": starts_at, "ends_at": ends_at, "exclude_event_id": exclude_event_id})
-    return list(rows.scalars())
-
-
-@dataclass(frozen=True, slots=True)
-class Credentials:
-    id: int
-    password_hash: str
-    is_active: bool
-
-
-async def user_credentials(session: AsyncSession, *, email: str) -> Credentials | None:
-    row = (await session.execute(
-        select(User.id, User.password_hash, User.is_active).where(User.email == email.strip().lower())
-    )).first()
-    return None if row is None else Credentials(row.id, row.password_hash, row.is_active)
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    id: int
-    email: str
-    display_name: str
-    promo: int | None
-    language: str
-    has_feed: bool  # a feed address exists (only its hash is stored: the address itself cannot be shown again)
-    password_hash: str
-    email_opt_outs: list[str]
-
-
-async def user_account(session: AsyncSession, *, user_id: int) -> Account | None:
-    row = (await session.execute(
-        select(User.id, User.email, User.display_name, User.promo, User.language,
-               User.feed_token_hash.is_not(None), User.password_hash, User.email_opt_outs)
-        .where(User.id == user_id))).first()
-    return None if row is None else Account(*row)
+    return [event_row(row) for row in await session.execute(statement)]
 
 
 async def associations_all(session: AsyncSession) -> list[tuple[str, str]]:
@@ -444,5 +305,3 @@ async def event_counts(session: AsyncSession) -> dict[str, int]:
                         ("registrations", Registration)):
         counts[name] = (await session.execute(select(func.count()).select_from(model))).scalar_one()
     return counts
-
-

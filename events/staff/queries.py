@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import search
+from events.catalog import search
 from events.models import (
     Association,
     AuditEntry,
@@ -22,8 +22,8 @@ from events.models import (
     Role,
     User,
 )
-from events.permissions import Actor
-from events.queries import SeatState, count_of, waitlist_position_of
+from events.rules.permissions import Actor
+from events.rules.seats import SeatState, count_of, waitlist_position_of
 from hyperion import db
 
 PER_PAGE = 25

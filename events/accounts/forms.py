@@ -1,8 +1,8 @@
-"""Validation of everything users send, with Django forms (no ORM: plain forms, cleaned values)."""
+"""The account forms (sign-up, log-in, password, e-mail preferences), with Django forms: no ORM, plain forms
+and cleaned values."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from types import SimpleNamespace
 
@@ -11,38 +11,9 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
-from events.categories import CATEGORIES
-from events.queries import EventFilters
+from events.rules.text import plain_text
 
 MAX_PASSWORD_LENGTH = 4096  # PBKDF2 on a megabyte-long password is a denial of service
-
-# Bidirectional controls (embeddings, overrides, isolates, marks): they reorder the text shown after them, so a
-# name or a title could make the page, a list or an e-mail read other than what was typed ("Trojan Source").
-# They are format characters (Cf) like the rest, listed for the reader.
-BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
-# The joiners are format characters too, but they only shape what is around them (emoji sequences such as
-# flags and families, Persian and Indic scripts) and never move text.
-_JOINERS = frozenset("\u200c\u200d")
-_LINE_BREAKS = frozenset("\n\r\t")
-
-
-def plain_text(*, multiline: bool = False):
-    """The validator of every name, title, place and reason people type: no control character (category Cc;
-    a multi-line text keeps its line breaks and tabs), no bidirectional control and no other format character
-    (Cf), no surrogate, no line or paragraph separator. Such characters are invisible: they hide or reorder
-    text, and PostgreSQL refuses NUL."""
-    allowed = _LINE_BREAKS if multiline else frozenset()
-
-    def validate(value: str) -> None:
-        for char in value:
-            if char in allowed or char in _JOINERS:
-                continue
-            if char in BIDI_CONTROLS or unicodedata.category(char) in ("Cc", "Cf", "Cs", "Zl", "Zp"):
-                raise forms.ValidationError(
-                    _("This text contains invisible control characters (such as right-to-left marks): "
-                      "remove them."), code="control_character")
-
-    return validate
 
 
 @dataclass(frozen=True)
@@ -128,75 +99,11 @@ class PasswordChangeForm(forms.Form):
         return cleaned
 
 
-class EventFilterForm(forms.Form):
-    """The home page's filters, read from the query string (so a filtered view can be shared)."""
-
-    q = forms.CharField(label=_("Search"), required=False, max_length=100)
-    # A slug, checked for shape only, so the list query need not wait for the associations menu; an
-    # unknown slug simply matches nothing.
-    association = forms.SlugField(label=_("Association"), required=False, max_length=80)
-    category = forms.ChoiceField(label=_("Category"), required=False)
-    date_from = forms.DateField(label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    has_seats = forms.BooleanField(label=_("Seats left only"), required=False)
-
-    def __init__(self, data) -> None:
-        super().__init__(data)
-        self.fields["category"].choices = [("", _("All categories")), *CATEGORIES.items()]
-
-    def raw_values(self) -> dict[str, str]:
-        """What the visitor typed, to show it back in the hand-written filter form."""
-        data = self.data if self.is_bound else {}
-        return {name: str(data.get(name, ""))[:200] for name in self.fields}
-
-    @staticmethod
-    def category_choices() -> list[tuple[str, str]]:
-        return [(slug, str(label)) for slug, label in CATEGORIES.items()]
-
-    def clean_q(self) -> str:
-        # Control characters never reach the SQL (they would only make the search fail).
-        return "".join(char for char in self.cleaned_data["q"] if char.isprintable()).strip()
-
-    def _sane_date(self, name: str):
-        value = self.cleaned_data.get(name)
-        if value is not None and not (2000 <= value.year <= 2100):
-            raise forms.ValidationError(_("Choose a date between 2000 and 2100."))
-        return value
-
-    def clean_date_from(self):
-        return self._sane_date("date_from")
-
-    def clean_date_to(self):
-        return self._sane_date("date_to")
-
-    def clean(self):
-        cleaned = super().clean()
-        date_from, date_to = cleaned.get("date_from"), cleaned.get("date_to")
-        if date_from and date_to and date_to < date_from:
-            self.add_error("date_to", _("The end date is before the start date."))
-        return cleaned
-
-    def filters(self) -> EventFilters:
-        """The valid filters; a field with an error is left out (and its error shown), never a 500."""
-        if not self.is_bound:
-            return EventFilters()
-        self.is_valid()
-        data = self.cleaned_data
-        return EventFilters(
-            association=data.get("association") or None,
-            category=data.get("category") or None,
-            date_from=data.get("date_from"),
-            date_to=data.get("date_to"),
-            has_seats=bool(data.get("has_seats")),
-            query=data.get("q") or None,
-        )
-
-
 class NotificationPreferencesForm(forms.Form):
     """One checkbox per family of e-mails (events.notifications.PREFERENCES); checked means "send"."""
 
     def __init__(self, data=None, *, opt_outs: list[str]) -> None:
-        from events.notifications import PREFERENCES
+        from events.notifications.outbox import PREFERENCES
 
         super().__init__(data)
         for key, (label, _kinds) in PREFERENCES.items():

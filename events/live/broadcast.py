@@ -32,9 +32,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from events import pagecache
 from events.models import Event, EventStatus, Registration, RegistrationStatus
-from hyperion import db
+from hyperion import db, pagecache
 
 logger = logging.getLogger("hyperion.live")
 CHANNEL = "hyperion_seats"

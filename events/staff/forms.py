@@ -9,10 +9,10 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from events import series
-from events.categories import CATEGORIES
-from events.forms import plain_text
+from events.catalog.categories import CATEGORIES
 from events.models import EventStatus, Role
+from events.rules.text import plain_text
+from events.staff import series
 
 
 class LocalDateTimeInput(forms.DateTimeInput):

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import notifications
 from events.models import Event, EventStatus, RegistrationStatus, utcnow
+from events.notifications import outbox
 
 # A change to one of these is what registered students and their calendars must hear about.
 SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
@@ -30,9 +30,9 @@ async def event_schedule_changed(session: AsyncSession, *, event: Event, changed
     event.sequence += 1
     event.changed_at = utcnow()
     await session.flush()
-    await notifications.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=_REGISTRANTS,
+    await outbox.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=_REGISTRANTS,
                                            payload={"changed": changed})
-    await notifications.reminders_reschedule(session, event=event)
+    await outbox.reminders_reschedule(session, event=event)
     return True
 
 
@@ -41,5 +41,5 @@ async def event_cancelled(session: AsyncSession, *, event: Event) -> None:
     and no reminder any more."""
     event.sequence += 1
     await session.flush()
-    await notifications.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=_REGISTRANTS)
-    await notifications.reminders_drop(session, event_id=event.id)
+    await outbox.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=_REGISTRANTS)
+    await outbox.reminders_drop(session, event_id=event.id)

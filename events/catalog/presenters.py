@@ -7,17 +7,18 @@ on 20 rows was most of a millisecond, measured here).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time
-from functools import cache, lru_cache
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
+from functools import lru_cache
 
-from django.conf import settings
 from django.http import QueryDict
 from django.utils import formats, translation
 from markupsafe import Markup, escape
 
-from events.categories import category_label
-from events.queries import EventDetail, EventRow, MyEventRow, SeatState
+from events.catalog.categories import category_label
+from events.catalog.queries import EventDetail, EventRow
+from events.localtime import local
+from events.registration.queries import MyEventRow
+from events.rules.seats import SeatState
 
 
 @lru_cache(maxsize=4096)
@@ -32,20 +33,6 @@ def date_format(value: date, format_string: str) -> str:
     and equal offset means equal wall-clock fields."""
     offset = value.utcoffset() if isinstance(value, datetime) else None
     return _date_label(translation.get_language(), value, offset, format_string)
-
-
-@cache
-def site_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
-
-
-def local(moment: datetime) -> datetime:
-    return moment.astimezone(site_zone())
-
-
-def day_start(day: date) -> datetime:
-    """Midnight of a local day, as an aware datetime."""
-    return datetime.combine(day, time.min, tzinfo=site_zone())
 
 
 def query_without_page(query: QueryDict) -> str:

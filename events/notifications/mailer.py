@@ -30,7 +30,10 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from events import feeds, notifications, presenters
+from events import localtime
+from events.catalog import presenters
+from events.feeds import ical
+from events.feeds.queries import FeedEventRow
 from events.models import (
     Association,
     Event,
@@ -42,7 +45,7 @@ from events.models import (
     User,
     utcnow,
 )
-from events.queries_feeds import FeedEventRow
+from events.notifications import outbox
 from hyperion import db
 
 logger = logging.getLogger("hyperion.mailer")
@@ -128,7 +131,7 @@ def drop_reason(message: Claimed) -> str | None:
     """Why a due message should not go out any more (checked at send time), or None."""
     if message.email is None or not message.active:
         return "recipient gone or inactive"
-    if notifications.KIND_PREFERENCE.get(message.kind) in message.opt_outs:
+    if outbox.KIND_PREFERENCE.get(message.kind) in message.opt_outs:
         return "recipient opted out"
     if message.kind == "event.reminder" and (
             message.event is None or message.event_status != EventStatus.APPROVED
@@ -196,7 +199,7 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
             "lines": lines,
             "event": event,
             "association_name": message.association_name,
-            "when": (date_format(presenters.local(event.starts_at), "l j F Y") + ", " +
+            "when": (date_format(localtime.local(event.starts_at), "l j F Y") + ", " +
                      presenters.time_range_label(event.starts_at, event.ends_at, event.all_day)) if event else "",
             "reason": message.decision_reason if message.kind in ("event.cancelled", "event.declined") else "",
             "event_url": f"{settings.SITE_URL}/events/{event.slug}/" if event else "",
@@ -219,7 +222,7 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
     if event is not None and message.kind in INVITATIONS:
         cancel = INVITATIONS[message.kind] or (message.kind == "event.changed"
                                                and message.registration_status != RegistrationStatus.CONFIRMED)
-        ics = feeds.invitation(event, cancel=cancel, organizer=parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
+        ics = ical.invitation(event, cancel=cancel, organizer=parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
                                attendee=message.email,
                                event_url=lambda slug: f"{settings.SITE_URL}/events/{slug}/")
         email.add_attachment(ics, maintype="text", subtype="calendar", filename="invitation.ics",
@@ -348,7 +351,7 @@ async def send_all_due(transport: Transport | None = None) -> SendReport:
     """Batches until nothing is due (``manage.py sendmail``)."""
     total = SendReport()
     async with db.write_session() as session:
-        await notifications.digest_enqueue_due(session)
+        await outbox.digest_enqueue_due(session)
     while True:
         report = await send_due(transport)
         total.sent += report.sent
@@ -366,7 +369,7 @@ async def run_loop(stop: asyncio.Event, *, interval: float = 2.0) -> None:
     while not stop.is_set():
         try:
             async with db.write_session() as session:
-                await notifications.digest_enqueue_due(session)
+                await outbox.digest_enqueue_due(session)
             report = await send_due(transport)
         except Exception:
             logger.exception("outbox sender iteration failed; trying again")

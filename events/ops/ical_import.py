@@ -15,7 +15,7 @@ import icalendar
 from django.conf import settings
 from django.utils import translation
 
-from events.categories import CATEGORIES
+from events.catalog.categories import CATEGORIES
 from hyperion.db import text_fold
 
 TITLE_MAX = 200  # Event.title

@@ -17,9 +17,12 @@ from sqlalchemy import String, cast, delete, func, insert, literal, select, upda
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events import event_changes, live, services
+from events.accounts.services import EmailTaken
 from events.audit import audit_log, diff
-from events.ical_import import ImportedEvent
+from events.catalog import changes as event_changes
+from events.errors import DomainError, NotFound
+from events.live import broadcast
+from events.localtime import site_zone
 from events.models import (
     Association,
     AuthSession,
@@ -32,9 +35,9 @@ from events.models import (
     User,
     utcnow,
 )
-from events.presenters import site_zone
-from events.services import DomainError, EmailTaken
-from events.services_staff import NotFound, _unique_slug
+from events.ops.ical_import import ImportedEvent
+from events.rules import emails
+from events.staff.services import unique_slug
 
 Progress = Callable[[int, int], None]  # (done, total)
 
@@ -83,7 +86,7 @@ class StaffOutcome:
 async def account_by_email(session: AsyncSession, *, email: str) -> AccountState | None:
     row = (await session.execute(
         select(User.id, User.is_staff, User.is_active, User.anonymised_at)
-        .where(User.email == services.normalize_email(email))
+        .where(User.email == emails.normalize_email(email))
     )).first()
     if row is None:
         return None
@@ -99,7 +102,7 @@ async def staff_create(
     The insert is services.user_create's, inlined: user_create begins its own transaction, and the account
     and its audit entry must commit together.
     """
-    email = services.normalize_email(email)
+    email = emails.normalize_email(email)
     try:
         async with session.begin():
             user = (await session.execute(
@@ -276,13 +279,13 @@ async def events_import(
                                  "left alone")
                     unchanged += 1
                 elif await _event_import_update(session, event=event, item=item):
-                    await live.seats_changed(session, event_id=event.id)  # its page, counter and the lists
+                    await broadcast.seats_changed(session, event_id=event.id)  # its page, counter and the lists
                     updated += 1
                 else:
                     unchanged += 1
                 progress(done, len(events))
             if created:
-                await live.seats_changed(session, event_id=0)  # new events in the public lists
+                await broadcast.seats_changed(session, event_id=0)  # new events in the public lists
     except IntegrityError as exc:  # a concurrent import created one of our UIDs first
         raise ImportConflict from exc
     return ImportOutcome(created=created, updated=updated, unchanged=unchanged, notes=tuple(notes))
@@ -305,7 +308,7 @@ async def _event_import_new(session: AsyncSession, *, association_id: int, item:
     }
     event = Event(
         **values, association_id=association_id, ical_uid=item.uid, status=status, capacity=None,
-        slug=await _unique_slug(session, item.title, item.starts_at.astimezone(site_zone()).date()),
+        slug=await unique_slug(session, item.title, item.starts_at.astimezone(site_zone()).date()),
         created_at=now, updated_at=now,
     )
     session.add(event)

@@ -8,8 +8,9 @@ from datetime import date, timedelta
 
 from django.utils.formats import date_format
 
-from events import presenters
-from events.queries import EventRow
+from events import localtime
+from events.catalog import presenters
+from events.catalog.queries import EventRow
 
 
 def parse_month(raw: str | None, *, default: date) -> date:
@@ -59,8 +60,8 @@ class CalendarDay:
 
 def _days_of(row: EventRow) -> list[date]:
     """The local days an event covers (an event ending at midnight does not spill into the next day)."""
-    first = presenters.local(row.starts_at).date()
-    end = presenters.local(row.ends_at)
+    first = localtime.local(row.starts_at).date()
+    end = localtime.local(row.ends_at)
     last = end.date()
     if last > first and end.time() == end.time().min:
         last -= timedelta(days=1)

@@ -8,10 +8,10 @@ from datetime import date, datetime, time, timedelta
 from django.utils import translation
 from icalendar import STATUS, Calendar, Event
 
-from events.categories import category_label
+from events.catalog.categories import category_label
+from events.feeds.queries import FeedEventRow, FeedRegistrationRow
+from events.localtime import site_zone
 from events.models import EventStatus, RegistrationStatus
-from events.presenters import site_zone
-from events.queries_feeds import FeedEventRow, FeedRegistrationRow
 
 PRODID = "-//Hyperion Events//Event feeds//EN"
 

@@ -17,6 +17,7 @@ from sqlalchemy import JSON, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.localtime import site_zone
 from events.models import (
     Event,
     EventStatus,
@@ -29,7 +30,6 @@ from events.models import (
     User,
     utcnow,
 )
-from events.presenters import site_zone
 
 # The switches on the account page: each turns off a family of messages.
 PREFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {

@@ -1,0 +1,29 @@
+"""An event's lifecycle: the fields an event carries, which of them a published event may still change, and
+the one table of legal status transitions with the audit action each one writes."""
+
+from __future__ import annotations
+
+from events.models import (
+    EventStatus,
+)
+
+# The fields an event form carries; published events only let managers change the PUBLISHED_EDITABLE ones.
+EVENT_FIELDS = ("title", "description", "association_id", "category", "location", "starts_at", "ends_at",
+                "all_day", "capacity", "registration_opens_at", "registration_closes_at",
+                "unregistration_closes_at")
+
+
+PUBLISHED_EDITABLE = ("starts_at", "ends_at", "all_day", "location", "capacity")
+
+
+# Lifecycle: the one table of legal transitions.
+AUDIT_ACTIONS = {"submit": "event.submitted", "approve": "event.approved", "decline": "event.declined",
+                 "cancel": "event.cancelled"}
+
+
+TRANSITIONS = {
+    "submit": ({EventStatus.DRAFT, EventStatus.DECLINED}, EventStatus.SUBMITTED),
+    "approve": ({EventStatus.SUBMITTED}, EventStatus.APPROVED),
+    "decline": ({EventStatus.SUBMITTED}, EventStatus.DECLINED),
+    "cancel": ({EventStatus.APPROVED}, EventStatus.CANCELLED),
+}

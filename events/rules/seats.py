@@ -1,0 +1,90 @@
+"""Seats: the one owner of "how many confirmed, how many waiting, who is where in line".
+
+The SQL expressions here are used by every query that shows or decides seats (lists, event page, My events,
+feeds, staff pages, the live counter), and the Python functions by every service that changes them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+
+from events.models import (
+    Event,
+    Registration,
+    RegistrationStatus,
+)
+
+
+async def confirmed_count(session: AsyncSession, *, event_id: int) -> int:
+    return (await session.execute(
+        select(func.count(Registration.id)).where(
+            Registration.event_id == event_id, Registration.status == RegistrationStatus.CONFIRMED)
+    )).scalar_one()
+
+
+async def waitlist_position(session: AsyncSession, *, registration_id: int) -> int | None:
+    """1 for the first in line; None if the registration is not waitlisted."""
+    row = (await session.execute(
+        select(Registration.status, waitlist_position_of(Registration)).where(Registration.id == registration_id)
+    )).one_or_none()
+    if row is None or row[0] != RegistrationStatus.WAITLISTED:
+        return None
+    return row[1]
+
+
+@dataclass(frozen=True, slots=True)
+class SeatState:
+    """Seats of one event: the one place that says how many are left and whether it is full."""
+
+    capacity: int | None
+    confirmed: int
+    waitlisted: int
+
+    @property
+    def unlimited(self) -> bool:
+        return self.capacity is None
+
+    @property
+    def seats_left(self) -> int | None:
+        return None if self.capacity is None else max(self.capacity - self.confirmed, 0)
+
+    @property
+    def is_full(self) -> bool:
+        return self.capacity is not None and self.confirmed >= self.capacity
+
+
+def count_of(status: RegistrationStatus):
+    """Correlated count of an event's registrations in ``status`` (seats are counted, never stored)."""
+    return (
+        select(func.count(Registration.id))
+        .where(Registration.event_id == Event.id, Registration.status == status)
+        .correlate(Event)
+        .scalar_subquery()
+    )
+
+
+CONFIRMED_COUNT = count_of(RegistrationStatus.CONFIRMED).label("confirmed")
+
+
+WAITLISTED_COUNT = count_of(RegistrationStatus.WAITLISTED).label("waitlisted")
+
+
+def waitlist_position_of(registration=Registration):
+    """The one rule for a waitlist position, as a correlated SQL expression: 1 + the waitlisted
+    registrations of the same event queued before ``registration`` (by queued_at, then id)."""
+    other = aliased(Registration)
+    return (
+        select(func.count(other.id) + 1)
+        .where(
+            other.event_id == registration.event_id,
+            other.status == RegistrationStatus.WAITLISTED,
+            or_(other.queued_at < registration.queued_at,
+                (other.queued_at == registration.queued_at) & (other.id < registration.id)),
+        )
+        .correlate(registration)
+        .scalar_subquery()
+    )

@@ -1,0 +1,201 @@
+"""Writes of the management area about people: attendees added, removed and checked in, associations and
+their members' roles, staff flags, and the outbox's retry. Same habits as ``events.staff.services``: each
+function owns its transaction, checks permissions inside it and writes its audit entry in it."""
+
+from __future__ import annotations
+
+from django.utils.translation import gettext_lazy as _
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events.audit import audit_log, diff
+from events.errors import DomainError, Forbidden, NotFound, SlugTaken
+from events.live import broadcast
+from events.models import (
+    Association,
+    EventStatus,
+    Membership,
+    OutboxMessage,
+    OutboxStatus,
+    Registration,
+    RegistrationStatus,
+    Role,
+    User,
+    utcnow,
+)
+from events.notifications import outbox
+from events.registration import services as registration_services
+from events.rules import emails, permissions
+from events.rules.permissions import Actor
+from events.staff.services import event_for_actor
+
+
+class UserNotFound(DomainError):
+    message = _("No account with this e-mail address.")
+
+
+async def attendee_add(
+    session: AsyncSession, *, actor: Actor, event_id: int, email: str
+) -> registration_services.RegistrationOutcome:
+    """Staff or a manager registers a student by e-mail (seats and waitlist as for anyone, any time)."""
+    async with session.begin():
+        event = await event_for_actor(session, actor, event_id, lock=True)
+        if not permissions.can_change_attendees(actor, association_id=event.association_id):
+            raise Forbidden
+        if event.status != EventStatus.APPROVED:
+            raise registration_services.RegistrationClosed
+        user_id = (await session.execute(select(User.id).where(
+            User.email == emails.normalize_email(email), User.is_active.is_(True)))).scalar_one_or_none()
+        if user_id is None:
+            raise UserNotFound
+        outcome = await registration_services.registration_place_locked(session, event=event, user_id=user_id)
+        await audit_log(session, actor_id=actor.id, action="registration.added", object_type="registration",
+                        object_id=outcome.registration_id, association_id=event.association_id,
+                        changes={"event_id": [None, event.id], "user_id": [None, user_id],
+                                 "status": [None, outcome.status.value]})
+    return outcome
+
+
+async def attendee_remove(
+    session: AsyncSession, *, actor: Actor, event_id: int, registration_id: int
+) -> tuple[int, ...]:
+    """Remove a student (confirmed or waitlisted); a freed seat goes to the first in line."""
+    async with session.begin():
+        event = await event_for_actor(session, actor, event_id, lock=True)
+        if not permissions.can_change_attendees(actor, association_id=event.association_id):
+            raise Forbidden
+        registration = (await session.execute(select(Registration).where(
+            Registration.id == registration_id, Registration.event_id == event.id))).scalar_one_or_none()
+        if registration is None or registration.status == RegistrationStatus.CANCELLED:
+            raise NotFound
+        before = registration.status
+        registration.status = RegistrationStatus.CANCELLED
+        await session.flush()
+        await outbox.reminders_drop(session, event_id=event.id, user_id=registration.user_id)
+        await outbox.notify(session, kind="registration.removed", recipient_ids=[registration.user_id],
+                                   event_id=event.id)
+        promoted = await registration_services.waitlist_promote_locked(session, event)
+        await broadcast.seats_changed(session, event_id=event.id)
+        await audit_log(session, actor_id=actor.id, action="registration.removed", object_type="registration",
+                        object_id=registration.id, association_id=event.association_id,
+                        changes={"status": [before.value, "cancelled"], "user_id": [registration.user_id, None],
+                                 "promoted_user_ids": [None, list(promoted)]})
+    return promoted
+
+
+async def attendee_check_in(
+    session: AsyncSession, *, actor: Actor, event_id: int, registration_id: int, present: bool = True
+) -> None:
+    async with session.begin():
+        event = await event_for_actor(session, actor, event_id)
+        if not permissions.can_check_in(actor, association_id=event.association_id):
+            raise Forbidden
+        registration = (await session.execute(select(Registration).where(
+            Registration.id == registration_id, Registration.event_id == event.id,
+            Registration.status == RegistrationStatus.CONFIRMED))).scalar_one_or_none()
+        if registration is None:
+            raise NotFound
+        before = registration.checked_in_at
+        registration.checked_in_at = utcnow() if present else None
+        await audit_log(session, actor_id=actor.id, action="registration.checked_in" if present else
+                        "registration.check_in_undone", object_type="registration", object_id=registration.id,
+                        association_id=event.association_id,
+                        changes={"checked_in_at": [before, registration.checked_in_at]})
+
+
+async def association_save(
+    session: AsyncSession, *, actor: Actor, association_id: int | None, slug: str, name: str, description: str
+) -> int:
+    """Create (staff) or edit (staff, or the association's managers) an association."""
+    try:
+        async with session.begin():
+            if association_id is None:
+                if not actor.is_staff:
+                    raise Forbidden
+                association_id = (await session.execute(insert(Association).returning(Association.id), {
+                    "slug": slug, "name": name, "description": description, "created_at": utcnow()})).scalar_one()
+                await audit_log(session, actor_id=actor.id, action="association.created",
+                                object_type="association", object_id=association_id, association_id=association_id,
+                                changes={"slug": [None, slug], "name": [None, name]})
+                return association_id
+            association = await session.get(Association, association_id, with_for_update=True)
+            if association is None or not actor.is_manager_of(association_id):
+                raise NotFound
+            changes = diff({"slug": association.slug, "name": association.name,
+                            "description": association.description},
+                           {"slug": slug, "name": name, "description": description})
+            association.slug, association.name, association.description = slug, name, description
+            await session.flush()
+            await broadcast.seats_changed(session, event_id=0)  # its name shows in the cached public list
+            if changes:
+                await audit_log(session, actor_id=actor.id, action="association.updated",
+                                object_type="association", object_id=association_id, association_id=association_id,
+                                changes=changes)
+            return association_id
+    except IntegrityError as exc:
+        raise SlugTaken from exc
+
+
+async def role_set(
+    session: AsyncSession, *, actor: Actor | None, association_id: int, email: str, role: Role | None
+) -> int:
+    """Give ``role`` (member, editor, manager) in an association to the account with ``email``, or remove the
+    membership (``role=None``). ``actor=None`` is the operator's command line (manage.py setrole)."""
+    async with session.begin():
+        if actor is not None and not permissions.can_manage_members(actor, association_id=association_id):
+            raise Forbidden
+        if (await session.get(Association, association_id)) is None:
+            raise NotFound
+        user_id = (await session.execute(select(User.id).where(
+            User.email == emails.normalize_email(email), User.is_active.is_(True),
+            User.anonymised_at.is_(None)))).scalar_one_or_none()
+        if user_id is None:
+            raise UserNotFound
+        membership = (await session.execute(select(Membership).where(
+            Membership.user_id == user_id, Membership.association_id == association_id))).scalar_one_or_none()
+        before = membership.role.value if membership else None
+        if role is None:
+            if membership is not None:
+                await session.delete(membership)
+        elif membership is None:
+            session.add(Membership(user_id=user_id, association_id=association_id, role=role, created_at=utcnow()))
+        else:
+            membership.role = role
+        after = role.value if role else None
+        if before != after:
+            await session.flush()
+            await audit_log(session, actor_id=actor.id if actor else None,
+                            action="membership.removed" if role is None else "membership.role_set",
+                            object_type="user", object_id=user_id, association_id=association_id,
+                            changes={"role": [before, after]})
+    return user_id
+
+
+async def user_staff_set(session: AsyncSession, *, actor: Actor, user_id: int, is_staff: bool, is_active: bool) -> None:
+    async with session.begin():
+        if not actor.is_staff:
+            raise Forbidden
+        user = await session.get(User, user_id, with_for_update=True)
+        if user is None:
+            raise NotFound
+        changes = diff({"is_staff": user.is_staff, "is_active": user.is_active},
+                       {"is_staff": is_staff, "is_active": is_active})
+        user.is_staff, user.is_active = is_staff, is_active
+        if changes:
+            await audit_log(session, actor_id=actor.id, action="user.updated", object_type="user",
+                            object_id=user_id, changes=changes)
+
+
+async def outbox_retry(session: AsyncSession, *, actor: Actor, outbox_id: int) -> None:
+    """Send a failed message again (staff, from the failed-messages page)."""
+    async with session.begin():
+        if not actor.is_staff:
+            raise Forbidden
+        message = await session.get(OutboxMessage, outbox_id, with_for_update=True)
+        if message is None or message.status != OutboxStatus.FAILED:
+            raise NotFound
+        message.status, message.attempts, message.send_after = OutboxStatus.PENDING, 0, utcnow()
+        await audit_log(session, actor_id=actor.id, action="outbox.retried", object_type="outbox",
+                        object_id=outbox_id, changes={"status": ["failed", "pending"],
+                                                      "last_error": [message.last_error, None]})
