@@ -98,7 +98,7 @@ class Context:
 
     def server(self, name: str, *, env: dict[str, str] | None = None, extra_args: list[str] | None = None) -> AppServer:
         # No stored public pages: every scenario is about requests that reach Django and the database, which
-        # a visitor's page answered from memory would not (tests/test_publicpages.py covers those).
+        # a visitor's page answered from memory would not (tests/plumbing/test_publicpages.py covers those).
         server = AppServer(self.logs, env={"DATABASE_URL": self.url, "DB_APPLICATION_NAME": name,
                                            "PAGE_CACHE_SECONDS": "0", **(env or {})},
                            extra_args=extra_args)

@@ -10,7 +10,7 @@ a stream is sent (see ``send_until_disconnect``); its ``RequestProcessed`` excep
 rather than per request.
 
 ``handle`` is a copy of Django 6.1.3's with those changes: compare it with Django's on every upgrade
-(Django is pinned in pyproject.toml, and tests/test_asgi.py counts the server's threads).
+(Django is pinned in pyproject.toml, and tests/plumbing/test_asgi.py counts the server's threads).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 # only compiles the catalog). Babel extracts every message into a template (.pot) as locale/babel.cfg says:
 # Python with Django's gettext names, the templates with Jinja2's own parser (so `_()` inside an HTML
 # attribute counts too). The catalog is then updated from it: existing translations are kept, new messages
-# come in empty, gone ones are dropped, nothing is guessed (no fuzzy matching). tests/test_i18n.py runs
+# come in empty, gone ones are dropped, nothing is guessed (no fuzzy matching). tests/plumbing/test_i18n.py runs
 # the same extraction and fails on any message without a French translation.
 set -euo pipefail
 source "$(dirname "$0")/bootstrap.sh"

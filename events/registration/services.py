@@ -65,7 +65,7 @@ class LeaveOutcome:
 
 
 # Test switch for the control run of the concurrency tests (prove a race test can
-# fail). Off in production code paths: only tests/test_registration_concurrency.py turns it on.
+# fail). Off in production code paths: only tests/registration/test_registration_concurrency.py turns it on.
 _UNSAFE_RACE_WINDOW_SECONDS: float = 0.0
 
 

@@ -160,7 +160,7 @@ async def test_a_stream_asked_for_an_unknown_language_speaks_the_request_s(async
 
 
 def test_the_counter_script_holds_no_text_of_its_own():
-    """Everything the live counter shows comes from the server, in the page's language (tests/test_i18n.py
+    """Everything the live counter shows comes from the server, in the page's language (tests/plumbing/test_i18n.py
     checks that the catalog translates it): the script only copies the stream's text into the page."""
     script = (support.ROOT / "static" / "js" / "live-seats.js").read_text()
     code = "\n".join(line.split("//", 1)[0] for line in script.splitlines())

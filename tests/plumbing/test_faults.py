@@ -36,7 +36,7 @@ EVENTS_LOCK = "LOCK TABLE events IN ACCESS EXCLUSIVE MODE"  # blocks every query
 def _server_env(name: str, **overrides: str) -> dict[str, str]:
     """Production settings (the environment decides the pool), plain HTTP on loopback, and no stored public
     pages: these tests are about requests that reach Django and the database, which a visitor's stored page
-    would not (tests/test_publicpages.py tests those, outage included)."""
+    would not (tests/plumbing/test_publicpages.py tests those, outage included)."""
     return {"DJANGO_SETTINGS_MODULE": "faults.settings", "DB_APPLICATION_NAME": name, "PAGE_CACHE_SECONDS": "0",
             **overrides}
 

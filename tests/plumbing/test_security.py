@@ -1,7 +1,7 @@
 """Security against hostile users: stored XSS everywhere user text shows, CSRF on every POST, oversized
 bodies, feeds and private events that cannot be guessed or enumerated, log-in answers that do not tell
 whether an account exists, and the security headers and cookie flags of every kind of response (with the
-production settings too). The access-control matrix of the management area is tests/test_staff_permissions.py."""
+production settings too). The access-control matrix of the management area is tests/staff/test_staff_permissions.py."""
 
 from __future__ import annotations
 
@@ -212,7 +212,7 @@ class CapturingTransport:
 
 
 async def test_user_text_in_emails_is_text_in_the_html_part_and_never_a_header():
-    """tests/test_notifications.py checks titles, display names and reasons; here the place and the
+    """tests/notifications/test_notifications.py checks titles, display names and reasons; here the place and the
     association's name too, in a confirmation and a cancellation."""
     world = await hostile_world()
     async with db.write_session() as session:

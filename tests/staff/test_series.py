@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from events.staff.series import OccurrenceTimeInvalid, occurrences
-from tests.test_staff_views import client_for, event_fields, events_all, paris, team, typed, url
+from tests.staff.pages import client_for, event_fields, events_all, paris, team, typed, url
 
 PARIS = ZoneInfo("Europe/Paris")
 
