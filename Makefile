@@ -1,10 +1,12 @@
-# The two commands of the README. Each installs what it needs first.
+# The commands of the README. Each installs what it needs first.
 # make run PORT=8080 serves on another port; make run ARGS="0.0.0.0:8080 --workers 2" passes ARGS to runserver.
-.PHONY: run test bench
+.PHONY: run test test-fast bench
 run:
 	PORT="$(PORT)" ./scripts/run $(ARGS)
 test:
 	./scripts/test
+test-fast:
+	./scripts/test-fast
 bench:
 	./bench/run
 

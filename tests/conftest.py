@@ -8,8 +8,11 @@ temporary folder. Either way the schema is built by the Alembic migrations, as i
 
 from __future__ import annotations
 
+import inspect
 import os
+import re
 import secrets
+from pathlib import Path
 
 import pytest
 from sqlalchemy import make_url
@@ -41,7 +44,37 @@ def pytest_report_header(config):
     return f"hyperion database backend: {config.getoption('--db')}{through}"
 
 
+# The slow lane, left out by `pytest -m "not slow"` (`make test-fast`); `make test` runs everything. Whole
+# folders and files that drive a browser, fuzz, inject faults, race requests or run the management commands
+# in processes of their own; elsewhere, any test that (itself or through a fixture) starts a server or a
+# process, found in its source, so a new one joins the slow lane without anyone marking it.
+SLOW_FOLDERS = ("browser", "fuzz")
+SLOW_FILES = ("plumbing/test_faults.py", "plumbing/test_invariants.py", "registration/test_registration_concurrency.py",
+              "ops/test_commands.py", "ops/test_commands_ops.py")
+STARTS_A_PROCESS = re.compile(r"\b(uvicorn_server|subprocess\.(run|Popen)|create_subprocess_exec|_sendmail)\(")
+TESTS = Path(__file__).resolve().parent
+
+
+def _source(function) -> str:
+    try:
+        return inspect.getsource(function)
+    except (OSError, TypeError):
+        return ""
+
+
+def _is_slow(item) -> bool:
+    where = Path(str(item.path)).resolve().relative_to(TESTS).as_posix()
+    if where.split("/")[0] in SLOW_FOLDERS or where in SLOW_FILES:
+        return True
+    fixtures = [definition.func for definitions in item._fixtureinfo.name2fixturedefs.values()
+                for definition in definitions]
+    return any(STARTS_A_PROCESS.search(_source(function)) for function in [item.function, *fixtures])
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
     if config.getoption("--db") == "postgres":
         return
     skip = pytest.mark.skip(reason="PostgreSQL-only (row locks, concurrency, full text): run with --db postgres")

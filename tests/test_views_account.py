@@ -9,7 +9,7 @@ from django.test import AsyncClient, override_settings
 from sqlalchemy import func, select
 
 from events.models import AuthSession, User
-from tests import support
+from tests import factories, support
 
 GOOD_PASSWORD = "correct-horse-battery"
 
@@ -72,7 +72,7 @@ async def test_signup_keeps_names_whose_joiners_only_shape_text(async_client, se
 
 
 async def test_signup_with_a_taken_email_says_so(async_client, session):
-    await support.user_create(email="lea.martin@etu.hyperion.test")
+    await factories.user(email="lea.martin@etu.hyperion.test")
     response = await async_client.post("/account/signup/", signup_data(), headers={"Accept-Language": "en"})
     assert response.status_code == 400 and "already exists" in response.text
     assert (await session.execute(select(func.count(User.id)))).scalar_one() == 1
@@ -89,7 +89,7 @@ async def test_signup_requires_a_school_email_when_domains_are_configured(async_
 async def _account(email="bob@etu.test", password=GOOD_PASSWORD) -> int:
     from events.accounts import auth
 
-    return await support.user_create(email=email, display_name="Bob", password_hash=await auth.password_hash(password))
+    return await factories.user(email=email, display_name="Bob", password_hash=await auth.password_hash(password))
 
 
 async def test_login_and_logout_end_the_session_on_the_server(async_client, session):
@@ -213,8 +213,8 @@ async def test_language_switch_changes_the_interface_and_french_is_the_default(a
 async def test_browsing_without_an_account_sets_no_cookie_and_switches_language_with_a_get_form():
     """A visitor who only reads pages gets no cookie (no CSRF secret: the language switch is a GET form for
     them); switching the language sets just the language cookie and comes back to the same page."""
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id)
+    association_id = await factories.association()
+    await factories.event(association_id=association_id)
     client = AsyncClient(enforce_csrf_checks=True)
     for path in ("/", "/calendar/", "/calendar/week/", "/events/gala/", "/associations/bde/"):
         page = await client.get(path)

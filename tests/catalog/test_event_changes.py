@@ -17,13 +17,13 @@ from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import services as staff_services
 from hyperion import db
-from tests import support
+from tests import factories
 
 
 async def _published_event_with_a_registrant(*, slug: str, association_id: int, starts_at, uid: str | None) -> int:
-    event_id = await support.event_create(association_id=association_id, slug=slug, title="Atelier théâtre",
+    event_id = await factories.event(association_id=association_id, slug=slug, title="Atelier théâtre",
                                           starts_at=starts_at, location="Salle A", ical_uid=uid)
-    student = await support.user_create(email=f"{slug}@etu.test", display_name=slug)
+    student = await factories.user(email=f"{slug}@etu.test", display_name=slug)
     async with db.write_session() as session:
         await registration_services.registration_create(session, event_id=event_id, user_id=student)
     return event_id
@@ -53,7 +53,7 @@ async def _what_registrants_get(event_id: int) -> dict:
 
 @pytest.mark.parametrize("change", ["moved", "new place", "cancelled"])
 async def test_registrants_hear_of_an_imported_change_as_of_the_same_edit_in_the_management_area(change):
-    association_id = await support.association_create(slug="theatre", name="Théâtre")
+    association_id = await factories.association(slug="theatre", name="Théâtre")
     start = (utcnow() + timedelta(days=10)).replace(microsecond=0)
     edited = await _published_event_with_a_registrant(slug="edited", association_id=association_id,
                                                       starts_at=start, uid=None)
@@ -64,7 +64,7 @@ async def test_registrants_hear_of_an_imported_change_as_of_the_same_edit_in_the
     assert before["reminders"] == [("pending", True)]
 
     new_start = start + timedelta(days=2)
-    staff = Actor(id=await support.user_create(email="staff@etu.test", display_name="Staff", is_staff=True),
+    staff = Actor(id=await factories.user(email="staff@etu.test", display_name="Staff", is_staff=True),
                   is_staff=True)
     async with db.write_session() as session:
         if change == "cancelled":

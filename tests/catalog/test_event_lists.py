@@ -12,7 +12,7 @@ from django.test import AsyncClient
 from django.urls import reverse
 
 from events.models import RegistrationStatus, utcnow
-from tests import support
+from tests import factories, support
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -43,11 +43,11 @@ def _list_pages(start: datetime) -> dict[str, str]:
 
 @pytest.mark.parametrize("page", ["home", "search", "association", "my events", "week calendar"])
 async def test_every_list_of_events_shows_the_day_of_each_event(page):
-    association_id = await support.association_create(slug="theatre", name="Club théâtre")
+    association_id = await factories.association(slug="theatre", name="Club théâtre")
     start = _next_january_the_15th()
-    event_id = await support.event_create(association_id=association_id, slug="atelier", title="Atelier théâtre",
+    event_id = await factories.event(association_id=association_id, slug="atelier", title="Atelier théâtre",
                                           starts_at=start, hours=4)
-    student = await support.user_create()
+    student = await factories.user()
     await support.registration_create_raw(event_id=event_id, user_id=student)
     client = await _student_client(student)
 
@@ -61,12 +61,12 @@ async def test_every_list_of_events_shows_the_day_of_each_event(page):
 
 
 async def test_a_past_event_says_it_is_over_not_full_in_lists_and_on_its_page():
-    association_id = await support.association_create(slug="theatre", name="Club théâtre")
+    association_id = await factories.association(slug="theatre", name="Club théâtre")
     past_start = utcnow() - timedelta(days=10)
-    event_id = await support.event_create(association_id=association_id, slug="passe", title="Spectacle passé",
+    event_id = await factories.event(association_id=association_id, slug="passe", title="Spectacle passé",
                                           starts_at=past_start, capacity=1)
-    student = await support.user_create()
-    other = await support.user_create(email="bob@etu.test", display_name="Bob")
+    student = await factories.user()
+    other = await factories.user(email="bob@etu.test", display_name="Bob")
     await support.registration_create_raw(event_id=event_id, user_id=student)
     await support.registration_create_raw(event_id=event_id, user_id=other, status=RegistrationStatus.WAITLISTED)
     client = await _student_client(student, language="en")
@@ -83,10 +83,10 @@ async def test_a_past_event_says_it_is_over_not_full_in_lists_and_on_its_page():
 
 
 async def test_before_registration_opens_the_event_page_shows_no_empty_registration_box():
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="gala",
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="gala",
                                registration_opens_at=utcnow() + timedelta(days=2))
-    student = await support.user_create()
+    student = await factories.user()
     client = await _student_client(student, language="en")
     text = (await client.get(reverse("event_detail", args=["gala"]))).text
     assert "Registration opens on" in text

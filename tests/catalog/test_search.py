@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from events.models import EventStatus, utcnow
 from hyperion.db import text_contains_words, text_fold
-from tests import support
+from tests import factories, support
 
 
 @pytest.mark.parametrize(("document", "query", "found"), [
@@ -27,13 +27,13 @@ def test_the_search_rule_ignores_accents_case_and_ligatures_and_wants_every_word
 
 
 async def test_public_search_finds_words_in_any_order_and_ligatures_on_both_databases(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     soon = utcnow() + timedelta(days=3)
-    await support.event_create(association_id=association_id, slug="crepes", title="Soirée jeux et crêpes",
+    await factories.event(association_id=association_id, slug="crepes", title="Soirée jeux et crêpes",
                                starts_at=soon)
-    await support.event_create(association_id=association_id, slug="oeno", title="Œnologie : les vins du Jura",
+    await factories.event(association_id=association_id, slug="oeno", title="Œnologie : les vins du Jura",
                                starts_at=soon)
-    await support.event_create(association_id=association_id, slug="foot", title="Tournoi de foot", starts_at=soon)
+    await factories.event(association_id=association_id, slug="foot", title="Tournoi de foot", starts_at=soon)
     for query, expected in (("crepes jeux", "Soirée jeux et crêpes"), ("oenologie", "Œnologie"),
                             ("Œnologie", "Œnologie")):
         page = (await async_client.get("/", {"q": query})).text
@@ -42,12 +42,12 @@ async def test_public_search_finds_words_in_any_order_and_ligatures_on_both_data
 
 
 async def test_available_seats_only_leaves_out_cancelled_and_full_events(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     soon = utcnow() + timedelta(days=2)
-    await support.event_create(association_id=association_id, slug="open", title="Atelier ouvert", starts_at=soon)
-    await support.event_create(association_id=association_id, slug="off", title="Concert annulé", starts_at=soon,
+    await factories.event(association_id=association_id, slug="open", title="Atelier ouvert", starts_at=soon)
+    await factories.event(association_id=association_id, slug="off", title="Concert annulé", starts_at=soon,
                                status=EventStatus.CANCELLED)
-    await support.event_create(association_id=association_id, slug="free", title="Conférence libre",
+    await factories.event(association_id=association_id, slug="free", title="Conférence libre",
                                starts_at=soon, capacity=None, status=EventStatus.CANCELLED)
     page = (await async_client.get("/", {"has_seats": "on"})).text
     assert "Atelier ouvert" in page
@@ -57,7 +57,7 @@ async def test_available_seats_only_leaves_out_cancelled_and_full_events(async_c
 
 
 async def _staff_client() -> AsyncClient:
-    staff = await support.user_create(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
+    staff = await factories.user(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
     client = AsyncClient()
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     await support.login(client, staff)
@@ -65,11 +65,11 @@ async def _staff_client() -> AsyncClient:
 
 
 async def test_management_searches_ignore_accents_and_want_every_word():
-    association_id = await support.association_create()
-    event_id = await support.event_create(association_id=association_id, slug="soiree", title="Soirée d'intégration")
-    await support.event_create(association_id=association_id, slug="quiz", title="Quiz musical")
-    student = await support.user_create(email="zoe@etu.test", display_name="Zoé Lefèvre")
-    await support.user_create(email="bob@etu.test", display_name="Bob Martin")
+    association_id = await factories.association()
+    event_id = await factories.event(association_id=association_id, slug="soiree", title="Soirée d'intégration")
+    await factories.event(association_id=association_id, slug="quiz", title="Quiz musical")
+    student = await factories.user(email="zoe@etu.test", display_name="Zoé Lefèvre")
+    await factories.user(email="bob@etu.test", display_name="Bob Martin")
     await support.registration_create_raw(event_id=event_id, user_id=student)
     client = await _staff_client()
 

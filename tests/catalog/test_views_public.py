@@ -6,15 +6,15 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from events.models import EventStatus, utcnow
-from tests import support
+from tests import factories, support
 
 PARIS = ZoneInfo("Europe/Paris")
 
 
 async def test_home_groups_upcoming_events_by_day_with_paris_times_and_seats(async_client):
-    association_id = await support.association_create(slug="bds", name="BDS")
+    association_id = await factories.association(slug="bds", name="BDS")
     start = (utcnow() + timedelta(days=3)).astimezone(PARIS).replace(hour=18, minute=30, second=0, microsecond=0)
-    await support.event_create(association_id=association_id, slug="foot", title="Tournoi de foot",
+    await factories.event(association_id=association_id, slug="foot", title="Tournoi de foot",
                                starts_at=start, capacity=10, location="Gymnase")
     response = await async_client.get("/", headers={"Accept-Language": "en"})
     page = response.text
@@ -25,15 +25,15 @@ async def test_home_groups_upcoming_events_by_day_with_paris_times_and_seats(asy
 
 
 async def test_full_event_says_waitlist_open_and_past_or_unpublished_events_are_not_listed(async_client):
-    association_id = await support.association_create()
-    full = await support.event_create(association_id=association_id, slug="full", title="Complet", capacity=1)
-    student = await support.user_create()
+    association_id = await factories.association()
+    full = await factories.event(association_id=association_id, slug="full", title="Complet", capacity=1)
+    student = await factories.user()
     await support.registration_create_raw(event_id=full, user_id=student)
-    await support.event_create(association_id=association_id, slug="past", title="Passé",
+    await factories.event(association_id=association_id, slug="past", title="Passé",
                                starts_at=utcnow() - timedelta(days=2))
-    await support.event_create(association_id=association_id, slug="draft", title="Brouillon",
+    await factories.event(association_id=association_id, slug="draft", title="Brouillon",
                                status=EventStatus.DRAFT)
-    await support.event_create(association_id=association_id, slug="declined", title="Refusé",
+    await factories.event(association_id=association_id, slug="declined", title="Refusé",
                                status=EventStatus.DECLINED)
     page = (await async_client.get("/", headers={"Accept-Language": "en"})).text
     assert "Complet" in page and "Full, waitlist open" in page
@@ -41,17 +41,17 @@ async def test_full_event_says_waitlist_open_and_past_or_unpublished_events_are_
 
 
 async def test_filters_by_association_category_dates_and_seats_live_in_the_url(async_client):
-    bde = await support.association_create(slug="bde", name="BDE")
-    bds = await support.association_create(slug="bds", name="BDS")
+    bde = await factories.association(slug="bde", name="BDE")
+    bds = await factories.association(slug="bds", name="BDS")
     soon = utcnow() + timedelta(days=2)
-    await support.event_create(association_id=bde, slug="party", title="Soirée BDE", starts_at=soon)
-    await support.event_create(association_id=bds, slug="match", title="Match BDS", starts_at=soon,
+    await factories.event(association_id=bde, slug="party", title="Soirée BDE", starts_at=soon)
+    await factories.event(association_id=bds, slug="match", title="Match BDS", starts_at=soon,
                                category="sport")
-    await support.event_create(association_id=bds, slug="later", title="Tournoi lointain",
+    await factories.event(association_id=bds, slug="later", title="Tournoi lointain",
                                starts_at=soon + timedelta(days=40), category="sport")
-    full = await support.event_create(association_id=bde, slug="full", title="Soirée pleine", capacity=1,
+    full = await factories.event(association_id=bde, slug="full", title="Soirée pleine", capacity=1,
                                       starts_at=soon)
-    await support.registration_create_raw(event_id=full, user_id=await support.user_create())
+    await support.registration_create_raw(event_id=full, user_id=await factories.user())
 
     by_association = (await async_client.get("/?association=bds")).text
     assert "Match BDS" in by_association and "Soirée BDE" not in by_association
@@ -65,9 +65,9 @@ async def test_filters_by_association_category_dates_and_seats_live_in_the_url(a
 
 
 async def test_search_finds_events_whatever_the_accents_and_case(async_client):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="soiree", title="Grande Soirée d'hiver")
-    await support.event_create(association_id=association_id, slug="foot", title="Tournoi de foot")
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="soiree", title="Grande Soirée d'hiver")
+    await factories.event(association_id=association_id, slug="foot", title="Tournoi de foot")
     for query in ("soiree", "SOIRÉE", "Soirée"):
         page = (await async_client.get("/", {"q": query})).text
         assert "Grande Soirée d&#39;hiver" in page and "Tournoi de foot" not in page, query
@@ -79,8 +79,8 @@ async def test_search_finds_events_whatever_the_accents_and_case(async_client):
     "q=%27%3B%20DROP%20TABLE%20events%3B--", "q=" + "x" * 500, "has_seats=maybe", "q=%E2%80%AE%F0%9F%8E%89",
 ])
 async def test_bad_filter_values_give_a_page_with_a_message_never_a_500(async_client, query):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, title="Toujours là")
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, title="Toujours là")
     response = await async_client.get(f"/?{query}")
     assert response.status_code == 200
 
@@ -91,9 +91,9 @@ async def test_bad_date_filter_is_explained_on_the_page(async_client):
 
 
 async def test_pagination_walks_through_all_upcoming_events(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     for number in range(25):
-        await support.event_create(association_id=association_id, slug=f"e{number}", title=f"Event number {number}",
+        await factories.event(association_id=association_id, slug=f"e{number}", title=f"Event number {number}",
                                    starts_at=utcnow() + timedelta(days=1, hours=number))
     first = (await async_client.get("/?category=party")).text
     second = (await async_client.get("/?category=party&page=2")).text
@@ -103,8 +103,8 @@ async def test_pagination_walks_through_all_upcoming_events(async_client):
 
 
 async def test_event_page_shows_details_and_escapes_user_text(async_client):
-    association_id = await support.association_create(name="BDE <b>officiel</b>")
-    await support.event_create(association_id=association_id, slug="gala", title="Gala <script>alert(1)</script>",
+    association_id = await factories.association(name="BDE <b>officiel</b>")
+    await factories.event(association_id=association_id, slug="gala", title="Gala <script>alert(1)</script>",
                                description="Ligne 1\n<img src=x onerror=alert(1)>\n\nParagraphe 2",
                                location="Salle des fêtes")
     response = await async_client.get("/events/gala/")
@@ -118,8 +118,8 @@ async def test_event_page_shows_details_and_escapes_user_text(async_client):
 
 
 async def test_cancelled_event_page_stays_up_with_a_banner_and_no_register_button(async_client):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="annule", title="Concert",
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="annule", title="Concert",
                                status=EventStatus.CANCELLED, decision_reason="Salle inondée")
     response = await async_client.get("/events/annule/", headers={"Accept-Language": "en"})
     assert response.status_code == 200
@@ -134,11 +134,11 @@ async def test_unpublished_event_is_404_for_visitors_students_and_other_associat
     from events.models import Membership, Role
     from hyperion import db
 
-    own = await support.association_create(slug="own", name="Own")
-    other = await support.association_create(slug="other", name="Other")
-    await support.event_create(association_id=own, slug="secret", title="Secret", status=status)
+    own = await factories.association(slug="own", name="Own")
+    other = await factories.association(slug="other", name="Other")
+    await factories.event(association_id=own, slug="secret", title="Secret", status=status)
     assert (await async_client.get("/events/secret/")).status_code == 404
-    editor_elsewhere = await support.user_create(email="other@etu.test")
+    editor_elsewhere = await factories.user(email="other@etu.test")
     async with db.write_session() as session, session.begin():
         await session.execute(insert(Membership), {"user_id": editor_elsewhere, "association_id": other,
                                                    "role": Role.EDITOR})
@@ -152,14 +152,14 @@ async def test_unpublished_event_is_visible_to_its_association_editors_and_staff
     from events.models import Membership, Role
     from hyperion import db
 
-    own = await support.association_create(slug="own", name="Own")
-    await support.event_create(association_id=own, slug="secret", title="Secret draft", status=EventStatus.DRAFT)
-    editor = await support.user_create(email="editor@etu.test")
+    own = await factories.association(slug="own", name="Own")
+    await factories.event(association_id=own, slug="secret", title="Secret draft", status=EventStatus.DRAFT)
+    editor = await factories.user(email="editor@etu.test")
     async with db.write_session() as session, session.begin():
         await session.execute(insert(Membership), {"user_id": editor, "association_id": own, "role": Role.EDITOR})
     await support.login(async_client, editor)
     assert "Secret draft" in (await async_client.get("/events/secret/")).text
-    staff = await support.user_create(email="staff@etu.test", is_staff=True)
+    staff = await factories.user(email="staff@etu.test", is_staff=True)
     await support.login(async_client, staff)
     assert (await async_client.get("/events/secret/")).status_code == 200
 
@@ -170,25 +170,25 @@ async def test_unknown_event_and_association_are_404(async_client):
 
 
 async def test_association_page_lists_its_upcoming_and_past_events(async_client):
-    association_id = await support.association_create(slug="bda", name="BDA")
-    await support.event_create(association_id=association_id, slug="expo", title="Exposition à venir")
-    await support.event_create(association_id=association_id, slug="old", title="Concert passé",
+    association_id = await factories.association(slug="bda", name="BDA")
+    await factories.event(association_id=association_id, slug="expo", title="Exposition à venir")
+    await factories.event(association_id=association_id, slug="old", title="Concert passé",
                                starts_at=utcnow() - timedelta(days=10))
-    other = await support.association_create(slug="bds", name="BDS")
-    await support.event_create(association_id=other, slug="foot", title="Foot")
+    other = await factories.association(slug="bds", name="BDS")
+    await factories.event(association_id=other, slug="foot", title="Foot")
     page = (await async_client.get("/associations/bda/", headers={"Accept-Language": "en"})).text
     upcoming, past = page.split("Past events")
     assert "Exposition à venir" in upcoming and "Concert passé" in past and "Foot" not in page
 
 
 async def test_calendar_month_places_multi_day_and_all_day_events_and_highlights_today(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     today = utcnow().astimezone(PARIS).date()
     from datetime import datetime, time
     start = datetime.combine(today.replace(day=1) + timedelta(days=9), time(9), tzinfo=PARIS)
-    await support.event_create(association_id=association_id, slug="weekend", title="Week-end ski",
+    await factories.event(association_id=association_id, slug="weekend", title="Week-end ski",
                                starts_at=start, hours=50)
-    await support.event_create(association_id=association_id, slug="journee", title="Journée portes ouvertes",
+    await factories.event(association_id=association_id, slug="journee", title="Journée portes ouvertes",
                                starts_at=datetime.combine(start.date() + timedelta(days=5), time(0), tzinfo=PARIS),
                                hours=24, all_day=True)
     response = await async_client.get(f"/calendar/?month={today:%Y-%m}")
@@ -202,8 +202,8 @@ async def test_calendar_month_places_multi_day_and_all_day_events_and_highlights
 
 
 async def test_calendar_week_navigates_and_bad_parameters_fall_back_to_today(async_client):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="x", title="Cette semaine",
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="x", title="Cette semaine",
                                starts_at=utcnow() + timedelta(minutes=30))
     page = (await async_client.get("/calendar/week/")).text
     assert "Cette semaine" in page or "Cette semaine" in (await async_client.get(

@@ -10,7 +10,7 @@ from sqlalchemy import update
 from events.accounts import auth
 from events.models import Event, EventStatus, Registration, RegistrationStatus, User, utcnow
 from hyperion import db
-from tests import support
+from tests import factories, support
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -54,9 +54,9 @@ async def _everything_last_changed_an_hour_ago() -> None:
 
 
 async def test_public_feed_lists_published_events_with_cancelled_ones_marked_and_hides_the_others(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     for status in EventStatus:
-        await support.event_create(association_id=association_id, slug=f"event-{status}", title=f"Event {status}",
+        await factories.event(association_id=association_id, slug=f"event-{status}", title=f"Event {status}",
                                    status=status)
     response, calendar = await _calendar(async_client, reverse("feed_all"))
     statuses = {str(vevent["SUMMARY"]): str(vevent["STATUS"]) for vevent in calendar.events}
@@ -69,12 +69,12 @@ async def test_public_feed_lists_published_events_with_cancelled_ones_marked_and
 
 
 async def test_public_feed_drops_events_that_ended_more_than_thirty_days_ago(async_client):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="long-ago", title="Long ago",
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="long-ago", title="Long ago",
                                starts_at=utcnow() - timedelta(days=40))
-    await support.event_create(association_id=association_id, slug="last-week", title="Last week",
+    await factories.event(association_id=association_id, slug="last-week", title="Last week",
                                starts_at=utcnow() - timedelta(days=7))
-    await support.event_create(association_id=association_id, slug="next-week", title="Next week")
+    await factories.event(association_id=association_id, slug="next-week", title="Next week")
     _, calendar = await _calendar(async_client, reverse("feed_all"))
     assert _summaries(calendar) == {"Last week", "Next week"}
     # The single event's file has no window: an old link still opens.
@@ -83,9 +83,9 @@ async def test_public_feed_drops_events_that_ended_more_than_thirty_days_ago(asy
 
 
 async def test_event_file_carries_every_property_a_calendar_needs_in_paris_time(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     starts = datetime(2031, 7, 14, 18, 30, tzinfo=UTC)
-    event_id = await support.event_create(
+    event_id = await factories.event(
         association_id=association_id, slug="gala", title="Gala", starts_at=starts, hours=4, sequence=2,
         description="Tenue de soirée.", location="Grand hall", category="culture",
     )
@@ -107,24 +107,24 @@ async def test_event_file_carries_every_property_a_calendar_needs_in_paris_time(
 
 
 async def test_event_file_is_404_for_an_unpublished_or_unknown_event(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     for status in (EventStatus.DRAFT, EventStatus.SUBMITTED, EventStatus.DECLINED):
-        await support.event_create(association_id=association_id, slug=f"event-{status}", status=status)
+        await factories.event(association_id=association_id, slug=f"event-{status}", status=status)
         response = await async_client.get(reverse("event_ics", args=[f"event-{status}"]))
         assert response.status_code == 404, status
     assert (await async_client.get(reverse("event_ics", args=["no-such-event"]))).status_code == 404
 
 
 async def test_all_day_events_are_written_as_dates_with_the_day_after_as_end(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     two_days = datetime(2031, 3, 10, tzinfo=PARIS)
-    await support.event_create(association_id=association_id, slug="weekend", title="Weekend",
+    await factories.event(association_id=association_id, slug="weekend", title="Weekend",
                                starts_at=two_days, hours=47 + 59 / 60, all_day=True)
     trip = datetime(2031, 10, 4, 8, tzinfo=PARIS)
-    await support.event_create(association_id=association_id, slug="trip", title="Trip",
+    await factories.event(association_id=association_id, slug="trip", title="Trip",
                                starts_at=trip, hours=34, all_day=True)
     midnight_to_midnight = datetime(2031, 5, 1, tzinfo=PARIS)
-    await support.event_create(association_id=association_id, slug="day", title="Day",
+    await factories.event(association_id=association_id, slug="day", title="Day",
                                starts_at=midnight_to_midnight, hours=24, all_day=True)
     _, calendar = await _calendar(async_client, reverse("feed_all"))
     spans = {str(vevent["SUMMARY"]): (vevent.start, vevent.end) for vevent in calendar.events}
@@ -138,10 +138,10 @@ async def test_all_day_events_are_written_as_dates_with_the_day_after_as_end(asy
 
 
 async def test_text_from_users_is_escaped_and_cannot_break_the_calendar(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     title = "Gala\nEND:VCALENDAR\nBEGIN:VEVENT; prix: 5,50 €; UID:evil"
     description = "Ligne 1\r\nEND:VEVENT\r\nUID:injected\nLOCATION:ailleurs, loin; très"
-    event_id = await support.event_create(association_id=association_id, title=title, description=description,
+    event_id = await factories.event(association_id=association_id, title=title, description=description,
                                           location="Salle A; bâtiment B, 2e")
     response, calendar = await _calendar(async_client, reverse("feed_all"))
     [vevent] = calendar.events
@@ -154,11 +154,11 @@ async def test_text_from_users_is_escaped_and_cannot_break_the_calendar(async_cl
 
 
 async def test_association_feed_lists_only_that_associations_published_events(async_client):
-    bde = await support.association_create(slug="bde", name="BDE")
-    arts = await support.association_create(slug="arts", name="Club des arts")
-    await support.event_create(association_id=bde, slug="gala", title="Gala")
-    await support.event_create(association_id=arts, slug="expo", title="Expo")
-    await support.event_create(association_id=arts, slug="atelier", title="Atelier", status=EventStatus.DRAFT)
+    bde = await factories.association(slug="bde", name="BDE")
+    arts = await factories.association(slug="arts", name="Club des arts")
+    await factories.event(association_id=bde, slug="gala", title="Gala")
+    await factories.event(association_id=arts, slug="expo", title="Expo")
+    await factories.event(association_id=arts, slug="atelier", title="Atelier", status=EventStatus.DRAFT)
     _, calendar = await _calendar(async_client, reverse("feed_association", args=["arts"]))
     assert _summaries(calendar) == {"Expo"}
     assert "Club des arts" in str(calendar["X-WR-CALNAME"])
@@ -166,9 +166,9 @@ async def test_association_feed_lists_only_that_associations_published_events(as
 
 
 async def test_category_feed_lists_only_that_category_and_unknown_categories_are_404(async_client):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="match", title="Match", category="sport")
-    await support.event_create(association_id=association_id, slug="gala", title="Gala", category="party")
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="match", title="Match", category="sport")
+    await factories.event(association_id=association_id, slug="gala", title="Gala", category="party")
     _, calendar = await _calendar(async_client, reverse("feed_category", args=["sport"]))
     assert _summaries(calendar) == {"Match"}
     _, empty = await _calendar(async_client, reverse("feed_category", args=["trip"]))
@@ -177,17 +177,17 @@ async def test_category_feed_lists_only_that_category_and_unknown_categories_are
 
 
 async def test_uid_stays_the_same_from_one_poll_to_the_next(async_client):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="gala", title="Gala")
-    await support.event_create(association_id=association_id, slug="match", title="Match")
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="gala", title="Gala")
+    await factories.event(association_id=association_id, slug="match", title="Match")
     _, first = await _calendar(async_client, reverse("feed_all"))
     _, second = await _calendar(async_client, reverse("feed_all"))
     assert set(_by_uid(first)) == set(_by_uid(second)) and len(_by_uid(first)) == 2
 
 
 async def test_unchanged_feed_answers_304_with_an_empty_body_to_if_none_match(async_client):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id)
+    association_id = await factories.association()
+    await factories.event(association_id=association_id)
     first = await async_client.get(reverse("feed_all"))
     assert first["ETag"]
     again = await async_client.get(reverse("feed_all"), headers={"If-None-Match": first["ETag"]})
@@ -196,8 +196,8 @@ async def test_unchanged_feed_answers_304_with_an_empty_body_to_if_none_match(as
 
 
 async def test_unchanged_feed_answers_304_to_if_modified_since(async_client):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="gala")
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="gala")
     for url in (reverse("feed_all"), reverse("event_ics", args=["gala"])):
         first = await async_client.get(url)
         again = await async_client.get(url, headers={"If-Modified-Since": first["Last-Modified"]})
@@ -205,8 +205,8 @@ async def test_unchanged_feed_answers_304_to_if_modified_since(async_client):
 
 
 async def test_a_changed_event_changes_the_etag_sequence_and_last_modified(async_client):
-    association_id = await support.association_create()
-    event_id = await support.event_create(association_id=association_id, slug="gala", title="Gala")
+    association_id = await factories.association()
+    event_id = await factories.event(association_id=association_id, slug="gala", title="Gala")
     await _everything_last_changed_an_hour_ago()
     url = reverse("event_ics", args=["gala"])
     before, _ = await _calendar(async_client, url)
@@ -220,9 +220,9 @@ async def test_a_changed_event_changes_the_etag_sequence_and_last_modified(async
 
 
 async def test_unpublishing_an_event_makes_the_feed_modified_and_removes_it(async_client):
-    association_id = await support.association_create()
-    event_id = await support.event_create(association_id=association_id, slug="gala", title="Gala")
-    await support.event_create(association_id=association_id, slug="match", title="Match")
+    association_id = await factories.association()
+    event_id = await factories.event(association_id=association_id, slug="gala", title="Gala")
+    await factories.event(association_id=association_id, slug="match", title="Match")
     await _everything_last_changed_an_hour_ago()
     before = await async_client.get(reverse("feed_all"))
     await _event_update(event_id, status=EventStatus.DRAFT)
@@ -232,18 +232,18 @@ async def test_unpublishing_an_event_makes_the_feed_modified_and_removes_it(asyn
 
 
 async def test_personal_feed_shows_each_registration_with_the_students_own_state(async_client):
-    association_id = await support.association_create()
-    alice = await support.user_create(email="alice@etu.test")
-    others = [await support.user_create(email=f"student{number}@etu.test") for number in range(2)]
+    association_id = await factories.association()
+    alice = await factories.user(email="alice@etu.test")
+    others = [await factories.user(email=f"student{number}@etu.test") for number in range(2)]
     await _feed_token_set(alice, "alice-secret-token")
-    gala = await support.event_create(association_id=association_id, slug="gala", title="Gala")
-    match = await support.event_create(association_id=association_id, slug="match", title="Match")
-    left = await support.event_create(association_id=association_id, slug="concert", title="Concert")
-    called_off = await support.event_create(association_id=association_id, slug="rallye", title="Rallye",
+    gala = await factories.event(association_id=association_id, slug="gala", title="Gala")
+    match = await factories.event(association_id=association_id, slug="match", title="Match")
+    left = await factories.event(association_id=association_id, slug="concert", title="Concert")
+    called_off = await factories.event(association_id=association_id, slug="rallye", title="Rallye",
                                             status=EventStatus.CANCELLED)
-    hidden = await support.event_create(association_id=association_id, slug="secret", title="Secret",
+    hidden = await factories.event(association_id=association_id, slug="secret", title="Secret",
                                         status=EventStatus.DRAFT)
-    not_mine = await support.event_create(association_id=association_id, slug="expo", title="Expo")
+    not_mine = await factories.event(association_id=association_id, slug="expo", title="Expo")
     for other in others:
         await support.registration_create_raw(event_id=match, user_id=other, status=RegistrationStatus.WAITLISTED)
         await support.registration_create_raw(event_id=not_mine, user_id=other)
@@ -266,12 +266,12 @@ async def test_personal_feed_shows_each_registration_with_the_students_own_state
 
 
 async def test_waitlist_position_moves_up_when_someone_ahead_leaves(async_client):
-    association_id = await support.association_create()
-    ahead = await support.user_create(email="first@etu.test")
-    bob = await support.user_create(email="bob@etu.test", display_name="Bob")
+    association_id = await factories.association()
+    ahead = await factories.user(email="first@etu.test")
+    bob = await factories.user(email="bob@etu.test", display_name="Bob")
     await _feed_token_set(bob, "bob-secret-token")
-    gala = await support.event_create(association_id=association_id, capacity=1)
-    await support.registration_create_raw(event_id=gala, user_id=await support.user_create(email="in@etu.test"))
+    gala = await factories.event(association_id=association_id, capacity=1)
+    await support.registration_create_raw(event_id=gala, user_id=await factories.user(email="in@etu.test"))
     ahead_registration = await support.registration_create_raw(event_id=gala, user_id=ahead,
                                                                status=RegistrationStatus.WAITLISTED)
     await support.registration_create_raw(event_id=gala, user_id=bob, status=RegistrationStatus.WAITLISTED)
@@ -289,11 +289,11 @@ async def test_waitlist_position_moves_up_when_someone_ahead_leaves(async_client
 
 
 async def test_personal_feed_says_cancelled_once_the_student_leaves_or_the_event_is_cancelled(async_client):
-    association_id = await support.association_create()
-    alice = await support.user_create()
+    association_id = await factories.association()
+    alice = await factories.user()
     await _feed_token_set(alice, "alice-secret-token")
-    gala = await support.event_create(association_id=association_id, slug="gala", title="Gala")
-    match = await support.event_create(association_id=association_id, slug="match", title="Match")
+    gala = await factories.event(association_id=association_id, slug="gala", title="Gala")
+    match = await factories.event(association_id=association_id, slug="match", title="Match")
     gala_registration = await support.registration_create_raw(event_id=gala, user_id=alice)
     await support.registration_create_raw(event_id=match, user_id=alice)
     url = reverse("feed_personal", args=["alice-secret-token"])
@@ -309,12 +309,12 @@ async def test_personal_feed_says_cancelled_once_the_student_leaves_or_the_event
 
 
 async def test_personal_feed_is_404_without_the_right_token_or_for_an_inactive_student(async_client):
-    association_id = await support.association_create()
-    alice = await support.user_create()
-    carol = await support.user_create(email="carol@etu.test", display_name="Carol")
+    association_id = await factories.association()
+    alice = await factories.user()
+    carol = await factories.user(email="carol@etu.test", display_name="Carol")
     await _feed_token_set(alice, "alice-secret-token")
     await _feed_token_set(carol, "carol-secret-token", is_active=False)
-    await support.registration_create_raw(event_id=await support.event_create(association_id=association_id),
+    await support.registration_create_raw(event_id=await factories.event(association_id=association_id),
                                           user_id=alice)
     for token in ("wrong-token", str(alice), "carol-secret-token", "alice-secret-toke"):
         response = await async_client.get(reverse("feed_personal", args=[token]))

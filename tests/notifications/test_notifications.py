@@ -23,7 +23,7 @@ from events.rules.permissions import Actor
 from events.staff import people as staff_people
 from events.staff import services as staff_services
 from hyperion import db
-from tests import support
+from tests import factories, support
 from tests.mail import SmtpServer
 from tests.support import ROOT
 
@@ -74,9 +74,9 @@ async def outbox_rows(session, **where):
 
 
 async def test_registration_confirmed_sends_one_french_email_with_a_request_invitation(smtp):
-    event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
+    event_id = await factories.event(association_id=await factories.association(), slug="gala",
                                           title="Gala d'hiver", location="Grand Hall")
-    alice = await support.user_create(email="alice@etu.test", display_name="Alice")
+    alice = await factories.user(email="alice@etu.test", display_name="Alice")
     await register(event_id, alice)
     report = await send()
     assert report.sent == 1
@@ -94,8 +94,8 @@ async def test_registration_confirmed_sends_one_french_email_with_a_request_invi
 
 
 async def test_messages_are_in_the_recipients_language(smtp):
-    event_id = await support.event_create(association_id=await support.association_create(), title="Gala")
-    bob = await support.user_create(email="bob@etu.test", display_name="Bob")
+    event_id = await factories.event(association_id=await factories.association(), title="Gala")
+    bob = await factories.user(email="bob@etu.test", display_name="Bob")
     async with db.write_session() as session, session.begin():
         from events.models import User
         await session.execute(update(User).where(User.id == bob).values(language="en"))
@@ -107,9 +107,9 @@ async def test_messages_are_in_the_recipients_language(smtp):
 
 
 async def test_waitlist_then_promotion_then_leaving_each_tell_the_student(smtp, session):
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=1)
-    first = await support.user_create(email="first@etu.test", display_name="First")
-    second = await support.user_create(email="second@etu.test", display_name="Second")
+    event_id = await factories.event(association_id=await factories.association(), capacity=1)
+    first = await factories.user(email="first@etu.test", display_name="First")
+    second = await factories.user(email="second@etu.test", display_name="Second")
     await register(event_id, first)
     await register(event_id, second)
     await send()
@@ -128,9 +128,9 @@ async def test_waitlist_then_promotion_then_leaving_each_tell_the_student(smtp, 
 
 
 async def test_a_refused_or_rolled_back_change_sends_nothing(smtp, session):
-    event_id = await support.event_create(association_id=await support.association_create(),
+    event_id = await factories.event(association_id=await factories.association(),
                                           status=EventStatus.DRAFT)
-    alice = await support.user_create()
+    alice = await factories.user()
     with pytest.raises(registration_services.RegistrationClosed):
         await register(event_id, alice)
     with pytest.raises(RuntimeError):
@@ -144,9 +144,9 @@ async def test_a_refused_or_rolled_back_change_sends_nothing(smtp, session):
 
 
 async def _staff_and_manager():
-    association_id = await support.association_create()
-    staff = await support.user_create(email="staff@hyperion.test", display_name="Staff", is_staff=True)
-    editor = await support.user_create(email="editor@etu.test", display_name="Editor")
+    association_id = await factories.association()
+    staff = await factories.user(email="staff@hyperion.test", display_name="Staff", is_staff=True)
+    editor = await factories.user(email="editor@etu.test", display_name="Editor")
     async with db.write_session() as session:
         await staff_people.role_set(session, actor=None, association_id=association_id, email="editor@etu.test",
                                       role=Role.MANAGER)
@@ -155,9 +155,9 @@ async def _staff_and_manager():
 
 async def test_cancelling_an_event_tells_every_registrant_with_the_reason_and_drops_reminders(smtp, session):
     association_id, staff, manager = await _staff_and_manager()
-    event_id = await support.event_create(association_id=association_id, capacity=2, title="Concert",
+    event_id = await factories.event(association_id=association_id, capacity=2, title="Concert",
                                           starts_at=utcnow() + timedelta(days=10))
-    students = [await support.user_create(email=f"s{n}@etu.test", display_name=f"S{n}") for n in range(3)]
+    students = [await factories.user(email=f"s{n}@etu.test", display_name=f"S{n}") for n in range(3)]
     for student in students:
         await register(event_id, student)
     await send()
@@ -179,8 +179,8 @@ async def test_cancelling_an_event_tells_every_registrant_with_the_reason_and_dr
 async def test_a_changed_date_tells_registrants_and_moves_their_reminders(smtp, session):
     association_id, _staff, manager = await _staff_and_manager()
     start = utcnow() + timedelta(days=10)
-    event_id = await support.event_create(association_id=association_id, title="Match", starts_at=start)
-    alice = await support.user_create(email="alice@etu.test", display_name="Alice")
+    event_id = await factories.event(association_id=association_id, title="Match", starts_at=start)
+    alice = await factories.user(email="alice@etu.test", display_name="Alice")
     await register(event_id, alice)
     await send()
     smtp.inbox.messages.clear()
@@ -202,9 +202,9 @@ async def test_a_changed_date_tells_registrants_and_moves_their_reminders(smtp, 
 
 async def test_approval_and_decline_tell_the_associations_editors(smtp):
     association_id, staff, _manager = await _staff_and_manager()
-    first = await support.event_create(association_id=association_id, slug="a", title="A",
+    first = await factories.event(association_id=association_id, slug="a", title="A",
                                        status=EventStatus.SUBMITTED)
-    second = await support.event_create(association_id=association_id, slug="b", title="B",
+    second = await factories.event(association_id=association_id, slug="b", title="B",
                                         status=EventStatus.SUBMITTED)
     async with db.write_session() as write:
         await staff_services.event_transition(write, actor=staff, event_id=first, action="approve")
@@ -220,8 +220,8 @@ async def test_approval_and_decline_tell_the_associations_editors(smtp):
 
 async def test_removed_by_staff_tells_the_student(smtp):
     association_id, staff, _manager = await _staff_and_manager()
-    event_id = await support.event_create(association_id=association_id, title="Gala")
-    alice = await support.user_create(email="alice@etu.test", display_name="Alice")
+    event_id = await factories.event(association_id=association_id, title="Gala")
+    alice = await factories.user(email="alice@etu.test", display_name="Alice")
     outcome = await register(event_id, alice)
     async with db.write_session() as write:
         await staff_people.attendee_remove(write, actor=staff, event_id=event_id,
@@ -242,10 +242,10 @@ async def _reminders_sent_when_due(smtp) -> list[str]:
 
 
 async def test_reminder_goes_out_the_evening_before_and_only_while_confirmed(smtp, session):
-    event_id = await support.event_create(association_id=await support.association_create(), title="Rando",
+    event_id = await factories.event(association_id=await factories.association(), title="Rando",
                                           starts_at=utcnow() + timedelta(days=5))
-    alice = await support.user_create(email="alice@etu.test", display_name="Alice")
-    bob = await support.user_create(email="bob@etu.test", display_name="Bob")
+    alice = await factories.user(email="alice@etu.test", display_name="Alice")
+    bob = await factories.user(email="bob@etu.test", display_name="Bob")
     await register(event_id, alice)
     await register(event_id, bob)
     await send()
@@ -255,9 +255,9 @@ async def test_reminder_goes_out_the_evening_before_and_only_while_confirmed(smt
 
 
 async def test_coming_back_after_leaving_re_arms_the_one_reminder(smtp, session):
-    event_id = await support.event_create(association_id=await support.association_create(), title="Rando",
+    event_id = await factories.event(association_id=await factories.association(), title="Rando",
                                           starts_at=utcnow() + timedelta(days=5))
-    alice = await support.user_create(email="alice@etu.test", display_name="Alice")
+    alice = await factories.user(email="alice@etu.test", display_name="Alice")
     await register(event_id, alice)
     await leave(event_id, alice)
     await register(event_id, alice)
@@ -265,8 +265,8 @@ async def test_coming_back_after_leaving_re_arms_the_one_reminder(smtp, session)
 
 
 async def test_opt_outs_are_honoured_at_send_time(smtp, session):
-    event_id = await support.event_create(association_id=await support.association_create())
-    alice = await support.user_create(email="alice@etu.test")
+    event_id = await factories.event(association_id=await factories.association())
+    alice = await factories.user(email="alice@etu.test")
     await register(event_id, alice)
     async with db.write_session() as write:
         await account_services.user_email_opt_outs_set(write, user_id=alice, opt_outs=["registration"])
@@ -275,9 +275,9 @@ async def test_opt_outs_are_honoured_at_send_time(smtp, session):
 
 
 async def test_user_text_cannot_inject_headers_or_html(smtp):
-    event_id = await support.event_create(association_id=await support.association_create(),
+    event_id = await factories.event(association_id=await factories.association(),
                                           title="Gala\r\nBcc: victim@evil.test\r\n<script>alert(1)</script>")
-    alice = await support.user_create(email="alice@etu.test", display_name="Alice\r\nX-Evil: 1 <b>bold</b>")
+    alice = await factories.user(email="alice@etu.test", display_name="Alice\r\nX-Evil: 1 <b>bold</b>")
     await register(event_id, alice)
     assert (await send()).sent == 1
     (message,) = smtp.inbox.messages
@@ -289,8 +289,8 @@ async def test_user_text_cannot_inject_headers_or_html(smtp):
 
 
 async def test_smtp_down_messages_wait_and_go_out_when_it_returns(smtp, session):
-    event_id = await support.event_create(association_id=await support.association_create())
-    alice = await support.user_create(email="alice@etu.test")
+    event_id = await factories.event(association_id=await factories.association())
+    alice = await factories.user(email="alice@etu.test")
     await register(event_id, alice)
     smtp.stop()
     report = await send()
@@ -303,8 +303,8 @@ async def test_smtp_down_messages_wait_and_go_out_when_it_returns(smtp, session)
 
 
 async def test_after_the_last_attempt_a_message_is_failed_and_staff_can_retry_it(smtp, session, async_client):
-    event_id = await support.event_create(association_id=await support.association_create())
-    alice = await support.user_create(email="alice@etu.test")
+    event_id = await factories.event(association_id=await factories.association())
+    alice = await factories.user(email="alice@etu.test")
     await register(event_id, alice)
     smtp.stop()
     with override_settings(OUTBOX_MAX_ATTEMPTS=2):
@@ -313,7 +313,7 @@ async def test_after_the_last_attempt_a_message_is_failed_and_staff_can_retry_it
     failed = (await session.execute(select(OutboxMessage.id, OutboxMessage.last_error).where(
         OutboxMessage.status == OutboxStatus.FAILED))).one()
     assert "Error" in failed.last_error or "refused" in failed.last_error.lower()
-    staff = await support.user_create(email="staff@hyperion.test", is_staff=True)
+    staff = await factories.user(email="staff@hyperion.test", is_staff=True)
     await support.login(async_client, staff)
     page = (await async_client.get("/manage/outbox/")).text
     assert "alice@etu.test" in page
@@ -323,14 +323,14 @@ async def test_after_the_last_attempt_a_message_is_failed_and_staff_can_retry_it
 
 
 async def test_staff_get_a_daily_digest_only_when_events_wait(smtp, session):
-    association_id = await support.association_create()
-    await support.user_create(email="staff@hyperion.test", display_name="Staff", is_staff=True)
+    association_id = await factories.association()
+    await factories.user(email="staff@hyperion.test", display_name="Staff", is_staff=True)
     from events.notifications import outbox
     morning = utcnow()
     async with db.write_session() as write:
         with override_settings(DIGEST_HOUR=0):
             assert await outbox.digest_enqueue_due(write, now=morning) == 0  # empty queue: nothing
-    await support.event_create(association_id=association_id, title="À valider", status=EventStatus.SUBMITTED,
+    await factories.event(association_id=association_id, title="À valider", status=EventStatus.SUBMITTED,
                                submitted_at=utcnow())
     for _ in range(2):  # two senders, or two loops, on the same day: one digest
         async with db.write_session() as write:
@@ -343,7 +343,7 @@ async def test_staff_get_a_daily_digest_only_when_events_wait(smtp, session):
 
 async def test_cancelling_a_big_event_writes_its_messages_in_one_go(smtp, session):
     association_id, _staff, manager = await _staff_and_manager()
-    event_id = await support.event_create(association_id=association_id, capacity=None)
+    event_id = await factories.event(association_id=association_id, capacity=None)
     from sqlalchemy import insert
 
     from events.models import Registration, User
@@ -370,9 +370,9 @@ def _sendmail(smtp_url: str, *extra: str, env: dict | None = None) -> subprocess
 
 
 async def _pending_messages(count: int) -> None:
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=None)
+    event_id = await factories.event(association_id=await factories.association(), capacity=None)
     from events.notifications import outbox
-    users = [await support.user_create(email=f"u{n}@etu.test", display_name=f"U{n}") for n in range(count)]
+    users = [await factories.user(email=f"u{n}@etu.test", display_name=f"U{n}") for n in range(count)]
     async with db.write_session() as write, write.begin():
         await outbox.notify(write, kind="registration.confirmed", recipient_ids=users, event_id=event_id)
 
@@ -437,7 +437,7 @@ async def test_two_senders_at_once_never_send_a_message_twice(smtp, session):
 
 
 async def test_notification_preferences_page_turns_families_off(async_client, session):
-    alice = await support.user_create(email="alice@etu.test")
+    alice = await factories.user(email="alice@etu.test")
     await support.login(async_client, alice)
     page = await async_client.get("/account/notifications/", headers={"Accept-Language": "en"})
     assert "Reminders the day before my events" in page.text

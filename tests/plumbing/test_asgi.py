@@ -15,13 +15,13 @@ from sqlalchemy import text
 from events.accounts import auth
 from events.models import utcnow
 from hyperion import db
-from tests import support
+from tests import factories, support
 
 
 async def _seed_events(count: int = 25) -> None:
-    association_id = await support.association_create(slug="bde", name="BDE")
+    association_id = await factories.association(slug="bde", name="BDE")
     for number in range(count):
-        await support.event_create(association_id=association_id, slug=f"event-{number}",
+        await factories.event(association_id=association_id, slug=f"event-{number}",
                                    title=f"Soirée numéro {number}",
                                    starts_at=utcnow() + timedelta(days=1, hours=number))
 
@@ -38,7 +38,7 @@ async def _server_connections(application_name: str) -> int:
 @pytest.mark.postgres_only
 async def test_server_keeps_few_threads_under_hundreds_of_concurrent_requests(tmp_path):
     await _seed_events()
-    user_id = await support.user_create(email="bob@etu.test", display_name="Bob")
+    user_id = await factories.user(email="bob@etu.test", display_name="Bob")
     async with db.write_session() as session:
         token = await auth.session_create(session, user_id=user_id)
     with support.uvicorn_server(tmp_path) as server:

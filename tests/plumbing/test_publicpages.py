@@ -17,7 +17,7 @@ from events.rules.permissions import Actor
 from events.staff import services as staff_services
 from hyperion import db, pagecache
 from hyperion.app import Admission, HyperionApp
-from tests import support
+from tests import factories, support
 
 
 @pytest.fixture
@@ -109,8 +109,8 @@ ENGLISH = {"Accept-Language": "en"}
 
 
 async def _gala(**columns) -> int:
-    association_id = await support.association_create()
-    return await support.event_create(association_id=association_id, slug="gala", title="Gala", capacity=3,
+    association_id = await factories.association()
+    return await factories.event(association_id=association_id, slug="gala", title="Gala", capacity=3,
                                       **columns)
 
 
@@ -144,19 +144,19 @@ async def test_a_registration_shows_on_the_event_page_at_once(app):
     event_id = await _gala()
     assert "3 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     async with db.write_session() as session:
-        await registration_services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+        await registration_services.registration_create(session, event_id=event_id, user_id=await factories.user())
     assert "2 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     assert "2 seats left" in (await fetch(app, "/", headers=ENGLISH)).text
 
 
 async def test_a_change_to_one_event_leaves_the_other_events_pages_stored(app):
     event_id = await _gala()
-    await support.event_create(association_id=await support.association_create(slug="bds", name="BDS"),
+    await factories.event(association_id=await factories.association(slug="bds", name="BDS"),
                                slug="match", title="Match")
     await fetch(app, "/events/gala/")
     await fetch(app, "/events/match/")
     async with db.write_session() as session:
-        await registration_services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+        await registration_services.registration_create(session, event_id=event_id, user_id=await factories.user())
     with QueryCounter() as queries:
         await fetch(app, "/events/match/")
     assert queries.count == 0
@@ -168,7 +168,7 @@ async def test_a_change_to_one_event_leaves_the_other_events_pages_stored(app):
 async def test_a_cancellation_by_staff_shows_on_the_event_page_at_once(app):
     event_id = await _gala()
     assert "This event is cancelled" not in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
-    staff = Actor(await support.user_create(email="staff@etu.test", is_staff=True), True, {})
+    staff = Actor(await factories.user(email="staff@etu.test", is_staff=True), True, {})
     async with db.write_session() as session:
         await staff_services.event_transition(session, actor=staff, event_id=event_id, action="cancel",
                                               reason="Pluie")
@@ -178,7 +178,7 @@ async def test_a_cancellation_by_staff_shows_on_the_event_page_at_once(app):
 
 async def test_logged_in_students_never_get_the_visitors_page_nor_the_reverse(app):
     event_id = await _gala()
-    user_id = await support.user_create(email="bob@etu.test", display_name="Bob")
+    user_id = await factories.user(email="bob@etu.test", display_name="Bob")
     async with db.write_session() as session:
         await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
         from events.accounts import auth
@@ -196,7 +196,7 @@ async def test_a_visitor_carrying_a_message_sees_it(app):
     await _gala()
     assert (await fetch(app, "/", headers=ENGLISH)).status == 200  # the visitors' home page is stored
     browser = AsyncClient()
-    await support.login(browser, await support.user_create())
+    await support.login(browser, await factories.user())
     logout = await browser.post("/account/logout/", headers=ENGLISH)
     message_cookie = logout.cookies["messages"].value
     page = await fetch(app, "/", headers={**ENGLISH, "Cookie": f"messages={message_cookie}"})
@@ -333,7 +333,7 @@ async def test_while_a_changed_page_is_rendered_again_visitors_get_the_previous_
     event_id = await _gala()
     assert "3 seats left" in (await fetch(app, "/events/gala/", headers=ENGLISH)).text
     async with db.write_session() as session:
-        await registration_services.registration_create(session, event_id=event_id, user_id=await support.user_create())
+        await registration_services.registration_create(session, event_id=event_id, user_id=await factories.user())
     app.admission = Admission(limit=1, timeout=30)
     turn = await app.admission.enter()  # Django is busy: the render of the new page waits for a turn
     refresh = asyncio.ensure_future(fetch(app, "/events/gala/", headers=ENGLISH))
@@ -355,7 +355,7 @@ async def test_a_page_rendered_after_waiting_in_the_queue_is_stored_despite_chan
     try:
         async with db.write_session() as session:  # a change while the visit waits for its turn
             await registration_services.registration_create(session, event_id=event_id,
-                                                            user_id=await support.user_create())
+                                                            user_id=await factories.user())
         # On PostgreSQL the process hears of the change twice: at its commit, and again when the NOTIFY comes
         # back. The page is rendered after both, as a page rendered in between is rightly marked out of date.
         while (await asyncio.wait_for(news.get(), timeout=30)).confirmed != 1:
@@ -398,7 +398,7 @@ async def test_pages_leave_no_reference_cycles_behind(app, settings):
 
     settings.PAGE_CACHE_SECONDS = 0.0  # Django renders every page here
     event_id = await _gala()
-    user_id = await support.user_create()
+    user_id = await factories.user()
     async with db.write_session() as session:
         await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
         from events.accounts import auth

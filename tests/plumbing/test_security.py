@@ -34,7 +34,7 @@ from events.rules.permissions import Actor
 from events.staff import people as staff_people
 from events.staff import services as staff_services
 from hyperion import db
-from tests import support
+from tests import factories, support
 from tests.fuzz import db_snapshot
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -87,26 +87,26 @@ class Hostile:
 async def hostile_world() -> Hostile:
     """Markup in every text a user controls: association name and description, event title, description and
     place, display names (with spreadsheet formulas too), a decline reason, audit entries."""
-    association = await support.association_create(slug="evil", name=f"BDE {EVIL}")
-    staff = await support.user_create(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
-    eve = await support.user_create(email="eve@etu.test", display_name=f"Eve {EVIL}")
-    formula = await support.user_create(email="formula@etu.test", display_name='=HYPERLINK("https://evil.example")')
-    at_sign = await support.user_create(email="at@etu.test", display_name="@SUM(1+1)<script>alert(2)</script>")
+    association = await factories.association(slug="evil", name=f"BDE {EVIL}")
+    staff = await factories.user(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
+    eve = await factories.user(email="eve@etu.test", display_name=f"Eve {EVIL}")
+    formula = await factories.user(email="formula@etu.test", display_name='=HYPERLINK("https://evil.example")')
+    at_sign = await factories.user(email="at@etu.test", display_name="@SUM(1+1)<script>alert(2)</script>")
     await role_give(eve, association, Role.MANAGER)
     starts_at = (utcnow() + timedelta(days=7)).astimezone(PARIS).replace(hour=19, minute=0, second=0, microsecond=0)
     description = f"Ligne 1 <b>bold</b>\n{EVIL}\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nSUMMARY:Injected"
-    event = await support.event_create(association_id=association, slug="evil-gala", title=f"Gala {EVIL}",
+    event = await factories.event(association_id=association, slug="evil-gala", title=f"Gala {EVIL}",
                                        starts_at=starts_at, location=f"<svg onload=alert(3)> {EVIL}",
                                        description=description)
     # Same evening: registering for it shows the overlap page, which lists the other event's title.
-    await support.event_create(association_id=association, slug="evil-after", title=f"After {EVIL}",
+    await factories.event(association_id=association, slug="evil-after", title=f"After {EVIL}",
                                starts_at=starts_at + timedelta(hours=1), description=EVIL)
-    submitted = await support.event_create(association_id=association, slug="evil-submitted",
+    submitted = await factories.event(association_id=association, slug="evil-submitted",
                                            title=f"Pending {EVIL}", status=EventStatus.SUBMITTED,
                                            submitted_at=utcnow(), starts_at=starts_at + timedelta(days=1))
-    draft = await support.event_create(association_id=association, slug="evil-draft", title=f"Draft {EVIL}",
+    draft = await factories.event(association_id=association, slug="evil-draft", title=f"Draft {EVIL}",
                                        status=EventStatus.DRAFT, starts_at=starts_at + timedelta(days=2))
-    await support.event_create(association_id=association, slug="evil-queued", title=f"Queued {EVIL}",
+    await factories.event(association_id=association, slug="evil-queued", title=f"Queued {EVIL}",
                                status=EventStatus.SUBMITTED, submitted_at=utcnow(),
                                starts_at=starts_at + timedelta(days=3))
     async with db.write_session() as session:
@@ -235,14 +235,14 @@ async def test_user_text_in_emails_is_text_in_the_html_part_and_never_a_header()
 
 async def post_routes() -> tuple[list[tuple[str, dict]], int]:
     """Every POST of the site, with data that the staff member may send; and the staff member's id."""
-    association = await support.association_create(slug="bde", name="BDE")
-    staff = await support.user_create(email="staff@etu.test", display_name="Sam Staff", is_staff=True,
+    association = await factories.association(slug="bde", name="BDE")
+    staff = await factories.user(email="staff@etu.test", display_name="Sam Staff", is_staff=True,
                                       password_hash=await auth.password_hash("correct-horse-battery"))
-    student = await support.user_create(email="student@etu.test", display_name="Stella")
+    student = await factories.user(email="student@etu.test", display_name="Stella")
     await role_give(student, association, Role.MEMBER)
-    published = await support.event_create(association_id=association, slug="gala")
-    draft = await support.event_create(association_id=association, slug="draft", status=EventStatus.DRAFT)
-    submitted = await support.event_create(association_id=association, slug="submitted",
+    published = await factories.event(association_id=association, slug="gala")
+    draft = await factories.event(association_id=association, slug="draft", status=EventStatus.DRAFT)
+    submitted = await factories.event(association_id=association, slug="submitted",
                                            status=EventStatus.SUBMITTED, submitted_at=utcnow())
     registration = await support.registration_create_raw(event_id=published, user_id=student)
     event_form = {"title": "Soirée", "association_id": str(association), "category": "party", "location": "",
@@ -323,7 +323,7 @@ def server(database_url, tmp_path_factory):
 
 
 async def test_oversized_bodies_too_many_fields_and_uploads_are_refused_without_a_server_error(server):
-    await support.user_create(email="bob@etu.test", display_name="Bob")
+    await factories.user(email="bob@etu.test", display_name="Bob")
     secret = get_random_string(32)
     before = await db_snapshot()
     async with httpx.AsyncClient(base_url=server.base_url, cookies={settings.CSRF_COOKIE_NAME: secret},
@@ -394,9 +394,9 @@ async def stored_feed_hash(student: int) -> str | None:
 
 
 async def test_personal_feed_token_is_random_long_revocable_and_unknown_looks_revoked():
-    association = await support.association_create()
-    await support.event_create(association_id=association)
-    students = [await support.user_create(email=f"s{number}@etu.test", display_name=f"S{number}")
+    association = await factories.association()
+    await factories.event(association_id=association)
+    students = [await factories.user(email=f"s{number}@etu.test", display_name=f"S{number}")
                 for number in range(3)]
     tokens = set()
     for student in students:
@@ -436,10 +436,10 @@ async def test_personal_feed_token_is_random_long_revocable_and_unknown_looks_re
 @pytest.mark.parametrize("status", [EventStatus.DRAFT, EventStatus.SUBMITTED, EventStatus.DECLINED])
 @pytest.mark.parametrize("who", ["visitor", "student"])
 async def test_a_private_event_and_a_missing_one_give_the_same_answer(status, who):
-    association = await support.association_create(slug="bde", name="BDE")
-    await support.event_create(association_id=association, slug="secret-party", title="Secret party",
+    association = await factories.association(slug="bde", name="BDE")
+    await factories.event(association_id=association, slug="secret-party", title="Secret party",
                                status=status)
-    student = await support.user_create()
+    student = await factories.user()
     client = await client_for(student if who == "student" else None)
     for template, method in (("/events/{}/", "get"), ("/events/{}.ics", "get"), ("/events/{}/register/", "post"),
                              ("/events/{}/leave/", "post")):
@@ -458,8 +458,8 @@ async def test_login_answers_alike_for_an_unknown_email_a_wrong_password_and_a_d
     """Sign-up does tell that an address is taken (tests/test_views_account.py): the usual trade-off, since
     an account must be creatable; the log-in form, though, never confirms that an account exists."""
     password_hash = await auth.password_hash("correct-horse-battery")
-    await support.user_create(email="bob@etu.test", display_name="Bob", password_hash=password_hash)
-    disabled = await support.user_create(email="old@etu.test", display_name="Old", password_hash=password_hash)
+    await factories.user(email="bob@etu.test", display_name="Bob", password_hash=password_hash)
+    disabled = await factories.user(email="old@etu.test", display_name="Old", password_hash=password_hash)
     async with db.write_session() as session, session.begin():
         await session.execute(update(User).where(User.id == disabled).values(is_active=False))
     answers = {}
@@ -507,10 +507,10 @@ def cookie_header(**cookies: str) -> dict[str, str]:
 
 
 async def test_every_kind_of_response_carries_the_security_headers(server):
-    association = await support.association_create()
-    event_id = await support.event_create(association_id=association)
-    staff = await support.user_create(email="staff@etu.test", display_name="Sam", is_staff=True)
-    student = await support.user_create(email="student@etu.test", display_name="Stella")
+    association = await factories.association()
+    event_id = await factories.event(association_id=association)
+    staff = await factories.user(email="staff@etu.test", display_name="Sam", is_staff=True)
+    student = await factories.user(email="student@etu.test", display_name="Stella")
     async with db.write_session() as session:
         staff_token = await auth.session_create(session, user_id=staff)
     async with db.write_session() as session:
@@ -612,8 +612,8 @@ async def test_the_forms_of_a_students_event_page_share_one_working_csrf_token(s
     time), and it is accepted with Django's CSRF checks on."""
     from django.test import AsyncClient
 
-    event_id = await support.event_create(association_id=await support.association_create(), slug="gala")
-    user_id = await support.user_create()
+    event_id = await factories.event(association_id=await factories.association(), slug="gala")
+    user_id = await factories.user()
     client = AsyncClient(enforce_csrf_checks=True)
     await support.login(client, user_id)
     page = (await client.get("/events/gala/")).text
@@ -634,7 +634,7 @@ def request_records(caplog) -> list:
 
 
 async def test_a_403_is_logged_in_one_line_without_a_traceback(caplog, monkeypatch):
-    student = await support.user_create(email="student@etu.test", display_name="Stella")
+    student = await factories.user(email="student@etu.test", display_name="Stella")
     client = await client_for(student)
     caplog.clear()
     assert (await client.get("/manage/")).status_code == 403
@@ -655,7 +655,7 @@ async def test_a_500_is_still_logged_with_its_traceback(caplog, monkeypatch):
     async def broken(*args, **kwargs):
         raise RuntimeError("the account query broke")
 
-    student = await support.user_create(email="student@etu.test", display_name="Stella")
+    student = await factories.user(email="student@etu.test", display_name="Stella")
     client = await client_for(student, raise_request_exception=False)
     monkeypatch.setattr(account_queries, "user_account", broken)
     caplog.clear()

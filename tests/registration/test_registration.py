@@ -11,7 +11,7 @@ from events.registration import services as registration_services
 from events.registration.services import RegistrationOutcome
 from events.rules import seats
 from hyperion import db
-from tests import support
+from tests import factories
 
 
 async def register(event_id: int, user_id: int, **kwargs) -> registration_services.RegistrationOutcome:
@@ -25,7 +25,7 @@ async def leave(event_id: int, user_id: int, **kwargs) -> registration_services.
 
 
 async def students(count: int) -> list[int]:
-    return [await support.user_create(email=f"student{n}@etu.test", display_name=f"Student {n}")
+    return [await factories.user(email=f"student{n}@etu.test", display_name=f"Student {n}")
             for n in range(count)]
 
 
@@ -36,7 +36,7 @@ async def statuses(session, event_id: int) -> dict[int, RegistrationStatus]:
 
 
 async def test_registering_with_seats_left_confirms(session):
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=2)
+    event_id = await factories.event(association_id=await factories.association(), capacity=2)
     (alice,) = await students(1)
     outcome = await register(event_id, alice)
     assert outcome == RegistrationOutcome(RegistrationStatus.CONFIRMED, None)
@@ -44,7 +44,7 @@ async def test_registering_with_seats_left_confirms(session):
 
 
 async def test_full_event_puts_new_registrants_on_the_waitlist_in_order(session):
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=1)
+    event_id = await factories.event(association_id=await factories.association(), capacity=1)
     first, second, third = await students(3)
     await register(event_id, first)
     assert await register(event_id, second) == RegistrationOutcome(RegistrationStatus.WAITLISTED, 1)
@@ -52,13 +52,13 @@ async def test_full_event_puts_new_registrants_on_the_waitlist_in_order(session)
 
 
 async def test_unlimited_event_never_waitlists():
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=None)
+    event_id = await factories.event(association_id=await factories.association(), capacity=None)
     for student in await students(5):
         assert (await register(event_id, student)).status == RegistrationStatus.CONFIRMED
 
 
 async def test_registering_twice_is_refused_and_keeps_one_registration(session):
-    event_id = await support.event_create(association_id=await support.association_create())
+    event_id = await factories.event(association_id=await factories.association())
     (alice,) = await students(1)
     await register(event_id, alice)
     with pytest.raises(registration_services.AlreadyRegistered):
@@ -67,7 +67,7 @@ async def test_registering_twice_is_refused_and_keeps_one_registration(session):
 
 
 async def test_leaving_promotes_the_first_waitlisted_student(session):
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=1)
+    event_id = await factories.event(association_id=await factories.association(), capacity=1)
     first, second, third = await students(3)
     for student in (first, second, third):
         await register(event_id, student)
@@ -79,7 +79,7 @@ async def test_leaving_promotes_the_first_waitlisted_student(session):
 
 
 async def test_leaving_the_waitlist_promotes_nobody_and_moves_the_line_up(session):
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=1)
+    event_id = await factories.event(association_id=await factories.association(), capacity=1)
     first, second, third = await students(3)
     for student in (first, second, third):
         await register(event_id, student)
@@ -89,7 +89,7 @@ async def test_leaving_the_waitlist_promotes_nobody_and_moves_the_line_up(sessio
 
 
 async def test_coming_back_after_leaving_joins_the_end_of_the_line():
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=1)
+    event_id = await factories.event(association_id=await factories.association(), capacity=1)
     first, second, third = await students(3)
     for student in (first, second, third):
         await register(event_id, student)
@@ -98,12 +98,12 @@ async def test_coming_back_after_leaving_joins_the_end_of_the_line():
 
 
 async def test_registration_window_is_enforced():
-    association_id = await support.association_create()
-    not_yet = await support.event_create(association_id=association_id, slug="later",
+    association_id = await factories.association()
+    not_yet = await factories.event(association_id=association_id, slug="later",
                                          registration_opens_at=utcnow() + timedelta(days=1))
-    closed = await support.event_create(association_id=association_id, slug="closed",
+    closed = await factories.event(association_id=association_id, slug="closed",
                                         registration_closes_at=utcnow() - timedelta(minutes=1))
-    started = await support.event_create(association_id=association_id, slug="started",
+    started = await factories.event(association_id=association_id, slug="started",
                                          starts_at=utcnow() - timedelta(hours=1))
     (alice,) = await students(1)
     for event_id in (not_yet, closed, started):
@@ -113,7 +113,7 @@ async def test_registration_window_is_enforced():
 
 @pytest.mark.parametrize("status", ["draft", "submitted", "declined", "cancelled"])
 async def test_only_published_events_take_registrations(status, session):
-    event_id = await support.event_create(association_id=await support.association_create(), status=status)
+    event_id = await factories.event(association_id=await factories.association(), status=status)
     (alice,) = await students(1)
     with pytest.raises(registration_services.RegistrationClosed):
         await register(event_id, alice)
@@ -121,7 +121,7 @@ async def test_only_published_events_take_registrations(status, session):
 
 
 async def test_leaving_after_the_deadline_is_refused(session):
-    event_id = await support.event_create(association_id=await support.association_create(),
+    event_id = await factories.event(association_id=await factories.association(),
                                           unregistration_closes_at=utcnow() + timedelta(minutes=5))
     (alice,) = await students(1)
     await register(event_id, alice)
@@ -131,7 +131,7 @@ async def test_leaving_after_the_deadline_is_refused(session):
 
 
 async def test_leaving_without_a_registration_is_refused():
-    event_id = await support.event_create(association_id=await support.association_create())
+    event_id = await factories.event(association_id=await factories.association())
     (alice,) = await students(1)
     with pytest.raises(registration_services.NotRegistered):
         await leave(event_id, alice)

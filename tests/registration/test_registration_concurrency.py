@@ -14,7 +14,7 @@ from events import errors
 from events.models import Registration, RegistrationStatus, User, utcnow
 from events.registration import services as registration_services
 from hyperion import db
-from tests import support
+from tests import factories
 
 CAPACITY = 50
 STUDENTS = 300
@@ -41,7 +41,7 @@ async def _rush(event_id: int, user_ids: list[int]) -> list[object]:
 
 @pytest.mark.postgres_only
 async def test_hundreds_of_concurrent_registrations_fill_exactly_the_capacity(session):
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=CAPACITY)
+    event_id = await factories.event(association_id=await factories.association(), capacity=CAPACITY)
     user_ids = await _students(STUDENTS)
     # Each student clicks twice: double submits must not create a second registration.
     outcomes = await _rush(event_id, user_ids + user_ids[:100])
@@ -67,7 +67,7 @@ async def test_hundreds_of_concurrent_registrations_fill_exactly_the_capacity(se
 @pytest.mark.postgres_only
 async def test_control_without_the_lock_the_same_rush_oversells(session, monkeypatch):
     monkeypatch.setattr(registration_services, "_UNSAFE_RACE_WINDOW_SECONDS", 0.05)
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=CAPACITY)
+    event_id = await factories.event(association_id=await factories.association(), capacity=CAPACITY)
     await _rush(event_id, await _students(120))
     confirmed = (await session.execute(select(Registration.id).where(
         Registration.event_id == event_id, Registration.status == RegistrationStatus.CONFIRMED))).all()
@@ -75,7 +75,7 @@ async def test_control_without_the_lock_the_same_rush_oversells(session, monkeyp
 
 
 async def test_concurrent_leaves_promote_in_waitlist_order(session):
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=10)
+    event_id = await factories.event(association_id=await factories.association(), capacity=10)
     user_ids = await _students(30)
     for user_id in user_ids:  # sequential: arrival order is the list order
         async with db.write_session() as write:
@@ -92,7 +92,7 @@ async def test_concurrent_leaves_promote_in_waitlist_order(session):
 
 
 async def test_concurrent_registrations_on_sqlite_or_postgres_never_oversell(session):
-    event_id = await support.event_create(association_id=await support.association_create(), capacity=5)
+    event_id = await factories.event(association_id=await factories.association(), capacity=5)
     await _rush(event_id, await _students(40))
     counts = Counter((await session.execute(select(Registration.status).where(
         Registration.event_id == event_id))).scalars())

@@ -6,19 +6,19 @@ from django.test import AsyncClient
 from sqlalchemy import select
 
 from events.models import EventStatus, Registration, RegistrationStatus, utcnow
-from tests import support
+from tests import factories, support
 
 EN = {"Accept-Language": "en"}
 
 
 async def _student(client: AsyncClient, email: str = "alice@etu.test", name: str = "Alice") -> int:
-    user_id = await support.user_create(email=email, display_name=name)
+    user_id = await factories.user(email=email, display_name=name)
     await support.login(client, user_id)
     return user_id
 
 
 async def test_register_from_the_event_page_confirms_and_the_page_says_so(async_client, session):
-    event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
+    event_id = await factories.event(association_id=await factories.association(), slug="gala",
                                           capacity=3)
     user_id = await _student(async_client)
     response = await async_client.post("/events/gala/register/", headers=EN)
@@ -31,9 +31,9 @@ async def test_register_from_the_event_page_confirms_and_the_page_says_so(async_
 
 
 async def test_full_event_offers_the_waitlist_and_shows_my_position(async_client):
-    event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
+    event_id = await factories.event(association_id=await factories.association(), slug="gala",
                                           capacity=1)
-    await support.registration_create_raw(event_id=event_id, user_id=await support.user_create(email="x@etu.test"))
+    await support.registration_create_raw(event_id=event_id, user_id=await factories.user(email="x@etu.test"))
     await _student(async_client)
     assert "Join the waitlist" in (await async_client.get("/events/gala/", headers=EN)).text
     await async_client.post("/events/gala/register/", headers=EN)
@@ -42,7 +42,7 @@ async def test_full_event_offers_the_waitlist_and_shows_my_position(async_client
 
 
 async def test_registering_twice_shows_a_message_and_keeps_one_registration(async_client, session):
-    event_id = await support.event_create(association_id=await support.association_create(), slug="gala")
+    event_id = await factories.event(association_id=await factories.association(), slug="gala")
     await _student(async_client)
     await async_client.post("/events/gala/register/", headers=EN)
     await async_client.post("/events/gala/register/", headers=EN)
@@ -52,7 +52,7 @@ async def test_registering_twice_shows_a_message_and_keeps_one_registration(asyn
 
 
 async def test_anonymous_register_goes_to_login_and_get_is_refused(async_client, session):
-    await support.event_create(association_id=await support.association_create(), slug="gala")
+    await factories.event(association_id=await factories.association(), slug="gala")
     response = await async_client.post("/events/gala/register/")
     assert response.status_code == 302 and response["Location"].startswith("/account/login/")
     assert (await async_client.get("/events/gala/register/")).status_code == 405
@@ -60,7 +60,7 @@ async def test_anonymous_register_goes_to_login_and_get_is_refused(async_client,
 
 
 async def test_registering_for_an_unpublished_or_unknown_event_is_404(async_client, session):
-    await support.event_create(association_id=await support.association_create(), slug="draft",
+    await factories.event(association_id=await factories.association(), slug="draft",
                                status=EventStatus.DRAFT)
     await _student(async_client)
     assert (await async_client.post("/events/draft/register/")).status_code == 404
@@ -69,10 +69,10 @@ async def test_registering_for_an_unpublished_or_unknown_event_is_404(async_clie
 
 
 async def test_overlapping_event_asks_for_confirmation_before_registering(async_client, session):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     start = utcnow() + timedelta(days=2)
-    await support.event_create(association_id=association_id, slug="concert", title="Concert", starts_at=start)
-    second = await support.event_create(association_id=association_id, slug="match", title="Match",
+    await factories.event(association_id=association_id, slug="concert", title="Concert", starts_at=start)
+    second = await factories.event(association_id=association_id, slug="match", title="Match",
                                         starts_at=start + timedelta(hours=1))
     await _student(async_client)
     await async_client.post("/events/concert/register/")
@@ -85,7 +85,7 @@ async def test_overlapping_event_asks_for_confirmation_before_registering(async_
 
 
 async def test_leaving_frees_the_seat_for_the_first_waitlisted(async_client, session):
-    event_id = await support.event_create(association_id=await support.association_create(), slug="gala",
+    event_id = await factories.event(association_id=await factories.association(), slug="gala",
                                           capacity=1)
     await _student(async_client)
     await async_client.post("/events/gala/register/")
@@ -102,18 +102,18 @@ async def test_leaving_frees_the_seat_for_the_first_waitlisted(async_client, ses
 
 
 async def test_my_events_lists_states_positions_and_overlaps_upcoming_first(async_client):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     start = utcnow() + timedelta(days=3)
-    a = await support.event_create(association_id=association_id, slug="a", title="Atelier A", starts_at=start)
-    b = await support.event_create(association_id=association_id, slug="b", title="Bal B",
+    a = await factories.event(association_id=association_id, slug="a", title="Atelier A", starts_at=start)
+    b = await factories.event(association_id=association_id, slug="b", title="Bal B",
                                    starts_at=start + timedelta(hours=1))
-    full = await support.event_create(association_id=association_id, slug="full", title="Complet C", capacity=1,
+    full = await factories.event(association_id=association_id, slug="full", title="Complet C", capacity=1,
                                       starts_at=start + timedelta(days=2))
-    past = await support.event_create(association_id=association_id, slug="old", title="Ancien D",
+    past = await factories.event(association_id=association_id, slug="old", title="Ancien D",
                                       starts_at=utcnow() - timedelta(days=5))
-    gone = await support.event_create(association_id=association_id, slug="gone", title="Quitté E",
+    gone = await factories.event(association_id=association_id, slug="gone", title="Quitté E",
                                       starts_at=start + timedelta(days=3))
-    await support.registration_create_raw(event_id=full, user_id=await support.user_create(email="z@etu.test"))
+    await support.registration_create_raw(event_id=full, user_id=await factories.user(email="z@etu.test"))
     me = await _student(async_client)
     for event_id in (a, b, past):
         await support.registration_create_raw(event_id=event_id, user_id=me)

@@ -23,7 +23,7 @@ from events.models import (
     User,
 )
 from hyperion import db
-from tests import support
+from tests import factories, support
 
 PARIS = ZoneInfo("Europe/Paris")
 
@@ -123,7 +123,7 @@ async def registration_states(session, event_id: int) -> dict[int, RegistrationS
 
 
 async def students(count: int, prefix: str = "s") -> list[int]:
-    return [await support.user_create(email=f"{prefix}{number}@etu.test", display_name=f"{prefix.upper()}{number}")
+    return [await factories.user(email=f"{prefix}{number}@etu.test", display_name=f"{prefix.upper()}{number}")
             for number in range(count)]
 
 

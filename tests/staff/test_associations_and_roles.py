@@ -10,7 +10,7 @@ from events.models import (
     Role,
     User,
 )
-from tests import support
+from tests import factories
 from tests.staff.pages import (
     after_redirect,
     audit_all,
@@ -65,7 +65,7 @@ async def test_associations_page_lists_the_users_associations_with_their_links()
 
 async def test_manager_gives_changes_and_removes_roles_with_audit_entries(session):
     people = await team()
-    newcomer = await support.user_create(email="nina@etu.test", display_name="Nina")
+    newcomer = await factories.user(email="nina@etu.test", display_name="Nina")
     manager = await client_for(people.manager)
     page = await manager.get(url("staff_members", people.bde))
     assert page.status_code == 200 and "Members of BDE" in page.text and "Eddy Editor" in page.text
@@ -104,7 +104,7 @@ async def test_manager_gives_changes_and_removes_roles_with_audit_entries(sessio
 ])
 async def test_invalid_member_form_is_a_form_error_and_changes_nothing(session, data, error):
     people = await team()
-    await support.user_create(email="nina@etu.test")
+    await factories.user(email="nina@etu.test")
     response = await (await client_for(people.manager)).post(url("staff_members", people.bde), data)
     assert response.status_code == 400 and error in response.text
     assert len((await session.execute(select(Membership.id))).all()) == 3 and await audit_all(session) == []

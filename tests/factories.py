@@ -1,0 +1,78 @@
+"""Test data made the way the site makes it: through the real services (each in its own committed
+transaction), so a test starts from rows the code could have written, audit entries and e-mails included.
+
+The set-up acts as ``SET_UP``, a staff actor without an account: it adds no user row that a test would count,
+and the rows it writes name no creator (``created_by_id`` and the audit entries' actor stay empty).
+
+Where a test needs a state no service makes (a short slug of its choosing, a registration placed against
+the rules, an inconsistent row for the invariant checker), it says so and uses the raw inserts of
+tests/support.py.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+
+from events.accounts import services as account_services
+from events.models import Event, EventStatus, utcnow
+from events.registration import services as registration_services
+from events.rules.permissions import Actor
+from events.staff import people
+from events.staff import services as staff_services
+from hyperion import db
+
+SET_UP = Actor(id=None, is_staff=True)  # type: ignore[arg-type]
+
+# The transitions that lead from a new draft to each status (events.rules.lifecycle.TRANSITIONS).
+_PATH = {
+    EventStatus.DRAFT: (),
+    EventStatus.SUBMITTED: ("submit",),
+    EventStatus.APPROVED: ("submit", "approve"),
+    EventStatus.DECLINED: ("submit", "decline"),
+    EventStatus.CANCELLED: ("submit", "approve", "cancel"),
+}
+_FIELDS = ("description", "location", "all_day", "registration_opens_at", "registration_closes_at",
+           "unregistration_closes_at")
+
+
+async def association(*, slug: str = "bde", name: str = "BDE", description: str = "") -> int:
+    async with db.write_session() as session:
+        return await people.association_save(session, actor=SET_UP, association_id=None, slug=slug, name=name,
+                                             description=description)
+
+
+async def user(*, email: str = "alice@etu.test", display_name: str = "Alice", is_staff: bool = False,
+               password_hash: str = "!", **fields) -> int:  # noqa: S107 - "!" is an unusable hash
+    async with db.write_session() as session:
+        return await account_services.user_create(session, email=email, display_name=display_name,
+                                                  password_hash=password_hash, is_staff=is_staff, **fields)
+
+
+async def event(*, association_id: int, slug: str = "gala", title: str = "Gala", starts_at: datetime | None = None,
+                hours: float = 3, capacity: int | None = 50, category: str = "party",
+                status: EventStatus = EventStatus.APPROVED, reason: str = "Set-up", **fields) -> int:
+    """An event created as a draft and moved to ``status`` by the staff services (a past date included:
+    the services take any date, only the forms refuse one)."""
+    starts_at = starts_at or utcnow() + timedelta(days=7)
+    values = {"title": title, "association_id": association_id, "category": category, "starts_at": starts_at,
+              "ends_at": starts_at + timedelta(hours=hours), "capacity": capacity,
+              **{name: fields.pop(name) for name in _FIELDS if name in fields}}
+    async with db.write_session() as session:
+        event_id = (await staff_services.event_create(session, actor=SET_UP, values=values)).id
+    for action in _PATH[status]:
+        async with db.write_session() as session:
+            await staff_services.event_transition(session, actor=SET_UP, event_id=event_id, action=action,
+                                                  reason=reason if action in ("decline", "cancel") else "")
+    # The services name an event from its title and day; the tests choose a short address of their own. Any
+    # other column (when it was submitted, say) is a state no service sets at will.
+    async with db.write_session() as session, session.begin():
+        await session.execute(update(Event).where(Event.id == event_id).values(slug=slug, **fields))
+    return event_id
+
+
+async def registration(*, event_id: int, user_id: int) -> registration_services.RegistrationOutcome:
+    """A student's own registration: confirmed while seats remain, else in line (the window must be open)."""
+    async with db.write_session() as session:
+        return await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
