@@ -65,7 +65,8 @@ async def truncate_all(engine: AsyncEngine) -> None:
                 await connection.execute(text(f"DELETE FROM {table}"))  # noqa: S608 - table names from our models
 
 
-# Test data, inserted directly, each in its own committed transaction.
+# Test data, inserted directly, each in its own committed transaction: for the states the services cannot
+# make, or rows without the audit entries and messages the services add (tests/factories.py makes the rest).
 
 async def association_create(*, slug: str = "bde", name: str = "BDE") -> int:
     async with db.write_session() as session, session.begin():

@@ -115,3 +115,13 @@ def test_no_test_reads_or_ends_another_runs_database_sessions():
                 line = source.count("\n", 0, match.start()) + 1
                 unscoped.append(f"tests/{path.relative_to(TESTS).as_posix()}:{line}")
     assert not unscoped, "add `datname = current_database()` to: " + ", ".join(unscoped)
+
+
+def test_every_folder_of_tests_is_a_package():
+    """The tests live by topic, one folder per package of the code (tests/catalog/ for events/catalog/...);
+    each folder needs its __init__.py, or two test modules of the same name in two folders would collide
+    when pytest imports them."""
+    folders = {path.parent for path in TESTS.rglob("test_*.py")}
+    missing = sorted(folder.relative_to(TESTS).as_posix() for folder in folders
+                     if not (folder / "__init__.py").exists())
+    assert not missing, "add an __init__.py to: " + ", ".join(missing)

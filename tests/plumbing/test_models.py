@@ -9,6 +9,9 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from events.models import Event, EventStatus, Registration, RegistrationStatus, User, UTCDateTime, utcnow
 from tests import support
 
+# The rows here are inserted directly (tests/support.py), past the services: what is tested is what the
+# database refuses by itself.
+
 
 async def test_one_registration_per_user_and_event_is_enforced_by_the_database(session):
     association_id = await support.association_create()
