@@ -37,7 +37,7 @@ from events.models import (
     User,
 )
 from hyperion import db
-from tests import support
+from tests import factories, support
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -93,16 +93,16 @@ async def seed() -> Site:
     """Enough data that lists, tables, the month calendar and the check-in have rows, with long names."""
     password_hash = await auth.password_hash(PASSWORD)
     long_slug = "aero-telecom"
-    association = await support.association_create(slug=long_slug, name=LONG_ASSOCIATION)
-    other = await support.association_create(slug="bds", name="BDS")
-    student = await support.user_create(email="marie-charlotte.de-la-fontaine-beaumarchais@etudiants.hyperion.test",
+    association = await factories.association(slug=long_slug, name=LONG_ASSOCIATION)
+    other = await factories.association(slug="bds", name="BDS")
+    student = await factories.user(email="marie-charlotte.de-la-fontaine-beaumarchais@etudiants.hyperion.test",
                                         display_name="Marie-Charlotte de La Fontaine-Beaumarchais",
                                         password_hash=password_hash)
-    staff = await support.user_create(email="sam.staff@etu.test", display_name="Sam Staff", is_staff=True,
+    staff = await factories.user(email="sam.staff@etu.test", display_name="Sam Staff", is_staff=True,
                                       password_hash=password_hash)
-    manager = await support.user_create(email="maxime.manager@etu.test", display_name="Maxime Manager",
+    manager = await factories.user(email="maxime.manager@etu.test", display_name="Maxime Manager",
                                         password_hash=password_hash)
-    attendees = [await support.user_create(
+    attendees = [await factories.user(
         email=f"etudiant.numero.{n}.{LONG_WORD.lower()}@etudiants.hyperion.test",
         display_name=f"Jean-Baptiste-Emmanuel {LONG_WORD} {n}", password_hash=password_hash) for n in range(6)]
     async with db.write_session() as session, session.begin():
@@ -115,21 +115,21 @@ async def seed() -> Site:
 
     today = datetime.now(PARIS).date()
     soon = today + timedelta(days=3)
-    event = await support.event_create(
+    event = await factories.event(
         association_id=association, slug="assemblee-generale", title=LONG_TITLE, starts_at=at(soon, 18), hours=3,
         capacity=5, location=f"Amphithéâtre {LONG_WORD}, bâtiment B", description=f"Programme : {LONG_URL}")
-    await support.event_create(association_id=other, slug="tournoi", title="Tournoi de badminton",
+    await factories.event(association_id=other, slug="tournoi", title="Tournoi de badminton",
                                starts_at=at(soon, 19), hours=2, category="sport")
     # The month calendar: events on several days of this month, several on one day, one all day.
     first = today.replace(day=1)
     for n, day in enumerate((first, first + timedelta(days=9), first + timedelta(days=9), today)):
-        await support.event_create(association_id=other, slug=f"mois-{n}", title=f"{LONG_WORD} soirée {n}",
+        await factories.event(association_id=other, slug=f"mois-{n}", title=f"{LONG_WORD} soirée {n}",
                                    starts_at=at(day, 12 + n), hours=1, all_day=n == 1)
-    await support.event_create(association_id=other, slug="annule", title="Conférence annulée",
+    await factories.event(association_id=other, slug="annule", title="Conférence annulée",
                                starts_at=at(soon, 12), status=EventStatus.CANCELLED)
-    submitted = await support.event_create(association_id=association, slug="soumis", title=f"{LONG_TITLE} (bis)",
+    submitted = await factories.event(association_id=association, slug="soumis", title=f"{LONG_TITLE} (bis)",
                                            starts_at=at(soon + timedelta(days=7), 20), status=EventStatus.SUBMITTED)
-    draft = await support.event_create(association_id=association, slug="brouillon", title=f"Brouillon {LONG_WORD}",
+    draft = await factories.event(association_id=association, slug="brouillon", title=f"Brouillon {LONG_WORD}",
                                        status=EventStatus.DRAFT)
 
     # The long event: 5 seats, 6 attendees and the student (confirmed), 2 on the waitlist; 2 checked in.
@@ -456,11 +456,11 @@ async def test_desktop_screenshots(server, new_page):
 async def test_month_calendar_is_an_agenda_on_a_phone(server, new_page):
     """On a phone the month is the list of its days that have events, each event on its own line in full; on
     a desktop it stays the grid of weeks. A month without events says so on a phone."""
-    bde = await support.association_create()
+    bde = await factories.association()
     first = datetime.now(PARIS).date().replace(day=1)
     busy = [first + timedelta(days=4), first + timedelta(days=11)]
     for n, day in enumerate(busy):
-        await support.event_create(association_id=bde, slug=f"e{n}", title=f"{LONG_TITLE} {n}", starts_at=at(day, 18))
+        await factories.event(association_id=bde, slug=f"e{n}", title=f"{LONG_TITLE} {n}", starts_at=at(day, 18))
     page = await new_page(locale="en-US", viewport={"width": 320, "height": 700})
     await page.goto("/calendar/")
     headers = page.locator(".calendar-month th")

@@ -14,7 +14,7 @@ from sqlalchemy import insert
 from events.accounts import auth
 from events.models import Membership, Role
 from hyperion import db
-from tests import support
+from tests import factories
 
 pytestmark = pytest.mark.browser
 
@@ -32,11 +32,11 @@ async def log_in(page: Page, email: str) -> None:
 
 
 async def test_editor_writes_an_event_staff_approves_it_and_visitors_see_it(server, new_page):
-    bde = await support.association_create(slug="bde", name="BDE Hyperion")
+    bde = await factories.association(slug="bde", name="BDE Hyperion")
     password_hash = await auth.password_hash(PASSWORD)
-    editor_id = await support.user_create(email="editor@etu.test", display_name="Eddy Editor",
+    editor_id = await factories.user(email="editor@etu.test", display_name="Eddy Editor",
                                           password_hash=password_hash)
-    await support.user_create(email="staff@etu.test", display_name="Sam Staff", is_staff=True,
+    await factories.user(email="staff@etu.test", display_name="Sam Staff", is_staff=True,
                               password_hash=password_hash)
     async with db.write_session() as session, session.begin():
         await session.execute(insert(Membership), {"user_id": editor_id, "association_id": bde,

@@ -14,7 +14,7 @@ import pytest
 from icalendar import Calendar
 from playwright.async_api import expect
 
-from tests import support
+from tests import factories
 from tests.browser.conftest import ARTIFACTS
 
 pytestmark = pytest.mark.browser
@@ -35,8 +35,8 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 async def seed_upcoming_events() -> dict[str, str]:
     """An association and three approved events in the coming days; returns title -> slug."""
-    bde = await support.association_create(slug="bde", name="BDE Hyperion")
-    sport = await support.association_create(slug="bds", name="BDS")
+    bde = await factories.association(slug="bde", name="BDE Hyperion")
+    sport = await factories.association(slug="bds", name="BDS")
     today = paris_today()
     events = {
         PARTY: dict(association_id=bde, slug="soiree-integration", starts_at=at(today + timedelta(days=3), 21),
@@ -48,7 +48,7 @@ async def seed_upcoming_events() -> dict[str, str]:
                               hours=2, capacity=None, category="conference", location="Amphi A"),
     }
     for title, columns in events.items():
-        await support.event_create(title=title, **columns)
+        await factories.event(title=title, **columns)
     return {title: columns["slug"] for title, columns in events.items()}
 
 
@@ -169,9 +169,9 @@ def week_title(monday: date) -> str:
 
 
 async def test_calendar_navigation(server, new_page):
-    bde = await support.association_create()
+    bde = await factories.association()
     today = paris_today()
-    await support.event_create(association_id=bde, slug="repas-du-jour", title="Repas du jour",
+    await factories.event(association_id=bde, slug="repas-du-jour", title="Repas du jour",
                                starts_at=at(today, 12), hours=1.5)
     page = await new_page(locale="en-US")
 

@@ -8,7 +8,7 @@ import pytest
 from playwright.async_api import expect
 
 from events.accounts import auth
-from tests import support
+from tests import factories, support
 from tests.browser.test_staff_journey import log_in
 
 pytestmark = pytest.mark.browser
@@ -26,9 +26,9 @@ def server(_site_database, _compiled_messages, tmp_path_factory):
 
 
 async def test_a_visitor_and_a_student_each_see_the_truth_of_a_stored_event_page(server, new_page):
-    association_id = await support.association_create(slug="bde", name="BDE Hyperion")
-    await support.event_create(association_id=association_id, slug="gala", title="Gala d'hiver", capacity=10)
-    await support.user_create(email="camille@etu.test", display_name="Camille Martin",
+    association_id = await factories.association(slug="bde", name="BDE Hyperion")
+    await factories.event(association_id=association_id, slug="gala", title="Gala d'hiver", capacity=10)
+    await factories.user(email="camille@etu.test", display_name="Camille Martin",
                               password_hash=await auth.password_hash(PASSWORD))
 
     visitor = await new_page(locale="en-US")

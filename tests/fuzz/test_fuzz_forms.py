@@ -24,7 +24,7 @@ from events.notifications.outbox import PREFERENCES
 from events.rules.lifecycle import PUBLISHED_EDITABLE
 from events.staff.forms import AssociationForm, AttendeeAddForm, EventForm, MemberForm, ReasonForm, SeriesForm
 from hyperion import db
-from tests import support
+from tests import factories, support
 from tests.fuzz import (
     DST_TRAPS,
     FUZZ,
@@ -81,18 +81,18 @@ class Cast:
 async def cast() -> Cast:
     """Two associations, a staff member, the BDE's manager, a student with a known password, and a published,
     a draft and a submitted event of the BDE."""
-    bde = await support.association_create(slug="bde", name="BDE")
-    bds = await support.association_create(slug="bds", name="BDS")
-    staff = await support.user_create(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
-    manager = await support.user_create(email="manager@etu.test", display_name="Mona Manager")
-    student = await support.user_create(email="student@etu.test", display_name="Stella Student",
+    bde = await factories.association(slug="bde", name="BDE")
+    bds = await factories.association(slug="bds", name="BDS")
+    staff = await factories.user(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
+    manager = await factories.user(email="manager@etu.test", display_name="Mona Manager")
+    student = await factories.user(email="student@etu.test", display_name="Stella Student",
                                         password_hash=await auth.password_hash(GOOD_PASSWORD))
     async with db.write_session() as session, session.begin():
         await session.execute(insert(Membership), {"user_id": manager, "association_id": bde, "role": Role.MANAGER})
-    published = await support.event_create(association_id=bde, slug="gala", title="Gala")
-    draft = await support.event_create(association_id=bde, slug="brouillon", title="Brouillon",
+    published = await factories.event(association_id=bde, slug="gala", title="Gala")
+    draft = await factories.event(association_id=bde, slug="brouillon", title="Brouillon",
                                        status=EventStatus.DRAFT)
-    submitted = await support.event_create(association_id=bde, slug="en-attente", title="En attente",
+    submitted = await factories.event(association_id=bde, slug="en-attente", title="En attente",
                                            status=EventStatus.SUBMITTED, submitted_at=utcnow())
     return Cast(bde, bds, staff, manager, student, published, draft, submitted)
 

@@ -20,7 +20,7 @@ from events.catalog.forms import EventFilterForm
 from events.models import EventStatus, Membership, Role
 from events.registration import services as registration_services
 from hyperion import db
-from tests import support
+from tests import factories
 from tests.fuzz import (
     FUZZ,
     FUZZ_MANY_URLS,
@@ -57,12 +57,12 @@ async def browser(server):
 async def site() -> dict:
     """An association with a published and a draft event, a staff member, and a registered student who owns
     a feed token (so the staff lists, attendees and audit pages have rows to filter)."""
-    bde = await support.association_create(slug="bde", name="BDE")
-    published = await support.event_create(association_id=bde, slug="gala", title="Gala")
-    draft = await support.event_create(association_id=bde, slug="brouillon", title="Brouillon",
+    bde = await factories.association(slug="bde", name="BDE")
+    published = await factories.event(association_id=bde, slug="gala", title="Gala")
+    draft = await factories.event(association_id=bde, slug="brouillon", title="Brouillon",
                                        status=EventStatus.DRAFT)
-    staff = await support.user_create(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
-    student = await support.user_create(email="student@etu.test", display_name="Stella Student")
+    staff = await factories.user(email="staff@etu.test", display_name="Sam Staff", is_staff=True)
+    student = await factories.user(email="student@etu.test", display_name="Stella Student")
     async with db.write_session() as session:
         await registration_services.registration_create(session, event_id=published, user_id=student)
     async with db.write_session() as session:
