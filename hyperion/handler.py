@@ -12,15 +12,16 @@ rather than per request.
 Error answers stay on the loop too. Django converts an ``Http404`` or a ``PermissionDenied`` into its
 error page with ``sync_to_async(response_for_exception)``, hands a view's exception to the exception
 middleware through a thread even when there is none, and logs every 4xx/5xx answer with
-``sync_to_async(log_response)``: each a hop to a worker thread, so a scanner collecting 404s grew the server
-from two threads to the default executor's (and per hop, the loop waited on a thread hand-off). The
+``sync_to_async(log_response)``: each a hop to a worker thread, so a scanner collecting 404s and 403s
+started threads (6 to 9 in tests/test_error_threads.py's server with Django's path), and each hop waited on
+a thread hand-off. The
 request's own client errors (404, 403, 400: ``CLIENT_ERRORS``) are now answered inline by Django's own
 ``response_for_exception`` (our error views and Django's logging do no I/O but the log line), and the
 answer is logged inline; a server error (500) still goes Django's way.
 
-``handle``, ``get_response_async`` and ``_get_response_async`` are copies of Django 6.1.3's with those
-changes: compare them with Django's on every upgrade (Django is pinned in pyproject.toml, and
-tests/test_asgi.py and tests/test_error_threads.py count the server's threads).
+``handle``, ``get_response_async`` and ``_get_response_async`` (with ``_view_response``) are copies of
+Django 6.1.3's with those changes: compare them with Django's on every upgrade (Django is pinned in
+pyproject.toml, and tests/test_asgi.py and tests/test_error_threads.py count the server's threads).
 """
 
 from __future__ import annotations
