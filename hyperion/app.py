@@ -14,6 +14,7 @@ from hyperion import db
 from hyperion.handler import LoopBoundASGIHandler
 from hyperion.publicpages import SCOPE_KEY, PublicPages, Ticket, accepts_gzip
 from hyperion.staticfiles import StaticFiles, security_headers
+from hyperion.turns import current_turn
 
 logger = logging.getLogger("hyperion")
 
@@ -60,12 +61,14 @@ class HyperionApp:
             return
         if ticket is not None:
             ticket.admitted()
+        lent = current_turn.set(turn)  # a view may give it back while it waits (hyperion/turns.py)
         try:
             await self.django(scope, _body_limited(receive), turn.releasing(send))
         except BodyTooLarge:  # raised while Django reads the body, before any response started
             await _drain(receive)
             await _payload_too_large(scope, send)
         finally:
+            current_turn.reset(lent)
             turn.release()
 
     async def lifespan(self, receive, send) -> None:
@@ -244,6 +247,14 @@ class _Turn:
         if not self.done:
             self.done = True
             self.admission.release()
+
+    async def take_again(self) -> None:
+        """After a ``release`` in the middle of the request (hyperion/turns.py): a turn again, ahead of the
+        requests that arrived meanwhile. Past the queue timeout the request goes on without one rather than
+        answer 503: the slow part it waited for is done, what is left is short, and the database pool's own
+        timeout still bounds it."""
+        if await self.admission.enter(first=True) is not None:
+            self.done = False
 
     def releasing(self, send):
         async def send_then_release(message):

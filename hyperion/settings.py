@@ -215,6 +215,11 @@ SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
 # after 40 s than by a "try again" after 20 s, whose retry would only lengthen the queue.
 SERVER_MAX_IN_FLIGHT = env.int("SERVER_MAX_IN_FLIGHT", default=0) or max(DB_POOL_SIZE + DB_MAX_OVERFLOW, 8)
 SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=60.0)
+# Password hashes (log-in, sign-up, password change) running at once per worker, in threads, and waiting for
+# one (hyperion/threadgate.py): past the line, a 429 with Retry-After. A PBKDF2 hash takes ~0.3 s of a core,
+# so the default line is ~2.5 s long on two threads.
+PASSWORD_HASH_THREADS = env.int("PASSWORD_HASH_THREADS", default=2)
+PASSWORD_HASH_QUEUE = env.int("PASSWORD_HASH_QUEUE", default=16)
 
 SITE_NAME = env.str("SITE_NAME", default="Hyperion Events")
 
