@@ -20,7 +20,7 @@ from django.middleware.security import SecurityMiddleware
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
-from events.accounts import auth
+from hyperion import hooks
 from hyperion.errors import is_database_unavailable, service_unavailable
 
 logger = logging.getLogger("hyperion")
@@ -61,19 +61,24 @@ class SecurityHeadersMiddleware(_AsyncMiddleware):
 
 
 class AuthSessionMiddleware(_AsyncMiddleware):
-    """Puts ``request.user`` on the request from the session cookie (one query, only when a cookie is sent)."""
+    """Puts ``request.user`` on the request from the session cookie (one query, only when a cookie is sent),
+    through the app's session loader (settings.SESSION_LOADER, hyperion.hooks.SessionLoader)."""
+
+    def __init__(self, get_response) -> None:
+        super().__init__(get_response)
+        self.sessions = hooks.session_loader()
 
     async def __call__(self, request):
         try:
-            request.user = await auth.user_for_request(request)
+            request.user = await self.sessions.user_for_request(request)
         except Exception as error:
             if not is_database_unavailable(error):
                 raise
             logger.warning("database unavailable while loading the session: %s", error)
-            request.user = auth.ANONYMOUS
+            request.user = self.sessions.anonymous
             return service_unavailable(request)
         response = await self.get_response(request)
-        auth.apply_session_cookie(request, response)
+        self.sessions.apply_cookie(request, response)
         return response
 
 

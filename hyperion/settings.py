@@ -87,6 +87,11 @@ MIDDLEWARE = [
     "hyperion.middleware.CsrfAndMessagesMiddleware",
 ]
 
+# What the plumbing (hyperion/) needs from the app, by dotted path: hyperion never imports events
+# (hyperion/hooks.py says what each must provide).
+LIFESPAN_HOOKS = ["events.live.broadcast.broadcaster", "events.notifications.mailer.sender_in_web"]
+SESSION_LOADER = "events.accounts.auth.session_loader"
+
 # Our wrappers run Django's security, clickjacking and CSRF middleware; hyperion/checks.py runs the deploy
 # checks these three would otherwise switch off.
 SILENCED_SYSTEM_CHECKS = ["security.W001", "security.W002", "security.W003"]
@@ -101,7 +106,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": False,
         "OPTIONS": {"environment": "hyperion.jinja.environment", "autoescape": True,
-                    "context_processors": ["hyperion.jinja.request_context"]},
+                    "context_processors": ["hyperion.jinja.request_context"],
+                    "globals": {"local_moment": "events.catalog.presenters.moment_label"}},
     },
     {
         # Django's own templates stay available for the form widgets Django renders itself.
