@@ -85,6 +85,7 @@ MIDDLEWARE = [
     "hyperion.middleware.AuthSessionMiddleware",
     "hyperion.middleware.LanguageMiddleware",
     "hyperion.middleware.CsrfAndMessagesMiddleware",
+    "hyperion.middleware.DatabaseOutagePageMiddleware",  # last: it calls the view, after the CSRF check
 ]
 
 # What the plumbing (hyperion/) needs from the app, by dotted path: hyperion never imports events
