@@ -12,7 +12,8 @@ from django.conf import settings
 
 from hyperion import db, hooks
 from hyperion.handler import LoopBoundASGIHandler
-from hyperion.publicpages import SCOPE_KEY, PublicPages, Ticket, accepts_gzip
+from hyperion.pagecache import SCOPE_KEY
+from hyperion.publicpages import PublicPages, Ticket, accepts_gzip
 from hyperion.staticfiles import StaticFiles, security_headers
 
 logger = logging.getLogger("hyperion")
