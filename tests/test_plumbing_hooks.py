@@ -4,6 +4,7 @@ is the 503 page."""
 
 import ast
 import gc
+import signal
 from pathlib import Path
 
 from django.http import HttpResponse
@@ -121,9 +122,12 @@ async def test_the_apps_lifespan_hooks_start_with_the_server_and_stop_in_reverse
     async def send(message):
         sent.append(message["type"])
 
+    handlers = {number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
     try:
         await HyperionApp()({"type": "lifespan"}, receive, send)
     finally:
         gc.unfreeze()  # startup freezes what is loaded; the suite's later tests count their garbage
+        for number, handler in handlers.items():  # startup chained its own in front (in the main thread)
+            signal.signal(number, handler)
     assert sent == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert LIFESPAN == ["listener started", "sender started", "sender stopped", "listener stopped"]
