@@ -10,9 +10,10 @@ from collections import deque
 
 from django.conf import settings
 
-from hyperion import db
+from hyperion import db, hooks
 from hyperion.handler import LoopBoundASGIHandler
-from hyperion.publicpages import SCOPE_KEY, PublicPages, Ticket, accepts_gzip
+from hyperion.pagecache import SCOPE_KEY
+from hyperion.publicpages import PublicPages, Ticket, accepts_gzip
 from hyperion.staticfiles import StaticFiles, security_headers
 from hyperion.turns import current_turn
 
@@ -21,8 +22,7 @@ logger = logging.getLogger("hyperion")
 
 class HyperionApp:
     def __init__(self) -> None:
-        self.sender: asyncio.Task | None = None
-        self.sender_stop = asyncio.Event()
+        self.hooks: list[hooks.LifespanHook] = []
         self.django = LoopBoundASGIHandler()
         self.admission = Admission(settings.SERVER_MAX_IN_FLIGHT, settings.SERVER_QUEUE_TIMEOUT)
         self.static = StaticFiles(settings.STATIC_ROOT, settings.STATIC_URL) if settings.SERVE_STATIC else None
@@ -97,15 +97,12 @@ class HyperionApp:
         # No connection is opened yet, so the site starts (and answers 503 pages) while the database is down.
         db.engine_start()
         logger.info("database engine started (%s)", db.get_engine().url.render_as_string(hide_password=True))
-        from events.live import broadcast
-
-        broadcast.broadcaster.start()
+        # The app's own background pieces (settings.LIFESPAN_HOOKS: the live seat counter's listener, the
+        # outbox sender), stopped in reverse order.
+        self.hooks = hooks.lifespan_hooks()
+        for hook in self.hooks:
+            hook.start()
         self._release_streams_on_exit_signals()
-        if settings.OUTBOX_SENDER_IN_WEB:
-            from events.notifications import mailer
-
-            self.sender_stop = asyncio.Event()
-            self.sender = asyncio.create_task(mailer.run_loop(self.sender_stop), name="outbox-sender")
         # What is loaded by now (Django, SQLAlchemy, the URLconf, settings: ~80 MB of objects that live as long
         # as the process) is never garbage: moved out of the collector's sight, a full collection, which
         # stops the event loop, walks only what requests made since (~100 ms a full collection before, at
@@ -125,8 +122,6 @@ class HyperionApp:
         import signal
         import threading
 
-        from events.live import broadcast
-
         if threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
@@ -136,19 +131,15 @@ class HyperionApp:
                 continue
 
             def handler(signum, frame, previous=previous):
-                loop.call_soon_threadsafe(broadcast.broadcaster.release_streams)
+                for hook in self.hooks:
+                    loop.call_soon_threadsafe(hook.release_streams)
                 previous(signum, frame)
 
             signal.signal(number, handler)
 
     async def shutdown(self) -> None:
-        from events.live import broadcast
-
-        await broadcast.broadcaster.stop()
-        if self.sender is not None:
-            self.sender_stop.set()
-            await self.sender
-            self.sender = None
+        for hook in reversed(self.hooks):
+            await hook.stop()
         await db.engine_dispose()
         logger.info("database engine disposed")
 

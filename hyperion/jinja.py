@@ -1,7 +1,8 @@
 """The Jinja2 environment of the site's templates (Django's Jinja2 backend, chosen for speed).
 
-Globals: ``url()`` (Django's reverse), ``static()`` (fingerprinted URL), ``messages()``, and Django's
-gettext through the i18n extension, so ``{% trans %}`` and ``_()`` read Django's catalogs.
+Globals: ``url()`` (Django's reverse), ``static()`` (fingerprinted URL), ``messages()``, Django's
+gettext through the i18n extension, so ``{% trans %}`` and ``_()`` read Django's catalogs, and the app's own
+(``globals`` in the backend's OPTIONS: names and dotted paths, e.g. ``local_moment``; hyperion/hooks.py).
 
 A page rendered for a request gets request-bound versions of ``_``/``gettext``/``ngettext``,
 ``get_language`` and ``url`` from ``request_context`` (a context processor): the same answers, without
@@ -28,14 +29,8 @@ from django.utils.translation import trans_real
 from jinja2 import Environment, pass_context
 from markupsafe import Markup
 
+from hyperion import hooks
 from hyperion.staticfiles import fingerprint
-
-
-def local_moment(moment):
-    """A stored UTC moment in the site's zone, for the management tables (public pages pre-format)."""
-    from events.catalog.presenters import moment_label
-
-    return moment_label(moment)
 
 
 def static(name: str) -> str:
@@ -216,6 +211,7 @@ def _forget_on_settings_change(*, setting: str, **kwargs) -> None:
 
 
 def environment(**options) -> Environment:
+    app_globals = hooks.imported(options.pop("globals", {}))
     options.setdefault("extensions", [])
     options["extensions"] = [*options["extensions"], "jinja2.ext.i18n"]
     env = Environment(**options)  # noqa: S701 - settings.TEMPLATES passes autoescape=True  # nosec B701
@@ -226,6 +222,6 @@ def environment(**options) -> Environment:
         messages=get_messages,
         get_language=translation.get_language,
         LANGUAGES=settings.LANGUAGES,
-        local_moment=local_moment,
+        **app_globals,
     )
     return env

@@ -85,7 +85,13 @@ MIDDLEWARE = [
     "hyperion.middleware.AuthSessionMiddleware",
     "hyperion.middleware.LanguageMiddleware",
     "hyperion.middleware.CsrfAndMessagesMiddleware",
+    "hyperion.middleware.DatabaseOutagePageMiddleware",  # last: it calls the view, after the CSRF check
 ]
+
+# What the plumbing (hyperion/) needs from the app, by dotted path: hyperion never imports events
+# (hyperion/hooks.py says what each must provide).
+LIFESPAN_HOOKS = ["events.live.broadcast.broadcaster", "events.notifications.mailer.sender_in_web"]
+SESSION_LOADER = "events.accounts.auth.session_loader"
 
 # Our wrappers run Django's security, clickjacking and CSRF middleware; hyperion/checks.py runs the deploy
 # checks these three would otherwise switch off.
@@ -101,7 +107,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": False,
         "OPTIONS": {"environment": "hyperion.jinja.environment", "autoescape": True,
-                    "context_processors": ["hyperion.jinja.request_context"]},
+                    "context_processors": ["hyperion.jinja.request_context"],
+                    "globals": {"local_moment": "events.catalog.presenters.moment_label"}},
     },
     {
         # Django's own templates stay available for the form widgets Django renders itself.

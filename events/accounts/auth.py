@@ -191,3 +191,15 @@ def apply_session_cookie(request, response) -> None:
         )
     elif getattr(request, "_hyperion_clear_session_cookie", False):
         response.delete_cookie(settings.SESSION_COOKIE_NAME, samesite=settings.SESSION_COOKIE_SAMESITE)
+
+
+class SessionLoader:
+    """What hyperion's AuthSessionMiddleware asks of the accounts (hyperion.hooks.SessionLoader; named by
+    settings.SESSION_LOADER)."""
+
+    anonymous = ANONYMOUS
+    user_for_request = staticmethod(user_for_request)
+    apply_cookie = staticmethod(apply_session_cookie)
+
+
+session_loader = SessionLoader()

@@ -377,3 +377,29 @@ async def run_loop(stop: asyncio.Event, *, interval: float = 2.0) -> None:
         if report.handled == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+class SenderInWeb:
+    """The sender as a background task of the web process, when ``OUTBOX_SENDER_IN_WEB`` is on (a lifespan
+    hook of the server: hyperion.hooks.LifespanHook, listed in settings.LIFESPAN_HOOKS)."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task | None = None
+        self.stopping = asyncio.Event()
+
+    def start(self) -> None:
+        if settings.OUTBOX_SENDER_IN_WEB:
+            self.stopping = asyncio.Event()
+            self.task = asyncio.create_task(run_loop(self.stopping), name="outbox-sender")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.stopping.set()
+            await self.task
+            self.task = None
+
+    def release_streams(self) -> None:
+        """Nothing to release: the sender holds no response open, and stops with the lifespan shutdown."""
+
+
+sender_in_web = SenderInWeb()

@@ -25,7 +25,9 @@ PUBLIC_FEED_HISTORY = timedelta(days=30)
 
 # Built feeds by what they were built from (scope, language, host, day, last change): calendar clients poll
 # unchanged feeds all day, and building an .ics with the icalendar library costs ~10 ms of CPU. The last
-# change is read first, so a cached body is never staler than a fresh one would be.
+# change is read first, so a cached body is never staler than a fresh one would be. Not in the page store
+# (hyperion/pagecache.py): the key holds the last change, read from the database, so no invalidation is needed,
+# and the store's PAGE_CACHE_SECONDS would rebuild the feeds polled all day.
 _built: OrderedDict[tuple, bytes] = OrderedDict()
 _BUILT_MAX = 2048
 

@@ -23,7 +23,7 @@ from events.catalog.forms import EventFilterForm
 from events.live import broadcast
 from events.models import utcnow
 from events.rules import permissions, seats
-from hyperion import db, pagecache, publicpages
+from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
 
 
@@ -31,8 +31,8 @@ async def home(request):
     """Upcoming events. The content below the navigation depends only on the query string and the
     language, so it is rendered once and served from the page cache until something changes."""
     key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())))
-    content = await _cached(key, lambda: _home_content(request))
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    content = await pagecache.fragment(key, lambda: _home_content(request))
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/home.html", {"content": content})
 
 
@@ -81,8 +81,8 @@ async def event_detail(request, slug: str):
     turns = [moment for moment in (event.registration_opens_at, event.registration_closes_at or event.starts_at,
                                    event.ends_at)
              if moment is not None and moment > now]
-    publicpages.allow(request, tags=(pagecache.event_tag(event.id),),
-                      expires_at=publicpages.monotonic_at(min(turns), now=now) if turns else None)
+    pagecache.allow(request, tags=(pagecache.event_tag(event.id),),
+                      expires_at=pagecache.monotonic_at(min(turns), now=now) if turns else None)
     return render(request, "events/detail.html", {"event": presenters.event_page(event, now=now)})
 
 
@@ -91,22 +91,12 @@ async def association_detail(request, slug: str):
         association = await catalog_queries.association_page(session, slug=slug, now=(now := utcnow()))
     if association is None:
         raise Http404
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/association.html", {
         "association": association,
         "upcoming": [presenters.event_card(row, now=now) for row in association.upcoming],
         "past": [presenters.event_card(row, now=now) for row in association.past],
     })
-
-
-async def _cached(key: tuple, build) -> Markup:
-    """A fragment from the page cache, or built now and cached (see events/pagecache.py)."""
-    content = pagecache.get(key)
-    if content is None:
-        version = pagecache.version()
-        content = await build()
-        pagecache.put(key, content, version=version)
-    return content
 
 
 def _fragment(template: str, context: dict) -> Markup:
@@ -126,8 +116,8 @@ async def calendar_month(request):
         return _fragment("events/_calendar_month_content.html",
                          {"month": calendar.month_view(month, rows, today=today)})
 
-    content = await _cached(("calendar_month", get_language(), month, today), build)
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    content = await pagecache.fragment(("calendar_month", get_language(), month, today), build)
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/calendar_month.html",
                   {"content": content, "period_title": date_format(month, "F Y")})
 
@@ -143,12 +133,14 @@ async def calendar_week(request):
         return _fragment("events/_calendar_week_content.html",
                          {"week": calendar.week_view(monday, rows, today=today)})
 
-    content = await _cached(("calendar_week", get_language(), monday, today), build)
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    content = await pagecache.fragment(("calendar_week", get_language(), monday, today), build)
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     week = calendar.week_view(monday, [], today=today)
     return render(request, "events/calendar_week.html", {"content": content, "period_title": week.title})
 
 
+# Not in the page store (hyperion/pagecache.py): a news is an immutable value, so its encoding is never out of
+# date and needs no invalidation; the LRU only bounds memory.
 @functools.lru_cache(maxsize=256)  # one encoding per news and language, not one per open page
 def _server_sent(news: broadcast.SeatNews, language: str) -> bytes:
     # The counter's text comes made, in the page's language, by the function that rendered the page:
