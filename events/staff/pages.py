@@ -44,7 +44,7 @@ async def _event_load(session: AsyncSession, actor: Actor, event_id: int) -> que
     return found
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class EventPage:
     """An event's management page (or a form about it): the actor, the event and what the page lists."""
 
@@ -62,12 +62,14 @@ async def event_page(user, event_id: int, *, history: bool = False, attendees: s
     async with db.read_session() as session:
         actor = await actor_load(session, user)
         found = await _event_load(session, actor, event_id)
-        entries = (await queries.audit_entries(session, object_type="event", object_id=event_id))[0] \
-            if history else None
-        rows = await queries.attendees(session, event_id=event_id, query=attendees) \
-            if attendees is not None else None
-        options = await queries.associations_choices(session, actor=actor) if choices else None
-    return EventPage(actor, found, entries, rows, options)
+        page = EventPage(actor, found)
+        if history:
+            page.history, _more = await queries.audit_entries(session, object_type="event", object_id=event_id)
+        if attendees is not None:
+            page.attendees = await queries.attendees(session, event_id=event_id, query=attendees)
+        if choices:
+            page.choices = await queries.associations_choices(session, actor=actor)
+    return page
 
 
 def event_actions(actor: Actor, event) -> dict[str, bool]:
