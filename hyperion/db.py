@@ -212,3 +212,8 @@ async def engine_scope(url: str | URL | None = None) -> AsyncIterator[AsyncEngin
         yield engine
     finally:
         await engine_dispose()
+
+
+# What a read query is handed: a read session (ORM entities, commands and tests) or a read connection (Core
+# rows, the pages). A query that builds ORM entities still asks for an AsyncSession.
+Reader = AsyncSession | AsyncConnection

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from sqlalchemy import Integer, Select, bindparam, func, literal_column, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from events.catalog import search
@@ -145,7 +144,7 @@ _UPCOMING_STATEMENTS: dict[tuple, Select] = {}
 
 
 async def events_upcoming(
-    session: AsyncSession, *, now: datetime, filters: EventFilters, page: int = 1, per_page: int = 20, tz=None
+    session: db.Reader, *, now: datetime, filters: EventFilters, page: int = 1, per_page: int = 20, tz=None
 ) -> EventPage:
     """Published events that have not ended yet, soonest first. One query: a row beyond the page tells
     whether there is a next page, instead of a second COUNT query."""
@@ -226,7 +225,7 @@ _EVENT_DETAIL = (
 )
 
 
-async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | None) -> EventDetail | None:
+async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) -> EventDetail | None:
     """One event with its seats and the viewer's own registration: one query, built once."""
     statement, params = _EVENT_DETAIL, {"slug": slug, "viewer_id": viewer_id or 0}
     row = (await session.execute(statement, params)).first()
@@ -259,7 +258,7 @@ class AssociationPage:
     past: list[EventRow]
 
 
-async def association_page(session: AsyncSession, *, slug: str, now: datetime) -> AssociationPage | None:
+async def association_page(session: db.Reader, *, slug: str, now: datetime) -> AssociationPage | None:
     association = (await session.execute(
         select(Association.id, Association.slug, Association.name, Association.description)
         .where(Association.slug == slug))).first()
@@ -279,7 +278,7 @@ async def association_page(session: AsyncSession, *, slug: str, now: datetime) -
     )
 
 
-async def events_between(session: AsyncSession, *, start: datetime, end: datetime) -> list[EventRow]:
+async def events_between(session: db.Reader, *, start: datetime, end: datetime) -> list[EventRow]:
     """Published events that overlap [start, end): the calendar's month or week."""
     statement = (
         select(*EVENT_ROW_COLUMNS)
@@ -292,13 +291,13 @@ async def events_between(session: AsyncSession, *, start: datetime, end: datetim
     return [event_row(row) for row in await session.execute(statement)]
 
 
-async def associations_all(session: AsyncSession) -> list[tuple[str, str]]:
+async def associations_all(session: db.Reader) -> list[tuple[str, str]]:
     """(slug, name) of every association, by name: the filter menu."""
     result = await session.execute(select(Association.slug, Association.name).order_by(Association.name))
     return [(row.slug, row.name) for row in result]
 
 
-async def event_counts(session: AsyncSession) -> dict[str, int]:
+async def event_counts(session: db.Reader) -> dict[str, int]:
     """How many rows each main table holds (commands report them)."""
     counts = {}
     for name, model in (("users", User), ("associations", Association), ("events", Event),

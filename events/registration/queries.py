@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.catalog.queries import EVENT_ROW_COLUMNS, EventRow, event_row
 from events.models import (
@@ -17,6 +16,7 @@ from events.models import (
     RegistrationStatus,
 )
 from events.rules.seats import waitlist_position_of
+from hyperion import db
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ _MY_REGISTRATIONS = (
 )
 
 
-async def my_registrations(session: AsyncSession, *, user_id: int) -> list[MyEventRow]:
+async def my_registrations(session: db.Reader, *, user_id: int) -> list[MyEventRow]:
     """Every event the user registered for (any state), soonest first."""
     return [
         MyEventRow(event_row(row), row.my_status,
@@ -57,7 +57,7 @@ _CONFIRMED_OVERLAPS = (
 
 
 async def confirmed_overlaps(
-    session: AsyncSession, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
+    session: db.Reader, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
 ) -> list[str]:
     """Titles of the user's confirmed, not cancelled events that overlap [starts_at, ends_at)."""
     rows = await session.execute(_CONFIRMED_OVERLAPS, {

@@ -42,12 +42,12 @@ async def _home_content(request) -> Markup:
     page = presenters.page_number(request.GET.get("page"))
 
     async def load_associations():
-        async with db.read_connection() as session:
-            return await catalog_queries.associations_all(session)
+        async with db.read_connection() as connection:
+            return await catalog_queries.associations_all(connection)
 
     async def load_events():
-        async with db.read_connection() as session:
-            return await catalog_queries.events_upcoming(session, now=utcnow(), filters=filters, page=page,
+        async with db.read_connection() as connection:
+            return await catalog_queries.events_upcoming(connection, now=utcnow(), filters=filters, page=page,
                                                  tz=localtime.site_zone())
 
     # Independent queries: run at once, each on its own connection (a connection serves one task).
@@ -66,13 +66,13 @@ async def _home_content(request) -> Markup:
 
 async def event_detail(request, slug: str):
     user = request.user
-    async with db.read_connection() as session:
-        event = await catalog_queries.event_detail(session, slug=slug, viewer_id=user.id)
+    async with db.read_connection() as connection:
+        event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user.id)
         if event is None:
             raise Http404
         # Roles matter only for an unpublished event: a published one costs one round trip.
         if not event.is_published:
-            roles = await account_queries.user_roles(session, user_id=user.id) if user.is_authenticated else {}
+            roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
             if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                 raise Http404  # not 403: an unpublished event's existence is not disclosed
     now = utcnow()
@@ -87,8 +87,8 @@ async def event_detail(request, slug: str):
 
 
 async def association_detail(request, slug: str):
-    async with db.read_connection() as session:
-        association = await catalog_queries.association_page(session, slug=slug, now=(now := utcnow()))
+    async with db.read_connection() as connection:
+        association = await catalog_queries.association_page(connection, slug=slug, now=(now := utcnow()))
     if association is None:
         raise Http404
     pagecache.allow(request, tags=(pagecache.LISTS,))
@@ -110,8 +110,8 @@ async def calendar_month(request):
 
     async def build() -> Markup:
         grid_start, grid_end = calendar.month_grid_bounds(month)
-        async with db.read_connection() as session:
-            rows = await catalog_queries.events_between(session, start=localtime.day_start(grid_start),
+        async with db.read_connection() as connection:
+            rows = await catalog_queries.events_between(connection, start=localtime.day_start(grid_start),
                                                 end=localtime.day_start(grid_end))
         return _fragment("events/_calendar_month_content.html",
                          {"month": calendar.month_view(month, rows, today=today)})
@@ -127,8 +127,8 @@ async def calendar_week(request):
     monday = calendar.parse_week(request.GET.get("week"), default=today)
 
     async def build() -> Markup:
-        async with db.read_connection() as session:
-            rows = await catalog_queries.events_between(session, start=localtime.day_start(monday),
+        async with db.read_connection() as connection:
+            rows = await catalog_queries.events_between(connection, start=localtime.day_start(monday),
                                                 end=localtime.day_start(monday + timedelta(days=7)))
         return _fragment("events/_calendar_week_content.html",
                          {"week": calendar.week_view(monday, rows, today=today)})
@@ -163,39 +163,41 @@ def _stream_language(request) -> str:
 async def seats_stream(request, slug: str):
     """Server-sent events: the event's seat count, live, for the counter on its page. Holds no database
     connection while it waits: the process's broadcaster re-reads the count once per change for all."""
-    async with db.read_connection() as session:
-        event = await catalog_queries.event_detail(session, slug=slug, viewer_id=None)
+    async with db.read_connection() as connection:
+        event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=None)
     if event is None or not event.is_published:
         raise Http404
-    language = _stream_language(request)
+    # Subscribed before the first count is read, so that no change falls in between.
     queue = broadcast.broadcaster.subscribe(event.id)
-    loop = asyncio.get_running_loop()
-
-    async def stream():
-        try:
-            yield b"retry: 3000\n\n"
-            try:
-                news = await broadcast.seat_news(event.id)
-            except Exception as error:  # an outage ends the stream; the browser reconnects by itself
-                if not is_database_unavailable(error):
-                    raise
-                return
-            if news is not None:
-                yield _server_sent(news, language)
-            deadline = loop.time() + settings.SSE_MAX_SECONDS
-            while (remaining := deadline - loop.time()) > 0:
-                try:
-                    news = await asyncio.wait_for(queue.get(), timeout=min(15.0, remaining))
-                except TimeoutError:
-                    yield b": keep-alive\n\n"  # also how a vanished client is noticed
-                    continue
-                if news is None:  # the server is shutting down
-                    return
-                yield _server_sent(news, language)
-        finally:
-            broadcast.broadcaster.unsubscribe(event.id, queue)
-
-    response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")
+    stream = _seat_news_stream(event.id, queue, _stream_language(request))
+    response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
+
+
+async def _seat_news_stream(event_id: int, queue: asyncio.Queue, language: str):
+    """The stream's messages: the count now, then each change, with a keep-alive comment when idle."""
+    loop = asyncio.get_running_loop()
+    try:
+        yield b"retry: 3000\n\n"
+        try:
+            news = await broadcast.seat_news(event_id)
+        except Exception as error:  # an outage ends the stream; the browser reconnects by itself
+            if not is_database_unavailable(error):
+                raise
+            return
+        if news is not None:
+            yield _server_sent(news, language)
+        deadline = loop.time() + settings.SSE_MAX_SECONDS
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                news = await asyncio.wait_for(queue.get(), timeout=min(15.0, remaining))
+            except TimeoutError:
+                yield b": keep-alive\n\n"  # also how a vanished client is noticed
+                continue
+            if news is None:  # the server is shutting down
+                return
+            yield _server_sent(news, language)
+    finally:
+        broadcast.broadcaster.unsubscribe(event_id, queue)
