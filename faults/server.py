@@ -32,6 +32,7 @@ class AppServer:
         self.log_path: Path | None = None
         self.starts = 0
         self.label = f"uvicorn-{secrets.token_hex(3)}-{self.port}"
+        self.http = HTTP_PROTOCOL  # "httptools": uvicorn's own, for a comparison
 
     def start(self, timeout: float = 30) -> None:
         self.starts += 1
@@ -41,7 +42,7 @@ class AppServer:
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--loop", "uvloop", "--http", HTTP_PROTOCOL, "--ws", "none",
+                 "--port", str(self.port), "--loop", "uvloop", "--http", self.http, "--ws", "none",
                  "--lifespan", "on",
                  *self.extra_args],
                 cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
