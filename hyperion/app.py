@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import html
 import logging
 from collections import deque
+from functools import cache
 
 from django.conf import settings
 
@@ -14,7 +16,7 @@ from hyperion import db, hooks
 from hyperion.handler import LoopBoundASGIHandler
 from hyperion.pagecache import SCOPE_KEY
 from hyperion.publicpages import PublicPages, Ticket, accepts_gzip
-from hyperion.staticfiles import StaticFiles, security_headers
+from hyperion.staticfiles import StaticFiles, fingerprint, security_headers
 from hyperion.turns import current_turn
 
 logger = logging.getLogger("hyperion")
@@ -257,12 +259,45 @@ class _Turn:
 
 
 async def _busy(scope, send) -> None:
-    await send({"type": "http.response.start", "status": 503,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5"),
-                            *security_headers(scope)]})
-    await send({"type": "http.response.body",
-                "body": "Le site est très sollicité : réessayez dans quelques secondes.\n"
-                        "The site is very busy: please try again in a few seconds.\n".encode()})
+    await send_busy_page(scope, send)
+
+
+BUSY_RETRY_AFTER = 5  # seconds
+
+
+@cache
+def busy_page() -> bytes:
+    """The "very busy" page: a whole HTML page in both languages with the site's style sheet, built once and
+    without a request, because it is also what the server protocol answers for a connection beyond the
+    concurrency limit (hyperion/httpprotocol.py), before any request object exists."""
+    css = f"{settings.STATIC_URL}css/site.css?v={fingerprint(str(settings.STATIC_ROOT), 'css/site.css')}"
+    site = html.escape(settings.SITE_NAME)
+    return (
+        '<!doctype html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>Réessayez dans un instant · {site}</title>\n"
+        f'<link rel="stylesheet" href="{html.escape(css)}">\n</head>\n<body>\n'
+        f'<header class="site-header"><nav class="nav"><a class="brand" href="/">{site}</a></nav></header>\n'
+        '<main id="main" class="container"><div class="error-page">\n'
+        "<h1>Réessayez dans un instant</h1>\n"
+        "<p>Le site est très sollicité : réessayez dans quelques secondes.</p>\n"
+        '<p lang="en">The site is very busy: please try again in a few seconds.</p>\n'
+        '<p><a href="">Recharger · <span lang="en">Reload</span></a></p>\n'
+        "</div></main>\n</body>\n</html>\n"
+    ).encode()
+
+
+async def send_busy_page(scope, send, *, close: bool = False) -> None:
+    """A 503 with Retry-After and the busy page; ``close``: and end the connection (a client refused at the
+    server's door should not keep its place by keeping the connection)."""
+    body = busy_page()
+    headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+               (b"retry-after", str(BUSY_RETRY_AFTER).encode()), (b"cache-control", b"no-store"),
+               *security_headers(scope)]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
 
 class BodyTooLarge(Exception):

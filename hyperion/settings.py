@@ -208,10 +208,17 @@ LOGGING = {
 # reverse proxy or CDN serves static/.
 SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
 
-# uvicorn (manage.py runserver): connections a worker serves at once before it answers 503, and how long
+# uvicorn (manage.py runserver): requests a worker serves at once before it answers 503, and how long
 # in-flight requests get to finish at shutdown.
 SERVER_LIMIT_CONCURRENCY = env.int("SERVER_LIMIT_CONCURRENCY", default=2000)
 SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
+# The server's own protocol (hyperion/httpprotocol.py): a request's line and headers must arrive within
+# SERVER_HEADER_TIMEOUT seconds, else the connection is closed; connections with no request in progress
+# (headers not finished, or idle between two requests) do not count against SERVER_LIMIT_CONCURRENCY, and
+# past SERVER_MAX_IDLE_CONNECTIONS of them per worker the one that has waited longest is closed. Slow-header
+# clients (slowloris) thus neither fill the limit nor run the process out of file descriptors.
+SERVER_HEADER_TIMEOUT = env.float("SERVER_HEADER_TIMEOUT", default=10.0)
+SERVER_MAX_IDLE_CONNECTIONS = env.int("SERVER_MAX_IDLE_CONNECTIONS", default=2000)
 # Requests a worker lets into Django at once; the others queue in arrival order (hyperion/app.py,
 # Admission) and get a 503 with Retry-After after SERVER_QUEUE_TIMEOUT seconds. 0: the database pool
 # (size + overflow): pages stored for visitors are answered before the queue, so what enters Django needs
