@@ -12,11 +12,12 @@ from events.models import (
     Role,
     User,
 )
+from hyperion import db
 
 _USER_ROLES = select(Membership.association_id, Membership.role).where(Membership.user_id == bindparam("user_id"))
 
 
-async def user_roles(session: AsyncSession, *, user_id: int) -> dict[int, Role]:
+async def user_roles(session: db.SessionOrConnection, *, user_id: int) -> dict[int, Role]:
     """association_id → the user's role there."""
     rows = await session.execute(_USER_ROLES, {"user_id": user_id})
     return {row.association_id: row.role for row in rows}

@@ -226,7 +226,7 @@ _EVENT_DETAIL = (
 )
 
 
-async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | None) -> EventDetail | None:
+async def event_detail(session: db.SessionOrConnection, *, slug: str, viewer_id: int | None) -> EventDetail | None:
     """One event with its seats and the viewer's own registration: one query, built once."""
     statement, params = _EVENT_DETAIL, {"slug": slug, "viewer_id": viewer_id or 0}
     row = (await session.execute(statement, params)).first()
@@ -259,7 +259,7 @@ class AssociationPage:
     past: list[EventRow]
 
 
-async def association_page(session: AsyncSession, *, slug: str, now: datetime) -> AssociationPage | None:
+async def association_page(session: db.SessionOrConnection, *, slug: str, now: datetime) -> AssociationPage | None:
     association = (await session.execute(
         select(Association.id, Association.slug, Association.name, Association.description)
         .where(Association.slug == slug))).first()
@@ -279,7 +279,7 @@ async def association_page(session: AsyncSession, *, slug: str, now: datetime) -
     )
 
 
-async def events_between(session: AsyncSession, *, start: datetime, end: datetime) -> list[EventRow]:
+async def events_between(session: db.SessionOrConnection, *, start: datetime, end: datetime) -> list[EventRow]:
     """Published events that overlap [start, end): the calendar's month or week."""
     statement = (
         select(*EVENT_ROW_COLUMNS)

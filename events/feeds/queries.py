@@ -6,11 +6,11 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.accounts.auth import feed_token_hash
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
 from events.rules.seats import waitlist_position_of
+from hyperion import db
 
 PUBLISHED = (EventStatus.APPROVED, EventStatus.CANCELLED)
 
@@ -96,14 +96,14 @@ def _in_scope(statement, *, association_slug: str | None, category: str | None):
     return statement
 
 
-async def association_by_slug(session: AsyncSession, *, slug: str) -> FeedAssociation | None:
+async def association_by_slug(session: db.SessionOrConnection, *, slug: str) -> FeedAssociation | None:
     row = (await session.execute(
         select(Association.id, Association.slug, Association.name).where(Association.slug == slug)
     )).first()
     return None if row is None else FeedAssociation(id=row.id, slug=row.slug, name=row.name)
 
 
-async def feed_event_published(session: AsyncSession, *, slug: str) -> FeedEventRow | None:
+async def feed_event_published(session: db.SessionOrConnection, *, slug: str) -> FeedEventRow | None:
     """One published event, whenever it happens; None for an unknown or unpublished slug."""
     row = (await session.execute(
         select(*_EVENT_COLUMNS).where(Event.slug == slug, Event.status.in_(PUBLISHED))
@@ -112,7 +112,8 @@ async def feed_event_published(session: AsyncSession, *, slug: str) -> FeedEvent
 
 
 async def feed_events_published(
-    session: AsyncSession, *, since: datetime, association_slug: str | None = None, category: str | None = None
+    session: db.SessionOrConnection, *, since: datetime, association_slug: str | None = None,
+    category: str | None = None
 ) -> list[FeedEventRow]:
     """Published events (cancelled ones included) that end at or after ``since``, in start order."""
     statement = (
@@ -125,7 +126,7 @@ async def feed_events_published(
 
 
 async def feed_events_changed_at(
-    session: AsyncSession, *, association_slug: str | None = None, category: str | None = None
+    session: db.SessionOrConnection, *, association_slug: str | None = None, category: str | None = None
 ) -> datetime | None:
     """Latest change to any event of the feed's scope, whatever its status or date.
 
@@ -141,7 +142,7 @@ _FEED_OWNER = select(User.id, User.display_name, User.language).where(
     User.feed_token_hash == bindparam("token_hash"), User.is_active)
 
 
-async def feed_owner_by_token(session: AsyncSession, *, token: str) -> FeedOwner | None:
+async def feed_owner_by_token(session: db.SessionOrConnection, *, token: str) -> FeedOwner | None:
     """The active student whose personal feed ``token`` opens; None for any other token."""
     if not token:
         return None
@@ -162,7 +163,7 @@ _FEED_REGISTRATIONS = (
 )
 
 
-async def feed_registrations(session: AsyncSession, *, user_id: int) -> list[FeedRegistrationRow]:
+async def feed_registrations(session: db.SessionOrConnection, *, user_id: int) -> list[FeedRegistrationRow]:
     """The student's registrations (left ones included) on published events, in start order."""
     return [
         FeedRegistrationRow(
@@ -184,7 +185,7 @@ _FEED_CHANGED_AT = select(
 )
 
 
-async def feed_registrations_changed_at(session: AsyncSession, *, user_id: int) -> datetime | None:
+async def feed_registrations_changed_at(session: db.SessionOrConnection, *, user_id: int) -> datetime | None:
     """Latest change to the student's events or to any registration on them.
 
     Other students' registrations count because they move this student's waitlist position; events of

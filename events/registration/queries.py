@@ -17,6 +17,7 @@ from events.models import (
     RegistrationStatus,
 )
 from events.rules.seats import waitlist_position_of
+from hyperion import db
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +58,7 @@ _CONFIRMED_OVERLAPS = (
 
 
 async def confirmed_overlaps(
-    session: AsyncSession, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
+    session: db.SessionOrConnection, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
 ) -> list[str]:
     """Titles of the user's confirmed, not cancelled events that overlap [starts_at, ends_at)."""
     rows = await session.execute(_CONFIRMED_OVERLAPS, {

@@ -141,7 +141,7 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
     async with session.begin():
         event = await event_for_actor(session, actor, event_id, lock=True)
         if permissions.can_edit_all_fields(actor, association_id=event.association_id, status=event.status):
-            allowed = EVENT_FIELDS
+            allowed: tuple[str, ...] = EVENT_FIELDS
             if values.get("association_id", event.association_id) != event.association_id and \
                     not actor.is_editor_of(values["association_id"]):
                 raise Forbidden

@@ -75,8 +75,9 @@ async def feed_association(request, slug: str):
         key = ("association", slug, association.name, request.get_host(), utcnow().date(), changed_at)
         rows = None if key in _built else await feed_queries.feed_events_published(
             session, since=utcnow() - PUBLIC_FEED_HISTORY, association_slug=slug)
-    body = _built_feed(key, lambda: ical.calendar_events(rows, name=f"{settings.SITE_NAME} – {association.name}",
-                                                          event_url=_event_url(request)))
+    body = _built_feed(key, lambda: ical.calendar_events(
+        rows,  # type: ignore[arg-type]  # None only when the feed is built already
+        name=f"{settings.SITE_NAME} – {association.name}", event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
 
@@ -90,8 +91,9 @@ async def feed_category(request, slug: str):
         key = ("category", slug, language, request.get_host(), utcnow().date(), changed_at)
         rows = None if key in _built else await feed_queries.feed_events_published(
             session, since=utcnow() - PUBLIC_FEED_HISTORY, category=slug)
-    body = _built_feed(key, lambda: ical.calendar_events(rows, name=f"{settings.SITE_NAME} – {category_label(slug)}",
-                                                          event_url=_event_url(request)))
+    body = _built_feed(key, lambda: ical.calendar_events(
+        rows,  # type: ignore[arg-type]  # None only when the feed is built already
+        name=f"{settings.SITE_NAME} – {category_label(slug)}", event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
 
@@ -114,7 +116,8 @@ async def feed_personal(request, token: str):
         # Calendar clients send no Accept-Language worth trusting: the feed speaks the student's language.
         with translation.override(owner.language):
             name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
-            return ical.calendar_registrations(rows, name=name, event_url=_event_url(request))
+            return ical.calendar_registrations(
+                rows, name=name, event_url=_event_url(request))  # type: ignore[arg-type]  # None: built already
 
     body = _built_feed(key, build)
     return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
