@@ -128,7 +128,7 @@ def _discard_closed_connection(dbapi_connection, _record, _proxy) -> None:
     asyncpg marked the connection closed, so the check is local (no round trip, unlike pre-ping).
     A connection lost without a word (a silent network cut) fails on first use instead: that request gets
     the "try again" page and SQLAlchemy then discards every connection as old as the one that failed."""
-    if dbapi_connection._connection.is_closed():
+    if dbapi_connection.driver_connection.is_closed():  # the asyncpg connection under the adapter
         raise exc.DisconnectionError("pooled connection closed by the server")  # the pool retries
 
 
