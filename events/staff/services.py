@@ -1,8 +1,8 @@
 """Writes of the management area about events: create, series, edit, lifecycle transitions, delete.
 (People, attendees and roles: ``events.staff.people``.)
 
-Same habits as ``events.registration.services``: each function owns its transaction, checks permissions and rules inside it,
-writes its audit entry in the same transaction, and raises a ``DomainError`` when a rule says no. Seat
+Same habits as ``events.registration.services``: each function owns its transaction, checks permissions and
+rules inside it, writes its audit entry in the same transaction, and raises a ``DomainError`` when a rule says no. Seat
 changes (capacity, manual add or remove, cancel) lock the event row first, like registrations do.
 """
 
