@@ -1,10 +1,13 @@
 # The two commands of the README. Each installs what it needs first.
 # make run PORT=8080 serves on another port; make run ARGS="0.0.0.0:8080 --workers 2" passes ARGS to runserver.
-.PHONY: run test bench
+.PHONY: run test bench lint
 run:
 	PORT="$(PORT)" ./scripts/run $(ARGS)
 test:
 	./scripts/test
+# The static checks of make test alone (ruff, mypy, the import contracts), on an installed .venv.
+lint:
+	.venv/bin/python -m ruff check . && .venv/bin/python -m mypy && .venv/bin/lint-imports
 bench:
 	./bench/run
 

@@ -218,7 +218,7 @@ class Admission:
 
     def _sweep(self) -> None:
         self._sweeper = None
-        now = self._loop.time()  # type: ignore[union-attr] - set by the enter that armed the sweep
+        now = self._loop.time()  # type: ignore[union-attr]  # set by the enter that armed the sweep
         for line in (self._first, self._waiting):  # each in arrival order, so in deadline order
             while line and (line[0][0] <= now or line[0][1].done()):
                 _deadline, turn = line.popleft()

@@ -120,8 +120,8 @@ def _template_i18n(language: str) -> dict:
     one ``translation.activate(language)`` installs; a translated string is remembered per language.
     """
     catalog = trans_real.translation(language)
-    translated: dict[str, Markup] = {}  # the catalog's answer
-    labels: dict[str, Markup] = {}  # that answer %-formatted without variables ("%%" -> "%")
+    translated: dict[str, str] = {}  # the catalog's answer
+    labels: dict[str, str] = {}  # that answer %-formatted without variables ("%%" -> "%")
 
     @pass_context
     def gettext(__context, __string: str, **variables):
@@ -168,7 +168,8 @@ class _CsrfToken:
     __slots__ = ("request", "value")
 
     def __init__(self, request) -> None:
-        self.request, self.value = request, None
+        self.request = request
+        self.value: str | None = None
 
     def __str__(self) -> str:
         if self.value is None:
@@ -215,7 +216,8 @@ def environment(**options) -> Environment:
     options.setdefault("extensions", [])
     options["extensions"] = [*options["extensions"], "jinja2.ext.i18n"]
     env = Environment(**options)  # noqa: S701 - settings.TEMPLATES passes autoescape=True  # nosec B701
-    env.install_gettext_callables(translation.gettext, translation.ngettext, newstyle=True)
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+        translation.gettext, translation.ngettext, newstyle=True)
     env.globals.update(
         url=url,
         static=static,

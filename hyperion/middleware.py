@@ -37,7 +37,7 @@ class _AsyncMiddleware:
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
-        markcoroutinefunction(self)
+        markcoroutinefunction(self)  # type: ignore[type-var]  # each subclass defines an async __call__
 
 
 class SecurityHeadersMiddleware(_AsyncMiddleware):

@@ -139,7 +139,7 @@ _USER_FOR_TOKEN = (
 )
 
 
-async def user_for_token(session: AsyncSession, *, token: str) -> CurrentUser | None:
+async def user_for_token(session: db.Reader, *, token: str) -> CurrentUser | None:
     row = (await session.execute(_USER_FOR_TOKEN, {"token_hash": _token_hash(token), "now": utcnow()})).first()
     if row is None:
         return None

@@ -113,7 +113,8 @@ async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int
 
 
 def _dialect_insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    # A session here is always bound (hyperion.db.engine_start): hence the ignore.
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert  # type: ignore[union-attr]
 
 
 async def reminders_drop(session: AsyncSession, *, event_id: int, user_id: int | None = None) -> None:

@@ -10,6 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -191,7 +192,7 @@ async def demo_load(
         unique_memberships = {(row["user_id"], row["association_id"]): row for row in membership_rows}
         await session.execute(insert(Membership), list(unique_memberships.values()))
 
-        event_rows = []
+        event_rows: list[dict[str, Any]] = []
         used_slugs: set[str] = set()
         today = now.astimezone(zone).date()
         for number in range(events):

@@ -291,8 +291,8 @@ async def events_import(
     return ImportOutcome(created=created, updated=updated, unchanged=unchanged, notes=tuple(notes))
 
 
-async def _events_by_uid(session: AsyncSession, uids: list[str]) -> dict[str, Event]:
-    found: dict[str, Event] = {}
+async def _events_by_uid(session: AsyncSession, uids: list[str]) -> dict[str | None, Event]:
+    found: dict[str | None, Event] = {}
     for start in range(0, len(uids), _UID_BATCH):
         statement = select(Event).where(Event.ical_uid.in_(uids[start:start + _UID_BATCH])).with_for_update()
         found.update({event.ical_uid: event for event in (await session.execute(statement)).scalars()})

@@ -7,10 +7,21 @@ Forbidden objects of another association answer 404 rather than 403, so their ex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from events.models import EventStatus, Role
 
 UNPUBLISHED = (EventStatus.DRAFT, EventStatus.SUBMITTED, EventStatus.DECLINED)
+
+
+class Viewer(Protocol):
+    """Whoever asks to see a page: a logged-in user or the anonymous one (events.accounts.auth)."""
+
+    @property
+    def is_authenticated(self) -> bool: ...
+
+    @property
+    def is_staff(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +50,7 @@ class Actor:
         return {aid for aid, role in self.roles.items() if role in (Role.EDITOR, Role.MANAGER)}
 
 
-def can_see_unpublished(user, *, association_id: int, roles: dict[int, Role]) -> bool:
+def can_see_unpublished(user: Viewer, *, association_id: int, roles: dict[int, Role]) -> bool:
     """Drafts, submitted and declined events: staff and the association's editors and managers only."""
     if not user.is_authenticated:
         return False

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ScalarSelect, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import AliasedClass
 
 from events.models import (
     Event,
@@ -57,7 +58,7 @@ class SeatState:
         return self.capacity is not None and self.confirmed >= self.capacity
 
 
-def count_of(status: RegistrationStatus):
+def count_of(status: RegistrationStatus) -> ScalarSelect[int]:
     """Correlated count of an event's registrations in ``status`` (seats are counted, never stored)."""
     return (
         select(func.count(Registration.id))
@@ -73,7 +74,8 @@ CONFIRMED_COUNT = count_of(RegistrationStatus.CONFIRMED).label("confirmed")
 WAITLISTED_COUNT = count_of(RegistrationStatus.WAITLISTED).label("waitlisted")
 
 
-def waitlist_position_of(registration=Registration):
+def waitlist_position_of(
+        registration: type[Registration] | AliasedClass[Registration] = Registration) -> ScalarSelect[int]:
     """The one rule for a waitlist position, as a correlated SQL expression: 1 + the waitlisted
     registrations of the same event queued before ``registration`` (by queued_at, then id)."""
     other = aliased(Registration)

@@ -11,7 +11,7 @@ The loaders say no with domain errors: ``Forbidden`` (the views answer 403), ``E
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,9 +50,10 @@ class EventPage:
 
     actor: Actor
     found: queries.AdminEvent
-    history: list[queries.AuditRow] | None = None
-    attendees: list[queries.AttendeeRow] | None = None
-    choices: list[tuple[int, str]] | None = None
+    # Empty unless the page asked for them (event_page's arguments).
+    history: list[queries.AuditRow] = field(default_factory=list)
+    attendees: list[queries.AttendeeRow] = field(default_factory=list)
+    choices: list[tuple[int, str]] = field(default_factory=list)
 
 
 async def event_page(user, event_id: int, *, history: bool = False, attendees: str | None = None,

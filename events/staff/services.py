@@ -1,8 +1,8 @@
 """Writes of the management area about events: create, series, edit, lifecycle transitions, delete.
 (People, attendees and roles: ``events.staff.people``.)
 
-Same habits as ``events.registration.services``: each function owns its transaction, checks permissions and rules inside it,
-writes its audit entry in the same transaction, and raises a ``DomainError`` when a rule says no. Seat
+Same habits as ``events.registration.services``: each function owns its transaction, checks permissions and
+rules inside it, writes its audit entry in the same transaction, and raises a ``DomainError`` when a rule says no. Seat
 changes (capacity, manual add or remove, cancel) lock the event row first, like registrations do.
 """
 
@@ -141,7 +141,7 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
     async with session.begin():
         event = await event_for_actor(session, actor, event_id, lock=True)
         if permissions.can_edit_all_fields(actor, association_id=event.association_id, status=event.status):
-            allowed = EVENT_FIELDS
+            allowed: tuple[str, ...] = EVENT_FIELDS
             if values.get("association_id", event.association_id) != event.association_id and \
                     not actor.is_editor_of(values["association_id"]):
                 raise Forbidden

@@ -32,14 +32,20 @@ _built: OrderedDict[tuple, bytes] = OrderedDict()
 _BUILT_MAX = 2048
 
 
-def _built_feed(key: tuple, build) -> bytes:
+def _built_body(key: tuple) -> bytes | None:
+    """The body built for ``key``, if any, taken before the rows are read: should another request evict it
+    meanwhile, this one still has it (or has read the rows to build it)."""
     body = _built.get(key)
+    if body is not None:
+        _built.move_to_end(key)
+    return body
+
+
+def _built_feed(key: tuple, body: bytes | None, build) -> bytes:
     if body is None:
         body = _built[key] = build()
         while len(_built) > _BUILT_MAX:
             _built.popitem(last=False)
-    else:
-        _built.move_to_end(key)
     return body
 
 
@@ -60,10 +66,11 @@ async def feed_all(request):
         # next If-Modified-Since answer 200, never a 304 over stale rows.
         changed_at = await feed_queries.feed_events_changed_at(connection)
         key = ("all", request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await feed_queries.feed_events_published(
+        body = _built_body(key)
+        rows = [] if body is not None else await feed_queries.feed_events_published(
             connection, since=utcnow() - PUBLIC_FEED_HISTORY)
-    body = _built_feed(key, lambda: ical.calendar_events(rows, name=settings.SITE_NAME,
-                                                          event_url=_event_url(request)))
+    body = _built_feed(key, body, lambda: ical.calendar_events(
+        rows, name=settings.SITE_NAME, event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename="events.ics")
 
 
@@ -75,10 +82,11 @@ async def feed_association(request, slug: str):
             raise Http404
         changed_at = await feed_queries.feed_events_changed_at(connection, association_slug=slug)
         key = ("association", slug, association.name, request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await feed_queries.feed_events_published(
+        body = _built_body(key)
+        rows = [] if body is not None else await feed_queries.feed_events_published(
             connection, since=utcnow() - PUBLIC_FEED_HISTORY, association_slug=slug)
-    body = _built_feed(key, lambda: ical.calendar_events(rows, name=f"{settings.SITE_NAME} – {association.name}",
-                                                          event_url=_event_url(request)))
+    body = _built_feed(key, body, lambda: ical.calendar_events(
+        rows, name=f"{settings.SITE_NAME} – {association.name}", event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
 
@@ -90,10 +98,11 @@ async def feed_category(request, slug: str):
         changed_at = await feed_queries.feed_events_changed_at(connection, category=slug)
         language = translation.get_language()
         key = ("category", slug, language, request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await feed_queries.feed_events_published(
+        body = _built_body(key)
+        rows = [] if body is not None else await feed_queries.feed_events_published(
             connection, since=utcnow() - PUBLIC_FEED_HISTORY, category=slug)
-    body = _built_feed(key, lambda: ical.calendar_events(rows, name=f"{settings.SITE_NAME} – {category_label(slug)}",
-                                                          event_url=_event_url(request)))
+    body = _built_feed(key, body, lambda: ical.calendar_events(
+        rows, name=f"{settings.SITE_NAME} – {category_label(slug)}", event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
 
@@ -110,7 +119,8 @@ async def feed_personal(request, token: str):
             raise Http404
         changed_at = await feed_queries.feed_registrations_changed_at(connection, user_id=owner.id)
         key = ("personal", owner.id, owner.language, request.get_host(), changed_at)
-        rows = None if key in _built else await feed_queries.feed_registrations(connection, user_id=owner.id)
+        body = _built_body(key)
+        rows = [] if body is not None else await feed_queries.feed_registrations(connection, user_id=owner.id)
 
     def build() -> bytes:
         # Calendar clients send no Accept-Language worth trusting: the feed speaks the student's language.
@@ -118,7 +128,7 @@ async def feed_personal(request, token: str):
             name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
             return ical.calendar_registrations(rows, name=name, event_url=_event_url(request))
 
-    body = _built_feed(key, build)
+    body = _built_feed(key, body, build)
     return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
 
 

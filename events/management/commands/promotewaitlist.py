@@ -15,7 +15,7 @@ from hyperion import db
 class Command(AsyncCommand):
     # Like createsuperuser, an operator task skips the system checks: they cost seconds a run, and
     # `manage.py check` is where they belong.
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
     help = (
         "Fill the free seats of an event from its waitlist, first in line first, and print how many were "
         "promoted. Without EVENT_SLUG: every approved event not yet over that has a waitlist. Idempotent: "

@@ -15,7 +15,7 @@ ADDRPORT = re.compile(r"^(?:(?P<host>[\w.:\[\]-]+):)?(?P<port>\d+)$")
 
 class Command(BaseCommand):
     help = "Serve the site under uvicorn at ADDRPORT (default 127.0.0.1:8000)."
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
