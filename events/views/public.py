@@ -22,7 +22,7 @@ from events.catalog import queries as catalog_queries
 from events.catalog.forms import EventFilterForm
 from events.live import broadcast
 from events.models import utcnow
-from events.rules import permissions, seats
+from events.rules import permissions
 from hyperion import db, pagecache, publicpages
 from hyperion.errors import is_database_unavailable
 
@@ -154,8 +154,7 @@ def _server_sent(news: broadcast.SeatNews, language: str) -> bytes:
     # The counter's text comes made, in the page's language, by the function that rendered the page:
     # the script then has no wording or plural rule of its own to get wrong.
     with translation.override(language):
-        text = presenters.seats_counter_label(
-            seats.SeatState(news.capacity, news.confirmed, news.waitlisted), cancelled=news.cancelled)
+        text = presenters.seats_counter_label(news.seats, cancelled=news.cancelled)
     return f"event: seats\ndata: {news.as_json(text=text)}\n\n".encode()
 
 

@@ -18,7 +18,7 @@ from django.views.decorators.http import require_POST
 from events import errors, localtime
 from events.catalog import presenters
 from events.models import EventStatus
-from events.rules import lifecycle, permissions
+from events.rules import lifecycle, permissions, visibility
 from events.staff import queries as staff_queries
 from events.staff import services as staff_services
 from events.staff.forms import EventForm, EventListFilterForm, ReasonForm, SeriesForm
@@ -142,13 +142,13 @@ async def event_admin(request, event_id: int, *, actor):
         "can": {
             "edit": permissions.can_edit_all_fields(actor, association_id=association_id, status=event.status)
             or permissions.can_edit_published(actor, association_id=association_id, status=event.status),
-            "submit": event.status in (EventStatus.DRAFT, EventStatus.DECLINED)
+            "submit": lifecycle.can_transition(event.status, "submit")
             and permissions.can_submit(actor, association_id=association_id),
-            "review": event.status == EventStatus.SUBMITTED and permissions.can_review(actor),
-            "cancel": event.status == EventStatus.APPROVED
+            "review": lifecycle.can_transition(event.status, "approve") and permissions.can_review(actor),
+            "cancel": lifecycle.can_transition(event.status, "cancel")
             and permissions.can_cancel(actor, association_id=association_id),
             "delete": permissions.can_delete(actor, association_id=association_id, status=event.status),
-            "attendees": event.status in (EventStatus.APPROVED, EventStatus.CANCELLED),
+            "attendees": visibility.is_published(event.status),
         },
     })
 
