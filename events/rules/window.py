@@ -14,11 +14,22 @@ from events.rules import visibility
 
 
 class Window(Protocol):
-    status: EventStatus
-    starts_at: datetime
-    registration_opens_at: datetime | None
-    registration_closes_at: datetime | None
-    unregistration_closes_at: datetime | None
+    """What the rule reads of an event (read-only, so that frozen rows qualify)."""
+
+    @property
+    def status(self) -> EventStatus: ...
+
+    @property
+    def starts_at(self) -> datetime: ...
+
+    @property
+    def registration_opens_at(self) -> datetime | None: ...
+
+    @property
+    def registration_closes_at(self) -> datetime | None: ...
+
+    @property
+    def unregistration_closes_at(self) -> datetime | None: ...
 
 
 def registration_closes_at(event: Window) -> datetime:
