@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Integer, Select, bindparam, func, literal_column, or_, select
+from sqlalchemy import Integer, Select, bindparam, func, literal_column, select
 from sqlalchemy.orm import aliased
 
 from events.catalog import search
@@ -21,7 +21,8 @@ from events.models import (
     RegistrationStatus,
     User,
 )
-from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, count_of, waitlist_position_of
+from events.rules import visibility
+from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, has_seat_left, waitlist_position_of
 from hyperion import db
 
 
@@ -118,7 +119,7 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)), Event.ends_at >= bindparam("now"))
+        .where(visibility.published(), Event.ends_at >= bindparam("now"))
         .order_by(Event.starts_at, Event.id)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
@@ -132,8 +133,7 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     if has_to:
         statement = statement.where(Event.starts_at <= bindparam("date_to"))
     if has_seats:  # a cancelled event has no seat to offer, whatever its count says
-        seats_remain = count_of(RegistrationStatus.CONFIRMED) < Event.capacity
-        statement = statement.where(Event.status == EventStatus.APPROVED, or_(Event.capacity.is_(None), seats_remain))
+        statement = statement.where(visibility.going_ahead(), has_seat_left())
     if has_query:
         statement = statement.where(_search_condition(dialect_name))
     return statement
@@ -202,7 +202,7 @@ class EventDetail:
 
     @property
     def is_published(self) -> bool:
-        return self.status in (EventStatus.APPROVED, EventStatus.CANCELLED)
+        return visibility.is_published(self.status)
 
 
 _MINE = aliased(Registration)
@@ -267,8 +267,7 @@ async def association_page(session: db.Reader, *, slug: str, now: datetime) -> A
     base = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(Event.association_id == association.id,
-               Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)))
+        .where(Event.association_id == association.id, visibility.published())
     )
     upcoming = await session.execute(base.where(Event.ends_at >= now).order_by(Event.starts_at).limit(50))
     past = await session.execute(base.where(Event.ends_at < now).order_by(Event.starts_at.desc()).limit(20))
@@ -283,8 +282,7 @@ async def events_between(session: db.Reader, *, start: datetime, end: datetime) 
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)),
-               Event.starts_at < end, Event.ends_at >= start)
+        .where(visibility.published(), Event.starts_at < end, Event.ends_at >= start)
         .order_by(Event.starts_at, Event.id)
         .limit(1000)
     )

@@ -10,9 +10,8 @@ from sqlalchemy import bindparam, func, select
 from events.accounts.auth import feed_token_hash
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
 from events.rules.seats import waitlist_position_of
+from events.rules.visibility import published
 from hyperion import db
-
-PUBLISHED = (EventStatus.APPROVED, EventStatus.CANCELLED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,7 +105,7 @@ async def association_by_slug(session: db.Reader, *, slug: str) -> FeedAssociati
 async def feed_event_published(session: db.Reader, *, slug: str) -> FeedEventRow | None:
     """One published event, whenever it happens; None for an unknown or unpublished slug."""
     row = (await session.execute(
-        select(*_EVENT_COLUMNS).where(Event.slug == slug, Event.status.in_(PUBLISHED))
+        select(*_EVENT_COLUMNS).where(Event.slug == slug, published())
     )).first()
     return None if row is None else _event_row(row)
 
@@ -117,7 +116,7 @@ async def feed_events_published(
     """Published events (cancelled ones included) that end at or after ``since``, in start order."""
     statement = (
         select(*_EVENT_COLUMNS)
-        .where(Event.status.in_(PUBLISHED), Event.ends_at >= since)
+        .where(published(), Event.ends_at >= since)
         .order_by(Event.starts_at, Event.id)
     )
     statement = _in_scope(statement, association_slug=association_slug, category=category)
@@ -157,7 +156,7 @@ _FEED_REGISTRATIONS = (
         waitlist_position_of(Registration).label("waitlist_position"),
     )
     .join(Event, Event.id == Registration.event_id)
-    .where(Registration.user_id == bindparam("user_id"), Event.status.in_(PUBLISHED))
+    .where(Registration.user_id == bindparam("user_id"), published())
     .order_by(Event.starts_at, Event.id)
 )
 

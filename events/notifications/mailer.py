@@ -46,6 +46,7 @@ from events.models import (
     utcnow,
 )
 from events.notifications import outbox
+from events.rules import visibility
 from hyperion import db
 
 logger = logging.getLogger("hyperion.mailer")
@@ -134,7 +135,7 @@ def drop_reason(message: Claimed) -> str | None:
     if outbox.KIND_PREFERENCE.get(message.kind) in message.opt_outs:
         return "recipient opted out"
     if message.kind == "event.reminder" and (
-            message.event is None or message.event_status != EventStatus.APPROVED
+            message.event is None or not visibility.goes_ahead(message.event_status)
             or message.registration_status != RegistrationStatus.CONFIRMED):
         return "no longer confirmed for a published event"
     if message.kind != "digest.approval_queue" and message.event is None:

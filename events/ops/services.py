@@ -36,7 +36,7 @@ from events.models import (
     utcnow,
 )
 from events.ops.ical_import import ImportedEvent
-from events.rules import emails
+from events.rules import emails, lifecycle, visibility
 from events.staff.services import unique_slug
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -149,7 +149,7 @@ def _purgeable(*, inactive_before: datetime, now: datetime):
         .join(Event, Event.id == Registration.event_id)
         .where(Registration.user_id == User.id,
                Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)),
-               Event.status == EventStatus.APPROVED, Event.ends_at > now)
+               visibility.still_to_come(now))
         .exists()
     )
     return (
@@ -225,7 +225,7 @@ async def events_with_waitlist(session: AsyncSession, *, now: datetime | None = 
         Registration.event_id == Event.id, Registration.status == RegistrationStatus.WAITLISTED).exists()
     rows = (await session.execute(
         select(Event.id, Event.slug, Event.status)
-        .where(Event.status == EventStatus.APPROVED, Event.ends_at > now, waiting)
+        .where(visibility.still_to_come(now), waiting)
         .order_by(Event.starts_at, Event.id)
     )).all()
     return [EventRef(id=row.id, slug=row.slug, status=row.status) for row in rows]
@@ -321,7 +321,7 @@ async def _event_import_new(session: AsyncSession, *, association_id: int, item:
 async def _event_import_update(session: AsyncSession, *, event: Event, item: ImportedEvent) -> bool:
     before: dict[str, Any] = {name: getattr(event, name) for name in (*IMPORTED_FIELDS, "status")}
     after = {**before, **{name: getattr(item, name) for name in IMPORTED_FIELDS}}
-    if item.cancelled and event.status == EventStatus.APPROVED:
+    if item.cancelled and lifecycle.can_transition(event.status, "cancel"):
         after["status"] = EventStatus.CANCELLED
     changes = diff(before, after)
     if not changes:

@@ -11,10 +11,10 @@ from events.catalog.queries import EVENT_ROW_COLUMNS, EventRow, event_row
 from events.models import (
     Association,
     Event,
-    EventStatus,
     Registration,
     RegistrationStatus,
 )
+from events.rules import visibility
 from events.rules.seats import waitlist_position_of
 from hyperion import db
 
@@ -50,7 +50,7 @@ _CONFIRMED_OVERLAPS = (
     select(Event.title)
     .join(Registration, Registration.event_id == Event.id)
     .where(Registration.user_id == bindparam("user_id"), Registration.status == RegistrationStatus.CONFIRMED,
-           Event.status == EventStatus.APPROVED, Event.id != bindparam("exclude_event_id"),
+           visibility.going_ahead(), Event.id != bindparam("exclude_event_id"),
            Event.starts_at < bindparam("ends_at"), Event.ends_at > bindparam("starts_at"))
     .order_by(Event.starts_at)
 )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import errors, localtime
 from events.models import EventStatus
-from events.rules import lifecycle, permissions
+from events.rules import lifecycle, permissions, visibility
 from events.rules.permissions import Actor
 from events.staff import queries
 from events.staff.forms import AuditFilterForm, EventListFilterForm
@@ -79,12 +79,13 @@ def event_actions(actor: Actor, event) -> dict[str, bool]:
     return {
         "edit": permissions.can_edit_all_fields(actor, association_id=association_id, status=status)
         or permissions.can_edit_published(actor, association_id=association_id, status=status),
-        "submit": status in (EventStatus.DRAFT, EventStatus.DECLINED)
+        "submit": lifecycle.can_transition(status, "submit")
         and permissions.can_submit(actor, association_id=association_id),
-        "review": status == EventStatus.SUBMITTED and permissions.can_review(actor),
-        "cancel": status == EventStatus.APPROVED and permissions.can_cancel(actor, association_id=association_id),
+        "review": lifecycle.can_transition(status, "approve") and permissions.can_review(actor),
+        "cancel": lifecycle.can_transition(status, "cancel")
+        and permissions.can_cancel(actor, association_id=association_id),
         "delete": permissions.can_delete(actor, association_id=association_id, status=status),
-        "attendees": status in (EventStatus.APPROVED, EventStatus.CANCELLED),
+        "attendees": visibility.is_published(status),
     }
 
 

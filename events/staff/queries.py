@@ -22,8 +22,9 @@ from events.models import (
     Role,
     User,
 )
+from events.rules.emails import normalize_email
 from events.rules.permissions import Actor
-from events.rules.seats import SeatState, count_of, waitlist_position_of
+from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, waitlist_position_of
 from hyperion import db
 
 PER_PAGE = 25
@@ -55,8 +56,7 @@ class StaffEventRow:
 _STAFF_EVENT_COLUMNS = (
     Event.id, Event.slug, Event.title, Event.association_id, Association.name.label("association_name"),
     Event.starts_at, Event.status, Event.submitted_at, Event.capacity,
-    count_of(RegistrationStatus.CONFIRMED).label("confirmed"),
-    count_of(RegistrationStatus.WAITLISTED).label("waitlisted"),
+    CONFIRMED_COUNT, WAITLISTED_COUNT,
 )
 
 
@@ -109,8 +109,7 @@ class AdminEvent:
 async def admin_event(session: AsyncSession, *, event_id: int) -> AdminEvent | None:
     """The event as an ORM entity (so a session, not a bare connection), its association's name, its seats."""
     row = (await session.execute(
-        select(Event, Association.name, count_of(RegistrationStatus.CONFIRMED),
-               count_of(RegistrationStatus.WAITLISTED))
+        select(Event, Association.name, CONFIRMED_COUNT, WAITLISTED_COUNT)
         .join(Association, Association.id == Event.association_id).where(Event.id == event_id))).first()
     if row is None:
         return None
@@ -246,7 +245,7 @@ async def audit_entries(
     if association_id is not None:
         statement = statement.where(AuditEntry.association_id == association_id)
     if actor_email:
-        statement = statement.where(User.email == actor_email.strip().lower())
+        statement = statement.where(User.email == normalize_email(actor_email))
     if object_type:
         statement = statement.where(AuditEntry.object_type == object_type)
     if object_id is not None:

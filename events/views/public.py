@@ -22,7 +22,7 @@ from events.catalog import queries as catalog_queries
 from events.catalog.forms import EventFilterForm
 from events.live import broadcast
 from events.models import utcnow
-from events.rules import permissions, seats
+from events.rules import permissions, window
 from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
 
@@ -78,8 +78,7 @@ async def event_detail(request, slug: str):
     now = utcnow()
     # What a visitor without a session sees changes with the event, when its registration opens or closes, and
     # when it ends.
-    turns = [moment for moment in (event.registration_opens_at, event.registration_closes_at or event.starts_at,
-                                   event.ends_at)
+    turns = [moment for moment in (event.registration_opens_at, window.registration_closes_at(event), event.ends_at)
              if moment is not None and moment > now]
     pagecache.allow(request, tags=(pagecache.event_tag(event.id),),
                       expires_at=pagecache.monotonic_at(min(turns), now=now) if turns else None)
@@ -146,8 +145,7 @@ def _server_sent(news: broadcast.SeatNews, language: str) -> bytes:
     # The counter's text comes made, in the page's language, by the function that rendered the page:
     # the script then has no wording or plural rule of its own to get wrong.
     with translation.override(language):
-        text = presenters.seats_counter_label(
-            seats.SeatState(news.capacity, news.confirmed, news.waitlisted), cancelled=news.cancelled)
+        text = presenters.seats_counter_label(news.seats, cancelled=news.cancelled)
     return f"event: seats\ndata: {news.as_json(text=text)}\n\n".encode()
 
 

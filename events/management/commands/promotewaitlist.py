@@ -6,9 +6,9 @@ from django.core.management.base import CommandError, no_translations
 
 from events import errors
 from events.management.base import AsyncCommand
-from events.models import EventStatus
 from events.ops import services as ops_services
 from events.registration import services as registration_services
+from events.rules import visibility
 from hyperion import db
 
 
@@ -37,7 +37,7 @@ class Command(AsyncCommand):
                 found = await ops_services.event_by_slug(session, slug=event)
                 if found is None:
                     raise CommandError(f"no event with the slug {event!r}")
-                if found.status != EventStatus.APPROVED:
+                if not visibility.goes_ahead(found.status):
                     self.stdout.write(f"{found.slug}: {found.status.value}, not approved: nobody promoted.")
                     return
                 targets = [found]
