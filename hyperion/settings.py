@@ -144,7 +144,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "static"
 
-# Sessions live in our own table (events.auth), not in django.contrib.sessions (which needs the ORM).
+# Sessions live in our own table (events.accounts.auth), not in django.contrib.sessions (which needs the ORM).
 SESSION_COOKIE_NAME = "hyperion_session"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -266,7 +266,7 @@ DB_LISTEN_URL = env.str("DB_LISTEN_URL", default="")
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=120)
 # An open page's live seat counter gets at most one value per LIVE_SEATS_INTERVAL seconds (the latest),
 # and an event's open pages at most LIVE_SEATS_MAX_WRITES writes a second from a process; a lone change,
-# and "full" or "cancelled" flipping, go out at once (events/live.py, Broadcaster.publish).
+# and "full" or "cancelled" flipping, go out at once (events/live/broadcast.py, Broadcaster.publish).
 LIVE_SEATS_INTERVAL = env.float("LIVE_SEATS_INTERVAL", default=0.25)
 LIVE_SEATS_MAX_WRITES = env.float("LIVE_SEATS_MAX_WRITES", default=1000.0)
 # Seconds a rendered public list stays cached in a process (it is also dropped at once on any change).

@@ -101,7 +101,7 @@ class PasswordChangeForm(forms.Form):
 
 
 class NotificationPreferencesForm(forms.Form):
-    """One checkbox per family of e-mails (events.notifications.PREFERENCES); checked means "send"."""
+    """One checkbox per family of e-mails (events.notifications.outbox.PREFERENCES); checked means "send"."""
 
     def __init__(self, data=None, *, opt_outs: list[str]) -> None:
         from events.notifications.outbox import PREFERENCES

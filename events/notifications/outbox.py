@@ -2,7 +2,7 @@
 
 Nothing here sends anything. A service that changes a registration or an event calls these functions
 before it commits, so the change and its messages commit together (transactional outbox); the sender
-(events/mailer.py) delivers them later. Opt-outs are honoured at send time, so a preference changed in
+(events/notifications/mailer.py) delivers them later. Opt-outs are honoured at send time, so a preference changed in
 the meantime still counts.
 """
 

@@ -1,6 +1,6 @@
 """Writes of the operators' command line (manage.py createstaff, importics, purgeusers) and their small reads.
 
-Same habits as services.py and services_staff.py: each writing function owns its transaction, checks its
+Same habits as the registration and staff services: each writing function owns its transaction, checks its
 rule inside it and writes its audit entry (``actor_id=None``: the operator at the shell) in the same
 transaction, and says no with a ``DomainError``.
 """
@@ -330,7 +330,7 @@ async def _event_import_update(session: AsyncSession, *, event: Event, item: Imp
         setattr(event, name, value)
     event.updated_at = utcnow()
     # Registrants hear of a cancellation or a new date or place exactly as after an edit in the management
-    # area (events/event_changes.py); any other change still gets a new SEQUENCE for the calendars.
+    # area (events/catalog/changes.py); any other change still gets a new SEQUENCE for the calendars.
     if "status" in changes:
         await event_changes.event_cancelled(session, event=event)
     elif not await event_changes.event_schedule_changed(session, event=event, changed_fields=changes):
