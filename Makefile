@@ -1,12 +1,15 @@
 # The commands of the README. Each installs what it needs first.
 # make run PORT=8080 serves on another port; make run ARGS="0.0.0.0:8080 --workers 2" passes ARGS to runserver.
-.PHONY: run test test-fast bench
+.PHONY: run test test-fast bench lint
 run:
 	PORT="$(PORT)" ./scripts/run $(ARGS)
 test:
 	./scripts/test
 test-fast:
 	./scripts/test-fast
+# The static checks of make test alone (ruff, mypy, the import contracts), on an installed .venv.
+lint:
+	.venv/bin/python -m ruff check . && .venv/bin/python -m mypy && .venv/bin/lint-imports
 bench:
 	./bench/run
 

@@ -183,9 +183,10 @@ def markdown(results: dict) -> str:
             f"{_num(dataset.get('sessions'))} sessions; built in {dataset.get('seconds')} s. Each measured cell "
             f"starts from the same data (rows written by the previous cell are deleted). Mix: {weights}."]
     out += ["", "Servers, one process each, all under `PYTHONOPTIMIZE=2` (python -OO, as the README serves "
-            "production): **ours** = `uvicorn hyperion.asgi:application --loop uvloop --http httptools "
-            "--ws none --no-access-log --limit-concurrency 4000`; **ours, no page cache** = the same with "
-            "PAGE_CACHE_SECONDS=0 (no stored pages or fragments); **baseline** = bench/baseline (Django WSGI, "
+            "production): **ours** = `uvicorn hyperion.asgi:application --loop uvloop --http "
+            "hyperion.httpprotocol:HyperionHttpProtocol --ws none --no-access-log --limit-concurrency 4000`; "
+            "**ours, no page cache** = the same with PAGE_CACHE_SECONDS=0 (no stored pages or fragments); "
+            "**baseline** = bench/baseline (Django WSGI, "
             "stock sync middleware, sync SQLAlchemy + psycopg, same queries, presenters and Jinja2 templates, "
             "no page cache) under "
             "`gunicorn --workers 1 --worker-class gthread --threads 50` (or 200). Threads and RSS of the baseline "

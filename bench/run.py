@@ -132,9 +132,9 @@ class Server:
     def command(self) -> list[str]:
         if self.kind == "ours":
             return [PYTHON, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1", "--port",
-                    str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", "none", "--no-access-log",
-                    "--limit-concurrency", "4000", "--backlog", "4096", "--lifespan", "on", "--log-level",
-                    "warning"]
+                    str(self.port), "--loop", "uvloop", "--http", "hyperion.httpprotocol:HyperionHttpProtocol",
+                    "--ws", "none", "--no-access-log", "--limit-concurrency", "4000", "--backlog", "4096",
+                    "--lifespan", "on", "--log-level", "warning"]
         return [PYTHON, "-m", "gunicorn", "bench.baseline.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                 "--workers", "1", "--worker-class", "gthread", "--threads", str(self.threads),
                 "--worker-connections", "4000", "--backlog", "4096", "--keep-alive", "5", "--timeout", "120",
@@ -149,6 +149,9 @@ class Server:
             env["DATABASE_URL"] = database_url
             env["DJANGO_SETTINGS_MODULE"] = "hyperion.settings"
             env["PAGE_CACHE_SECONDS"] = "30" if self.page_cache else "0"
+            # As many kept-alive connections between requests as the limit admits requests: the rush keeps
+            # thousands of clients connected.
+            env["SERVER_MAX_IDLE_CONNECTIONS"] = "4000"
         else:
             env["DATABASE_URL"] = database_url.replace("+asyncpg", "+psycopg")
             env["DJANGO_SETTINGS_MODULE"] = "bench.baseline.settings"

@@ -2,8 +2,9 @@
 to it (a fault, a crash, a random interleaving). ``check_invariants(url)`` returns the violations (empty:
 all hold); ``invariant_report(url)`` also says how many checks ran.
 
-They hold for data written through the services (events.services, events.services_staff); the events of
-a scenario may be inserted directly, as long as they start approved and nothing else is.
+They hold for data written through the services (events.registration.services, events.staff.services,
+events.staff.people); the events of a scenario may be inserted directly, as long as they start approved and
+nothing else is.
 
 1. capacity          confirmed ≤ capacity, for every event
 2. one_per_user      one registration per (event, user)

@@ -8,6 +8,7 @@ drives students at it (browse and register, an asyncio client), and runs the fau
   client-cancel    1,000 registration requests whose clients give up mid-flight
   sigkill          the app SIGKILLed in the middle of writes, three times, restarted each time, under load
   sigterm          SIGTERM with a slow registration in flight, live-seat streams open and students browsing
+  slow-headers     2,050 connections that never finish their headers (slowloris), past the concurrency limit
 
 After each: the invariants (faults/invariants.py) and what was lost (acknowledged answers the database
 contradicts). Prints, per scenario, requests sent, errors by kind, recovery time, invariant checks passed
@@ -256,7 +257,7 @@ async def scenario_pool_exhaustion(context: Context) -> Result:
     limit, pool_timeout, queue_timeout = 30, 1.0, 1.0
     result = Result("pool-exhaustion", f"pool of 2 (timeout {pool_timeout:g} s) stuck behind a table lock for 4 s "
                                        f"under 20 clients, 8 let in at once (queue timeout {queue_timeout:g} s); "
-                                       f"then {limit} open connections against --limit-concurrency {limit}")
+                                       f"then {limit} uploads in progress against --limit-concurrency {limit}")
     cast = await load.seed(context.url, students=5, events=2, capacity=10, prefix="p")
     name = "hyperion-faults-pool"
     server = context.server(name, env={"DB_POOL_SIZE": "2", "DB_MAX_OVERFLOW": "0",
@@ -318,14 +319,22 @@ async def scenario_pool_exhaustion(context: Context) -> Result:
                                f"{queue_timeout:g} s, pool timeout {pool_timeout:g} s)")
     if [r.status_code for r in stuck_answers] != [200, 200]:
         result.problems.append("the requests stuck behind the lock did not finish with 200")
-    # Admission: the limit counts open connections; one more request is refused by uvicorn at once.
+    # Admission: the limit counts requests in progress (uploads whose bodies never come: larger than
+    # MAX_REQUEST_BODY, the site drains them outside the admission queue); one more is refused at once.
     admission = load.Stats()
     held = []
+    upload = (f"POST {page} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\n"
+              f"Content-Length: {3 * 1024 * 1024}\r\n\r\n").encode()
     for _ in range(limit):
-        held.append(await asyncio.open_connection("127.0.0.1", server.port))
-    await asyncio.sleep(0.2)
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(upload)
+        held.append((reader, writer))
     refused_in: list[float] = []
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as client:
+        for _ in range(200):  # until the held uploads have reached the site (10 s at most)
+            if (await client.get("/healthz")).status_code == 503:
+                break
+            await asyncio.sleep(0.05)
         for _ in range(20):
             started = time.monotonic()
             admission.sent += 1
@@ -339,12 +348,9 @@ async def scenario_pool_exhaustion(context: Context) -> Result:
         after = await client.get(page)
         admission.record_response(after)
     result.facts.append(f"admission phase: {admission.statuses.get(503, 0)}/20 requests refused with 503 in at most "
-                        f"{max(refused_in):.3f} s with {limit} connections open; then {after.status_code}")
+                        f"{max(refused_in):.3f} s with {limit} uploads in progress; then {after.status_code}")
     if admission.statuses.get(503, 0) != 20 or after.status_code != 200:
         result.problems.append("the admission limit did not refuse every extra request, or did not recover")
-    if admission.missing_retry_after:
-        result.notes.append("uvicorn's own 503 (admission limit) is plain text without Retry-After")
-    admission.missing_retry_after = 0
     merge(result.stats, admission)
     await finish_checks(context, result, servers=[server], ledger=None)
     result.lost = []  # nothing acknowledged to lose: no writes
@@ -535,12 +541,207 @@ async def scenario_sigterm(context: Context) -> Result:
     return result
 
 
+class SlowHeaders:
+    """A slowloris: ``count`` connections, opened at ``rate`` a second, each sending a request line and then one
+    header line every ``every`` seconds, never the blank line that ends the headers; a connection the server
+    closes is opened again after a pause (what attack tools do)."""
+
+    def __init__(self, port: int, *, count: int, rate: float, every: float, header_timeout: float) -> None:
+        self.port, self.count, self.rate, self.every = port, count, rate, every
+        self.header_timeout = header_timeout
+        self.stop = asyncio.Event()
+        self.tasks: list[asyncio.Task] = []
+        self.opened = self.open_now = self.refused = 0
+        self.closed_timeout = self.closed_early = 0  # by the server: after the header timeout, or before
+
+    def start(self) -> None:
+        self.tasks = [asyncio.create_task(self._one(index)) for index in range(self.count)]
+
+    async def finish(self) -> None:
+        self.stop.set()
+        for task in self.tasks:  # a task may be in a read that lasts until its next header line
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+
+    def closed(self, opened_at: float) -> None:
+        if time.monotonic() - opened_at >= self.header_timeout * 0.95:
+            self.closed_timeout += 1
+        else:
+            self.closed_early += 1
+
+    async def _one(self, index: int) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop.wait(), index / self.rate)
+        while not self.stop.is_set():
+            try:
+                reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                self.refused += 1
+                await asyncio.sleep(1)
+                continue
+            self.opened += 1
+            self.open_now += 1
+            opened_at = time.monotonic()
+            try:
+                writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUser-Agent: slowloris\r\n")
+                while not self.stop.is_set():
+                    try:
+                        data = await asyncio.wait_for(reader.read(4096), self.every)
+                    except TimeoutError:
+                        writer.write(b"X-Slow: a\r\n")
+                        continue
+                    if not data:
+                        self.closed(opened_at)
+                        break
+            except OSError:
+                self.closed(opened_at)
+            finally:
+                self.open_now -= 1
+                writer.close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), 1.0)
+
+
+@dataclass
+class Sample:
+    """Legitimate requests during one phase: latencies of the 200s and every status."""
+
+    latencies: list[float] = field(default_factory=list)
+    statuses: Counter = field(default_factory=Counter)
+    health: Counter = field(default_factory=Counter)
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else float("nan")
+
+    def milliseconds(self, fraction: float) -> str:
+        return f"{self.percentile(fraction) * 1000:.0f} ms" if self.latencies else "- (no 200)"
+
+    def text(self) -> str:
+        statuses = ", ".join(f"{code}: {count}" for code, count in sorted(self.statuses.items(), key=str))
+        health = ", ".join(f"{code}: {count}" for code, count in sorted(self.health.items(), key=str))
+        return (f"{sum(self.statuses.values())} page loads ({statuses}), p50 {self.milliseconds(0.5)}, "
+                f"p99 {self.milliseconds(0.99)}; /healthz every 100 ms: {health}")
+
+
+async def legitimate(base_url: str, page: str, seconds: float, *, clients: int, stats: load.Stats) -> Sample:
+    """``clients`` visitors loading ``page`` one after the other, each on its own connection, and a health
+    check every 100 ms, for ``seconds``."""
+    sample = Sample()
+    stop_at = time.monotonic() + seconds
+
+    async def visitor() -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=httpx.Limits(max_connections=1)) as client:
+            while time.monotonic() < stop_at:
+                started = time.monotonic()
+                stats.sent += 1
+                try:
+                    response = await client.get(page)
+                except httpx.HTTPError as error:
+                    sample.statuses[stats.record_error(error)] += 1
+                    continue
+                stats.record_response(response)
+                sample.statuses[response.status_code] += 1
+                if response.status_code == 200:
+                    sample.latencies.append(time.monotonic() - started)
+                await asyncio.sleep(0.05)  # a visitor's pause between pages
+
+    async def health() -> None:
+        async with httpx.AsyncClient(base_url=base_url, timeout=10) as client:
+            while time.monotonic() < stop_at:
+                stats.sent += 1
+                try:
+                    response = await client.get("/healthz")
+                except httpx.HTTPError as error:
+                    sample.health[stats.record_error(error)] += 1
+                else:
+                    stats.record_response(response)
+                    sample.health[response.status_code] += 1
+                await asyncio.sleep(0.1)
+
+    await asyncio.gather(health(), *(visitor() for _ in range(clients)))
+    return sample
+
+
+async def scenario_slow_headers(context: Context) -> Result:
+    limit, count, rate, every, clients = 2000, 2050, 250.0, 15.0, 10
+    result = Result("slow-headers", f"{count:,} slow-header connections (one header line every {every:g} s, "
+                                    f"opened at {rate:g}/s, reopened when closed) against --limit-concurrency "
+                                    f"{limit:,} (the default), while {clients} visitors load an event page and "
+                                    "/healthz is checked every 100 ms; the same attack on uvicorn's own "
+                                    "protocol (--http httptools) for comparison")
+    cast = await load.seed(context.url, students=1, events=2, capacity=10, prefix="s")
+    page = f"/events/{cast.events[0].slug}/"
+    server = context.server("hyperion-faults-slow", extra_args=["--limit-concurrency", str(limit)])
+    await asyncio.to_thread(server.start)
+    ramp = count / rate + 1
+    header_timeout = 10.0  # SERVER_HEADER_TIMEOUT's default, which this server runs with
+
+    await legitimate(server.base_url, page, 2, clients=clients, stats=load.Stats())  # warm-up, not counted
+    before = await legitimate(server.base_url, page, 5, clients=clients, stats=result.stats)
+    attack = SlowHeaders(server.port, count=count, rate=rate, every=every, header_timeout=header_timeout)
+    attack.start()
+    open_samples: list[int] = []
+
+    async def sample_open(seconds: float) -> None:
+        stop_at = time.monotonic() + seconds
+        while time.monotonic() < stop_at:
+            open_samples.append(attack.open_now)
+            await asyncio.sleep(0.25)
+
+    # Measured from the start of the attack to past the first header timeouts and reconnections.
+    during, _ = await asyncio.gather(legitimate(server.base_url, page, ramp + header_timeout + 5, clients=clients,
+                                                stats=result.stats),
+                                     sample_open(ramp + header_timeout + 5))
+    await attack.finish()
+    after = await legitimate(server.base_url, page, 5, clients=clients, stats=result.stats)
+    result.facts += [
+        f"before the attack: {before.text()}",
+        f"during the attack: {during.text()}",
+        f"after the attack: {after.text()}",
+        f"attack on the site's server: {attack.opened:,} connections opened, at most {max(open_samples, default=0):,} "
+        f"open at once (median {sorted(open_samples)[len(open_samples) // 2] if open_samples else 0:,}); closed by "
+        f"the server: {attack.closed_timeout:,} at the {header_timeout:g} s header timeout and {attack.closed_early:,} "
+        f"earlier, past the cap of {limit:,} connections without a request (SERVER_MAX_IDLE_CONNECTIONS); "
+        f"refused: {attack.refused}",
+    ]
+    if during.statuses.keys() - {200} or during.health.keys() - {200}:
+        result.problems.append("visitors or /healthz got something else than 200 during the attack")
+    if not during.latencies or during.percentile(0.99) > 5:
+        result.problems.append("visitors waited more than 5 s (p99) during the attack")
+    if attack.closed_timeout == 0:
+        result.problems.append("no slow connection was closed by the header timeout")
+    await finish_checks(context, result, servers=[server], ledger=None)
+    result.lost = []  # nothing acknowledged to lose: no writes
+    server.terminate()
+
+    # The same attack on uvicorn's own httptools protocol: what the site did before (not judged).
+    stock = AppServer(context.logs, env={"DATABASE_URL": context.url, "DB_APPLICATION_NAME": "hyperion-faults-stock",
+                                         "PAGE_CACHE_SECONDS": "0"},
+                      extra_args=["--limit-concurrency", str(limit)])
+    stock.http = "httptools"
+    context.servers.append(stock)
+    await asyncio.to_thread(stock.start)
+    stock_attack = SlowHeaders(stock.port, count=count, rate=rate, every=every, header_timeout=header_timeout)
+    stock_attack.start()
+    await asyncio.sleep(ramp)
+    stock_open = stock_attack.open_now
+    stock_during = await legitimate(stock.base_url, page, 5, clients=clients, stats=load.Stats())
+    await stock_attack.finish()
+    stock.terminate()
+    result.facts.append(f"uvicorn's own protocol under the same attack, once {stock_open:,} "
+                        f"connections were open: {stock_during.text()}; closed by the server: "
+                        f"{stock_attack.closed_timeout + stock_attack.closed_early}")
+    return result
+
+
 SCENARIOS: dict[str, Callable[[Context], Awaitable[Result]]] = {
     "db-restart": scenario_db_restart,
     "pool-exhaustion": scenario_pool_exhaustion,
     "client-cancel": scenario_client_cancel,
     "sigkill": scenario_sigkill,
     "sigterm": scenario_sigterm,
+    "slow-headers": scenario_slow_headers,
 }
 
 
@@ -590,7 +791,8 @@ def markdown(results: list[Result], started: datetime, seconds: float, header: l
         "# Fault harness: latest run",
         "",
         f"`make faults` on {started:%Y-%m-%d %H:%M} UTC, {seconds:.0f} s in all: a throw-away {pg_version} on "
-        "127.0.0.1 (fsync off) and the site under uvicorn (uvloop, httptools, one worker), with the production "
+        "127.0.0.1 (fsync off) and the site under uvicorn (uvloop, httptools through hyperion/httpprotocol.py, one "
+        "worker), with the production "
         "settings read from the environment (faults/settings.py). "
         f"{sum(result.passed for result in results)}/{len(results)} scenarios passed.",
         "",
@@ -609,7 +811,7 @@ def markdown(results: list[Result], started: datetime, seconds: float, header: l
     lines += [
         "",
         "Reading the figures: *requests* are all the requests the clients sent; *503* are \"try again\" pages "
-        "(those of the site must carry Retry-After; uvicorn's admission refusals are plain), *500* any other 5xx, "
+        "(they must carry Retry-After), *500* any other 5xx, "
         "*socket* connections refused or cut (the server was down or exiting), *timeout* no answer within the "
         "client's timeout. *Recovery* (db-restart) runs from the moment PostgreSQL accepts connections again to "
         "the end of the first 200 on an event page (a probe every 50 ms); for sigkill, from the kill to the "

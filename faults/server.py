@@ -1,5 +1,5 @@
-"""The real site under uvicorn (uvloop, httptools, lifespan on), in a child process the harness can
-SIGTERM, SIGKILL and restart. Same command line as tests.support.uvicorn_server."""
+"""The real site under uvicorn (uvloop, httptools through hyperion/httpprotocol.py, lifespan on), in a child
+process the harness can SIGTERM, SIGKILL and restart. Same command line as tests.support.uvicorn_server."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 
 from faults.pg import free_port
+from hyperion.httpprotocol import PROTOCOL as HTTP_PROTOCOL
 
 ROOT = Path(__file__).resolve().parent.parent
 TROUBLE = ("Traceback", "Event loop is closed", "was never awaited", "garbage collector is trying to clean up")
@@ -31,6 +32,7 @@ class AppServer:
         self.log_path: Path | None = None
         self.starts = 0
         self.label = f"uvicorn-{secrets.token_hex(3)}-{self.port}"
+        self.http = HTTP_PROTOCOL  # "httptools": uvicorn's own, for a comparison
 
     def start(self, timeout: float = 30) -> None:
         self.starts += 1
@@ -40,7 +42,7 @@ class AppServer:
         with self.log_path.open("w") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
                 [sys.executable, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1",
-                 "--port", str(self.port), "--loop", "uvloop", "--http", "httptools", "--ws", "none",
+                 "--port", str(self.port), "--loop", "uvloop", "--http", self.http, "--ws", "none",
                  "--lifespan", "on",
                  *self.extra_args],
                 cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,

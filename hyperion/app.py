@@ -5,23 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import html
 import logging
 from collections import deque
+from functools import cache
 
 from django.conf import settings
 
-from hyperion import db
+from hyperion import db, hooks
 from hyperion.handler import LoopBoundASGIHandler
-from hyperion.publicpages import SCOPE_KEY, PublicPages, Ticket, accepts_gzip
-from hyperion.staticfiles import StaticFiles, security_headers
+from hyperion.pagecache import SCOPE_KEY
+from hyperion.publicpages import PublicPages, Ticket, accepts_gzip
+from hyperion.staticfiles import StaticFiles, fingerprint, security_headers
+from hyperion.turns import current_turn
 
 logger = logging.getLogger("hyperion")
 
 
 class HyperionApp:
     def __init__(self) -> None:
-        self.sender: asyncio.Task | None = None
-        self.sender_stop = asyncio.Event()
+        self.hooks: list[hooks.LifespanHook] = []
         self.django = LoopBoundASGIHandler()
         self.admission = Admission(settings.SERVER_MAX_IN_FLIGHT, settings.SERVER_QUEUE_TIMEOUT)
         self.static = StaticFiles(settings.STATIC_ROOT, settings.STATIC_URL) if settings.SERVE_STATIC else None
@@ -60,12 +63,14 @@ class HyperionApp:
             return
         if ticket is not None:
             ticket.admitted()
+        lent = current_turn.set(turn)  # a view may give it back while it waits (hyperion/turns.py)
         try:
             await self.django(scope, _body_limited(receive), turn.releasing(send))
         except BodyTooLarge:  # raised while Django reads the body, before any response started
             await _drain(receive)
             await _payload_too_large(scope, send)
         finally:
+            current_turn.reset(lent)
             turn.release()
 
     async def lifespan(self, receive, send) -> None:
@@ -94,15 +99,12 @@ class HyperionApp:
         # No connection is opened yet, so the site starts (and answers 503 pages) while the database is down.
         db.engine_start()
         logger.info("database engine started (%s)", db.get_engine().url.render_as_string(hide_password=True))
-        from events.live import broadcast
-
-        broadcast.broadcaster.start()
+        # The app's own background pieces (settings.LIFESPAN_HOOKS: the live seat counter's listener, the
+        # outbox sender), stopped in reverse order.
+        self.hooks = hooks.lifespan_hooks()
+        for hook in self.hooks:
+            hook.start()
         self._release_streams_on_exit_signals()
-        if settings.OUTBOX_SENDER_IN_WEB:
-            from events.notifications import mailer
-
-            self.sender_stop = asyncio.Event()
-            self.sender = asyncio.create_task(mailer.run_loop(self.sender_stop), name="outbox-sender")
         # What is loaded by now (Django, SQLAlchemy, the URLconf, settings: ~80 MB of objects that live as long
         # as the process) is never garbage: moved out of the collector's sight, a full collection, which
         # stops the event loop, walks only what requests made since (~100 ms a full collection before, at
@@ -122,8 +124,6 @@ class HyperionApp:
         import signal
         import threading
 
-        from events.live import broadcast
-
         if threading.current_thread() is not threading.main_thread():
             return
         loop = asyncio.get_running_loop()
@@ -133,19 +133,15 @@ class HyperionApp:
                 continue
 
             def handler(signum, frame, previous=previous):
-                loop.call_soon_threadsafe(broadcast.broadcaster.release_streams)
+                for hook in self.hooks:
+                    loop.call_soon_threadsafe(hook.release_streams)
                 previous(signum, frame)
 
             signal.signal(number, handler)
 
     async def shutdown(self) -> None:
-        from events.live import broadcast
-
-        await broadcast.broadcaster.stop()
-        if self.sender is not None:
-            self.sender_stop.set()
-            await self.sender
-            self.sender = None
+        for hook in reversed(self.hooks):
+            await hook.stop()
         await db.engine_dispose()
         logger.info("database engine disposed")
 
@@ -222,7 +218,7 @@ class Admission:
 
     def _sweep(self) -> None:
         self._sweeper = None
-        now = self._loop.time()  # type: ignore[union-attr] - set by the enter that armed the sweep
+        now = self._loop.time()  # type: ignore[union-attr]  # set by the enter that armed the sweep
         for line in (self._first, self._waiting):  # each in arrival order, so in deadline order
             while line and (line[0][0] <= now or line[0][1].done()):
                 _deadline, turn = line.popleft()
@@ -245,6 +241,14 @@ class _Turn:
             self.done = True
             self.admission.release()
 
+    async def take_again(self) -> None:
+        """After a ``release`` in the middle of the request (hyperion/turns.py): a turn again, ahead of the
+        requests that arrived meanwhile. Past the queue timeout the request goes on without one rather than
+        answer 503: the slow part it waited for is done, what is left is short, and the database pool's own
+        timeout still bounds it."""
+        if await self.admission.enter(first=True) is not None:
+            self.done = False
+
     def releasing(self, send):
         async def send_then_release(message):
             await send(message)
@@ -255,12 +259,45 @@ class _Turn:
 
 
 async def _busy(scope, send) -> None:
-    await send({"type": "http.response.start", "status": 503,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"retry-after", b"5"),
-                            *security_headers(scope)]})
-    await send({"type": "http.response.body",
-                "body": "Le site est très sollicité : réessayez dans quelques secondes.\n"
-                        "The site is very busy: please try again in a few seconds.\n".encode()})
+    await send_busy_page(scope, send)
+
+
+BUSY_RETRY_AFTER = 5  # seconds
+
+
+@cache
+def busy_page() -> bytes:
+    """The "very busy" page: a whole HTML page in both languages with the site's style sheet, built once and
+    without a request, because it is also what the server protocol answers for a connection beyond the
+    concurrency limit (hyperion/httpprotocol.py), before any request object exists."""
+    css = f"{settings.STATIC_URL}css/site.css?v={fingerprint(str(settings.STATIC_ROOT), 'css/site.css')}"
+    site = html.escape(settings.SITE_NAME)
+    return (
+        '<!doctype html>\n<html lang="fr">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>Réessayez dans un instant · {site}</title>\n"
+        f'<link rel="stylesheet" href="{html.escape(css)}">\n</head>\n<body>\n'
+        f'<header class="site-header"><nav class="nav"><a class="brand" href="/">{site}</a></nav></header>\n'
+        '<main id="main" class="container"><div class="error-page">\n'
+        "<h1>Réessayez dans un instant</h1>\n"
+        "<p>Le site est très sollicité : réessayez dans quelques secondes.</p>\n"
+        '<p lang="en">The site is very busy: please try again in a few seconds.</p>\n'
+        '<p><a href="">Recharger · <span lang="en">Reload</span></a></p>\n'
+        "</div></main>\n</body>\n</html>\n"
+    ).encode()
+
+
+async def send_busy_page(scope, send, *, close: bool = False) -> None:
+    """A 503 with Retry-After and the busy page; ``close``: and end the connection (a client refused at the
+    server's door should not keep its place by keeping the connection)."""
+    body = busy_page()
+    headers = [(b"content-type", b"text/html; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+               (b"retry-after", str(BUSY_RETRY_AFTER).encode()), (b"cache-control", b"no-store"),
+               *security_headers(scope)]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
 
 class BodyTooLarge(Exception):

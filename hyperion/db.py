@@ -128,7 +128,7 @@ def _discard_closed_connection(dbapi_connection, _record, _proxy) -> None:
     asyncpg marked the connection closed, so the check is local (no round trip, unlike pre-ping).
     A connection lost without a word (a silent network cut) fails on first use instead: that request gets
     the "try again" page and SQLAlchemy then discards every connection as old as the one that failed."""
-    if dbapi_connection._connection.is_closed():
+    if dbapi_connection.driver_connection.is_closed():  # the asyncpg connection under the adapter
         raise exc.DisconnectionError("pooled connection closed by the server")  # the pool retries
 
 
@@ -182,13 +182,13 @@ def get_engine() -> AsyncEngine:
 def write_session() -> AsyncSession:
     """A session for a unit of work that writes; the caller begins and commits its transaction."""
     engine_start()
-    return _write_sessions()  # type: ignore[misc] - set by engine_start
+    return _write_sessions()  # type: ignore[misc]  # set by engine_start
 
 
 def read_session() -> AsyncSession:
     """A session whose queries each run alone in autocommit: for pages that only read."""
     engine_start()
-    return _read_sessions()  # type: ignore[misc] - set by engine_start
+    return _read_sessions()  # type: ignore[misc]  # set by engine_start
 
 
 @contextlib.asynccontextmanager
@@ -196,12 +196,18 @@ async def read_connection() -> AsyncIterator[AsyncConnection]:
     """A pooled connection in autocommit for the hot read paths: SQLAlchemy Core rows, no ORM session
     (its identity map and unit of work cost ~0.5 ms per page for data that is only rendered)."""
     engine_start()
-    async with _read_bind.connect() as connection:  # type: ignore[union-attr] - set by engine_start
+    async with _read_bind.connect() as connection:  # type: ignore[union-attr]  # set by engine_start
         yield connection
 
 
-def dialect_name(handle: AsyncSession | AsyncConnection) -> str:
-    return handle.dialect.name if isinstance(handle, AsyncConnection) else handle.bind.dialect.name
+# What a read query is handed: a read session (ORM entities, commands and tests) or a read connection (Core
+# rows, the pages). A query that builds ORM entities still asks for an AsyncSession.
+Reader = AsyncSession | AsyncConnection
+
+
+def dialect_name(handle: Reader) -> str:
+    return handle.dialect.name if isinstance(handle, AsyncConnection) else \
+        handle.bind.dialect.name  # type: ignore[union-attr]  # sessions are bound (engine_start)
 
 
 @contextlib.asynccontextmanager

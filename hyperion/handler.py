@@ -9,19 +9,40 @@ Django awaits response.close through a sync-to-async wrapper, and watches for th
 a stream is sent (see ``send_until_disconnect``); its ``RequestProcessed`` exception class is defined once
 rather than per request.
 
-``handle`` is a copy of Django 6.1.3's with those changes: compare it with Django's on every upgrade
-(Django is pinned in pyproject.toml, and tests/plumbing/test_asgi.py counts the server's threads).
+Error answers stay on the loop too. Django converts an ``Http404`` or a ``PermissionDenied`` into its
+error page with ``sync_to_async(response_for_exception)``, hands a view's exception to the exception
+middleware through a thread even when there is none, and logs every 4xx/5xx answer with
+``sync_to_async(log_response)``: each a hop to a worker thread, so a scanner collecting 404s and 403s
+started threads (6 to 9 in tests/plumbing/test_error_threads.py's server with Django's path), and each hop waited on
+a thread hand-off. The
+request's own client errors (404, 403, 400: ``CLIENT_ERRORS``) are now answered inline by Django's own
+``response_for_exception`` (our error views and Django's logging do no I/O but the log line), and the
+answer is logged inline; a server error (500) still goes Django's way.
+
+``handle``, ``get_response_async`` and ``_get_response_async`` (with ``_view_response``) are copies of
+Django 6.1.3's with those changes: compare them with Django's on every upgrade (Django is pinned in
+pyproject.toml, and tests/plumbing/test_asgi.py and tests/plumbing/test_error_threads.py count the server's threads).
 """
 
 from __future__ import annotations
 
 import asyncio
 from contextlib import closing
+from inspect import iscoroutinefunction
 
+from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core import signals
-from django.core.exceptions import RequestAborted
+from django.core.exceptions import BadRequest, PermissionDenied, RequestAborted, SuspiciousOperation
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
-from django.urls import set_script_prefix
+from django.core.handlers.exception import response_for_exception
+from django.http import Http404
+from django.http.multipartparser import MultiPartParserError
+from django.urls import set_script_prefix, set_urlconf
+from django.utils.log import log_response
+
+# The client's mistakes, answered by the error views on the event loop (a 500 still takes Django's path).
+CLIENT_ERRORS = (Http404, PermissionDenied, BadRequest, SuspiciousOperation, MultiPartParserError)
 
 
 class RequestProcessed(Exception):
@@ -57,6 +78,73 @@ class LoopBoundASGIHandler(ASGIHandler):
             else:
                 await self.send_response(response, send)
             response.close()
+
+    async def get_response_async(self, request):
+        """Django's, with the error answers logged inline rather than by ``sync_to_async(log_response)``
+        (a 403 in one line: hyperion/logfilters.py)."""
+        set_urlconf(settings.ROOT_URLCONF)
+        response = await self._middleware_chain(request)
+        response._resource_closers.append(request.close)
+        if response.status_code >= 400:
+            log_response("%s: %s", response.reason_phrase, request.path, response=response, request=request)
+        return response
+
+    async def _get_response_async(self, request):
+        """Django's, with a client error (``CLIENT_ERRORS``: an unknown URL, a view's Http404 or
+        PermissionDenied, a bad request) turned into its error page here, on the loop, rather than by the
+        ``sync_to_async(response_for_exception)`` wrapped around this method; and a view's exception handed
+        to the exception middleware through a thread only when there is such a middleware (we have none)."""
+        try:
+            return await self._view_response(request)
+        except CLIENT_ERRORS as error:
+            return response_for_exception(request, error)
+
+    async def _view_response(self, request):
+        response = None
+        callback, callback_args, callback_kwargs = self.resolve_request(request)
+
+        for middleware_method in self._view_middleware:
+            response = await middleware_method(request, callback, callback_args, callback_kwargs)
+            if response:
+                break
+
+        if response is None:
+            wrapped_callback = self.make_view_atomic(callback)
+            if not iscoroutinefunction(wrapped_callback):
+                wrapped_callback = sync_to_async(wrapped_callback, thread_sensitive=True)
+            try:
+                response = await wrapped_callback(request, *callback_args, **callback_kwargs)
+            except Exception as e:
+                if not self._exception_middleware:
+                    raise
+                response = await sync_to_async(self.process_exception_by_middleware, thread_sensitive=True)(
+                    e, request)
+                if response is None:
+                    raise
+
+        self.check_response(response, callback)
+
+        if hasattr(response, "render") and callable(response.render):
+            for middleware_method in self._template_response_middleware:
+                response = await middleware_method(request, response)
+                self.check_response(response, middleware_method,
+                                    name=f"{middleware_method.__self__.__class__.__name__}.process_template_response")
+            try:
+                if iscoroutinefunction(response.render):
+                    response = await response.render()
+                else:
+                    response = await sync_to_async(response.render, thread_sensitive=True)()
+            except Exception as e:
+                if not self._exception_middleware:
+                    raise
+                response = await sync_to_async(self.process_exception_by_middleware, thread_sensitive=True)(
+                    e, request)
+                if response is None:
+                    raise
+
+        if asyncio.iscoroutine(response):
+            raise RuntimeError("Response is still a coroutine.")
+        return response
 
     async def send_until_disconnect(self, response, receive, send) -> None:
         """Django's watch for the client leaving, kept for streams only: a live seat counter may stay open for

@@ -1,7 +1,8 @@
 """The Jinja2 environment of the site's templates (Django's Jinja2 backend, chosen for speed).
 
-Globals: ``url()`` (Django's reverse), ``static()`` (fingerprinted URL), ``messages()``, and Django's
-gettext through the i18n extension, so ``{% trans %}`` and ``_()`` read Django's catalogs.
+Globals: ``url()`` (Django's reverse), ``static()`` (fingerprinted URL), ``messages()``, Django's
+gettext through the i18n extension, so ``{% trans %}`` and ``_()`` read Django's catalogs, and the app's own
+(``globals`` in the backend's OPTIONS: names and dotted paths, e.g. ``local_moment``; hyperion/hooks.py).
 
 A page rendered for a request gets request-bound versions of ``_``/``gettext``/``ngettext``,
 ``get_language`` and ``url`` from ``request_context`` (a context processor): the same answers, without
@@ -28,14 +29,8 @@ from django.utils.translation import trans_real
 from jinja2 import Environment, pass_context
 from markupsafe import Markup
 
+from hyperion import hooks
 from hyperion.staticfiles import fingerprint
-
-
-def local_moment(moment):
-    """A stored UTC moment in the site's zone, for the management tables (public pages pre-format)."""
-    from events.catalog.presenters import moment_label
-
-    return moment_label(moment)
 
 
 def static(name: str) -> str:
@@ -125,8 +120,8 @@ def _template_i18n(language: str) -> dict:
     one ``translation.activate(language)`` installs; a translated string is remembered per language.
     """
     catalog = trans_real.translation(language)
-    translated: dict[str, Markup] = {}  # the catalog's answer
-    labels: dict[str, Markup] = {}  # that answer %-formatted without variables ("%%" -> "%")
+    translated: dict[str, str] = {}  # the catalog's answer
+    labels: dict[str, str] = {}  # that answer %-formatted without variables ("%%" -> "%")
 
     @pass_context
     def gettext(__context, __string: str, **variables):
@@ -173,7 +168,8 @@ class _CsrfToken:
     __slots__ = ("request", "value")
 
     def __init__(self, request) -> None:
-        self.request, self.value = request, None
+        self.request = request
+        self.value: str | None = None
 
     def __str__(self) -> str:
         if self.value is None:
@@ -216,16 +212,18 @@ def _forget_on_settings_change(*, setting: str, **kwargs) -> None:
 
 
 def environment(**options) -> Environment:
+    app_globals = hooks.imported(options.pop("globals", {}))
     options.setdefault("extensions", [])
     options["extensions"] = [*options["extensions"], "jinja2.ext.i18n"]
     env = Environment(**options)  # noqa: S701 - settings.TEMPLATES passes autoescape=True  # nosec B701
-    env.install_gettext_callables(translation.gettext, translation.ngettext, newstyle=True)
+    env.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+        translation.gettext, translation.ngettext, newstyle=True)
     env.globals.update(
         url=url,
         static=static,
         messages=get_messages,
         get_language=translation.get_language,
         LANGUAGES=settings.LANGUAGES,
-        local_moment=local_moment,
+        **app_globals,
     )
     return env

@@ -29,7 +29,7 @@ class ForbiddenInOneLine(logging.Filter):
         exception = record.exc_info[1] if record.exc_info else None
         if exception is not None:
             reason = str(exception) or str(exception.__cause__ or "") or "permission denied"
-        elif record.args and len(record.args) == 2:  # CSRF: "Forbidden (%s): %s", reason, path
+        elif isinstance(record.args, tuple) and len(record.args) == 2:  # CSRF: "Forbidden (%s): %s", reason, path
             reason = str(record.args[0])
         else:
             reason = record.getMessage()

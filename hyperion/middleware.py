@@ -1,4 +1,5 @@
-"""Async-native middleware: Django's own security, CSP, clickjacking, CSRF and messages, run inline.
+"""Async-native middleware: Django's own security, CSP, clickjacking, CSRF and messages, run inline; the
+session's user; the language; a database outage as the 503 page.
 
 Django's classes are sync, mixin-based ones, and under ASGI each of their hooks hops to a thread
 (six hops per request in Django 6.1, measured here). Their hooks do no I/O (the request body is already
@@ -20,7 +21,7 @@ from django.middleware.security import SecurityMiddleware
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
 
-from events.accounts import auth
+from hyperion import hooks
 from hyperion.errors import is_database_unavailable, service_unavailable
 
 logger = logging.getLogger("hyperion")
@@ -36,7 +37,7 @@ class _AsyncMiddleware:
 
     def __init__(self, get_response) -> None:
         self.get_response = get_response
-        markcoroutinefunction(self)
+        markcoroutinefunction(self)  # type: ignore[type-var]  # each subclass defines an async __call__
 
 
 class SecurityHeadersMiddleware(_AsyncMiddleware):
@@ -61,19 +62,24 @@ class SecurityHeadersMiddleware(_AsyncMiddleware):
 
 
 class AuthSessionMiddleware(_AsyncMiddleware):
-    """Puts ``request.user`` on the request from the session cookie (one query, only when a cookie is sent)."""
+    """Puts ``request.user`` on the request from the session cookie (one query, only when a cookie is sent),
+    through the app's session loader (settings.SESSION_LOADER, hyperion.hooks.SessionLoader)."""
+
+    def __init__(self, get_response) -> None:
+        super().__init__(get_response)
+        self.sessions = hooks.session_loader()
 
     async def __call__(self, request):
         try:
-            request.user = await auth.user_for_request(request)
+            request.user = await self.sessions.user_for_request(request)
         except Exception as error:
             if not is_database_unavailable(error):
                 raise
             logger.warning("database unavailable while loading the session: %s", error)
-            request.user = auth.ANONYMOUS
+            request.user = self.sessions.anonymous
             return service_unavailable(request)
         response = await self.get_response(request)
-        auth.apply_session_cookie(request, response)
+        self.sessions.apply_cookie(request, response)
         return response
 
 
@@ -96,8 +102,7 @@ class LanguageMiddleware(_AsyncMiddleware):
 
 
 class CsrfAndMessagesMiddleware(_AsyncMiddleware):
-    """Django's CSRF protection and cookie-stored messages; also calls the async view itself so that a
-    database outage anywhere in a view becomes a 503 "try again" page, never a traceback."""
+    """Django's CSRF protection and cookie-stored messages."""
 
     def __init__(self, get_response) -> None:
         super().__init__(get_response)
@@ -116,9 +121,23 @@ class CsrfAndMessagesMiddleware(_AsyncMiddleware):
         return response
 
     async def process_view(self, request, view_func, view_args, view_kwargs):
-        rejection = self.csrf.process_view(request, view_func, view_args, view_kwargs)
-        if rejection is not None:
-            return rejection
+        return self.csrf.process_view(request, view_func, view_args, view_kwargs)
+
+
+class DatabaseOutagePageMiddleware(_AsyncMiddleware):
+    """A database outage anywhere in a view becomes the 503 "try again" page (hyperion/errors.py), never a
+    500 with a traceback; any other exception goes on to Django's handling unchanged.
+
+    Django's place for this is ``process_exception``, but Django hands a view's exception to the exception
+    middleware through a thread (``sync_to_async``), for every exception, a view's ``Http404`` included: a
+    thread hop per "not found" on a site that keeps requests on the event loop. So this middleware calls
+    the async view itself, from ``process_view``; listed last in MIDDLEWARE, its hook runs after every other
+    one (the CSRF check), right where Django would call the view."""
+
+    async def __call__(self, request):
+        return await self.get_response(request)
+
+    async def process_view(self, request, view_func, view_args, view_kwargs):
         if not iscoroutinefunction(view_func):
             return None  # let Django call it (there are no sync views on the site)
         try:

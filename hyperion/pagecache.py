@@ -1,11 +1,15 @@
-"""A per-process cache of what public pages show to everyone: rendered fragments (the home page's list for
-given filters and language, the calendar's month and week) and whole responses for visitors without a
-session (served by the ASGI app before Django, hyperion/publicpages.py).
+"""The visitors' page store: a per-process cache of what public pages show to everyone, rendered fragments
+(the home page's list for given filters and language, the calendar's month and week) and whole responses
+for visitors without a session (served by the ASGI app before Django: hyperion/publicpages.py does the
+serving, from this store).
+
+This module is the store's whole API for the app: a view says what its page shows (``allow``), builds a
+fragment through it (``fragment``), and whatever changes what public pages show says so (``invalidate``).
 
 Each entry names what it shows (its tags): ``LISTS`` for anything built from the public lists of events,
 ``event_tag(id)`` for one event's page. An entry is dropped when one of its tags changes: the process hears
 of every change, its own after commit and the other processes' through the same PostgreSQL NOTIFY that
-drives the live seat counter (events/live.py). A change to event 12 drops the lists and event 12's page,
+drives the live seat counter (the app's live package). A change to event 12 drops the lists and event 12's page,
 not the pages of the other 9,999 events. Under a burst of registrations, an entry may lag behind a change
 by at most ``PAGE_CACHE_GRACE_SECONDS`` (1 s by default): the seat counts shown are then at most a second
 old, the event page's live counter stays exact, and a rush of registrations does not turn every view into
@@ -23,6 +27,7 @@ from collections.abc import Iterable
 from django.conf import settings
 
 LISTS = "lists"
+SCOPE_KEY = "hyperion.public_page"  # the ASGI scope's entry carrying a request's publicpages.Ticket
 _EVERYTHING = "*"  # a change that may show anywhere (an association renamed, a lost NOTIFY connection)
 # Changes remembered for the entries being rendered while they happen (a render counts from its admission
 # into Django, so it lasts milliseconds; an older one is treated as changed): ~150 bytes each.
@@ -170,6 +175,30 @@ def _remove(key: tuple) -> None:
         _bytes -= entry.size
         if entry.changed_at is None:
             _unindex(key, entry)
+
+
+def allow(request, *, tags: tuple, expires_at: float | None = None) -> None:
+    """The page being rendered for ``request`` is what every visitor without a session gets at this address:
+    keep it until one of ``tags`` changes or ``expires_at`` (``time.monotonic()``, see ``monotonic_at``).
+    Does nothing for a request that cannot be answered from memory (a session, a POST, the cache off)."""
+    ticket = getattr(request, "scope", {}).get(SCOPE_KEY)
+    if ticket is not None:
+        ticket.allowed, ticket.tags, ticket.expires_at = True, tags, expires_at
+
+
+def monotonic_at(moment, *, now) -> float:
+    """``time.monotonic()`` when the aware datetime ``moment`` comes (``now``: the aware present)."""
+    return time.monotonic() + (moment - now).total_seconds()
+
+
+async def fragment(key: tuple, build, *, tags: Iterable[object] = (LISTS,)):
+    """The stored fragment for ``key``, or ``await build()``, stored showing ``tags``."""
+    value = get(key)
+    if value is None:
+        built_from = version()
+        value = await build()
+        put(key, value, version=built_from, tags=tags)
+    return value
 
 
 def clear() -> None:

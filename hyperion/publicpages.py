@@ -4,12 +4,12 @@ A visitor who sends no cookie (or only the language switch's) gets, for a given 
 scheme, the same page as every other such visitor: the home list, the calendar, an event's page. Django
 costs ~0.35 ms of CPU per request before any page work (its handler, the middleware; bench/README.md),
 while answering stored bytes costs ~0.04 ms, so the ASGI app keeps the last response of such pages and
-answers it again until what it shows changes (events/pagecache.py: tags, the change NOTIFY, the grace
-period, expiry). This is the micro-cache a reverse proxy would keep, in the process, where it hears of
+answers it again until what it shows changes (hyperion/pagecache.py, the store: tags, the change NOTIFY,
+the grace period, expiry). This is the micro-cache a reverse proxy would keep, in the process, where it hears of
 every change at once. Django's own cache middleware would still pay the handler and its thread hops.
 
 What makes it safe:
-- Only pages whose view says so are kept (``allow``): the view knows the page is the same for everyone
+- Only pages whose view says so are kept (``pagecache.allow``): the view knows the page is the same for everyone
   without a session, which tags it shows and when it goes out of date.
 - Only GET requests without a body and without any cookie but the language one take part, and only a 200
   that sets no cookie is kept: a page that would hand out a CSRF token, a message or a session is never
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import gzip
-import time
 import zlib
 from types import SimpleNamespace
 
@@ -34,7 +33,6 @@ from django.utils import translation
 
 from hyperion import pagecache
 
-SCOPE_KEY = "hyperion.public_page"
 _LANGUAGES_MAX = 256
 # How long a miss waits for the same page's render in progress (which may itself be waiting for its turn in
 # the admission queue) before it renders the page too.
@@ -100,7 +98,7 @@ def accepts_gzip(scope) -> bool:
 
 
 class Ticket:
-    """Carried in the ASGI scope of a request that may be stored; the view fills in ``allow``."""
+    """Carried in the ASGI scope of a request that may be stored; the view fills it in (``pagecache.allow``)."""
 
     __slots__ = ("key", "version", "allowed", "tags", "expires_at", "status", "headers", "chunks", "complete",
                  "waiting")
@@ -147,20 +145,6 @@ class Ticket:
         if any(name.lower() in (b"set-cookie", b"content-encoding") for name, _ in self.headers):
             return None
         return StoredPage(self.status, self.headers, b"".join(self.chunks))
-
-
-def allow(request, *, tags: tuple, expires_at: float | None = None) -> None:
-    """The page being rendered for ``request`` is what every visitor without a session gets at this address:
-    keep it until one of ``tags`` changes (events/pagecache.py) or ``expires_at`` (``time.monotonic()``).
-    Does nothing for a request that cannot be answered from memory (a session, a POST, the cache off)."""
-    ticket = getattr(request, "scope", {}).get(SCOPE_KEY)
-    if ticket is not None:
-        ticket.allowed, ticket.tags, ticket.expires_at = True, tags, expires_at
-
-
-def monotonic_at(moment, *, now) -> float:
-    """``time.monotonic()`` when the aware datetime ``moment`` comes (``now``: the aware present)."""
-    return time.monotonic() + (moment - now).total_seconds()
 
 
 class PublicPages:

@@ -85,7 +85,13 @@ MIDDLEWARE = [
     "hyperion.middleware.AuthSessionMiddleware",
     "hyperion.middleware.LanguageMiddleware",
     "hyperion.middleware.CsrfAndMessagesMiddleware",
+    "hyperion.middleware.DatabaseOutagePageMiddleware",  # last: it calls the view, after the CSRF check
 ]
+
+# What the plumbing (hyperion/) needs from the app, by dotted path: hyperion never imports events
+# (hyperion/hooks.py says what each must provide).
+LIFESPAN_HOOKS = ["events.live.broadcast.broadcaster", "events.notifications.mailer.sender_in_web"]
+SESSION_LOADER = "events.accounts.auth.session_loader"
 
 # Our wrappers run Django's security, clickjacking and CSRF middleware; hyperion/checks.py runs the deploy
 # checks these three would otherwise switch off.
@@ -101,7 +107,8 @@ TEMPLATES = [
         "DIRS": [BASE_DIR / "templates"],
         "APP_DIRS": False,
         "OPTIONS": {"environment": "hyperion.jinja.environment", "autoescape": True,
-                    "context_processors": ["hyperion.jinja.request_context"]},
+                    "context_processors": ["hyperion.jinja.request_context"],
+                    "globals": {"local_moment": "events.catalog.presenters.moment_label"}},
     },
     {
         # Django's own templates stay available for the form widgets Django renders itself.
@@ -137,7 +144,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = BASE_DIR / "static"
 
-# Sessions live in our own table (events.auth), not in django.contrib.sessions (which needs the ORM).
+# Sessions live in our own table (events.accounts.auth), not in django.contrib.sessions (which needs the ORM).
 SESSION_COOKIE_NAME = "hyperion_session"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
@@ -201,10 +208,17 @@ LOGGING = {
 # reverse proxy or CDN serves static/.
 SERVE_STATIC = env.bool("SERVE_STATIC", default=True)
 
-# uvicorn (manage.py runserver): connections a worker serves at once before it answers 503, and how long
+# uvicorn (manage.py runserver): requests a worker serves at once before it answers 503, and how long
 # in-flight requests get to finish at shutdown.
 SERVER_LIMIT_CONCURRENCY = env.int("SERVER_LIMIT_CONCURRENCY", default=2000)
 SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
+# The server's own protocol (hyperion/httpprotocol.py): a request's line and headers must arrive within
+# SERVER_HEADER_TIMEOUT seconds, else the connection is closed; connections with no request in progress
+# (headers not finished, or idle between two requests) do not count against SERVER_LIMIT_CONCURRENCY, and
+# past SERVER_MAX_IDLE_CONNECTIONS of them per worker the one that has waited longest is closed. Slow-header
+# clients (slowloris) thus neither fill the limit nor run the process out of file descriptors.
+SERVER_HEADER_TIMEOUT = env.float("SERVER_HEADER_TIMEOUT", default=10.0)
+SERVER_MAX_IDLE_CONNECTIONS = env.int("SERVER_MAX_IDLE_CONNECTIONS", default=2000)
 # Requests a worker lets into Django at once; the others queue in arrival order (hyperion/app.py,
 # Admission) and get a 503 with Retry-After after SERVER_QUEUE_TIMEOUT seconds. 0: the database pool
 # (size + overflow): pages stored for visitors are answered before the queue, so what enters Django needs
@@ -215,6 +229,11 @@ SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
 # after 40 s than by a "try again" after 20 s, whose retry would only lengthen the queue.
 SERVER_MAX_IN_FLIGHT = env.int("SERVER_MAX_IN_FLIGHT", default=0) or max(DB_POOL_SIZE + DB_MAX_OVERFLOW, 8)
 SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=60.0)
+# Password hashes (log-in, sign-up, password change) running at once per worker, in threads, and waiting for
+# one (hyperion/threadgate.py): past the line, a 429 with Retry-After. A PBKDF2 hash takes ~0.3 s of a core,
+# so the default line is ~2.5 s long on two threads.
+PASSWORD_HASH_THREADS = env.int("PASSWORD_HASH_THREADS", default=2)
+PASSWORD_HASH_QUEUE = env.int("PASSWORD_HASH_QUEUE", default=16)
 
 SITE_NAME = env.str("SITE_NAME", default="Hyperion Events")
 
@@ -247,7 +266,7 @@ DB_LISTEN_URL = env.str("DB_LISTEN_URL", default="")
 SSE_MAX_SECONDS = env.int("SSE_MAX_SECONDS", default=120)
 # An open page's live seat counter gets at most one value per LIVE_SEATS_INTERVAL seconds (the latest),
 # and an event's open pages at most LIVE_SEATS_MAX_WRITES writes a second from a process; a lone change,
-# and "full" or "cancelled" flipping, go out at once (events/live.py, Broadcaster.publish).
+# and "full" or "cancelled" flipping, go out at once (events/live/broadcast.py, Broadcaster.publish).
 LIVE_SEATS_INTERVAL = env.float("LIVE_SEATS_INTERVAL", default=0.25)
 LIVE_SEATS_MAX_WRITES = env.float("LIVE_SEATS_MAX_WRITES", default=1000.0)
 # Seconds a rendered public list stays cached in a process (it is also dropped at once on any change).

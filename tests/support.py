@@ -30,6 +30,7 @@ from events.models import (
     utcnow,
 )
 from hyperion import db
+from hyperion.httpprotocol import PROTOCOL as HTTP_PROTOCOL
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,7 +202,8 @@ class RunningServer:
 
 @contextmanager
 def uvicorn_server(tmp_path: Path, *, env: dict[str, str] | None = None, extra_args: list[str] | None = None):
-    """Run the real site under uvicorn (uvloop, httptools) in a child process, as production does."""
+    """Run the real site under uvicorn (uvloop, httptools through the site's protocol) in a child process, as
+    production does."""
     port = free_port()
     log_path = tmp_path / f"uvicorn-{port}.log"
     child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", "PYTHONUNBUFFERED": "1",
@@ -209,7 +211,7 @@ def uvicorn_server(tmp_path: Path, *, env: dict[str, str] | None = None, extra_a
     with log_path.open("w") as log:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1",
-             "--port", str(port), "--loop", "uvloop", "--http", "httptools", "--ws", "none", "--lifespan", "on",
+             "--port", str(port), "--loop", "uvloop", "--http", HTTP_PROTOCOL, "--ws", "none", "--lifespan", "on",
              *(extra_args or [])],
             cwd=ROOT, env=child_env, stdout=log, stderr=subprocess.STDOUT,
         )

@@ -1,6 +1,6 @@
 """Sync SQLAlchemy for the baseline: one engine (psycopg 3), sessions like the guide's "before".
 
-The page queries are the site's own: ``events.queries`` / ``events.queries_feeds`` functions are declared
+The page queries are the site's own: the ``events.*.queries`` functions are declared
 ``async`` but only ever await ``session.execute``. ``run()`` gives them a sync ``Session`` behind an
 awaitable ``execute`` and drives the coroutine to its end without an event loop (it never suspends), so the
 baseline sends byte-for-byte the same SQL and maps rows with the same code, in the request's own thread.
@@ -47,7 +47,7 @@ class _AwaitableSession:
 
 
 def run(query, session: Session, **kwargs) -> Any:
-    """``query(session, **kwargs)`` of events.queries*, run synchronously on ``session``."""
+    """``query(session, **kwargs)`` of events.*.queries, run synchronously on ``session``."""
     coroutine: Coroutine = query(_AwaitableSession(session), **kwargs)
     try:
         coroutine.send(None)

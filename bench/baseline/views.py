@@ -1,4 +1,4 @@
-"""The benchmarked pages as plain sync Django views: same queries (events.queries*, run on a sync session),
+"""The benchmarked pages as plain sync Django views: same queries (events.*.queries, run on a sync session),
 same presenters, same Jinja2 templates, none of the site's caches (page fragments, built feeds). One
 request holds one OS thread from start to end.
 
@@ -112,7 +112,7 @@ def feed_personal(request, token: str):
 
 
 def _register_locked(session, *, event_id: int, user_id: int) -> tuple[RegistrationStatus, int | None]:
-    """The site's rule (events.services.registration_create), sync: lock the event row, count the
+    """The site's rule (events.registration.services.registration_create), sync: lock the event row, count the
     confirmed seats under the lock, insert confirmed or waitlisted (queued now, at the lock)."""
     event = session.execute(select(Event).where(Event.id == event_id).with_for_update()).scalar_one_or_none()
     if event is None:

@@ -6,10 +6,8 @@ usable cookie, and logging out deletes the row, so a copied cookie stops working
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -21,22 +19,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.models import AuthSession, Event, EventStatus, Membership, Role, User, utcnow
 from hyperion import db
+from hyperion.threadgate import ThreadGate
 
 # Password hashing is deliberately slow CPU work (PBKDF2, ~0.3 s): on the event loop it would stall every
-# other request. It runs on this small pool instead; hashlib releases the GIL while it hashes. This is the
-# only thread the request path ever uses, and only for log-in, sign-up and password changes.
-_password_pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="password-hash")
+# other request. It runs in the gate's few threads instead (hashlib releases the GIL while it hashes), with
+# a bounded line: past it, GateFull (a 429), and the request's admission turn is given back while it waits
+# and hashes (hyperion/threadgate.py). These are the only threads the request path ever uses, and only for
+# log-in, sign-up and password changes.
+password_gate = ThreadGate("password-hash", running=lambda: settings.PASSWORD_HASH_THREADS,
+                           waiting=lambda: settings.PASSWORD_HASH_QUEUE)
 
 
 async def password_hash(raw_password: str) -> str:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_password_pool, make_password, raw_password)
+    return await password_gate.run(make_password, raw_password)
 
 
 async def password_matches(raw_password: str, encoded: str | None) -> bool:
-    loop = asyncio.get_running_loop()
     # With no account, still hash once so that the answer takes as long as for a real one.
-    return await loop.run_in_executor(_password_pool, check_password, raw_password, encoded or _DUMMY_HASH)
+    return await password_gate.run(check_password, raw_password, encoded or _DUMMY_HASH)
 
 
 _DUMMY_HASH = make_password(None)  # an unusable password: never matches
@@ -139,7 +139,7 @@ _USER_FOR_TOKEN = (
 )
 
 
-async def user_for_token(session: AsyncSession, *, token: str) -> CurrentUser | None:
+async def user_for_token(session: db.Reader, *, token: str) -> CurrentUser | None:
     row = (await session.execute(_USER_FOR_TOKEN, {"token_hash": _token_hash(token), "now": utcnow()})).first()
     if row is None:
         return None
@@ -191,3 +191,15 @@ def apply_session_cookie(request, response) -> None:
         )
     elif getattr(request, "_hyperion_clear_session_cookie", False):
         response.delete_cookie(settings.SESSION_COOKIE_NAME, samesite=settings.SESSION_COOKIE_SAMESITE)
+
+
+class SessionLoader:
+    """What hyperion's AuthSessionMiddleware asks of the accounts (hyperion.hooks.SessionLoader; named by
+    settings.SESSION_LOADER)."""
+
+    anonymous = ANONYMOUS
+    user_for_request = staticmethod(user_for_request)
+    apply_cookie = staticmethod(apply_session_cookie)
+
+
+session_loader = SessionLoader()

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
+from events.rules.emails import normalize_email
 from events.rules.text import plain_text
 
 MAX_PASSWORD_LENGTH = 4096  # PBKDF2 on a megabyte-long password is a denial of service
@@ -41,7 +42,7 @@ class SignupForm(forms.Form):
                                 widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"].strip().lower()
+        email = normalize_email(self.cleaned_data["email"])
         if len(email) > 254:  # some characters grow when lower-cased ("İ")
             raise forms.ValidationError(_("This e-mail address is too long."))
         domains = settings.SIGNUP_EMAIL_DOMAINS
@@ -100,7 +101,7 @@ class PasswordChangeForm(forms.Form):
 
 
 class NotificationPreferencesForm(forms.Form):
-    """One checkbox per family of e-mails (events.notifications.PREFERENCES); checked means "send"."""
+    """One checkbox per family of e-mails (events.notifications.outbox.PREFERENCES); checked means "send"."""
 
     def __init__(self, data=None, *, opt_outs: list[str]) -> None:
         from events.notifications.outbox import PREFERENCES

@@ -12,11 +12,13 @@ from events.models import (
     Role,
     User,
 )
+from events.rules.emails import normalize_email
+from hyperion import db
 
 _USER_ROLES = select(Membership.association_id, Membership.role).where(Membership.user_id == bindparam("user_id"))
 
 
-async def user_roles(session: AsyncSession, *, user_id: int) -> dict[int, Role]:
+async def user_roles(session: db.Reader, *, user_id: int) -> dict[int, Role]:
     """association_id → the user's role there."""
     rows = await session.execute(_USER_ROLES, {"user_id": user_id})
     return {row.association_id: row.role for row in rows}
@@ -31,7 +33,7 @@ class Credentials:
 
 async def user_credentials(session: AsyncSession, *, email: str) -> Credentials | None:
     row = (await session.execute(
-        select(User.id, User.password_hash, User.is_active).where(User.email == email.strip().lower())
+        select(User.id, User.password_hash, User.is_active).where(User.email == normalize_email(email))
     )).first()
     return None if row is None else Credentials(row.id, row.password_hash, row.is_active)
 

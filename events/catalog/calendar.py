@@ -74,9 +74,9 @@ def _place(rows: list[EventRow], days: dict[date, CalendarDay]) -> None:
         for number, day in enumerate(_days_of(row)):
             if day in days:
                 days[day].entries.append(CalendarEntry(card=card, continues=number > 0))
-    for day in days.values():
+    for cell in days.values():
         # All-day and continuing events first, then by start time.
-        day.entries.sort(key=lambda entry: (not (entry.card.row.all_day or entry.continues), entry.card.row.starts_at))
+        cell.entries.sort(key=lambda entry: (not (entry.card.row.all_day or entry.continues), entry.card.row.starts_at))
 
 
 @dataclass(slots=True)

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from events.models import Event, EventStatus, RegistrationStatus, utcnow
+from events.models import Event, RegistrationStatus, utcnow
 from events.notifications import outbox
+from events.rules import visibility
 
 # A change to one of these is what registered students and their calendars must hear about.
 SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
@@ -25,7 +26,7 @@ async def event_schedule_changed(session: AsyncSession, *, event: Event, changed
     SEQUENCE, the "changed on" banner for its registrants, a message to each of them, and their reminders
     moved to the new date. Returns whether it was such a change."""
     changed = sorted(set(changed_fields) & set(SCHEDULE_FIELDS))
-    if event.status != EventStatus.APPROVED or not changed:
+    if not visibility.goes_ahead(event.status) or not changed:
         return False
     event.sequence += 1
     event.changed_at = utcnow()

@@ -18,6 +18,7 @@ from events.catalog.categories import category_label
 from events.catalog.queries import EventDetail, EventRow
 from events.localtime import local
 from events.registration.queries import MyEventRow
+from events.rules import visibility, window
 from events.rules.seats import SeatState
 
 
@@ -182,14 +183,14 @@ class EventPage:
 def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
     from events.models import EventStatus
 
-    opens, closes = detail.registration_opens_at, detail.registration_closes_at or detail.starts_at
-    is_open = detail.status == EventStatus.APPROVED and (opens is None or now >= opens) and now < closes
-    if opens is not None and now < opens:
-        window = translation.gettext("Registration opens on %(when)s.") % {"when": moment_label(opens)}
+    closes = window.registration_closes_at(detail)
+    if window.registration_not_yet_open(detail, now):
+        window_label = translation.gettext("Registration opens on %(when)s.") % {
+            "when": moment_label(detail.registration_opens_at)}
     elif now < closes:
-        window = translation.gettext("Registration closes on %(when)s.") % {"when": moment_label(closes)}
+        window_label = translation.gettext("Registration closes on %(when)s.") % {"when": moment_label(closes)}
     else:
-        window = translation.gettext("Registration is closed.")
+        window_label = translation.gettext("Registration is closed.")
     start = local(detail.starts_at)
     is_over = detail.ends_at <= now
     return EventPage(
@@ -199,9 +200,9 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
         category_label=category_label(detail.category),
         seats_counter_label=seats_counter_label(detail.seats, is_over=is_over),
         description_html=description_html(detail.description),
-        registration_open=is_open,
-        unregistration_open=now < (detail.unregistration_closes_at or detail.starts_at),
-        registration_window_label=window,
+        registration_open=window.registration_is_open(detail, now),
+        unregistration_open=window.unregistration_is_open(detail, now),
+        registration_window_label=window_label,
         is_cancelled=detail.status == EventStatus.CANCELLED,
         is_over=is_over,
         changed_label=moment_label(detail.changed_at)
@@ -234,7 +235,7 @@ def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
     from events.models import EventStatus, RegistrationStatus
 
     active = [row for row in rows if row.status == RegistrationStatus.CONFIRMED
-              and row.event.status == EventStatus.APPROVED and row.event.ends_at >= now]
+              and visibility.goes_ahead(row.event.status) and row.event.ends_at >= now]
     overlaps: dict[int, list[str]] = {}
     for index, first in enumerate(active):
         for second in active[index + 1:]:

@@ -9,8 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Integer, Select, bindparam, func, literal_column, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Integer, Select, bindparam, func, literal_column, select
 from sqlalchemy.orm import aliased
 
 from events.catalog import search
@@ -22,7 +21,8 @@ from events.models import (
     RegistrationStatus,
     User,
 )
-from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, count_of, waitlist_position_of
+from events.rules import visibility
+from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, has_seat_left, waitlist_position_of
 from hyperion import db
 
 
@@ -119,7 +119,7 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)), Event.ends_at >= bindparam("now"))
+        .where(visibility.published(), Event.ends_at >= bindparam("now"))
         .order_by(Event.starts_at, Event.id)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
@@ -133,8 +133,7 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     if has_to:
         statement = statement.where(Event.starts_at <= bindparam("date_to"))
     if has_seats:  # a cancelled event has no seat to offer, whatever its count says
-        seats_remain = count_of(RegistrationStatus.CONFIRMED) < Event.capacity
-        statement = statement.where(Event.status == EventStatus.APPROVED, or_(Event.capacity.is_(None), seats_remain))
+        statement = statement.where(visibility.going_ahead(), has_seat_left())
     if has_query:
         statement = statement.where(_search_condition(dialect_name))
     return statement
@@ -145,7 +144,7 @@ _UPCOMING_STATEMENTS: dict[tuple, Select] = {}
 
 
 async def events_upcoming(
-    session: AsyncSession, *, now: datetime, filters: EventFilters, page: int = 1, per_page: int = 20, tz=None
+    session: db.Reader, *, now: datetime, filters: EventFilters, page: int = 1, per_page: int = 20, tz=None
 ) -> EventPage:
     """Published events that have not ended yet, soonest first. One query: a row beyond the page tells
     whether there is a next page, instead of a second COUNT query."""
@@ -203,7 +202,7 @@ class EventDetail:
 
     @property
     def is_published(self) -> bool:
-        return self.status in (EventStatus.APPROVED, EventStatus.CANCELLED)
+        return visibility.is_published(self.status)
 
 
 _MINE = aliased(Registration)
@@ -226,7 +225,7 @@ _EVENT_DETAIL = (
 )
 
 
-async def event_detail(session: AsyncSession, *, slug: str, viewer_id: int | None) -> EventDetail | None:
+async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) -> EventDetail | None:
     """One event with its seats and the viewer's own registration: one query, built once."""
     statement, params = _EVENT_DETAIL, {"slug": slug, "viewer_id": viewer_id or 0}
     row = (await session.execute(statement, params)).first()
@@ -259,7 +258,7 @@ class AssociationPage:
     past: list[EventRow]
 
 
-async def association_page(session: AsyncSession, *, slug: str, now: datetime) -> AssociationPage | None:
+async def association_page(session: db.Reader, *, slug: str, now: datetime) -> AssociationPage | None:
     association = (await session.execute(
         select(Association.id, Association.slug, Association.name, Association.description)
         .where(Association.slug == slug))).first()
@@ -268,8 +267,7 @@ async def association_page(session: AsyncSession, *, slug: str, now: datetime) -
     base = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(Event.association_id == association.id,
-               Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)))
+        .where(Event.association_id == association.id, visibility.published())
     )
     upcoming = await session.execute(base.where(Event.ends_at >= now).order_by(Event.starts_at).limit(50))
     past = await session.execute(base.where(Event.ends_at < now).order_by(Event.starts_at.desc()).limit(20))
@@ -279,26 +277,25 @@ async def association_page(session: AsyncSession, *, slug: str, now: datetime) -
     )
 
 
-async def events_between(session: AsyncSession, *, start: datetime, end: datetime) -> list[EventRow]:
+async def events_between(session: db.Reader, *, start: datetime, end: datetime) -> list[EventRow]:
     """Published events that overlap [start, end): the calendar's month or week."""
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(Event.status.in_((EventStatus.APPROVED, EventStatus.CANCELLED)),
-               Event.starts_at < end, Event.ends_at >= start)
+        .where(visibility.published(), Event.starts_at < end, Event.ends_at >= start)
         .order_by(Event.starts_at, Event.id)
         .limit(1000)
     )
     return [event_row(row) for row in await session.execute(statement)]
 
 
-async def associations_all(session: AsyncSession) -> list[tuple[str, str]]:
+async def associations_all(session: db.Reader) -> list[tuple[str, str]]:
     """(slug, name) of every association, by name: the filter menu."""
     result = await session.execute(select(Association.slug, Association.name).order_by(Association.name))
     return [(row.slug, row.name) for row in result]
 
 
-async def event_counts(session: AsyncSession) -> dict[str, int]:
+async def event_counts(session: db.Reader) -> dict[str, int]:
     """How many rows each main table holds (commands report them)."""
     counts = {}
     for name, model in (("users", User), ("associations", Association), ("events", Event),

@@ -10,6 +10,7 @@ e-mail addresses, use the expressions below on both databases.
 from __future__ import annotations
 
 from sqlalchemy import ColumnElement, and_, func, literal, true
+from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import BindParameter
 
 MAX_WORDS = 8  # more words than this narrow nothing a person types, and each one is a LIKE per row
@@ -29,7 +30,8 @@ def _folded(expression) -> ColumnElement:
     return func.lower(func.hyperion_unaccent(expression))
 
 
-def words_in(document: ColumnElement, query: str | BindParameter, *, dialect_name: str) -> ColumnElement:
+def words_in(document: ColumnElement | InstrumentedAttribute[str], query: str | BindParameter, *,
+             dialect_name: str) -> ColumnElement:
     """True where every word of ``query`` appears in ``document``, folded.
 
     On SQLite ``query`` may be a bound parameter (the statement is then built once: hyperion_words_in splits

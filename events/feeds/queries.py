@@ -6,13 +6,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.accounts.auth import feed_token_hash
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
 from events.rules.seats import waitlist_position_of
-
-PUBLISHED = (EventStatus.APPROVED, EventStatus.CANCELLED)
+from events.rules.visibility import published
+from hyperion import db
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,28 +95,28 @@ def _in_scope(statement, *, association_slug: str | None, category: str | None):
     return statement
 
 
-async def association_by_slug(session: AsyncSession, *, slug: str) -> FeedAssociation | None:
+async def association_by_slug(session: db.Reader, *, slug: str) -> FeedAssociation | None:
     row = (await session.execute(
         select(Association.id, Association.slug, Association.name).where(Association.slug == slug)
     )).first()
     return None if row is None else FeedAssociation(id=row.id, slug=row.slug, name=row.name)
 
 
-async def feed_event_published(session: AsyncSession, *, slug: str) -> FeedEventRow | None:
+async def feed_event_published(session: db.Reader, *, slug: str) -> FeedEventRow | None:
     """One published event, whenever it happens; None for an unknown or unpublished slug."""
     row = (await session.execute(
-        select(*_EVENT_COLUMNS).where(Event.slug == slug, Event.status.in_(PUBLISHED))
+        select(*_EVENT_COLUMNS).where(Event.slug == slug, published())
     )).first()
     return None if row is None else _event_row(row)
 
 
 async def feed_events_published(
-    session: AsyncSession, *, since: datetime, association_slug: str | None = None, category: str | None = None
+    session: db.Reader, *, since: datetime, association_slug: str | None = None, category: str | None = None
 ) -> list[FeedEventRow]:
     """Published events (cancelled ones included) that end at or after ``since``, in start order."""
     statement = (
         select(*_EVENT_COLUMNS)
-        .where(Event.status.in_(PUBLISHED), Event.ends_at >= since)
+        .where(published(), Event.ends_at >= since)
         .order_by(Event.starts_at, Event.id)
     )
     statement = _in_scope(statement, association_slug=association_slug, category=category)
@@ -125,7 +124,7 @@ async def feed_events_published(
 
 
 async def feed_events_changed_at(
-    session: AsyncSession, *, association_slug: str | None = None, category: str | None = None
+    session: db.Reader, *, association_slug: str | None = None, category: str | None = None
 ) -> datetime | None:
     """Latest change to any event of the feed's scope, whatever its status or date.
 
@@ -141,7 +140,7 @@ _FEED_OWNER = select(User.id, User.display_name, User.language).where(
     User.feed_token_hash == bindparam("token_hash"), User.is_active)
 
 
-async def feed_owner_by_token(session: AsyncSession, *, token: str) -> FeedOwner | None:
+async def feed_owner_by_token(session: db.Reader, *, token: str) -> FeedOwner | None:
     """The active student whose personal feed ``token`` opens; None for any other token."""
     if not token:
         return None
@@ -157,12 +156,12 @@ _FEED_REGISTRATIONS = (
         waitlist_position_of(Registration).label("waitlist_position"),
     )
     .join(Event, Event.id == Registration.event_id)
-    .where(Registration.user_id == bindparam("user_id"), Event.status.in_(PUBLISHED))
+    .where(Registration.user_id == bindparam("user_id"), published())
     .order_by(Event.starts_at, Event.id)
 )
 
 
-async def feed_registrations(session: AsyncSession, *, user_id: int) -> list[FeedRegistrationRow]:
+async def feed_registrations(session: db.Reader, *, user_id: int) -> list[FeedRegistrationRow]:
     """The student's registrations (left ones included) on published events, in start order."""
     return [
         FeedRegistrationRow(
@@ -184,7 +183,7 @@ _FEED_CHANGED_AT = select(
 )
 
 
-async def feed_registrations_changed_at(session: AsyncSession, *, user_id: int) -> datetime | None:
+async def feed_registrations_changed_at(session: db.Reader, *, user_id: int) -> datetime | None:
     """Latest change to the student's events or to any registration on them.
 
     Other students' registrations count because they move this student's waitlist position; events of

@@ -32,7 +32,8 @@ from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
-from events.models import Event, EventStatus, Registration, RegistrationStatus
+from events.models import Event, EventStatus, RegistrationStatus
+from events.rules.seats import SeatState, count_of
 from hyperion import db, pagecache
 
 logger = logging.getLogger("hyperion.live")
@@ -48,12 +49,16 @@ class SeatNews:
     cancelled: bool
 
     @property
+    def seats(self) -> SeatState:
+        return SeatState(self.capacity, self.confirmed, self.waitlisted)
+
+    @property
     def seats_left(self) -> int | None:
-        return None if self.capacity is None else max(self.capacity - self.confirmed, 0)
+        return self.seats.seats_left
 
     @property
     def full(self) -> bool:
-        return self.capacity is not None and self.confirmed >= self.capacity
+        return self.seats.is_full
 
     def as_json(self, **extra) -> str:
         return json.dumps({**asdict(self), "seats_left": self.seats_left, "full": self.full, **extra},
@@ -62,16 +67,8 @@ class SeatNews:
 
 # Capacity, confirmed and waitlisted seats and status of one event: one row, statements built once (each
 # registration of a rush runs the first, each newly opened page the second).
-_COUNTS = (
-    Event.id, Event.capacity,
-    select(func.count(Registration.id)).where(
-        Registration.event_id == Event.id, Registration.status == RegistrationStatus.CONFIRMED)
-    .correlate(Event).scalar_subquery(),
-    select(func.count(Registration.id)).where(
-        Registration.event_id == Event.id, Registration.status == RegistrationStatus.WAITLISTED)
-    .correlate(Event).scalar_subquery(),
-    Event.status,
-)
+_COUNTS = (Event.id, Event.capacity, count_of(RegistrationStatus.CONFIRMED), count_of(RegistrationStatus.WAITLISTED),
+           Event.status)
 _SEATS = select(*_COUNTS).where(Event.id == bindparam("event_id"))
 _SEATS_NOTIFIED = (select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)), *_COUNTS)
                    .where(Event.id == bindparam("event_id")))

@@ -47,7 +47,7 @@ class UnavailableCommand(BaseCommand):
     """Stands for one of Django's commands that cannot work here: fails at once, in one line, whatever the
     arguments (its own options are not parsed, so none of them can end in another error first)."""
 
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
 
     def __init__(self, name: str, reason: str):
         super().__init__()

@@ -46,6 +46,7 @@ from events.models import (
     utcnow,
 )
 from events.notifications import outbox
+from events.rules import visibility
 from hyperion import db
 
 logger = logging.getLogger("hyperion.mailer")
@@ -134,7 +135,7 @@ def drop_reason(message: Claimed) -> str | None:
     if outbox.KIND_PREFERENCE.get(message.kind) in message.opt_outs:
         return "recipient opted out"
     if message.kind == "event.reminder" and (
-            message.event is None or message.event_status != EventStatus.APPROVED
+            message.event is None or not visibility.goes_ahead(message.event_status)
             or message.registration_status != RegistrationStatus.CONFIRMED):
         return "no longer confirmed for a published event"
     if message.kind != "digest.approval_queue" and message.event is None:
@@ -152,7 +153,8 @@ _templates = Environment(  # noqa: S701 - autoescape on for .html, off for the p
     loader=FileSystemLoader(str(settings.BASE_DIR / "templates" / "emails")),
     autoescape=select_autoescape(["html"]), extensions=["jinja2.ext.i18n"], trim_blocks=True, lstrip_blocks=True,
 )
-_templates.install_gettext_callables(translation.gettext, translation.ngettext, newstyle=True)
+_templates.install_gettext_callables(  # type: ignore[attr-defined]  # added by the i18n extension
+    translation.gettext, translation.ngettext, newstyle=True)
 
 
 def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[str]]:
@@ -212,7 +214,8 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
     email = EmailMessage()
     email["Subject"] = header_safe(subject, 200)
     email["From"] = settings.DEFAULT_FROM_EMAIL
-    email["To"] = formataddr((header_safe(message.display_name or "", 80), message.email))
+    email["To"] = formataddr((header_safe(message.display_name or "", 80),
+                              message.email))  # type: ignore[arg-type]  # drop_reason holds back None
     email["Date"] = format_datetime(utcnow())
     email["Message-ID"] = message_id(message.id)
     email["Auto-Submitted"] = "auto-generated"
@@ -223,7 +226,7 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
         cancel = INVITATIONS[message.kind] or (message.kind == "event.changed"
                                                and message.registration_status != RegistrationStatus.CONFIRMED)
         ics = ical.invitation(event, cancel=cancel, organizer=parseaddr(settings.DEFAULT_FROM_EMAIL)[1],
-                               attendee=message.email,
+                               attendee=message.email,  # type: ignore[arg-type]  # drop_reason: not None
                                event_url=lambda slug: f"{settings.SITE_URL}/events/{slug}/")
         email.add_attachment(ics, maintype="text", subtype="calendar", filename="invitation.ics",
                              params={"method": "CANCEL" if cancel else "REQUEST"})
@@ -377,3 +380,29 @@ async def run_loop(stop: asyncio.Event, *, interval: float = 2.0) -> None:
         if report.handled == 0:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)
+
+
+class SenderInWeb:
+    """The sender as a background task of the web process, when ``OUTBOX_SENDER_IN_WEB`` is on (a lifespan
+    hook of the server: hyperion.hooks.LifespanHook, listed in settings.LIFESPAN_HOOKS)."""
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task | None = None
+        self.stopping = asyncio.Event()
+
+    def start(self) -> None:
+        if settings.OUTBOX_SENDER_IN_WEB:
+            self.stopping = asyncio.Event()
+            self.task = asyncio.create_task(run_loop(self.stopping), name="outbox-sender")
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.stopping.set()
+            await self.task
+            self.task = None
+
+    def release_streams(self) -> None:
+        """Nothing to release: the sender holds no response open, and stops with the lifespan shutdown."""
+
+
+sender_in_web = SenderInWeb()

@@ -2,7 +2,7 @@
 
 Nothing here sends anything. A service that changes a registration or an event calls these functions
 before it commits, so the change and its messages commit together (transactional outbox); the sender
-(events/mailer.py) delivers them later. Opt-outs are honoured at send time, so a preference changed in
+(events/notifications/mailer.py) delivers them later. Opt-outs are honoured at send time, so a preference changed in
 the meantime still counts.
 """
 
@@ -113,7 +113,8 @@ async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int
 
 
 def _dialect_insert(session: AsyncSession):
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
+    # A session here is always bound (hyperion.db.engine_start): hence the ignore.
+    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert  # type: ignore[union-attr]
 
 
 async def reminders_drop(session: AsyncSession, *, event_id: int, user_id: int | None = None) -> None:

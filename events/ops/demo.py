@@ -10,6 +10,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -28,6 +29,8 @@ from events.models import (
     User,
     utcnow,
 )
+from events.rules import visibility
+from events.rules.seats import SeatState
 
 ASSOCIATIONS = [
     ("bde", "BDE", "Le Bureau des Élèves : soirées, gala, week-end d'intégration et vie du campus.", "party"),
@@ -191,7 +194,7 @@ async def demo_load(
         unique_memberships = {(row["user_id"], row["association_id"]): row for row in membership_rows}
         await session.execute(insert(Membership), list(unique_memberships.values()))
 
-        event_rows = []
+        event_rows: list[dict[str, Any]] = []
         used_slugs: set[str] = set()
         today = now.astimezone(zone).date()
         for number in range(events):
@@ -257,7 +260,7 @@ async def demo_load(
         registration_rows = []
         queued = now - timedelta(days=20)
         for event_id, row in zip(event_ids, event_rows, strict=True):
-            if row["status"] not in (EventStatus.APPROVED, EventStatus.CANCELLED):
+            if not visibility.is_published(row["status"]):
                 continue
             capacity = row["capacity"]
             if capacity is None:
@@ -269,7 +272,7 @@ async def demo_load(
             # The plain demo student registers like the others (no role, so only through "My events").
             registrants = [*student_ids, named[STUDENT_EMAIL]]
             for position, user_id in enumerate(rng.sample(registrants, min(wanted, len(registrants)))):
-                confirmed = capacity is None or position < capacity
+                confirmed = not SeatState(capacity, confirmed=position).is_full  # seats given in arrival order
                 queued += timedelta(seconds=1)
                 registration_rows.append({
                     "event_id": event_id, "user_id": user_id,

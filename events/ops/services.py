@@ -1,6 +1,6 @@
 """Writes of the operators' command line (manage.py createstaff, importics, purgeusers) and their small reads.
 
-Same habits as services.py and services_staff.py: each writing function owns its transaction, checks its
+Same habits as the registration and staff services: each writing function owns its transaction, checks its
 rule inside it and writes its audit entry (``actor_id=None``: the operator at the shell) in the same
 transaction, and says no with a ``DomainError``.
 """
@@ -36,7 +36,7 @@ from events.models import (
     utcnow,
 )
 from events.ops.ical_import import ImportedEvent
-from events.rules import emails
+from events.rules import emails, lifecycle, visibility
 from events.staff.services import unique_slug
 
 Progress = Callable[[int, int], None]  # (done, total)
@@ -149,7 +149,7 @@ def _purgeable(*, inactive_before: datetime, now: datetime):
         .join(Event, Event.id == Registration.event_id)
         .where(Registration.user_id == User.id,
                Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)),
-               Event.status == EventStatus.APPROVED, Event.ends_at > now)
+               visibility.still_to_come(now))
         .exists()
     )
     return (
@@ -225,7 +225,7 @@ async def events_with_waitlist(session: AsyncSession, *, now: datetime | None = 
         Registration.event_id == Event.id, Registration.status == RegistrationStatus.WAITLISTED).exists()
     rows = (await session.execute(
         select(Event.id, Event.slug, Event.status)
-        .where(Event.status == EventStatus.APPROVED, Event.ends_at > now, waiting)
+        .where(visibility.still_to_come(now), waiting)
         .order_by(Event.starts_at, Event.id)
     )).all()
     return [EventRef(id=row.id, slug=row.slug, status=row.status) for row in rows]
@@ -291,8 +291,8 @@ async def events_import(
     return ImportOutcome(created=created, updated=updated, unchanged=unchanged, notes=tuple(notes))
 
 
-async def _events_by_uid(session: AsyncSession, uids: list[str]) -> dict[str, Event]:
-    found: dict[str, Event] = {}
+async def _events_by_uid(session: AsyncSession, uids: list[str]) -> dict[str | None, Event]:
+    found: dict[str | None, Event] = {}
     for start in range(0, len(uids), _UID_BATCH):
         statement = select(Event).where(Event.ical_uid.in_(uids[start:start + _UID_BATCH])).with_for_update()
         found.update({event.ical_uid: event for event in (await session.execute(statement)).scalars()})
@@ -321,7 +321,7 @@ async def _event_import_new(session: AsyncSession, *, association_id: int, item:
 async def _event_import_update(session: AsyncSession, *, event: Event, item: ImportedEvent) -> bool:
     before: dict[str, Any] = {name: getattr(event, name) for name in (*IMPORTED_FIELDS, "status")}
     after = {**before, **{name: getattr(item, name) for name in IMPORTED_FIELDS}}
-    if item.cancelled and event.status == EventStatus.APPROVED:
+    if item.cancelled and lifecycle.can_transition(event.status, "cancel"):
         after["status"] = EventStatus.CANCELLED
     changes = diff(before, after)
     if not changes:
@@ -330,7 +330,7 @@ async def _event_import_update(session: AsyncSession, *, event: Event, item: Imp
         setattr(event, name, value)
     event.updated_at = utcnow()
     # Registrants hear of a cancellation or a new date or place exactly as after an edit in the management
-    # area (events/event_changes.py); any other change still gets a new SEQUENCE for the calendars.
+    # area (events/catalog/changes.py); any other change still gets a new SEQUENCE for the calendars.
     if "status" in changes:
         await event_changes.event_cancelled(session, event=event)
     elif not await event_changes.event_schedule_changed(session, event=event, changed_fields=changes):

@@ -6,17 +6,17 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import bindparam, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.catalog.queries import EVENT_ROW_COLUMNS, EventRow, event_row
 from events.models import (
     Association,
     Event,
-    EventStatus,
     Registration,
     RegistrationStatus,
 )
+from events.rules import visibility
 from events.rules.seats import waitlist_position_of
+from hyperion import db
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +36,7 @@ _MY_REGISTRATIONS = (
 )
 
 
-async def my_registrations(session: AsyncSession, *, user_id: int) -> list[MyEventRow]:
+async def my_registrations(session: db.Reader, *, user_id: int) -> list[MyEventRow]:
     """Every event the user registered for (any state), soonest first."""
     return [
         MyEventRow(event_row(row), row.my_status,
@@ -50,14 +50,14 @@ _CONFIRMED_OVERLAPS = (
     select(Event.title)
     .join(Registration, Registration.event_id == Event.id)
     .where(Registration.user_id == bindparam("user_id"), Registration.status == RegistrationStatus.CONFIRMED,
-           Event.status == EventStatus.APPROVED, Event.id != bindparam("exclude_event_id"),
+           visibility.going_ahead(), Event.id != bindparam("exclude_event_id"),
            Event.starts_at < bindparam("ends_at"), Event.ends_at > bindparam("starts_at"))
     .order_by(Event.starts_at)
 )
 
 
 async def confirmed_overlaps(
-    session: AsyncSession, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
+    session: db.Reader, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
 ) -> list[str]:
     """Titles of the user's confirmed, not cancelled events that overlap [starts_at, ends_at)."""
     rows = await session.execute(_CONFIRMED_OVERLAPS, {

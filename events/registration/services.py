@@ -25,14 +25,13 @@ from events.errors import DomainError, EventNotFound
 from events.live import broadcast
 from events.models import (
     Event,
-    EventStatus,
     Registration,
     RegistrationStatus,
     utcnow,
 )
 from events.notifications import outbox
-from events.rules.seats import confirmed_count
-from events.rules.window import registration_is_open, unregistration_is_open
+from events.rules import visibility, window
+from events.rules.seats import SeatState, count_of, seat_state
 
 
 class RegistrationClosed(DomainError):
@@ -91,7 +90,7 @@ async def registration_create(
     try:
         async with session.begin():
             event = await _event_locked(session, event_id)
-            if not registration_is_open(event, now):
+            if not window.registration_is_open(event, now):
                 raise RegistrationClosed
             return await registration_place_locked(session, event=event, user_id=user_id)
     except IntegrityError as exc:  # the unique (event, user) constraint caught a double submit
@@ -106,10 +105,8 @@ def _registrations_of_event(*columns, **conditions):
 # What placing a registration needs to know, read in one round trip under the event's lock: the seats
 # taken, the line's length and its last place, and this student's earlier registration, if any.
 _PLACE_STATE = select(
-    _registrations_of_event(func.count(Registration.id), status=RegistrationStatus.CONFIRMED)
-    .scalar_subquery().label("confirmed"),
-    _registrations_of_event(func.count(Registration.id), status=RegistrationStatus.WAITLISTED)
-    .scalar_subquery().label("waitlisted"),
+    count_of(RegistrationStatus.CONFIRMED, event_id=bindparam("event_id")).label("confirmed"),
+    count_of(RegistrationStatus.WAITLISTED, event_id=bindparam("event_id")).label("waitlisted"),
     _registrations_of_event(func.max(Registration.queued_at)).scalar_subquery().label("last_queued_at"),
     _registrations_of_event(Registration.id, user_id=bindparam("user_id")).scalar_subquery().label("existing_id"),
     _registrations_of_event(Registration.status, user_id=bindparam("user_id"))
@@ -125,10 +122,10 @@ async def registration_place_locked(
     state = (await session.execute(_PLACE_STATE, {"event_id": event.id, "user_id": user_id})).one()
     if state.existing_id is not None and state.existing_status != RegistrationStatus.CANCELLED:
         raise AlreadyRegistered
-    confirmed = state.confirmed
+    seats = SeatState(event.capacity, state.confirmed, state.waitlisted)
     if _UNSAFE_RACE_WINDOW_SECONDS:
         await asyncio.sleep(_UNSAFE_RACE_WINDOW_SECONDS)
-    full = event.capacity is not None and confirmed >= event.capacity
+    full = seats.is_full
     status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.CONFIRMED
     # The place in line is taken now, under the lock, not when the request arrived: lock order is the
     # arrival order that counts, and it keeps positions unique. Strictly after the last one even if the
@@ -146,7 +143,7 @@ async def registration_place_locked(
             {"event_id": event.id, "user_id": user_id, "status": status, "queued_at": queued_at,
              "created_at": queued_at, "updated_at": queued_at},
         )).scalar_one()
-    position = state.waitlisted + 1 if full else None
+    position = seats.next_waitlist_position if full else None
     await outbox.registration_messages(session, event=event, user_id=user_id, status=status,
                                               waitlist_position=position)
     await broadcast.seats_changed(session, event_id=event.id)
@@ -165,7 +162,7 @@ async def registration_leave(
         )).scalar_one_or_none()
         if registration is None or registration.status == RegistrationStatus.CANCELLED:
             raise NotRegistered
-        if not unregistration_is_open(event, now):
+        if not window.unregistration_is_open(event, now):
             raise UnregistrationClosed
         previous = registration.status
         registration.status = RegistrationStatus.CANCELLED
@@ -179,14 +176,12 @@ async def registration_leave(
 
 async def waitlist_promote_locked(session: AsyncSession, event: Event) -> tuple[int, ...]:
     """Fill free seats from the waitlist in arrival order. The caller holds the event's lock."""
-    if event.status != EventStatus.APPROVED:
+    if not visibility.goes_ahead(event.status):
         return ()
-    if event.capacity is None:
-        free = None
-    else:
-        free = event.capacity - await confirmed_count(session, event_id=event.id)
-        if free <= 0:
-            return ()
+    # No capacity: no seat to count, everyone in line gets in.
+    free = None if event.capacity is None else (await seat_state(session, event=event)).seats_left
+    if free == 0:
+        return ()
     statement = (
         select(Registration.id, Registration.user_id)
         .where(Registration.event_id == event.id, Registration.status == RegistrationStatus.WAITLISTED)

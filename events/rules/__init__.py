@@ -1,0 +1,22 @@
+"""The business rules, one owner each: every page, feed, e-mail, service and command that needs a rule asks
+its owner here, and a grep for the rule's inputs finds one definition (tests/rules/test_one_owner.py fails on
+a second one; the other tests under tests/rules/ check that each consumer follows its owner).
+
+Rule → where it is decided:
+
+- Seats: confirmed and waitlisted counts, "N seats left", "full", "has a seat left", "the capacity cannot go
+  below the confirmed count", a waitlist position → ``seats`` (``count_of``, ``CONFIRMED_COUNT``,
+  ``WAITLISTED_COUNT``, ``has_seat_left``, ``waitlist_position_of`` in SQL; ``SeatState`` in Python, which the
+  live counter's news carries too).
+- May register now, may still leave, when registration closes → ``window``.
+- Published (approved or cancelled: shown to everyone) and goes ahead (approved: takes registrations,
+  promotions, reminders, offers seats) → ``visibility`` (Python and SQL).
+- Which status may go where, and the audit action of each transition → ``lifecycle`` (``TRANSITIONS``,
+  ``can_transition``); which fields a published event may still change → ``lifecycle``.
+- Who may see and do what → ``permissions``.
+- E-mail address normalisation (sign-up, log-in, throttle, staff look-ups, commands, role grants) →
+  ``emails`` (``normalize_email``).
+- What people may type in names, titles, places, reasons → ``text``.
+- A published event's schedule changed, or it was cancelled: what registrants hear and how reminders move →
+  ``events.catalog.changes`` (called by the management area's edit and cancel and by importics).
+"""

@@ -27,3 +27,13 @@ TRANSITIONS = {
     "decline": ({EventStatus.SUBMITTED}, EventStatus.DECLINED),
     "cancel": ({EventStatus.APPROVED}, EventStatus.CANCELLED),
 }
+
+
+def can_transition(status: EventStatus, action: str) -> bool:
+    """Whether an event in ``status`` may take ``action`` (submit, approve, decline, cancel): the services
+    check it before writing, the management pages before offering the button, importics before cancelling."""
+    return status in TRANSITIONS[action][0]
+
+
+def target_of(action: str) -> EventStatus:
+    return TRANSITIONS[action][1]

@@ -7,10 +7,20 @@ Forbidden objects of another association answer 404 rather than 403, so their ex
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from events.models import EventStatus, Role
+from events.rules.visibility import goes_ahead, is_published
 
-UNPUBLISHED = (EventStatus.DRAFT, EventStatus.SUBMITTED, EventStatus.DECLINED)
+
+class Viewer(Protocol):
+    """Whoever asks to see a page: a logged-in user or the anonymous one (events.accounts.auth)."""
+
+    @property
+    def is_authenticated(self) -> bool: ...
+
+    @property
+    def is_staff(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +49,7 @@ class Actor:
         return {aid for aid, role in self.roles.items() if role in (Role.EDITOR, Role.MANAGER)}
 
 
-def can_see_unpublished(user, *, association_id: int, roles: dict[int, Role]) -> bool:
+def can_see_unpublished(user: Viewer, *, association_id: int, roles: dict[int, Role]) -> bool:
     """Drafts, submitted and declined events: staff and the association's editors and managers only."""
     if not user.is_authenticated:
         return False
@@ -54,13 +64,13 @@ def can_see_event_admin(actor: Actor, *, association_id: int) -> bool:
 def can_edit_all_fields(actor: Actor, *, association_id: int, status: EventStatus) -> bool:
     """Drafts and declined events: editors rewrite them. Staff may fix anything not yet published."""
     if actor.is_staff:
-        return status in UNPUBLISHED
+        return not is_published(status)
     return actor.is_editor_of(association_id) and status in (EventStatus.DRAFT, EventStatus.DECLINED)
 
 
 def can_edit_published(actor: Actor, *, association_id: int, status: EventStatus) -> bool:
     """Date, place and capacity of a published event: managers and staff."""
-    return status == EventStatus.APPROVED and actor.is_manager_of(association_id)
+    return goes_ahead(status) and actor.is_manager_of(association_id)
 
 
 def can_submit(actor: Actor, *, association_id: int) -> bool:
@@ -78,7 +88,7 @@ def can_cancel(actor: Actor, *, association_id: int) -> bool:
 
 def can_delete(actor: Actor, *, association_id: int, status: EventStatus) -> bool:
     """Unpublished events only: a published one is cancelled, never deleted (students hold places)."""
-    return status in UNPUBLISHED and actor.is_editor_of(association_id)
+    return not is_published(status) and actor.is_editor_of(association_id)
 
 
 def can_change_attendees(actor: Actor, *, association_id: int) -> bool:

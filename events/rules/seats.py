@@ -1,16 +1,20 @@
 """Seats: the one owner of "how many confirmed, how many waiting, who is where in line".
 
 The SQL expressions here are used by every query that shows or decides seats (lists, event page, My events,
-feeds, staff pages, the live counter), and the Python functions by every service that changes them.
+feeds, staff pages, the live counter, the services under the event's lock), and ``SeatState`` by everything
+that says "N seats left", "full" or "the capacity cannot go below N" (pages, the live counter's news, the
+services placing and promoting students).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
+from sqlalchemy.orm.util import AliasedClass
 
 from events.models import (
     Event,
@@ -20,10 +24,14 @@ from events.models import (
 
 
 async def confirmed_count(session: AsyncSession, *, event_id: int) -> int:
-    return (await session.execute(
-        select(func.count(Registration.id)).where(
-            Registration.event_id == event_id, Registration.status == RegistrationStatus.CONFIRMED)
-    )).scalar_one()
+    return (await session.execute(select(count_of(RegistrationStatus.CONFIRMED, event_id=event_id)))).scalar_one()
+
+
+async def seat_state(session: AsyncSession, *, event: Event) -> SeatState:
+    """The seats of ``event`` as this transaction sees them (under the event's lock in a service)."""
+    row = (await session.execute(select(count_of(RegistrationStatus.CONFIRMED, event_id=event.id),
+                                        count_of(RegistrationStatus.WAITLISTED, event_id=event.id)))).one()
+    return SeatState(event.capacity, row[0], row[1])
 
 
 async def waitlist_position(session: AsyncSession, *, registration_id: int) -> int | None:
@@ -42,7 +50,7 @@ class SeatState:
 
     capacity: int | None
     confirmed: int
-    waitlisted: int
+    waitlisted: int = 0
 
     @property
     def unlimited(self) -> bool:
@@ -56,12 +64,23 @@ class SeatState:
     def is_full(self) -> bool:
         return self.capacity is not None and self.confirmed >= self.capacity
 
+    @property
+    def overbooked(self) -> bool:
+        """More confirmed than seats: a capacity may never be set below the confirmed count."""
+        return self.capacity is not None and self.confirmed > self.capacity
 
-def count_of(status: RegistrationStatus):
-    """Correlated count of an event's registrations in ``status`` (seats are counted, never stored)."""
+    @property
+    def next_waitlist_position(self) -> int:
+        """The place in line of whoever joins it now: the end of the line."""
+        return self.waitlisted + 1
+
+
+def count_of(status: RegistrationStatus, *, event_id: Any = Event.id) -> ScalarSelect[int]:
+    """Count of an event's registrations in ``status`` (seats are counted, never stored): correlated with the
+    enclosing query's events by default, or of ``event_id`` (a value or a bound parameter)."""
     return (
         select(func.count(Registration.id))
-        .where(Registration.event_id == Event.id, Registration.status == status)
+        .where(Registration.event_id == event_id, Registration.status == status)
         .correlate(Event)
         .scalar_subquery()
     )
@@ -73,7 +92,13 @@ CONFIRMED_COUNT = count_of(RegistrationStatus.CONFIRMED).label("confirmed")
 WAITLISTED_COUNT = count_of(RegistrationStatus.WAITLISTED).label("waitlisted")
 
 
-def waitlist_position_of(registration=Registration):
+def has_seat_left() -> ColumnElement[bool]:
+    """SQL: the event in the enclosing query has a free seat (no capacity, or fewer confirmed than seats)."""
+    return or_(Event.capacity.is_(None), count_of(RegistrationStatus.CONFIRMED) < Event.capacity)
+
+
+def waitlist_position_of(
+        registration: type[Registration] | AliasedClass[Registration] = Registration) -> ScalarSelect[int]:
     """The one rule for a waitlist position, as a correlated SQL expression: 1 + the waitlisted
     registrations of the same event queued before ``registration`` (by queued_at, then id)."""
     other = aliased(Registration)

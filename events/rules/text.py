@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Callable
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -21,7 +22,7 @@ _JOINERS = frozenset("\u200c\u200d")
 _LINE_BREAKS = frozenset("\n\r\t")
 
 
-def plain_text(*, multiline: bool = False):
+def plain_text(*, multiline: bool = False) -> Callable[[str], None]:
     """The validator of every name, title, place and reason people type: no control character (category Cc;
     a multi-line text keeps its line breaks and tabs), no bidirectional control and no other format character
     (Cf), no surrogate, no line or paragraph separator. Such characters are invisible: they hide or reorder

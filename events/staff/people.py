@@ -14,7 +14,6 @@ from events.errors import DomainError, Forbidden, NotFound, SlugTaken
 from events.live import broadcast
 from events.models import (
     Association,
-    EventStatus,
     Membership,
     OutboxMessage,
     OutboxStatus,
@@ -26,7 +25,7 @@ from events.models import (
 )
 from events.notifications import outbox
 from events.registration import services as registration_services
-from events.rules import emails, permissions
+from events.rules import emails, permissions, visibility
 from events.rules.permissions import Actor
 from events.staff.services import event_for_actor
 
@@ -43,7 +42,7 @@ async def attendee_add(
         event = await event_for_actor(session, actor, event_id, lock=True)
         if not permissions.can_change_attendees(actor, association_id=event.association_id):
             raise Forbidden
-        if event.status != EventStatus.APPROVED:
+        if not visibility.goes_ahead(event.status):
             raise registration_services.RegistrationClosed
         user_id = (await session.execute(select(User.id).where(
             User.email == emails.normalize_email(email), User.is_active.is_(True)))).scalar_one_or_none()

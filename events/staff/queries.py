@@ -22,14 +22,15 @@ from events.models import (
     Role,
     User,
 )
+from events.rules.emails import normalize_email
 from events.rules.permissions import Actor
-from events.rules.seats import SeatState, count_of, waitlist_position_of
+from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, waitlist_position_of
 from hyperion import db
 
 PER_PAGE = 25
 
 
-async def actor_for(session: AsyncSession, *, user) -> Actor:
+async def actor_for(session: db.Reader, *, user) -> Actor:
     rows = await session.execute(
         select(Membership.association_id, Membership.role).where(Membership.user_id == user.id))
     return Actor(id=user.id, is_staff=user.is_staff, roles={row.association_id: row.role for row in rows})
@@ -55,8 +56,7 @@ class StaffEventRow:
 _STAFF_EVENT_COLUMNS = (
     Event.id, Event.slug, Event.title, Event.association_id, Association.name.label("association_name"),
     Event.starts_at, Event.status, Event.submitted_at, Event.capacity,
-    count_of(RegistrationStatus.CONFIRMED).label("confirmed"),
-    count_of(RegistrationStatus.WAITLISTED).label("waitlisted"),
+    CONFIRMED_COUNT, WAITLISTED_COUNT,
 )
 
 
@@ -73,7 +73,7 @@ class StaffEventPage:
 
 
 async def staff_events(
-    session: AsyncSession, *, actor: Actor, status: EventStatus | None = None, association_id: int | None = None,
+    session: db.Reader, *, actor: Actor, status: EventStatus | None = None, association_id: int | None = None,
     query: str = "", page: int = 1,
 ) -> StaffEventPage:
     """The events the actor manages (staff: all), newest first, filtered."""
@@ -91,7 +91,7 @@ async def staff_events(
     return StaffEventPage([_staff_row(row) for row in rows[:PER_PAGE]], page, len(rows) > PER_PAGE)
 
 
-async def approval_queue(session: AsyncSession) -> list[StaffEventRow]:
+async def approval_queue(session: db.Reader) -> list[StaffEventRow]:
     """Submitted events, oldest submission first."""
     statement = (select(*_STAFF_EVENT_COLUMNS).join(Association, Association.id == Event.association_id)
                  .where(Event.status == EventStatus.SUBMITTED)
@@ -107,9 +107,9 @@ class AdminEvent:
 
 
 async def admin_event(session: AsyncSession, *, event_id: int) -> AdminEvent | None:
+    """The event as an ORM entity (so a session, not a bare connection), its association's name, its seats."""
     row = (await session.execute(
-        select(Event, Association.name, count_of(RegistrationStatus.CONFIRMED),
-               count_of(RegistrationStatus.WAITLISTED))
+        select(Event, Association.name, CONFIRMED_COUNT, WAITLISTED_COUNT)
         .join(Association, Association.id == Event.association_id).where(Event.id == event_id))).first()
     if row is None:
         return None
@@ -130,7 +130,7 @@ class AttendeeRow:
     waitlist_position: int | None
 
 
-async def attendees(session: AsyncSession, *, event_id: int, query: str = "") -> list[AttendeeRow]:
+async def attendees(session: db.Reader, *, event_id: int, query: str = "") -> list[AttendeeRow]:
     """Confirmed first (by name), then the waitlist in order."""
     statement = (
         select(Registration.id, Registration.user_id, User.display_name, User.email, User.promo,
@@ -164,7 +164,7 @@ class AssociationRow:
     members: int
 
 
-async def associations_for(session: AsyncSession, *, actor: Actor) -> list[AssociationRow]:
+async def associations_for(session: db.Reader, *, actor: Actor) -> list[AssociationRow]:
     members = (select(func.count(Membership.id)).where(Membership.association_id == Association.id)
                .correlate(Association).scalar_subquery())
     statement = select(Association.id, Association.slug, Association.name, Association.description,
@@ -174,7 +174,7 @@ async def associations_for(session: AsyncSession, *, actor: Actor) -> list[Assoc
     return [AssociationRow(*row) for row in await session.execute(statement)]
 
 
-async def association_by_id(session: AsyncSession, *, association_id: int) -> AssociationRow | None:
+async def association_by_id(session: db.Reader, *, association_id: int) -> AssociationRow | None:
     row = (await session.execute(select(Association.id, Association.slug, Association.name,
                                         Association.description).where(Association.id == association_id))).first()
     return None if row is None else AssociationRow(*row, members=0)
@@ -188,7 +188,7 @@ class MemberRow:
     role: Role
 
 
-async def members(session: AsyncSession, *, association_id: int) -> list[MemberRow]:
+async def members(session: db.Reader, *, association_id: int) -> list[MemberRow]:
     statement = (select(User.id, User.display_name, User.email, Membership.role)
                  .join(Membership, Membership.user_id == User.id)
                  .where(Membership.association_id == association_id)
@@ -207,7 +207,7 @@ class UserRow:
     last_login_at: datetime | None
 
 
-async def users(session: AsyncSession, *, query: str = "", page: int = 1) -> tuple[list[UserRow], bool]:
+async def users(session: db.Reader, *, query: str = "", page: int = 1) -> tuple[list[UserRow], bool]:
     statement = (select(User.id, User.email, User.display_name, User.promo, User.is_staff, User.is_active,
                         User.last_login_at).order_by(User.display_name, User.id))
     if query:
@@ -230,7 +230,7 @@ class AuditRow:
 
 
 async def audit_entries(
-    session: AsyncSession, *, action: str = "", association_id: int | None = None, actor_email: str = "",
+    session: db.Reader, *, action: str = "", association_id: int | None = None, actor_email: str = "",
     object_type: str = "", object_id: int | None = None, page: int = 1,
 ) -> tuple[list[AuditRow], bool]:
     statement = (
@@ -245,7 +245,7 @@ async def audit_entries(
     if association_id is not None:
         statement = statement.where(AuditEntry.association_id == association_id)
     if actor_email:
-        statement = statement.where(User.email == actor_email.strip().lower())
+        statement = statement.where(User.email == normalize_email(actor_email))
     if object_type:
         statement = statement.where(AuditEntry.object_type == object_type)
     if object_id is not None:
@@ -255,7 +255,7 @@ async def audit_entries(
 
 
 async def associations_choices(
-    session: AsyncSession, *, actor: Actor, editable_only: bool = True
+    session: db.Reader, *, actor: Actor, editable_only: bool = True
 ) -> list[tuple[int, str]]:
     statement = select(Association.id, Association.name).order_by(Association.name)
     if not actor.is_staff and editable_only:
@@ -274,7 +274,7 @@ class FailedMessageRow:
     created_at: datetime
 
 
-async def outbox_failed(session: AsyncSession, *, limit: int = 200) -> list[FailedMessageRow]:
+async def outbox_failed(session: db.Reader, *, limit: int = 200) -> list[FailedMessageRow]:
     statement = (
         select(OutboxMessage.id, OutboxMessage.kind, User.email, Event.title, OutboxMessage.attempts,
                OutboxMessage.last_error, OutboxMessage.created_at)

@@ -1,9 +1,10 @@
 """Writes of the management area about events: create, series, edit, lifecycle transitions, delete.
 (People, attendees and roles: ``events.staff.people``.)
 
-Same habits as ``events.registration.services``: each function owns its transaction, checks permissions and rules inside it,
-writes its audit entry in the same transaction, and raises a ``DomainError`` when a rule says no. Seat
-changes (capacity, manual add or remove, cancel) lock the event row first, like registrations do.
+Same habits as ``events.registration.services``: each function owns its transaction, checks permissions and
+rules inside it, writes its audit entry in the same transaction, and raises a ``DomainError`` when a rule
+says no. Seat changes (capacity, manual add or remove, cancel) lock the event row first, like registrations
+do.
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from events.models import (
 )
 from events.notifications import outbox
 from events.registration import services as registration_services
-from events.rules import permissions, seats
-from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, TRANSITIONS
+from events.rules import permissions, seats, visibility
+from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, can_transition, target_of
 from events.rules.permissions import Actor
 from events.staff import series
 
@@ -141,7 +142,7 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
     async with session.begin():
         event = await event_for_actor(session, actor, event_id, lock=True)
         if permissions.can_edit_all_fields(actor, association_id=event.association_id, status=event.status):
-            allowed = EVENT_FIELDS
+            allowed: tuple[str, ...] = EVENT_FIELDS
             if values.get("association_id", event.association_id) != event.association_id and \
                     not actor.is_editor_of(values["association_id"]):
                 raise Forbidden
@@ -155,8 +156,7 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
         if not changes:
             return EventUpdate(changed={})
         confirmed = await seats.confirmed_count(session, event_id=event.id)
-        new_capacity = new_values.get("capacity", event.capacity)
-        if new_capacity is not None and new_capacity < confirmed:
+        if seats.SeatState(new_values.get("capacity", event.capacity), confirmed).overbooked:
             raise CapacityBelowConfirmed(
                 _("%(count)d students are confirmed: the capacity cannot go below %(count)d. Remove attendees "
                   "first if you must.") % {"count": confirmed})
@@ -164,7 +164,7 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
             setattr(event, name, value)
         event.updated_at = utcnow()
         schedule_changed = await event_changes.event_schedule_changed(session, event=event, changed_fields=changes)
-        if not schedule_changed and event.status == EventStatus.APPROVED and "capacity" in changes:
+        if not schedule_changed and visibility.goes_ahead(event.status) and "capacity" in changes:
             event.changed_at = utcnow()  # its registrants see that the seats changed
         await session.flush()
         promoted = await registration_services.waitlist_promote_locked(session, event)
@@ -178,7 +178,7 @@ async def event_transition(
     session: AsyncSession, *, actor: Actor, event_id: int, action: str, reason: str = ""
 ) -> Event:
     """submit (editors), approve / decline (staff, decline with a reason), cancel (managers, with a reason)."""
-    sources, target = TRANSITIONS[action]
+    target = target_of(action)
     async with session.begin():
         event = await event_for_actor(session, actor, event_id, lock=True)
         allowed = {
@@ -189,7 +189,7 @@ async def event_transition(
         }[action]
         if not allowed:
             raise Forbidden
-        if event.status not in sources:
+        if not can_transition(event.status, action):
             raise IllegalTransition
         before = event.status
         now = utcnow()

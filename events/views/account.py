@@ -15,10 +15,12 @@ from events.accounts import auth
 from events.accounts import queries as account_queries
 from events.accounts import services as account_services
 from events.accounts.forms import LoginForm, NotificationPreferencesForm, PasswordChangeForm, SignupForm
+from events.views.busy import refused_when_hashing_is_busy
 from events.views.helpers import client_address, login_required, safe_next
 from hyperion import db
 
 
+@refused_when_hashing_is_busy
 async def signup(request):
     if request.user.is_authenticated:
         return redirect("home")
@@ -41,6 +43,7 @@ async def signup(request):
                   status=400 if form.errors else 200)
 
 
+@refused_when_hashing_is_busy
 async def login(request):
     if request.user.is_authenticated and request.method == "GET":
         return HttpResponseRedirect(safe_next(request))
@@ -93,6 +96,7 @@ async def account(request):
 
 
 @login_required
+@refused_when_hashing_is_busy
 async def password_change(request):
     form = PasswordChangeForm(request.POST or None, owner_email=request.user.email,
                               owner_name=request.user.display_name)

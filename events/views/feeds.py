@@ -25,26 +25,34 @@ PUBLIC_FEED_HISTORY = timedelta(days=30)
 
 # Built feeds by what they were built from (scope, language, host, day, last change): calendar clients poll
 # unchanged feeds all day, and building an .ics with the icalendar library costs ~10 ms of CPU. The last
-# change is read first, so a cached body is never staler than a fresh one would be.
+# change is read first, so a cached body is never staler than a fresh one would be. Not in the page store
+# (hyperion/pagecache.py): the key holds the last change, read from the database, so no invalidation is needed,
+# and the store's PAGE_CACHE_SECONDS would rebuild the feeds polled all day.
 _built: OrderedDict[tuple, bytes] = OrderedDict()
 _BUILT_MAX = 2048
 
 
-def _built_feed(key: tuple, build) -> bytes:
+def _built_body(key: tuple) -> bytes | None:
+    """The body built for ``key``, if any, taken before the rows are read: should another request evict it
+    meanwhile, this one still has it (or has read the rows to build it)."""
     body = _built.get(key)
+    if body is not None:
+        _built.move_to_end(key)
+    return body
+
+
+def _built_feed(key: tuple, body: bytes | None, build) -> bytes:
     if body is None:
         body = _built[key] = build()
         while len(_built) > _BUILT_MAX:
             _built.popitem(last=False)
-    else:
-        _built.move_to_end(key)
     return body
 
 
 @require_safe
 async def event_ics(request, slug: str):
-    async with db.read_connection() as session:
-        event = await feed_queries.feed_event_published(session, slug=slug)
+    async with db.read_connection() as connection:
+        event = await feed_queries.feed_event_published(connection, slug=slug)
     if event is None:
         raise Http404
     body = ical.calendar_events([event], name=event.title, event_url=_event_url(request))
@@ -53,30 +61,32 @@ async def event_ics(request, slug: str):
 
 @require_safe
 async def feed_all(request):
-    async with db.read_connection() as session:
+    async with db.read_connection() as connection:
         # The change time before the rows (here and below): a change landing in between then makes the
         # next If-Modified-Since answer 200, never a 304 over stale rows.
-        changed_at = await feed_queries.feed_events_changed_at(session)
+        changed_at = await feed_queries.feed_events_changed_at(connection)
         key = ("all", request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await feed_queries.feed_events_published(
-            session, since=utcnow() - PUBLIC_FEED_HISTORY)
-    body = _built_feed(key, lambda: ical.calendar_events(rows, name=settings.SITE_NAME,
-                                                          event_url=_event_url(request)))
+        body = _built_body(key)
+        rows = [] if body is not None else await feed_queries.feed_events_published(
+            connection, since=utcnow() - PUBLIC_FEED_HISTORY)
+    body = _built_feed(key, body, lambda: ical.calendar_events(
+        rows, name=settings.SITE_NAME, event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename="events.ics")
 
 
 @require_safe
 async def feed_association(request, slug: str):
-    async with db.read_connection() as session:
-        association = await feed_queries.association_by_slug(session, slug=slug)
+    async with db.read_connection() as connection:
+        association = await feed_queries.association_by_slug(connection, slug=slug)
         if association is None:
             raise Http404
-        changed_at = await feed_queries.feed_events_changed_at(session, association_slug=slug)
+        changed_at = await feed_queries.feed_events_changed_at(connection, association_slug=slug)
         key = ("association", slug, association.name, request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await feed_queries.feed_events_published(
-            session, since=utcnow() - PUBLIC_FEED_HISTORY, association_slug=slug)
-    body = _built_feed(key, lambda: ical.calendar_events(rows, name=f"{settings.SITE_NAME} – {association.name}",
-                                                          event_url=_event_url(request)))
+        body = _built_body(key)
+        rows = [] if body is not None else await feed_queries.feed_events_published(
+            connection, since=utcnow() - PUBLIC_FEED_HISTORY, association_slug=slug)
+    body = _built_feed(key, body, lambda: ical.calendar_events(
+        rows, name=f"{settings.SITE_NAME} – {association.name}", event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
 
@@ -84,14 +94,15 @@ async def feed_association(request, slug: str):
 async def feed_category(request, slug: str):
     if slug not in CATEGORIES:
         raise Http404
-    async with db.read_connection() as session:
-        changed_at = await feed_queries.feed_events_changed_at(session, category=slug)
+    async with db.read_connection() as connection:
+        changed_at = await feed_queries.feed_events_changed_at(connection, category=slug)
         language = translation.get_language()
         key = ("category", slug, language, request.get_host(), utcnow().date(), changed_at)
-        rows = None if key in _built else await feed_queries.feed_events_published(
-            session, since=utcnow() - PUBLIC_FEED_HISTORY, category=slug)
-    body = _built_feed(key, lambda: ical.calendar_events(rows, name=f"{settings.SITE_NAME} – {category_label(slug)}",
-                                                          event_url=_event_url(request)))
+        body = _built_body(key)
+        rows = [] if body is not None else await feed_queries.feed_events_published(
+            connection, since=utcnow() - PUBLIC_FEED_HISTORY, category=slug)
+    body = _built_feed(key, body, lambda: ical.calendar_events(
+        rows, name=f"{settings.SITE_NAME} – {category_label(slug)}", event_url=_event_url(request)))
     return _calendar_response(request, body, changed_at=changed_at, filename=f"{slug}.ics")
 
 
@@ -102,13 +113,14 @@ _TOKEN_SHAPE = re.compile(r"[A-Za-z0-9_-]{16,64}")  # what services.feed_token_r
 async def feed_personal(request, token: str):
     if not _TOKEN_SHAPE.fullmatch(token):
         raise Http404  # the same answer as an unknown or revoked token
-    async with db.read_connection() as session:
-        owner = await feed_queries.feed_owner_by_token(session, token=token)
+    async with db.read_connection() as connection:
+        owner = await feed_queries.feed_owner_by_token(connection, token=token)
         if owner is None:
             raise Http404
-        changed_at = await feed_queries.feed_registrations_changed_at(session, user_id=owner.id)
+        changed_at = await feed_queries.feed_registrations_changed_at(connection, user_id=owner.id)
         key = ("personal", owner.id, owner.language, request.get_host(), changed_at)
-        rows = None if key in _built else await feed_queries.feed_registrations(session, user_id=owner.id)
+        body = _built_body(key)
+        rows = [] if body is not None else await feed_queries.feed_registrations(connection, user_id=owner.id)
 
     def build() -> bytes:
         # Calendar clients send no Accept-Language worth trusting: the feed speaks the student's language.
@@ -116,7 +128,7 @@ async def feed_personal(request, token: str):
             name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
             return ical.calendar_registrations(rows, name=name, event_url=_event_url(request))
 
-    body = _built_feed(key, build)
+    body = _built_feed(key, body, build)
     return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
 
 

@@ -9,6 +9,8 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from hyperion import db
+
 
 def login_required(view):
     """Send anonymous visitors to the log-in page, then back here."""
@@ -54,3 +56,10 @@ class DatabaseId:
 def search_text(raw: str | None, limit: int = 100) -> str:
     """A search box's text, fit for SQL: printable characters only (PostgreSQL refuses NUL in text)."""
     return "".join(char for char in (raw or "")[:limit] if char.isprintable()).strip()
+
+
+async def run_service(service, /, **arguments):
+    """A service called on a write session of its own: the service begins and commits its transaction, and
+    the connection goes back to the pool as soon as it returns or refuses."""
+    async with db.write_session() as session:
+        return await service(session, **arguments)

@@ -22,8 +22,8 @@ from events.catalog import queries as catalog_queries
 from events.catalog.forms import EventFilterForm
 from events.live import broadcast
 from events.models import utcnow
-from events.rules import permissions, seats
-from hyperion import db, pagecache, publicpages
+from events.rules import permissions, window
+from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
 
 
@@ -31,8 +31,8 @@ async def home(request):
     """Upcoming events. The content below the navigation depends only on the query string and the
     language, so it is rendered once and served from the page cache until something changes."""
     key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())))
-    content = await _cached(key, lambda: _home_content(request))
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    content = await pagecache.fragment(key, lambda: _home_content(request))
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/home.html", {"content": content})
 
 
@@ -42,12 +42,12 @@ async def _home_content(request) -> Markup:
     page = presenters.page_number(request.GET.get("page"))
 
     async def load_associations():
-        async with db.read_connection() as session:
-            return await catalog_queries.associations_all(session)
+        async with db.read_connection() as connection:
+            return await catalog_queries.associations_all(connection)
 
     async def load_events():
-        async with db.read_connection() as session:
-            return await catalog_queries.events_upcoming(session, now=utcnow(), filters=filters, page=page,
+        async with db.read_connection() as connection:
+            return await catalog_queries.events_upcoming(connection, now=utcnow(), filters=filters, page=page,
                                                  tz=localtime.site_zone())
 
     # Independent queries: run at once, each on its own connection (a connection serves one task).
@@ -66,47 +66,36 @@ async def _home_content(request) -> Markup:
 
 async def event_detail(request, slug: str):
     user = request.user
-    async with db.read_connection() as session:
-        event = await catalog_queries.event_detail(session, slug=slug, viewer_id=user.id)
+    async with db.read_connection() as connection:
+        event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user.id)
         if event is None:
             raise Http404
         # Roles matter only for an unpublished event: a published one costs one round trip.
         if not event.is_published:
-            roles = await account_queries.user_roles(session, user_id=user.id) if user.is_authenticated else {}
+            roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
             if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                 raise Http404  # not 403: an unpublished event's existence is not disclosed
     now = utcnow()
     # What a visitor without a session sees changes with the event, when its registration opens or closes, and
     # when it ends.
-    turns = [moment for moment in (event.registration_opens_at, event.registration_closes_at or event.starts_at,
-                                   event.ends_at)
+    turns = [moment for moment in (event.registration_opens_at, window.registration_closes_at(event), event.ends_at)
              if moment is not None and moment > now]
-    publicpages.allow(request, tags=(pagecache.event_tag(event.id),),
-                      expires_at=publicpages.monotonic_at(min(turns), now=now) if turns else None)
+    pagecache.allow(request, tags=(pagecache.event_tag(event.id),),
+                      expires_at=pagecache.monotonic_at(min(turns), now=now) if turns else None)
     return render(request, "events/detail.html", {"event": presenters.event_page(event, now=now)})
 
 
 async def association_detail(request, slug: str):
-    async with db.read_connection() as session:
-        association = await catalog_queries.association_page(session, slug=slug, now=(now := utcnow()))
+    async with db.read_connection() as connection:
+        association = await catalog_queries.association_page(connection, slug=slug, now=(now := utcnow()))
     if association is None:
         raise Http404
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/association.html", {
         "association": association,
         "upcoming": [presenters.event_card(row, now=now) for row in association.upcoming],
         "past": [presenters.event_card(row, now=now) for row in association.past],
     })
-
-
-async def _cached(key: tuple, build) -> Markup:
-    """A fragment from the page cache, or built now and cached (see events/pagecache.py)."""
-    content = pagecache.get(key)
-    if content is None:
-        version = pagecache.version()
-        content = await build()
-        pagecache.put(key, content, version=version)
-    return content
 
 
 def _fragment(template: str, context: dict) -> Markup:
@@ -120,14 +109,14 @@ async def calendar_month(request):
 
     async def build() -> Markup:
         grid_start, grid_end = calendar.month_grid_bounds(month)
-        async with db.read_connection() as session:
-            rows = await catalog_queries.events_between(session, start=localtime.day_start(grid_start),
+        async with db.read_connection() as connection:
+            rows = await catalog_queries.events_between(connection, start=localtime.day_start(grid_start),
                                                 end=localtime.day_start(grid_end))
         return _fragment("events/_calendar_month_content.html",
                          {"month": calendar.month_view(month, rows, today=today)})
 
-    content = await _cached(("calendar_month", get_language(), month, today), build)
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    content = await pagecache.fragment(("calendar_month", get_language(), month, today), build)
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/calendar_month.html",
                   {"content": content, "period_title": date_format(month, "F Y")})
 
@@ -137,25 +126,26 @@ async def calendar_week(request):
     monday = calendar.parse_week(request.GET.get("week"), default=today)
 
     async def build() -> Markup:
-        async with db.read_connection() as session:
-            rows = await catalog_queries.events_between(session, start=localtime.day_start(monday),
+        async with db.read_connection() as connection:
+            rows = await catalog_queries.events_between(connection, start=localtime.day_start(monday),
                                                 end=localtime.day_start(monday + timedelta(days=7)))
         return _fragment("events/_calendar_week_content.html",
                          {"week": calendar.week_view(monday, rows, today=today)})
 
-    content = await _cached(("calendar_week", get_language(), monday, today), build)
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    content = await pagecache.fragment(("calendar_week", get_language(), monday, today), build)
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     week = calendar.week_view(monday, [], today=today)
     return render(request, "events/calendar_week.html", {"content": content, "period_title": week.title})
 
 
+# Not in the page store (hyperion/pagecache.py): a news is an immutable value, so its encoding is never out of
+# date and needs no invalidation; the LRU only bounds memory.
 @functools.lru_cache(maxsize=256)  # one encoding per news and language, not one per open page
 def _server_sent(news: broadcast.SeatNews, language: str) -> bytes:
     # The counter's text comes made, in the page's language, by the function that rendered the page:
     # the script then has no wording or plural rule of its own to get wrong.
     with translation.override(language):
-        text = presenters.seats_counter_label(
-            seats.SeatState(news.capacity, news.confirmed, news.waitlisted), cancelled=news.cancelled)
+        text = presenters.seats_counter_label(news.seats, cancelled=news.cancelled)
     return f"event: seats\ndata: {news.as_json(text=text)}\n\n".encode()
 
 
@@ -171,39 +161,41 @@ def _stream_language(request) -> str:
 async def seats_stream(request, slug: str):
     """Server-sent events: the event's seat count, live, for the counter on its page. Holds no database
     connection while it waits: the process's broadcaster re-reads the count once per change for all."""
-    async with db.read_connection() as session:
-        event = await catalog_queries.event_detail(session, slug=slug, viewer_id=None)
+    async with db.read_connection() as connection:
+        event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=None)
     if event is None or not event.is_published:
         raise Http404
-    language = _stream_language(request)
+    # Subscribed before the first count is read, so that no change falls in between.
     queue = broadcast.broadcaster.subscribe(event.id)
-    loop = asyncio.get_running_loop()
-
-    async def stream():
-        try:
-            yield b"retry: 3000\n\n"
-            try:
-                news = await broadcast.seat_news(event.id)
-            except Exception as error:  # an outage ends the stream; the browser reconnects by itself
-                if not is_database_unavailable(error):
-                    raise
-                return
-            if news is not None:
-                yield _server_sent(news, language)
-            deadline = loop.time() + settings.SSE_MAX_SECONDS
-            while (remaining := deadline - loop.time()) > 0:
-                try:
-                    news = await asyncio.wait_for(queue.get(), timeout=min(15.0, remaining))
-                except TimeoutError:
-                    yield b": keep-alive\n\n"  # also how a vanished client is noticed
-                    continue
-                if news is None:  # the server is shutting down
-                    return
-                yield _server_sent(news, language)
-        finally:
-            broadcast.broadcaster.unsubscribe(event.id, queue)
-
-    response = StreamingHttpResponse(stream(), content_type="text/event-stream; charset=utf-8")
+    stream = _seat_news_stream(event.id, queue, _stream_language(request))
+    response = StreamingHttpResponse(stream, content_type="text/event-stream; charset=utf-8")
     response["Cache-Control"] = "no-cache, no-transform"
     response["X-Accel-Buffering"] = "no"  # nginx: do not buffer the stream
     return response
+
+
+async def _seat_news_stream(event_id: int, queue: asyncio.Queue, language: str):
+    """The stream's messages: the count now, then each change, with a keep-alive comment when idle."""
+    loop = asyncio.get_running_loop()
+    try:
+        yield b"retry: 3000\n\n"
+        try:
+            news = await broadcast.seat_news(event_id)
+        except Exception as error:  # an outage ends the stream; the browser reconnects by itself
+            if not is_database_unavailable(error):
+                raise
+            return
+        if news is not None:
+            yield _server_sent(news, language)
+        deadline = loop.time() + settings.SSE_MAX_SECONDS
+        while (remaining := deadline - loop.time()) > 0:
+            try:
+                news = await asyncio.wait_for(queue.get(), timeout=min(15.0, remaining))
+            except TimeoutError:
+                yield b": keep-alive\n\n"  # also how a vanished client is noticed
+                continue
+            if news is None:  # the server is shutting down
+                return
+            yield _server_sent(news, language)
+    finally:
+        broadcast.broadcaster.unsubscribe(event_id, queue)

@@ -14,37 +14,37 @@ from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
-from events.views.helpers import login_required
+from events.views.helpers import login_required, run_service
 from hyperion import db
 
 
-async def _published_event(slug: str, user_id: int):
-    async with db.read_connection() as session:
-        event = await catalog_queries.event_detail(session, slug=slug, viewer_id=user_id)
-    if event is None or not event.is_published:
-        raise Http404
-    return event
+async def _published_event(slug: str, user_id: int, *, overlaps: bool = False):
+    """The published event the address names (404 otherwise), and, if asked, the student's confirmed
+    registrations it overlaps: one read connection for both."""
+    async with db.read_connection() as connection:
+        event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user_id)
+        if event is None or not event.is_published:
+            raise Http404
+        found = await registration_queries.confirmed_overlaps(
+            connection, user_id=user_id, starts_at=event.starts_at, ends_at=event.ends_at,
+            exclude_event_id=event.id) if overlaps else []
+    return event, found
 
 
 @require_POST
 @login_required
 async def register(request, slug: str):
     user = request.user
-    event = await _published_event(slug, user.id)
-    if request.POST.get("confirm_overlap") != "yes":
-        async with db.read_connection() as session:
-            overlaps = await registration_queries.confirmed_overlaps(
-                session, user_id=user.id, starts_at=event.starts_at, ends_at=event.ends_at,
-                exclude_event_id=event.id)
-        if overlaps:
-            return render(request, "events/register_confirm.html", {
-                "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
-    async with db.write_session() as session:
-        try:
-            outcome = await registration_services.registration_create(session, event_id=event.id, user_id=user.id)
-        except errors.DomainError as error:
-            messages.error(request, error.message)
-            return redirect("event_detail", slug=slug)
+    confirming = request.POST.get("confirm_overlap") == "yes"
+    event, overlaps = await _published_event(slug, user.id, overlaps=not confirming)
+    if overlaps:
+        return render(request, "events/register_confirm.html", {
+            "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
+    try:
+        outcome = await run_service(registration_services.registration_create, event_id=event.id, user_id=user.id)
+    except errors.DomainError as error:
+        messages.error(request, error.message)
+        return redirect("event_detail", slug=slug)
     if outcome.status == RegistrationStatus.CONFIRMED:
         messages.success(request, _("You are registered: your place is confirmed."))
     else:
@@ -57,14 +57,13 @@ async def register(request, slug: str):
 @require_POST
 @login_required
 async def leave(request, slug: str):
-    event = await _published_event(slug, request.user.id)
-    async with db.write_session() as session:
-        try:
-            outcome = await registration_services.registration_leave(session, event_id=event.id,
-                                                                     user_id=request.user.id)
-        except errors.DomainError as error:
-            messages.error(request, error.message)
-            return redirect("event_detail", slug=slug)
+    event, _overlaps = await _published_event(slug, request.user.id)
+    try:
+        outcome = await run_service(registration_services.registration_leave, event_id=event.id,
+                                    user_id=request.user.id)
+    except errors.DomainError as error:
+        messages.error(request, error.message)
+        return redirect("event_detail", slug=slug)
     if outcome.previous_status == RegistrationStatus.WAITLISTED:
         messages.success(request, _("You have left the waitlist."))
     else:
@@ -74,6 +73,6 @@ async def leave(request, slug: str):
 
 @login_required
 async def my_events(request):
-    async with db.read_connection() as session:
-        rows = await registration_queries.my_registrations(session, user_id=request.user.id)
+    async with db.read_connection() as connection:
+        rows = await registration_queries.my_registrations(connection, user_id=request.user.id)
     return render(request, "events/my_events.html", presenters.my_events(rows, now=utcnow()))

@@ -1,7 +1,9 @@
 """The management area's event pages: lists, the approval queue, create / edit / series, lifecycle actions.
 
-Each view loads the actor (user + association roles), lets a service decide, and maps its answer:
-``Forbidden`` → 403, not found or another association's object → 404, another rule → a message.
+Each view reads what its page shows through one loader of ``events.staff.pages`` (one read session: the
+actor, i.e. the user and their association roles, then the event and the lists), lets a service decide, and
+maps the answer: ``Forbidden`` → 403, not found or another association's object → 404, another rule → a
+message.
 """
 
 from __future__ import annotations
@@ -15,28 +17,32 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from events import errors, localtime
+from events import errors
 from events.catalog import presenters
-from events.models import EventStatus
-from events.rules import lifecycle, permissions
+from events.rules import permissions
+from events.staff import pages as staff_pages
 from events.staff import queries as staff_queries
 from events.staff import services as staff_services
-from events.staff.forms import EventForm, EventListFilterForm, ReasonForm, SeriesForm
-from events.views.helpers import login_required
+from events.staff.forms import EventForm, ReasonForm, SeriesForm
+from events.views.helpers import login_required, run_service
 from hyperion import db
 
 
 def management(view):
-    """Logged in, and staff or editor/manager somewhere; the view gets ``actor``."""
+    """Logged in, and staff or editor/manager somewhere (the session's user row says so: no query). The
+    loaders' refusals are answered here: ``Forbidden`` → 403, not found → 404."""
 
     @login_required
     @wraps(view)
     async def wrapper(request, *args, **kwargs):
-        async with db.read_session() as session:
-            actor = await staff_queries.actor_for(session, user=request.user)
-        if not actor.runs_something:
+        if not request.user.can_manage:
             raise PermissionDenied
-        return await view(request, *args, actor=actor, **kwargs)
+        try:
+            return await view(request, *args, **kwargs)
+        except errors.Forbidden as error:
+            raise PermissionDenied from error
+        except (errors.EventNotFound, errors.NotFound) as error:
+            raise Http404 from error
 
     return wrapper
 
@@ -44,20 +50,12 @@ def management(view):
 def staff_only(view):
     @management
     @wraps(view)
-    async def wrapper(request, *args, actor, **kwargs):
-        if not actor.is_staff:
+    async def wrapper(request, *args, **kwargs):
+        if not request.user.is_staff:
             raise PermissionDenied
-        return await view(request, *args, actor=actor, **kwargs)
+        return await view(request, *args, **kwargs)
 
     return wrapper
-
-
-async def load_event(actor, event_id: int) -> staff_queries.AdminEvent:
-    async with db.read_session() as session:
-        found = await staff_queries.admin_event(session, event_id=event_id)
-    if found is None or not permissions.can_see_event_admin(actor, association_id=found.event.association_id):
-        raise Http404  # another association's event does not exist for this actor
-    return found
 
 
 def service_error(request, error: errors.DomainError, event_id: int | None = None):
@@ -70,140 +68,118 @@ def service_error(request, error: errors.DomainError, event_id: int | None = Non
     return redirect("staff_event", event_id=event_id) if event_id else redirect("staff_dashboard")
 
 
-@management
-async def dashboard(request, *, actor):
-    async with db.read_session() as session:
-        associations = await staff_queries.associations_for(session, actor=actor)
-        queue = await staff_queries.approval_queue(session) if actor.is_staff else []
-    return render(request, "staff/dashboard.html", {"actor": actor, "associations": associations,
-                                                    "queue": queue[:5], "queue_count": len(queue)})
+def form_status(form) -> int:
+    return 400 if form.errors else 200
 
 
 @management
-async def events_list(request, *, actor):
-    async with db.read_session() as session:
-        choices = await staff_queries.associations_choices(session, actor=actor)
-        form = EventListFilterForm(request.GET or None, associations=choices)
-        data = form.cleaned_data if form.is_valid() else {}
-        page = presenters.page_number(request.GET.get("page"))
-        event_page = await staff_queries.staff_events(
-            session, actor=actor, status=EventStatus(data["status"]) if data.get("status") else None,
-            association_id=data.get("association"), query=data.get("q") or "", page=page)
-    return render(request, "staff/events.html", {"form": form, "event_page": event_page,
+async def dashboard(request):
+    page = await staff_pages.dashboard(request.user)
+    return render(request, "staff/dashboard.html", {"actor": page.actor, "associations": page.associations,
+                                                    "queue": page.queue[:5], "queue_count": len(page.queue)})
+
+
+@management
+async def events_list(request):
+    listing = await staff_pages.event_list(request.user, request.GET,
+                                           page=presenters.page_number(request.GET.get("page")))
+    return render(request, "staff/events.html", {"form": listing.form, "event_page": listing.event_page,
                                                  "page_query": presenters.query_without_page(request.GET)})
 
 
 @management
-async def event_new(request, *, actor):
-    return await _create(request, actor, series=False)
+async def event_new(request):
+    return await _create(request, series=False)
 
 
 @management
-async def series_new(request, *, actor):
-    return await _create(request, actor, series=True)
+async def series_new(request):
+    return await _create(request, series=True)
 
 
-async def _create(request, actor, *, series: bool):
-    async with db.read_session() as session:
-        choices = await staff_queries.associations_choices(session, actor=actor)
+async def _create(request, *, series: bool):
+    actor, choices = await staff_pages.actor_and_choices(request.user)
     if not choices:
         raise PermissionDenied
-    form_class = SeriesForm if series else EventForm
-    form = form_class(request.POST or None, associations=choices)
+    form = (SeriesForm if series else EventForm)(request.POST or None, associations=choices)
     if request.method == "POST" and form.is_valid():
-        async with db.write_session() as session:
-            try:
-                if series:
-                    created = await staff_services.event_series_create(
-                        session, actor=actor, values=form.values(), every_weeks=form.cleaned_data["every_weeks"],
-                        until=form.cleaned_data["until"])
-                    messages.success(request, _("%(count)d draft events created.") % {"count": len(created)})
-                    return redirect("staff_events")
-                event = await staff_services.event_create(session, actor=actor, values=form.values())
-            except errors.DomainError as error:
-                return service_error(request, error)
-        messages.success(request, _("Draft created. Submit it for approval when it is ready."))
-        return redirect("staff_event", event_id=event.id)
+        try:
+            return await (_series_created if series else _event_created)(request, actor, form)
+        except errors.DomainError as error:
+            return service_error(request, error)
     return render(request, "staff/event_form.html", {"form": form, "series": series, "event": None},
-                  status=400 if form.errors else 200)
+                  status=form_status(form))
+
+
+async def _event_created(request, actor, form):
+    event = await run_service(staff_services.event_create, actor=actor, values=form.values())
+    messages.success(request, _("Draft created. Submit it for approval when it is ready."))
+    return redirect("staff_event", event_id=event.id)
+
+
+async def _series_created(request, actor, form):
+    created = await run_service(staff_services.event_series_create, actor=actor, values=form.values(),
+                                every_weeks=form.cleaned_data["every_weeks"], until=form.cleaned_data["until"])
+    messages.success(request, _("%(count)d draft events created.") % {"count": len(created)})
+    return redirect("staff_events")
 
 
 @management
-async def event_admin(request, event_id: int, *, actor):
-    found = await load_event(actor, event_id)
-    async with db.read_session() as session:
-        history, _more = await staff_queries.audit_entries(session, object_type="event", object_id=event_id)
-    event = found.event
-    association_id = event.association_id
+async def event_admin(request, event_id: int):
+    page = await staff_pages.event_page(request.user, event_id, history=True)
+    event = page.found.event
     return render(request, "staff/event.html", {
-        "found": found, "event": event, "history": history,
+        "found": page.found, "event": event, "history": page.history,
         "time_label": presenters.time_range_label(event.starts_at, event.ends_at, event.all_day),
         "when_label": presenters.moment_label(event.starts_at),
-        "can": {
-            "edit": permissions.can_edit_all_fields(actor, association_id=association_id, status=event.status)
-            or permissions.can_edit_published(actor, association_id=association_id, status=event.status),
-            "submit": event.status in (EventStatus.DRAFT, EventStatus.DECLINED)
-            and permissions.can_submit(actor, association_id=association_id),
-            "review": event.status == EventStatus.SUBMITTED and permissions.can_review(actor),
-            "cancel": event.status == EventStatus.APPROVED
-            and permissions.can_cancel(actor, association_id=association_id),
-            "delete": permissions.can_delete(actor, association_id=association_id, status=event.status),
-            "attendees": event.status in (EventStatus.APPROVED, EventStatus.CANCELLED),
-        },
+        "can": staff_pages.event_actions(page.actor, event),
     })
 
 
 @management
-async def event_edit(request, event_id: int, *, actor):
-    found = await load_event(actor, event_id)
-    event = found.event
-    if permissions.can_edit_all_fields(actor, association_id=event.association_id, status=event.status):
-        only = None
-    elif permissions.can_edit_published(actor, association_id=event.association_id, status=event.status):
-        only = lifecycle.PUBLISHED_EDITABLE
-    else:
-        raise PermissionDenied
-    async with db.read_session() as session:
-        choices = await staff_queries.associations_choices(session, actor=actor)
-    if event.association_id not in dict(choices):
-        choices = [*choices, (event.association_id, found.association_name)]
-    initial = {name: getattr(event, name) for name in lifecycle.EVENT_FIELDS}
-    initial.update({name: localtime.local(initial[name]) for name in
-                    ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at",
-                     "unregistration_closes_at") if initial[name]})
-    form = EventForm(request.POST or None, initial=initial, associations=choices, only=only)
+async def event_edit(request, event_id: int):
+    page = await staff_pages.event_page(request.user, event_id, choices=True)
+    event = page.found.event
+    only = staff_pages.editable_fields(page.actor, event)
+    form = EventForm(request.POST or None, initial=staff_pages.event_form_initial(event),
+                     associations=staff_pages.edit_choices(page), only=only)
     if request.method == "POST" and form.is_valid():
-        async with db.write_session() as session:
-            try:
-                update = await staff_services.event_update(session, actor=actor, event_id=event_id,
-                                                           values=form.values())
-            except staff_services.CapacityBelowConfirmed as error:
-                form.add_error("capacity", error.message)
-            except errors.DomainError as error:
-                return service_error(request, error, event_id)
-            else:
-                if not update.changed:
-                    messages.info(request, _("Nothing changed."))
-                else:
-                    messages.success(request, _("Event saved."))
-                    if update.schedule_changed:
-                        messages.info(request, _("Registered students see the change on the event page."))
-                    if update.promoted_user_ids:
-                        messages.info(request, _("%(count)d students promoted from the waitlist.")
-                                      % {"count": len(update.promoted_user_ids)})
-                return redirect("staff_event", event_id=event_id)
+        response = await _event_saved(request, page.actor, event_id, form)
+        if response is not None:
+            return response
     return render(request, "staff/event_form.html", {"form": form, "series": False, "event": event,
                                                      "published_only": only is not None},
-                  status=400 if form.errors else 200)
+                  status=form_status(form))
+
+
+async def _event_saved(request, actor, event_id: int, form):
+    """Save the edit form: the redirect with what happened, or None when the form now carries the refusal."""
+    try:
+        update = await run_service(staff_services.event_update, actor=actor, event_id=event_id,
+                                   values=form.values())
+    except staff_services.CapacityBelowConfirmed as error:
+        form.add_error("capacity", error.message)
+        return None
+    except errors.DomainError as error:
+        return service_error(request, error, event_id)
+    if not update.changed:
+        messages.info(request, _("Nothing changed."))
+    else:
+        messages.success(request, _("Event saved."))
+        if update.schedule_changed:
+            messages.info(request, _("Registered students see the change on the event page."))
+        if update.promoted_user_ids:
+            messages.info(request, _("%(count)d students promoted from the waitlist.")
+                          % {"count": len(update.promoted_user_ids)})
+    return redirect("staff_event", event_id=event_id)
 
 
 async def _transition(request, actor, event_id: int, action: str, reason: str = ""):
-    async with db.write_session() as session:
-        try:
-            await staff_services.event_transition(session, actor=actor, event_id=event_id, action=action,
-                                                  reason=reason)
-        except errors.DomainError as error:
-            return service_error(request, error, event_id)
+    try:
+        await run_service(staff_services.event_transition, actor=actor, event_id=event_id, action=action,
+                          reason=reason)
+    except errors.DomainError as error:
+        return service_error(request, error, event_id)
     messages.success(request, {
         "submit": _("Submitted for approval: the staff will review it."),
         "approve": _("Approved: the event is published."),
@@ -215,13 +191,15 @@ async def _transition(request, actor, event_id: int, action: str, reason: str = 
 
 @require_POST
 @management
-async def event_submit(request, event_id: int, *, actor):
+async def event_submit(request, event_id: int):
+    actor = await staff_pages.actor_only(request.user)
     return await _transition(request, actor, event_id, "submit") or redirect("staff_event", event_id=event_id)
 
 
 @require_POST
 @management
-async def event_approve(request, event_id: int, *, actor):
+async def event_approve(request, event_id: int):
+    actor = await staff_pages.actor_only(request.user)
     return await _transition(request, actor, event_id, "approve") or _back(request, event_id)
 
 
@@ -233,17 +211,18 @@ def _back(request, event_id: int):
 
 
 @management
-async def event_decline(request, event_id: int, *, actor):
-    return await _with_reason(request, actor, event_id, "decline")
+async def event_decline(request, event_id: int):
+    return await _with_reason(request, event_id, "decline")
 
 
 @management
-async def event_cancel(request, event_id: int, *, actor):
-    return await _with_reason(request, actor, event_id, "cancel")
+async def event_cancel(request, event_id: int):
+    return await _with_reason(request, event_id, "cancel")
 
 
-async def _with_reason(request, actor, event_id: int, action: str):
-    found = await load_event(actor, event_id)
+async def _with_reason(request, event_id: int, action: str):
+    page = await staff_pages.event_page(request.user, event_id)
+    actor, found = page.actor, page.found
     allowed = (permissions.can_review(actor) if action == "decline"
                else permissions.can_cancel(actor, association_id=found.event.association_id))
     if not allowed:
@@ -253,29 +232,29 @@ async def _with_reason(request, actor, event_id: int, action: str):
         response = await _transition(request, actor, event_id, action, form.cleaned_data["reason"])
         return response or _back(request, event_id)
     return render(request, "staff/reason.html", {"form": form, "found": found, "action": action},
-                  status=400 if form.errors else 200)
+                  status=form_status(form))
 
 
 @management
-async def event_delete(request, event_id: int, *, actor):
-    found = await load_event(actor, event_id)
+async def event_delete(request, event_id: int):
+    page = await staff_pages.event_page(request.user, event_id)
+    event = page.found.event
     if request.method == "POST":
-        async with db.write_session() as session:
-            try:
-                await staff_services.event_delete(session, actor=actor, event_id=event_id)
-            except errors.DomainError as error:
-                return service_error(request, error, event_id)
+        try:
+            await run_service(staff_services.event_delete, actor=page.actor, event_id=event_id)
+        except errors.DomainError as error:
+            return service_error(request, error, event_id)
         messages.success(request, _("Event deleted."))
         return redirect("staff_events")
-    if not permissions.can_delete(actor, association_id=found.event.association_id, status=found.event.status):
+    if not permissions.can_delete(page.actor, association_id=event.association_id, status=event.status):
         raise PermissionDenied
     return render(request, "staff/confirm.html", {
         "title": _("Delete this event?"), "question": _("'%(title)s' will be deleted for good.")
-        % {"title": found.event.title}, "button": _("Delete"), "back": f"/manage/events/{event_id}/"})
+        % {"title": event.title}, "button": _("Delete"), "back": f"/manage/events/{event_id}/"})
 
 
 @staff_only
-async def approval_queue(request, *, actor):
-    async with db.read_session() as session:
-        queue = await staff_queries.approval_queue(session)
+async def approval_queue(request):
+    async with db.read_connection() as connection:
+        queue = await staff_queries.approval_queue(connection)
     return render(request, "staff/queue.html", {"queue": queue, "reason_form": ReasonForm()})

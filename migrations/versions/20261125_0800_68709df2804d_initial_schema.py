@@ -13,7 +13,7 @@ from alembic import op
 import events.models
 
 # PostgreSQL full-text search that ignores accents and case. unaccent() is only STABLE, so an immutable
-# wrapper lets the GIN index use it (queries.py builds the same expression).
+# wrapper lets the GIN index use it (events/catalog/search.py builds the same expression).
 SEARCH_DOCUMENT = (
     "to_tsvector('french', hyperion_unaccent(title || ' ' || description || ' ' || location))"
 )

@@ -1,6 +1,6 @@
 """A published event that moves or is cancelled: its registrants hear the same thing, and their reminders move
 the same way, whether the change was made in the management area or came from an imported calendar
-(events/event_changes.py is the one owner of that rule)."""
+(events/catalog/changes.py is the one owner of that rule)."""
 
 from __future__ import annotations
 

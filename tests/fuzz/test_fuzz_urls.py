@@ -208,6 +208,7 @@ async def test_staff_searches_never_fail(browser, site, query, page):
        query=st.lists(st.tuples(junk, junk), max_size=6))
 @example(path="static/../../etc/passwd", query=[])
 @example(path="static/%2e%2e/%2e%2e/etc/passwd", query=[])
+@example(path="//evil.example/", query=[])  # httpx once refused to send a path starting with "//"
 async def test_any_path_and_query_string_is_answered_without_a_server_error(browser, site, path, query):
     url = "/" + quote(path, safe="/%")  # "%" kept raw: broken escapes reach the server as such
     async with database_unchanged((url, query)):

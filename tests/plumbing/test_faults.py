@@ -200,15 +200,21 @@ async def test_busy_pool_gives_a_503_with_retry_after_within_the_pool_timeout(tm
 
 async def test_admission_limit_answers_503_beyond_limit_concurrency(tmp_path):
     """uvicorn --limit-concurrency N (manage.py runserver passes settings.SERVER_LIMIT_CONCURRENCY): with N
-    connections open, one more request is refused at once with a 503; served again when they close."""
+    requests in progress (posts whose bodies never come), one more request is refused at once with the
+    site's 503 page; served again when they close. Connections with no request do not count
+    (tests/plumbing/test_server_protocol.py)."""
     limit = 4
     with support.uvicorn_server(tmp_path, env=_server_env(_app_name("limit")),
                                 extra_args=["--limit-concurrency", str(limit), *TRACE]) as server:
         port = int(server.base_url.rsplit(":", 1)[1])
+        arrived = server.log().count(STARTED)
         held = [await asyncio.open_connection("127.0.0.1", port) for _ in range(limit)]
         held_from = [f"127.0.0.1:{writer.get_extra_info('sockname')[1]} - " for _reader, writer in held]
-        for client_address in held_from:  # uvicorn counts a connection as it logs it
-            await _logged(server, f"{client_address}HTTP connection made")
+        for _reader, writer in held:
+            writer.write(b"POST /account/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n")
+            await writer.drain()
+        await _logged(server, STARTED, arrived + limit)  # the requests reached the application
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
             started = time.monotonic()
             refused = await client.get("/")
@@ -219,6 +225,8 @@ async def test_admission_limit_answers_503_beyond_limit_concurrency(tmp_path):
                 await _logged(server, f"{client_address}{CONNECTION_LOST}")
             served = await client.get("/")
     assert refused.status_code == 503 and refused_in < 1.0
+    assert refused.headers["Retry-After"].isdigit() and refused.headers["Content-Type"].startswith("text/html")
+    assert "The site is very busy" in refused.text
     assert served.status_code == 200
 
 
@@ -326,6 +334,7 @@ def test_runserver_sets_the_admission_limit_and_graceful_timeout_from_settings(m
     assert settings.SERVER_LIMIT_CONCURRENCY > 0 and settings.SERVER_GRACEFUL_TIMEOUT > 0
     assert calls[0]["limit_concurrency"] == settings.SERVER_LIMIT_CONCURRENCY
     assert calls[0]["timeout_graceful_shutdown"] == settings.SERVER_GRACEFUL_TIMEOUT
+    assert calls[0]["http"] == "hyperion.httpprotocol:HyperionHttpProtocol"
     readme = (support.ROOT / "README.md").read_text()
     assert "SERVER_LIMIT_CONCURRENCY" in readme and "DB_POOL_TIMEOUT" in readme
 

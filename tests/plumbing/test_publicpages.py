@@ -258,9 +258,7 @@ async def test_a_visitor_opening_the_live_counter_does_not_wait_for_another_one_
 async def _page_that_allows_storing_and_sets_a_cookie(request):
     from django.http import HttpResponse
 
-    from hyperion import publicpages
-
-    publicpages.allow(request, tags=(pagecache.LISTS,))
+    pagecache.allow(request, tags=(pagecache.LISTS,))
     response = HttpResponse("a page with a cookie")
     response.set_cookie("visitor", str(next(_VISITOR_NUMBERS)))  # a new value per request (ids are reused)
     return response

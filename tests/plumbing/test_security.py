@@ -455,7 +455,7 @@ async def test_a_private_event_and_a_missing_one_give_the_same_answer(status, wh
 
 
 async def test_login_answers_alike_for_an_unknown_email_a_wrong_password_and_a_disabled_account():
-    """Sign-up does tell that an address is taken (tests/test_views_account.py): the usual trade-off, since
+    """Sign-up does tell that an address is taken (tests/accounts/test_views_account.py): the usual trade-off, since
     an account must be creatable; the log-in form, though, never confirms that an account exists."""
     password_hash = await auth.password_hash("correct-horse-battery")
     await factories.user(email="bob@etu.test", display_name="Bob", password_hash=password_hash)

@@ -46,7 +46,7 @@ class _PasswordOwner:
 class Command(BaseCommand):
     # Like createsuperuser, an operator task skips the system checks: they cost seconds a run, and
     # `manage.py check` is where they belong.
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
     help = (
         "Create an active staff account. Interactive by default (on a terminal: e-mail, display name, "
         "password twice, checked by the site's password validators). With --noinput, give --email and "

@@ -24,7 +24,7 @@ EVERYTHING_SINCE = datetime(1900, 1, 1, tzinfo=UTC)
 class Command(AsyncCommand):
     # Like createsuperuser, an operator task skips the system checks: they cost seconds a run, and
     # `manage.py check` is where they belong.
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
     help = (
         "Write every published event (approved and cancelled, past ones included) of the site or of one "
         "association as an iCalendar file, to standard output or to --output. Drafts, submitted and "

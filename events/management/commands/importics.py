@@ -17,7 +17,7 @@ from hyperion import db
 class Command(AsyncCommand):
     # Like createsuperuser, an operator task skips the system checks: they cost seconds a run, and
     # `manage.py check` is where they belong.
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
     help = (
         "Import the VEVENTs of an iCalendar file into an association, idempotently by UID: a new UID creates "
         "an event, APPROVED (published at once: operators import trusted calendars) unless --draft is given; "

@@ -6,16 +6,16 @@ from django.core.management.base import CommandError, no_translations
 
 from events import errors
 from events.management.base import AsyncCommand
-from events.models import EventStatus
 from events.ops import services as ops_services
 from events.registration import services as registration_services
+from events.rules import visibility
 from hyperion import db
 
 
 class Command(AsyncCommand):
     # Like createsuperuser, an operator task skips the system checks: they cost seconds a run, and
     # `manage.py check` is where they belong.
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
     help = (
         "Fill the free seats of an event from its waitlist, first in line first, and print how many were "
         "promoted. Without EVENT_SLUG: every approved event not yet over that has a waitlist. Idempotent: "
@@ -37,7 +37,7 @@ class Command(AsyncCommand):
                 found = await ops_services.event_by_slug(session, slug=event)
                 if found is None:
                     raise CommandError(f"no event with the slug {event!r}")
-                if found.status != EventStatus.APPROVED:
+                if not visibility.goes_ahead(found.status):
                     self.stdout.write(f"{found.slug}: {found.status.value}, not approved: nobody promoted.")
                     return
                 targets = [found]

@@ -19,7 +19,7 @@ ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 class Command(AsyncCommand):
     # Like createsuperuser, an operator task skips the system checks: they cost seconds a run, and
     # `manage.py check` is where they belong.
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
     help = (
         "Anonymise the accounts whose last log-in (or creation, if they never logged in) is before DATE "
         "(local midnight): e-mail, name, password, promo and feed token are replaced, sessions and "

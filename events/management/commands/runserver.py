@@ -1,4 +1,5 @@
-"""``manage.py runserver``: serve the ASGI app under uvicorn (uvloop, httptools), reloading in DEBUG."""
+"""``manage.py runserver``: serve the ASGI app under uvicorn (uvloop, httptools through the site's own protocol,
+hyperion/httpprotocol.py), reloading in DEBUG."""
 
 import os
 import re
@@ -7,12 +8,14 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from hyperion.httpprotocol import PROTOCOL as HTTP_PROTOCOL
+
 ADDRPORT = re.compile(r"^(?:(?P<host>[\w.:\[\]-]+):)?(?P<port>\d+)$")
 
 
 class Command(BaseCommand):
     help = "Serve the site under uvicorn at ADDRPORT (default 127.0.0.1:8000)."
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser):
         parser.add_argument("addrport", nargs="?", default="127.0.0.1:8000")
@@ -20,7 +23,7 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1, help="worker processes (no reload with >1)")
         parser.add_argument(
             "--limit-concurrency", type=int, default=settings.SERVER_LIMIT_CONCURRENCY,
-            help="connections served at once per worker before answering 503 (admission limit)",
+            help="requests served at once per worker before answering 503 (admission limit)",
         )
 
     def handle(self, *args, addrport, noreload, workers, limit_concurrency, **options):
@@ -42,7 +45,7 @@ class Command(BaseCommand):
             reload_dirs=[str(settings.BASE_DIR)] if reload else None,
             workers=None if reload else workers,
             loop="uvloop",
-            http="httptools",
+            http=HTTP_PROTOCOL,  # httptools, with header timeouts and a limit that counts requests
             ws="none",  # the site speaks no WebSocket (the live counter is server-sent events)
             lifespan="on",
             limit_concurrency=limit_concurrency or None,

@@ -18,7 +18,7 @@ NO_ROLE = "none"
 class Command(AsyncCommand):
     # Like createsuperuser, an operator task skips the system checks: they cost seconds a run, and
     # `manage.py check` is where they belong.
-    requires_system_checks = []
+    requires_system_checks: list[str] = []
     help = (
         "Make the account with EMAIL a member, editor or manager of the association ASSOCIATION_SLUG, or "
         "remove it from the association with 'none'. Editors write events, managers also publish changes, "

@@ -1,0 +1,44 @@
+"""Which events the public sees and which go ahead: the one owner of "published" and "goes ahead".
+
+Published: approved or cancelled. Both show on the public pages, the feeds and My events (a cancelled event
+stays visible so that its registrants read why). Drafts, submitted and declined events are seen by their
+association's editors and by staff only (rules/permissions.py).
+
+Goes ahead: approved and not cancelled. Only such an event takes registrations, promotes from its waitlist,
+sends reminders, counts as an overlap, announces a new date, offers seats in the "has seats" filter, and
+holds back the purge of its registrants' accounts until it is over.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import QueryableAttribute
+
+from events.models import Event, EventStatus
+
+PUBLISHED_STATUSES = (EventStatus.APPROVED, EventStatus.CANCELLED)
+
+
+def is_published(status: EventStatus) -> bool:
+    return status in PUBLISHED_STATUSES
+
+
+def published(status_column: QueryableAttribute[EventStatus] = Event.status) -> ColumnElement[bool]:
+    """SQL: the event is published (shown to everyone)."""
+    return status_column.in_(PUBLISHED_STATUSES)
+
+
+def goes_ahead(status: EventStatus | None) -> bool:
+    return status == EventStatus.APPROVED
+
+
+def going_ahead(status_column: QueryableAttribute[EventStatus] = Event.status) -> ColumnElement[bool]:
+    """SQL: the event is published and not cancelled."""
+    return status_column == EventStatus.APPROVED
+
+
+def still_to_come(now: datetime) -> ColumnElement[bool]:
+    """SQL: an event that goes ahead and is not over yet (the purge and the waitlist command look at these)."""
+    return going_ahead() & (Event.ends_at > now)

@@ -1,0 +1,59 @@
+"""What the server needs from the app, as interfaces the app fills in through settings.
+
+hyperion/ is the plumbing below the app and never imports ``events``: the app names, in settings (as Django's
+own AUTHENTICATION_BACKENDS does), the objects that meet these interfaces, and the plumbing loads them by
+their dotted path when it starts.
+
+- ``LIFESPAN_HOOKS``: objects started and stopped with the server process (``LifespanHook``): the live seat
+  counter's LISTEN connection, the outbox sender when it runs inside the web process.
+- ``SESSION_LOADER``: who the request's session cookie belongs to, and the cookie to set or clear on the way
+  out (``SessionLoader``), for hyperion.middleware.AuthSessionMiddleware.
+- ``TEMPLATES[...]["OPTIONS"]["globals"]``: the app's own Jinja2 globals (hyperion.jinja.environment).
+
+The app's changes reach the visitors' page store the other way round, by calling its API
+(hyperion.pagecache: ``invalidate``), which needs no hook.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+
+class LifespanHook(Protocol):
+    def start(self) -> None:
+        """At startup, inside the server's event loop. Must not wait for the database: the site starts (and
+        answers its 503 page) while the database is down."""
+
+    async def stop(self) -> None:
+        """At shutdown, before the database engine is disposed."""
+
+    def release_streams(self) -> None:
+        """SIGTERM or SIGINT arrived: end at once whatever response would otherwise stay open (a live stream)
+        and hold the exit. Called from the signal handler through the loop, before uvicorn's own handling."""
+
+
+class SessionLoader(Protocol):
+    anonymous: Any  # the request.user of a request without a valid session
+
+    async def user_for_request(self, request) -> Any:
+        """The user of the request's session cookie, or ``anonymous``. May raise a database error."""
+
+    def apply_cookie(self, request, response) -> None:
+        """Set or clear the session cookie on ``response``, as the view decided (log-in, log-out, an unknown
+        token)."""
+
+
+def lifespan_hooks() -> list[LifespanHook]:
+    return [import_string(path) for path in settings.LIFESPAN_HOOKS]
+
+
+def session_loader() -> SessionLoader:
+    return import_string(settings.SESSION_LOADER)
+
+
+def imported(paths: dict[str, str]) -> dict[str, Any]:
+    """``{name: dotted path}`` → ``{name: the object}``."""
+    return {name: import_string(path) for name, path in paths.items()}

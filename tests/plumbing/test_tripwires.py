@@ -1,0 +1,303 @@
+"""Tripwires: the framework internals the plumbing relies on, checked against the installed versions.
+
+Each test guards one private name, undocumented structure or copied function of Django, uvicorn,
+SQLAlchemy, asyncpg or Jinja2 (hyperion/README.md lists them). A framework upgrade that changes the thing
+relied on fails here, naming the file of ours to revisit, instead of failing quietly in production (a
+check that no longer runs, a signal receiver left connected, a copied function that drifted from the
+original). For a copied function the upstream source is hashed: when the hash changes, compare the
+upstream function with our copy, port what changed, then update the hash here.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import signal
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def source_hash(function) -> str:
+    return hashlib.sha256(inspect.getsource(function).encode()).hexdigest()[:16]
+
+
+def parameters(function) -> list[str]:
+    return list(inspect.signature(function).parameters)
+
+
+# hyperion/handler.py ---------------------------------------------------------------------------------------
+
+
+def test_asgi_handler_handle_is_the_version_copied():
+    from django.core.handlers.asgi import ASGIHandler
+
+    assert source_hash(ASGIHandler.handle) == "c91f27c7fcdc3fff", (
+        "django.core.handlers.asgi.ASGIHandler.handle changed upstream: revisit hyperion/handler.py "
+        "(LoopBoundASGIHandler.handle is a copy of Django 6.1.3's)")
+    assert source_hash(ASGIHandler.__call__) == "f756809e9c9308dc", (
+        "django.core.handlers.asgi.ASGIHandler.__call__ changed upstream: revisit hyperion/handler.py "
+        "(LoopBoundASGIHandler.__call__ replaces it without the per-request ThreadSensitiveContext)")
+
+
+def test_asgi_handler_helpers_the_copy_calls_are_there():
+    from django.core.handlers import asgi
+
+    expected = {"read_body": ["self", "receive"], "create_request": ["self", "scope", "body_file"],
+                "run_get_response": ["self", "request"], "send_response": ["self", "response", "send"],
+                "listen_for_disconnect": ["self", "receive"]}
+    for name, arguments in expected.items():
+        method = getattr(asgi.ASGIHandler, name, None)
+        assert method is not None and parameters(method) == arguments, (
+            f"django.core.handlers.asgi.ASGIHandler.{name} changed upstream: revisit hyperion/handler.py")
+    assert parameters(asgi.get_script_prefix) == ["scope"], (
+        "django.core.handlers.asgi.get_script_prefix changed upstream: revisit hyperion/handler.py")
+
+
+def test_django_db_request_receivers_are_the_ones_disconnected():
+    """disconnect_orm_request_signals disconnects these by identity: renamed, they would stay connected
+    (a thread hop per request) and disconnect() would say nothing."""
+    from django import db
+
+    source = inspect.getsource(db)
+    for line in ("signals.request_started.connect(reset_queries)",
+                 "signals.request_started.connect(close_old_connections)",
+                 "signals.request_finished.connect(close_old_connections)"):
+        assert line in source, (
+            f"django.db no longer runs {line!r}: revisit hyperion/handler.py (disconnect_orm_request_signals)")
+
+
+# hyperion/db.py --------------------------------------------------------------------------------------------
+
+
+def test_asyncpg_adapter_exposes_the_driver_connection_and_its_closed_state():
+    """The pool's checkout hook asks the asyncpg connection under SQLAlchemy's adapter whether the server
+    closed it (no round trip)."""
+    import asyncpg
+    from sqlalchemy.dialects.postgresql.asyncpg import AsyncAdapt_asyncpg_connection
+    from sqlalchemy.engine.interfaces import AdaptedConnection
+
+    assert issubclass(AsyncAdapt_asyncpg_connection, AdaptedConnection), (
+        "SQLAlchemy's asyncpg adapter is no longer an AdaptedConnection: revisit hyperion/db.py "
+        "(_discard_closed_connection reads driver_connection)")
+    assert isinstance(inspect.getattr_static(AdaptedConnection, "driver_connection"), property)
+    assert parameters(asyncpg.Connection.is_closed) == ["self"], (
+        "asyncpg.Connection.is_closed changed: revisit hyperion/db.py (_discard_closed_connection)")
+
+
+@pytest.mark.postgres_only
+async def test_checked_out_connection_is_an_asyncpg_connection_that_knows_it_is_open(database_url):
+    import asyncpg
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            adapter = (await connection.get_raw_connection()).dbapi_connection
+            assert isinstance(adapter.driver_connection, asyncpg.Connection), (
+                "the asyncpg adapter's driver_connection is no asyncpg.Connection: revisit hyperion/db.py")
+            assert adapter.driver_connection.is_closed() is False
+    finally:
+        await engine.dispose()
+
+
+# hyperion/checks.py ----------------------------------------------------------------------------------------
+
+
+def test_deploy_checks_gated_on_middleware_are_the_ones_rerun():
+    """check_security_through_async_middleware patches Django's private helpers that look the security,
+    frame and CSRF middleware up by dotted path, and reruns the checks they gate."""
+    from django.core.checks.security import base, csrf
+
+    from hyperion.checks import GATED_CHECKS
+
+    helpers = {base: ["_security_middleware", "_xframe_middleware"], csrf: ["_csrf_middleware"]}
+    for module, names in helpers.items():
+        for name in names:
+            helper = getattr(module, name, None)
+            assert callable(helper) and parameters(helper) == [], (
+                f"{module.__name__}.{name} changed upstream: revisit hyperion/checks.py")
+    # Every Django check that asks those helpers, except the three that report W001-W003 (silenced in
+    # settings: our wrappers stand for the middleware they look for).
+    reporting = {"check_security_middleware", "check_xframe_options_middleware", "check_csrf_middleware"}
+    gated = {name for module, names in helpers.items() for name, check in vars(module).items()
+             if name.startswith("check_") and callable(check)
+             and any(f"{helper}()" in inspect.getsource(check) for helper in names)}
+    assert reporting <= gated, (
+        "Django's W001-W003 checks changed: revisit hyperion/checks.py and SILENCED_SYSTEM_CHECKS")
+    assert {check.__name__ for check in GATED_CHECKS} == gated - reporting, (
+        "Django's deploy checks gated on its security/CSRF middleware changed: revisit hyperion/checks.py "
+        "(GATED_CHECKS)")
+
+
+# hyperion/jinja.py -----------------------------------------------------------------------------------------
+
+
+def test_url_reverse_shortcut_matches_the_resolver_it_copies():
+    """url() reads the resolver's reverse_dict and repeats _reverse_with_prefix's steps with a compiled regex."""
+    from django.urls import get_resolver, reverse
+    from django.urls.resolvers import URLResolver
+
+    from hyperion.jinja import url
+
+    assert source_hash(URLResolver._reverse_with_prefix) == "947b252a39a3a018", (
+        "django.urls.resolvers.URLResolver._reverse_with_prefix changed upstream: revisit hyperion/jinja.py "
+        "(_route and _reverse_positional repeat its steps)")
+    possibilities = get_resolver().reverse_dict.getlist("event_detail")
+    assert len(possibilities) == 1 and len(possibilities[0]) == 4, (
+        "URLResolver.reverse_dict entries changed shape: revisit hyperion/jinja.py (_route)")
+    (result, params), = possibilities[0][0]
+    assert isinstance(result, str) and params == ["slug"] and isinstance(possibilities[0][1], str)
+    assert isinstance(possibilities[0][2], dict) and "slug" in possibilities[0][3]
+    for name, args in [("event_detail", ("soiree-jeux",)), ("home", ()), ("event_ics", ("a-b",))]:
+        assert url(name, *args) == reverse(name, args=args or None)
+
+
+def test_template_gettext_follows_django_and_jinja():
+    """_template_i18n asks trans_real.translation(language)'s catalog directly, normalising line ends as
+    Django's gettext does, with the contract of Jinja's newstyle gettext."""
+    import jinja2.ext
+    from django.utils.translation import trans_real
+
+    assert parameters(trans_real.translation) == ["language"], (
+        "django.utils.translation.trans_real.translation changed: revisit hyperion/jinja.py (_template_i18n)")
+    catalog = trans_real.translation("fr")
+    assert callable(catalog.gettext) and callable(catalog.ngettext)
+    assert source_hash(trans_real.gettext) == "b4231fcbe3e5f43e", (
+        "django.utils.translation.trans_real.gettext changed upstream: revisit hyperion/jinja.py "
+        "(_template_i18n's gettext repeats it)")
+    assert source_hash(jinja2.ext._make_new_gettext) == "fae00437e53e3604", (
+        "jinja2.ext._make_new_gettext changed upstream: revisit hyperion/jinja.py (_template_i18n's gettext)")
+    assert source_hash(jinja2.ext._make_new_ngettext) == "5218662a6061743a", (
+        "jinja2.ext._make_new_ngettext changed upstream: revisit hyperion/jinja.py (_template_i18n's ngettext)")
+
+
+def test_context_processors_still_override_the_backends_csrf_objects():
+    """request_context replaces the Jinja2 backend's lazy csrf_token/csrf_input: that works only while the
+    backend applies the context processors after putting its own."""
+    from django.template.backends.jinja2 import Template
+
+    assert source_hash(Template.render) == "a173ab0c7981421c", (
+        "django.template.backends.jinja2.Template.render changed upstream: revisit hyperion/jinja.py "
+        "(request_context's csrf_token and csrf_input)")
+
+
+def test_url_quoting_helpers_are_there():
+    from django.utils import http
+
+    assert isinstance(getattr(http, "RFC3986_SUBDELIMS", None), str) and callable(
+        getattr(http, "escape_leading_slashes", None)), (
+        "django.utils.http.RFC3986_SUBDELIMS or escape_leading_slashes changed: revisit hyperion/jinja.py (_checked)")
+
+
+# hyperion/middleware.py ------------------------------------------------------------------------------------
+
+
+def test_message_middleware_keeps_its_storage_on_request_messages(rf):
+    """CsrfAndMessagesMiddleware deletes request._messages after the response (a reference cycle)."""
+    from django.contrib.messages import get_messages
+    from django.contrib.messages.middleware import MessageMiddleware
+
+    request = rf.get("/")
+    MessageMiddleware(lambda request: None).process_request(request)
+    assert hasattr(request, "_messages") and get_messages(request) is request._messages, (
+        "MessageMiddleware no longer stores the messages on request._messages: revisit hyperion/middleware.py "
+        "(CsrfAndMessagesMiddleware's del request._messages)")
+
+
+def test_wrapped_middleware_have_the_hooks_the_wrappers_call():
+    """The async wrappers call the hooks of Django's middleware one by one: a hook Django adds would be
+    skipped."""
+    from django.contrib.messages.middleware import MessageMiddleware
+    from django.middleware.clickjacking import XFrameOptionsMiddleware
+    from django.middleware.csp import ContentSecurityPolicyMiddleware
+    from django.middleware.csrf import CsrfViewMiddleware
+    from django.middleware.security import SecurityMiddleware
+
+    hooks = ("process_request", "process_view", "process_response", "process_exception",
+             "process_template_response")
+    expected = {SecurityMiddleware: {"process_request", "process_response"},
+                XFrameOptionsMiddleware: {"process_response"},
+                ContentSecurityPolicyMiddleware: {"process_request", "process_response"},
+                CsrfViewMiddleware: {"process_request", "process_view", "process_response"},
+                MessageMiddleware: {"process_request", "process_response"}}
+    for middleware, wrapped in expected.items():
+        assert {hook for hook in hooks if hasattr(middleware, hook)} == wrapped, (
+            f"{middleware.__module__}.{middleware.__name__}'s hooks changed: revisit hyperion/middleware.py")
+        for hook in wrapped:
+            assert not inspect.iscoroutinefunction(getattr(middleware, hook)), (
+                f"{middleware.__name__}.{hook} is async now: revisit hyperion/middleware.py")
+
+
+# hyperion/app.py -------------------------------------------------------------------------------------------
+
+
+def test_uvicorn_installs_its_exit_handlers_before_the_lifespan_starts():
+    """HyperionApp chains its SIGTERM/SIGINT handlers in front of uvicorn's at lifespan startup: uvicorn must
+    have installed its own with signal.signal by then, and call them with (signum, frame)."""
+    from uvicorn import server
+
+    assert {signal.SIGTERM, signal.SIGINT} <= set(server.HANDLED_SIGNALS)
+    assert "with self.capture_signals():" in inspect.getsource(server.Server.serve), (
+        "uvicorn.server.Server.serve no longer captures signals around serving: revisit hyperion/app.py "
+        "(_release_streams_on_exit_signals)")
+    assert "signal.signal(sig, self.handle_exit)" in inspect.getsource(server.Server.capture_signals), (
+        "uvicorn.server.Server.capture_signals no longer uses signal.signal: revisit hyperion/app.py "
+        "(_release_streams_on_exit_signals chains onto signal.getsignal)")
+    serve = inspect.getsource(server.Server._serve)
+    assert "await self.startup(" in serve and "await self.main_loop()" in serve
+    assert parameters(server.Server.handle_exit) == ["self", "sig", "frame"], (
+        "uvicorn.server.Server.handle_exit changed: revisit hyperion/app.py (_release_streams_on_exit_signals)")
+
+
+# events/accounts/forms.py ----------------------------------------------------------------------------------
+
+
+def test_similarity_validator_reads_only_the_fake_meta_of_the_password_owner():
+    """_PasswordOwner answers user._meta.get_field(name).verbose_name without a model."""
+    from django.contrib.auth.password_validation import UserAttributeSimilarityValidator, validate_password
+    from django.core.exceptions import ValidationError
+    from django.utils import translation
+
+    from events.accounts.forms import _PasswordOwner
+
+    assert "._meta.get_field(" in inspect.getsource(UserAttributeSimilarityValidator.validate), (
+        "UserAttributeSimilarityValidator no longer names the field through user._meta: revisit "
+        "events/accounts/forms.py (_PasswordOwner)")
+    owner = _PasswordOwner(email="camille.durand@example.org", display_name="Camille Durand")
+    with translation.override("en"), pytest.raises(ValidationError) as refused:
+        validate_password("camille.durand", owner)
+    assert "e-mail" in " ".join(refused.value.messages), (
+        "the similarity validator's message lost the field's name: revisit events/accounts/forms.py")
+
+
+# events/management/utility.py ------------------------------------------------------------------------------
+
+
+def test_management_utility_still_asks_the_methods_we_override():
+    from django.core.management import ManagementUtility
+
+    assert parameters(ManagementUtility.fetch_command) == ["self", "subcommand"]
+    assert parameters(ManagementUtility.main_help_text) == ["self", "commands_only"]
+    assert "self.fetch_command(" in inspect.getsource(ManagementUtility.execute), (
+        "ManagementUtility.execute no longer calls fetch_command: revisit events/management/utility.py")
+
+
+# Private names between our own modules -----------------------------------------------------------------------
+
+
+def test_no_module_imports_another_modules_private_names():
+    """A leading underscore says "this module's own": a service reaching into another's private helper
+    couples them where nobody looks. (tests/ may.)"""
+    found = []
+    for path in sorted([*ROOT.joinpath("events").rglob("*.py"), *ROOT.joinpath("hyperion").rglob("*.py")]):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] in ("events",
+                                                                                               "hyperion"):
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                if private:
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {private} from {node.module}")
+    assert found == []

@@ -1,0 +1,95 @@
+""""Published" and "goes ahead" have one owner, events/rules/visibility.py. One event in each status, and every
+consumer draws the same line: the lists, the calendar, the event page, its live counter and its .ics, the
+public feed and the management area show exactly the published ones (approved and cancelled); only the one
+that goes ahead (approved) offers seats, takes registrations and takes attendees added by staff."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import AsyncClient
+
+from events.models import EventStatus, utcnow
+from events.registration import services as registration_services
+from events.rules import visibility
+from events.rules.permissions import Actor
+from events.staff import people as staff_people
+from hyperion import db
+from tests import support
+from tests.rules import _pages
+
+STATUSES = {status.value: status for status in EventStatus}
+PUBLISHED = {"approved", "cancelled"}
+
+
+@pytest.fixture
+async def one_per_status():
+    association_id = await support.association_create(slug="club", name="Club")
+    starts = (utcnow() + timedelta(days=9)).replace(hour=12, minute=0, second=0, microsecond=0)
+    return {slug: await support.event_create(association_id=association_id, slug=slug, title=f"Event {slug}",
+                                             starts_at=starts, status=status)
+            for slug, status in STATUSES.items()}, starts
+
+
+def test_the_owner_draws_the_line_the_consumers_are_checked_against():
+    assert {status.value for status in EventStatus if visibility.is_published(status)} == PUBLISHED
+    assert {status.value for status in EventStatus if visibility.goes_ahead(status)} == {"approved"}
+
+
+async def test_every_public_page_and_feed_shows_exactly_the_published_events(one_per_status):
+    _events, starts = one_per_status
+    client = AsyncClient()
+    monday = (starts - timedelta(days=starts.weekday())).date()
+    lists = {
+        "home": "/", "association": "/associations/club/", "week calendar": f"/calendar/week/?week={monday}",
+        "month calendar": f"/calendar/?month={starts:%Y-%m}",
+    }
+    for name, url in lists.items():
+        page = (await client.get(url)).content.decode()
+        assert {slug for slug in STATUSES if f'href="/events/{slug}/"' in page} == PUBLISHED, name
+    feed = (await client.get("/feeds/events.ics")).content.decode()
+    assert {slug for slug in STATUSES if f"Event {slug}" in feed} == PUBLISHED
+    for slug in STATUSES:
+        expected = 200 if slug in PUBLISHED else 404
+        assert (await client.get(f"/events/{slug}/")).status_code == expected, slug
+        assert (await client.get(f"/events/{slug}.ics")).status_code == expected, slug
+        assert (await client.get(f"/events/{slug}/seats/")).status_code == expected, slug
+
+
+async def test_only_the_event_that_goes_ahead_offers_seats_and_takes_registrations(one_per_status):
+    events, _starts = one_per_status
+    client = AsyncClient()
+    assert {slug for slug in STATUSES if slug in _pages.slugs_listed(
+        (await client.get("/?has_seats=on")).content.decode())} == {"approved"}
+    staff_id = await support.user_create(email="staff@etu.test", display_name="Staff", is_staff=True)
+    staff = Actor(id=staff_id, is_staff=True)
+    taken = set()
+    for slug, event_id in events.items():
+        student = await support.user_create(email=f"{slug}@etu.test", display_name=slug)
+        async with db.write_session() as session:
+            try:
+                await registration_services.registration_create(session, event_id=event_id, user_id=student)
+                taken.add(slug)
+            except registration_services.RegistrationClosed:
+                pass
+        added = await support.user_create(email=f"added-{slug}@etu.test", display_name=slug)
+        async with db.write_session() as session:
+            try:
+                await staff_people.attendee_add(session, actor=staff, event_id=event_id,
+                                                email=f"added-{slug}@etu.test")
+            except registration_services.RegistrationClosed:
+                assert slug != "approved"
+            else:
+                assert slug == "approved", added
+    assert taken == {"approved"}
+
+
+async def test_the_management_area_offers_attendees_for_the_published_events_only(one_per_status):
+    events, _starts = one_per_status
+    client = AsyncClient()
+    await support.login(client, await support.user_create(email="staff@etu.test", display_name="Staff",
+                                                          is_staff=True))
+    for slug, event_id in events.items():
+        page = (await client.get(f"/manage/events/{event_id}/")).content.decode()
+        assert (f'href="/manage/events/{event_id}/attendees/"' in page) is (slug in PUBLISHED), slug
