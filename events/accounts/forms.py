@@ -74,9 +74,9 @@ class LoginForm(forms.Form):
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
 
-class PasswordChangeForm(forms.Form):
-    current_password = forms.CharField(label=_("Current password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
-                                       widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+class NewPasswordForm(forms.Form):
+    """A new password, twice, checked by Django's validators against its owner's address and name."""
+
     new_password1 = forms.CharField(label=_("New password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
                                     widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     new_password2 = forms.CharField(label=_("New password again"), strip=False, max_length=MAX_PASSWORD_LENGTH,
@@ -97,6 +97,17 @@ class PasswordChangeForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("new_password1", error)
         return cleaned
+
+
+class PasswordChangeForm(NewPasswordForm):
+    field_order = ["current_password", "new_password1", "new_password2"]
+    current_password = forms.CharField(label=_("Current password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                                       widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
 
 
 class NotificationPreferencesForm(forms.Form):

@@ -9,8 +9,9 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -18,6 +19,8 @@ from sqlalchemy import URL, make_url
 
 from hyperion import db
 from hyperion.errors import is_database_unavailable
+
+T = TypeVar("T")
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
@@ -112,6 +115,18 @@ def database_errors() -> Iterator[None]:
         if error is None:
             raise
         raise error from None
+
+
+def run_step(work: Callable[[], Awaitable[T]]) -> T:
+    """Run one step of an interactive command against the database in its own event loop (the prompts stay
+    outside any loop, so Ctrl-C at a prompt stops at once)."""
+
+    async def run() -> T:
+        async with db.engine_scope():
+            return await work()
+
+    with database_errors():
+        return asyncio.run(run())
 
 
 class AsyncCommand(BaseCommand):

@@ -30,6 +30,9 @@ PER_PAGE = 25
 
 
 async def actor_for(session: AsyncSession, *, user) -> Actor:
+    # Until the address is confirmed an account holds no role (see events.accounts.auth.CurrentUser.is_verified).
+    if not getattr(user, "is_verified", False):
+        return Actor(id=user.id, is_staff=False)
     rows = await session.execute(
         select(Membership.association_id, Membership.role).where(Membership.user_id == user.id))
     return Actor(id=user.id, is_staff=user.is_staff, roles={row.association_id: row.role for row in rows})

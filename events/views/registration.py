@@ -14,7 +14,7 @@ from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
-from events.views.helpers import login_required
+from events.views.helpers import login_required, verified_required
 from hyperion import db
 
 
@@ -28,6 +28,7 @@ async def _published_event(slug: str, user_id: int):
 
 @require_POST
 @login_required
+@verified_required
 async def register(request, slug: str):
     user = request.user
     event = await _published_event(slug, user.id)

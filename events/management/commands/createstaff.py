@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import sys
@@ -19,7 +18,7 @@ from events.accounts.auth import password_hash
 from events.accounts.forms import MAX_PASSWORD_LENGTH
 from events.accounts.services import EmailTaken
 from events.errors import DomainError
-from events.management.base import database_errors
+from events.management.base import run_step
 from events.ops import services as ops_services
 from events.ops.services import AccountState
 from events.rules.emails import normalize_email
@@ -181,15 +180,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc.message)) from None
 
     def _database(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run one step against the database in its own event loop (the prompts stay outside any loop, so
-        Ctrl-C at a prompt stops at once)."""
-
-        async def run() -> T:
-            async with db.engine_scope():
-                return await work()
-
-        with database_errors():
-            return asyncio.run(run())
+        return run_step(work)
 
 
 async def _account_by_email(email: str) -> AccountState | None:
