@@ -11,7 +11,6 @@ import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -19,8 +18,6 @@ from sqlalchemy import URL, make_url
 
 from hyperion import db
 from hyperion.errors import is_database_unavailable
-
-T = TypeVar("T")
 
 
 def _is_connection_failure(exc: BaseException) -> bool:
@@ -117,7 +114,7 @@ def database_errors() -> Iterator[None]:
         raise error from None
 
 
-def run_step(work: Callable[[], Awaitable[T]]) -> T:
+def run_step[T](work: Callable[[], Awaitable[T]]) -> T:
     """Run one step of an interactive command against the database in its own event loop (the prompts stay
     outside any loop, so Ctrl-C at a prompt stops at once)."""
 
