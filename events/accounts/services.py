@@ -108,8 +108,9 @@ async def login(session: AsyncSession, *, email: str, password: str, address: st
     if credentials is None or not matches or not credentials.is_active:
         raise LoginRefused
     async with session.begin():
-        await throttle.forget(session, keys[:2])
-        await throttle.refund(session, keys[2:])
+        own, address_wide = keys[:2], keys[2:]  # this account's keys; the client address's, shared with others
+        await throttle.forget(session, own)
+        await throttle.refund(session, address_wide)
     return await auth.session_create(session, user_id=credentials.id)
 
 

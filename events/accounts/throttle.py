@@ -82,6 +82,7 @@ class Key:
 
 
 def login_keys(email: str, address: str) -> list[Key]:
+    """The account's own keys first (a successful log-in forgets them), then the client address's."""
     return [Key.of(LOGIN, subject=email, address=address), Key.of(LOGIN_ACCOUNT, subject=email),
             Key.of(LOGIN_ADDRESS, address=address)]
 

@@ -54,7 +54,7 @@ def make(purpose: str, state: AccountState, *, now: float | None = None) -> str:
 def account_id(token: str) -> int | None:
     """The account a token claims (not yet checked: ``valid`` does that against the account's state)."""
     head = token.split(":", 1)[0]
-    return int(head) if head.isdigit() and len(head) <= 10 else None
+    return int(head) if head.isascii() and head.isdigit() and len(head) <= 10 else None
 
 
 def valid(purpose: str, token: str, state: AccountState) -> bool:

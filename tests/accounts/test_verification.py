@@ -119,3 +119,8 @@ async def test_send_the_link_again_is_throttled(async_client):
     assert sum("We sent the link again" in page for page in answers) == 3  # then a growing delay
     assert "A link was sent a moment ago" in answers[-1]
     assert len(await sent()) == 3
+
+
+async def test_links_with_odd_digits_are_simply_invalid(async_client):
+    for token in ("²:abc:def", "١٢:abc:def", "12"):
+        assert (await async_client.get(f"/account/verify/{token}/")).status_code == 400, token
