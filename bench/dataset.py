@@ -42,6 +42,7 @@ async def dataset_create(*, events: int = 10_000, students: int = 20_000, regist
             user_ids += (await session.execute(insert(User).returning(User.id, sort_by_parameter_order=True), [
                 {"email": f"student{n}@bench.test", "display_name": f"Student {n}", "password_hash": "!",
                  "promo": 2027, "is_staff": False, "is_active": True, "language": "fr", "created_at": now,
+                 "email_verified_at": now,
                  "feed_token_hash": hashlib.sha256(feed_tokens[n].encode()).hexdigest(), "email_opt_outs": []}
                 for n in range(start, min(start + 5000, students))])).scalars().all()
         event_rows = []

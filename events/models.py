@@ -117,6 +117,9 @@ class User(Base):
     last_login_at: Mapped[datetime | None]
     # Set by manage.py purgeusers: personal data replaced, registrations kept for the counts.
     anonymised_at: Mapped[datetime | None]
+    # When its owner opened the link sent to the address (or reset the password through it): until then the
+    # account may browse but not register, hold a feed or a role (events.accounts.auth.CurrentUser.is_verified).
+    email_verified_at: Mapped[datetime | None]
     # E-mail kinds the user turned off (see notifications.PREFERENCES); empty: everything on.
     email_opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
 
@@ -285,20 +288,19 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
-class LoginFailure(Base):
-    """A failed log-in, kept for a short while: repeated failures for one account or one address are
-    slowed down (services.login_throttle). Written in its own transaction, so a refused log-in keeps it."""
+class Throttle(Base):
+    """How many attempts one key made at something guessable (a password, a sign-up, an e-mail sent on request),
+    and when the next one is allowed (events.accounts.throttle). A key is a scope and a subject (an e-mail
+    address, an account id) and/or a client address; '' stands for "any"."""
 
-    __tablename__ = "login_failures"
-    __table_args__ = (
-        Index("ix_login_failures_email_created_at", "email", "created_at"),
-        Index("ix_login_failures_address_created_at", "address", "created_at"),
-    )
+    __tablename__ = "throttles"
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    email: Mapped[str] = mapped_column(String(254))
-    address: Mapped[str] = mapped_column(String(45))
-    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    scope: Mapped[str] = mapped_column(String(32), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(254), primary_key=True)
+    address: Mapped[str] = mapped_column(String(45), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    next_allowed_at: Mapped[datetime]
+    updated_at: Mapped[datetime] = mapped_column(index=True)
 
 
 __all__ = [
@@ -308,12 +310,12 @@ __all__ = [
     "Base",
     "Event",
     "EventStatus",
-    "LoginFailure",
     "OutboxMessage",
     "OutboxStatus",
     "Membership",
     "Registration",
     "RegistrationStatus",
     "Role",
+    "Throttle",
     "User",
 ]

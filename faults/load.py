@@ -102,11 +102,12 @@ async def seed(url: str, *, students: int, events: int = 1, capacity: int | None
                 insert(Event).returning(Event.id, sort_by_parameter_order=True), event_rows)).scalars())
             user_rows = [{"email": f"{prefix}{number}@etu.test", "display_name": f"Student {prefix}{number}",
                           "password_hash": "!", "is_staff": False, "is_active": True, "language": "en",
-                          "created_at": now, "email_opt_outs": []} for number in range(students)]
+                          "created_at": now, "email_verified_at": now, "email_opt_outs": []}
+                         for number in range(students)]
             if staff:
                 user_rows.append({"email": f"{prefix}-staff@etu.test", "display_name": "Staff", "password_hash": "!",
                                   "is_staff": True, "is_active": True, "language": "en", "created_at": now,
-                                  "email_opt_outs": []})
+                                  "email_verified_at": now, "email_opt_outs": []})
             user_ids = list((await connection.execute(
                 insert(User).returning(User.id, sort_by_parameter_order=True), user_rows)).scalars())
             tokens = [secrets.token_urlsafe(32) for _ in range(students)]

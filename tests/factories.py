@@ -44,10 +44,12 @@ async def association(*, slug: str = "bde", name: str = "BDE", description: str 
 
 
 async def user(*, email: str = "alice@etu.test", display_name: str = "Alice", is_staff: bool = False,
-               password_hash: str = "!", **fields) -> int:  # noqa: S107 - "!" is an unusable hash
+               password_hash: str = "!", verified: bool = True, **fields) -> int:  # noqa: S107 - "!" is unusable
+    """An account; its address confirmed unless ``verified=False`` (as after sign-up, before the link)."""
     async with db.write_session() as session:
         return await account_services.user_create(session, email=email, display_name=display_name,
-                                                  password_hash=password_hash, is_staff=is_staff, **fields)
+                                                  password_hash=password_hash, is_staff=is_staff,
+                                                  verified=verified, **fields)
 
 
 async def event(*, association_id: int, slug: str = "gala", title: str = "Gala", starts_at: datetime | None = None,

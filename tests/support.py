@@ -77,10 +77,15 @@ async def association_create(*, slug: str = "bde", name: str = "BDE") -> int:
 
 
 async def user_create(*, email: str = "alice@etu.test", display_name: str = "Alice",
-                      is_staff: bool = False, password_hash: str = "!") -> int:  # noqa: S107 - "!" is unusable
+                      is_staff: bool = False, password_hash: str = "!",  # noqa: S107 - "!" is unusable
+                      verified: bool = True) -> int:
+    """An account; its address confirmed unless ``verified=False`` (as after sign-up, before the link)."""
+    from events.models import utcnow
+
     async with db.write_session() as session, session.begin():
         return (await session.execute(insert(User).returning(User.id), {
             "email": email, "display_name": display_name, "password_hash": password_hash, "is_staff": is_staff,
+            "email_verified_at": utcnow() if verified else None,
         })).scalar_one()
 
 

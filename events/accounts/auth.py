@@ -54,6 +54,8 @@ class CurrentUser:
     runs_an_association: bool = False
     # Staff only: events waiting in the approval queue (the count in the navigation).
     approval_queue_count: int = 0
+    # The owner opened the link sent to the address. Until then: no registration, feed, role or staff area.
+    is_verified: bool = True
     is_authenticated: bool = True
 
     @property
@@ -67,6 +69,7 @@ class AnonymousUser:
     is_staff: bool = False
     is_authenticated: bool = False
     can_manage: bool = False
+    is_verified: bool = False
     display_name: str = ""
 
 
@@ -118,20 +121,24 @@ async def sessions_end_for_user(session: AsyncSession, *, user_id: int, keep_tok
 
 # Hot path: one indexed lookup per request that carries a cookie, selecting only what every page needs,
 # the navigation's management link and approval-queue count included (still one round trip).
+# Staff status and roles count only once the address is confirmed: a role granted by e-mail to an address
+# someone else signed up with gives them nothing.
+_VERIFIED = User.email_verified_at.is_not(None)
 _RUNS_AN_ASSOCIATION = (
     select(Membership.id)
     .where(Membership.user_id == User.id, Membership.role.in_((Role.EDITOR, Role.MANAGER)))
     .correlate(User)
     .exists()
-)
+) & _VERIFIED
+_IS_STAFF = User.is_staff.is_(True) & _VERIFIED
 _QUEUE_COUNT = case(
-    (User.is_staff.is_(True),
-     select(func.count(Event.id)).where(Event.status == EventStatus.SUBMITTED).scalar_subquery()),
+    (_IS_STAFF, select(func.count(Event.id)).where(Event.status == EventStatus.SUBMITTED).scalar_subquery()),
     else_=0,
 )
 _USER_FOR_TOKEN = (
-    select(User.id, User.email, User.display_name, User.is_staff, User.language,
-           _RUNS_AN_ASSOCIATION.label("runs_an_association"), _QUEUE_COUNT.label("approval_queue_count"))
+    select(User.id, User.email, User.display_name, _IS_STAFF.label("is_staff"), User.language,
+           _RUNS_AN_ASSOCIATION.label("runs_an_association"), _QUEUE_COUNT.label("approval_queue_count"),
+           _VERIFIED.label("is_verified"))
     .join(AuthSession, AuthSession.user_id == User.id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
     .where(AuthSession.expires_at > bindparam("now"))
@@ -152,6 +159,7 @@ async def user_for_token(session: db.Reader, *, token: str) -> CurrentUser | Non
         session_token=token,
         runs_an_association=bool(row.runs_an_association),
         approval_queue_count=row.approval_queue_count or 0,
+        is_verified=bool(row.is_verified),
     )
 
 

@@ -18,7 +18,7 @@ MAX_PASSWORD_LENGTH = 4096  # PBKDF2 on a megabyte-long password is a denial of 
 
 
 @dataclass(frozen=True)
-class _PasswordOwner:
+class PasswordOwner:
     """What Django's UserAttributeSimilarityValidator compares a password with. It names the field a
     password resembles through ``user._meta.get_field(name).verbose_name``: answered here without a model."""
 
@@ -60,7 +60,7 @@ class SignupForm(forms.Form):
         if password1 and password2 and password1 != password2:
             self.add_error("password2", _("The two passwords differ."))
         elif password1:
-            owner = _PasswordOwner(cleaned.get("email") or "", cleaned.get("display_name") or "")
+            owner = PasswordOwner(cleaned.get("email") or "", cleaned.get("display_name") or "")
             try:
                 password_validation.validate_password(password1, owner)
             except forms.ValidationError as error:
@@ -75,9 +75,9 @@ class LoginForm(forms.Form):
                                widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
 
 
-class PasswordChangeForm(forms.Form):
-    current_password = forms.CharField(label=_("Current password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
-                                       widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+class NewPasswordForm(forms.Form):
+    """A new password, twice, checked by Django's validators against its owner's address and name."""
+
     new_password1 = forms.CharField(label=_("New password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
                                     widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}))
     new_password2 = forms.CharField(label=_("New password again"), strip=False, max_length=MAX_PASSWORD_LENGTH,
@@ -85,7 +85,7 @@ class PasswordChangeForm(forms.Form):
 
     def __init__(self, *args, owner_email: str = "", owner_name: str = "", **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.owner = _PasswordOwner(owner_email, owner_name)
+        self.owner = PasswordOwner(owner_email, owner_name)
 
     def clean(self):
         cleaned = super().clean()
@@ -98,6 +98,17 @@ class PasswordChangeForm(forms.Form):
             except forms.ValidationError as error:
                 self.add_error("new_password1", error)
         return cleaned
+
+
+class PasswordChangeForm(NewPasswordForm):
+    field_order = ["current_password", "new_password1", "new_password2"]
+    current_password = forms.CharField(label=_("Current password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                                       widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
+class PasswordResetRequestForm(forms.Form):
+    email = forms.EmailField(label=_("E-mail"), max_length=254,
+                             widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
 
 
 class NotificationPreferencesForm(forms.Form):

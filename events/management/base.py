@@ -9,7 +9,7 @@ import asyncio
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 from django.conf import settings
@@ -112,6 +112,18 @@ def database_errors() -> Iterator[None]:
         if error is None:
             raise
         raise error from None
+
+
+def run_step[T](work: Callable[[], Awaitable[T]]) -> T:
+    """Run one step of an interactive command against the database in its own event loop (the prompts stay
+    outside any loop, so Ctrl-C at a prompt stops at once)."""
+
+    async def run() -> T:
+        async with db.engine_scope():
+            return await work()
+
+    with database_errors():
+        return asyncio.run(run())
 
 
 class AsyncCommand(BaseCommand):

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from events import localtime
+from events.accounts import tokens
 from events.catalog import presenters
 from events.feeds import ical
 from events.feeds.queries import FeedEventRow
@@ -76,6 +77,7 @@ class Claimed:
     decision_reason: str
     association_name: str | None
     registration_status: RegistrationStatus | None
+    account: tokens.AccountState | None = None  # what the link of an account message is bound to
 
 
 async def outbox_claim(session: AsyncSession, *, limit: int, now: datetime | None = None) -> list[int]:
@@ -105,7 +107,8 @@ async def _load(session: AsyncSession, ids: list[int]) -> list[Claimed]:
                User.is_active, User.anonymised_at, Event.id.label("event_id"), Event.slug, Event.title,
                Event.description, Event.location, Event.category, Event.starts_at, Event.ends_at, Event.all_day,
                Event.status.label("event_status"), Event.sequence, Event.updated_at, Event.decision_reason,
-               Association.name.label("association_name"), registration.status.label("registration_status"))
+               Association.name.label("association_name"), registration.status.label("registration_status"),
+               User.email_verified_at, User.password_hash, User.last_login_at)
         .outerjoin(User, User.id == OutboxMessage.recipient_id)
         .outerjoin(Event, Event.id == OutboxMessage.event_id)
         .outerjoin(Association, Association.id == Event.association_id)
@@ -124,7 +127,9 @@ async def _load(session: AsyncSession, ids: list[int]) -> list[Claimed]:
             recipient_id=row.recipient_id, email=row.email, display_name=row.display_name, language=row.language,
             opt_outs=list(row.email_opt_outs or []), active=bool(row.is_active) and row.anonymised_at is None,
             event=event, event_status=row.event_status, decision_reason=row.decision_reason or "",
-            association_name=row.association_name, registration_status=row.registration_status))
+            association_name=row.association_name, registration_status=row.registration_status,
+            account=None if row.email is None else tokens.AccountState(
+                row.recipient_id, row.email, row.email_verified_at, row.password_hash, row.last_login_at)))
     return claimed
 
 
@@ -138,9 +143,30 @@ def drop_reason(message: Claimed) -> str | None:
             message.event is None or not visibility.goes_ahead(message.event_status)
             or message.registration_status != RegistrationStatus.CONFIRMED):
         return "no longer confirmed for a published event"
-    if message.kind != "digest.approval_queue" and message.event is None:
+    if message.kind in ACCOUNT_LINKS and message.account is None:
+        return "recipient gone or inactive"
+    if message.kind == "account.verify" and message.account is not None \
+            and message.account.email_verified_at is not None:
+        return "address already confirmed"
+    if message.kind not in NO_EVENT_KINDS and message.event is None:
         return "event deleted"
     return None
+
+
+# Messages about the recipient's account, with a link made at send time (never stored: events.accounts.tokens).
+ACCOUNT_LINKS = {"account.verify": (tokens.VERIFY, "/account/verify/"),
+                 "account.reset": (tokens.RESET, "/account/reset/"),
+                 "account.signup_taken": (None, "/account/login/")}
+NO_EVENT_KINDS = {"digest.approval_queue", *ACCOUNT_LINKS}
+
+
+def account_link(message: Claimed) -> str:
+    purpose, path = ACCOUNT_LINKS[message.kind]
+    if purpose is None:
+        return f"{settings.SITE_URL}{path}"
+    if message.account is None:  # drop_reason keeps such a message from being sent
+        raise LookupError(f"outbox message {message.id}: no account to bind its link to")
+    return f"{settings.SITE_URL}{path}{tokens.make(purpose, message.account)}/"
 
 
 # Which kinds carry an invitation, and whether it adds (REQUEST) or removes (CANCEL) the event.
@@ -182,6 +208,18 @@ def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[st
                            [_("'%(title)s' was declined. You can change it and submit it again.")]),
         "digest.approval_queue": (_("%(count)s events wait for approval"),
                                   [_("These events wait for your decision, oldest first:")]),
+        "account.verify": (_("Confirm your e-mail address"),
+                           [_("Open this link to confirm your address; then you can register for events. It "
+                              "works once, for three days:")]),
+        "account.reset": (_("Reset your password"),
+                          [_("Someone (you, we hope) asked to reset the password of your account. Open this "
+                             "link to choose a new one; it works once, for two hours:"),
+                           _("If you did not ask, ignore this e-mail: your password stays as it is.")]),
+        "account.signup_taken": (_("Someone tried to sign up with your address"),
+                                 [_("Someone tried to create an account with your e-mail address, which already "
+                                    "has one. If it was you, log in, or reset your password from the log-in "
+                                    "page if you forgot it:"),
+                                  _("If it was not you, you need not do anything: no account was created.")]),
     }
     subject, lines = texts[message.kind]
     values = {"title": title, "position": position, "count": len(queue)}
@@ -207,6 +245,7 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
             "event_url": f"{settings.SITE_URL}/events/{event.slug}/" if event else "",
             "queue": queue,
             "queue_url": f"{settings.SITE_URL}/manage/queue/",
+            "link": account_link(message) if message.kind in ACCOUNT_LINKS else "",
             "preferences_url": f"{settings.SITE_URL}/account/notifications/",
         }
         text = _templates.get_template("message.txt").render(context)

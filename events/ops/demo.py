@@ -154,7 +154,7 @@ async def demo_load(
             named[account.email] = (await session.execute(insert(User).returning(User.id), {
                 "email": account.email, "display_name": account.display_name,
                 "password_hash": hashes[account.kind], "is_staff": account.kind == "staff",
-                "is_active": True, "language": "fr", "created_at": now,
+                "is_active": True, "language": "fr", "created_at": now, "email_verified_at": now,
                 **({"promo": 2027} if account.kind == "student" else {}),
             })).scalar_one()
         await session.execute(insert(Membership), [
@@ -172,7 +172,7 @@ async def demo_load(
                 "display_name": f"{first} {last}",
                 "password_hash": student_password_hash,
                 "promo": rng.choice([2026, 2027, 2028, 2029]),
-                "is_staff": False, "is_active": True, "language": "fr", "created_at": now,
+                "is_staff": False, "is_active": True, "language": "fr", "created_at": now, "email_verified_at": now,
             })
         student_ids: list[int] = []
         for start in range(0, len(student_rows), 500):

@@ -13,9 +13,11 @@ from zoneinfo import ZoneInfo
 
 import icalendar
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.utils import translation
 
 from events.catalog.categories import CATEGORIES
+from events.rules.text import plain_text
 from hyperion.db import text_fold
 
 TITLE_MAX = 200  # Event.title
@@ -106,6 +108,7 @@ def _event_from(vevent, *, zone: ZoneInfo, categories: dict[str, str]) -> tuple[
         starts_at, ends_at, all_day = _midnight(start, zone), _midnight(after_last, zone), True
     if ends_at < starts_at:
         raise ValueError("DTEND is before DTSTART")
+    _refuse_hidden_characters(vevent)
     return ImportedEvent(
         uid=uid,
         title=title[:TITLE_MAX],
@@ -117,6 +120,16 @@ def _event_from(vevent, *, zone: ZoneInfo, categories: dict[str, str]) -> tuple[
         all_day=all_day,
         cancelled=_text(vevent, "STATUS").upper() == "CANCELLED",
     ), notes
+
+
+def _refuse_hidden_characters(vevent) -> None:
+    """The rule of every title, place and description typed on the site (events.rules.text), for imports too:
+    no control, bidirectional or other invisible format character, which could make a page read otherwise."""
+    for name, multiline in (("SUMMARY", False), ("LOCATION", False), ("DESCRIPTION", True)):
+        try:
+            plain_text(multiline=multiline)(_text(vevent, name))
+        except ValidationError:
+            raise ValueError(f"{name} contains invisible control or bidirectional characters") from None
 
 
 def _aware(moment: datetime, zone: ZoneInfo) -> datetime:

@@ -28,10 +28,10 @@ from events.models import (
     AuthSession,
     Event,
     EventStatus,
-    LoginFailure,
     Membership,
     Registration,
     RegistrationStatus,
+    Throttle,
     User,
     utcnow,
 )
@@ -126,6 +126,7 @@ async def staff_create(
             user_id = (await session.execute(insert(User).returning(User.id), {
                 "email": email, "display_name": display_name.strip(), "password_hash": password_hash,
                 "promo": None, "is_staff": True, "is_active": True, "language": "fr", "created_at": utcnow(),
+                "email_verified_at": utcnow(),  # an operator made it: no link to open
             })).scalar_one()
             await audit_log(session, actor_id=None, action="user.staff_created", object_type="user",
                             object_id=user_id, changes={"is_staff": [None, True]})
@@ -188,7 +189,8 @@ async def users_purge(
                 user_ids = [row.id for row in batch]
                 await session.execute(delete(AuthSession).where(AuthSession.user_id.in_(user_ids)))
                 await session.execute(delete(Membership).where(Membership.user_id.in_(user_ids)))
-                await session.execute(delete(LoginFailure).where(LoginFailure.email.in_([row.email for row in batch])))
+                await session.execute(delete(Throttle).where(Throttle.subject.in_(
+                    [row.email for row in batch] + [str(user_id) for user_id in user_ids])))
                 await session.execute(
                     update(User).where(User.id.in_(user_ids)).values(
                         email=literal("deleted-") + cast(User.id, String) + literal(f"@{ANONYMOUS_EMAIL_DOMAIN}"),

@@ -31,6 +31,9 @@ PER_PAGE = 25
 
 
 async def actor_for(session: db.Reader, *, user) -> Actor:
+    # Until the address is confirmed an account holds no role (see events.accounts.auth.CurrentUser.is_verified).
+    if not getattr(user, "is_verified", False):
+        return Actor(id=user.id, is_staff=False)
     rows = await session.execute(
         select(Membership.association_id, Membership.role).where(Membership.user_id == user.id))
     return Actor(id=user.id, is_staff=user.is_staff, roles={row.association_id: row.role for row in rows})
@@ -128,6 +131,11 @@ class AttendeeRow:
     queued_at: datetime
     checked_in_at: datetime | None
     waitlist_position: int | None
+    is_staff: bool = False  # shown as a badge beside the name (a name alone can read "staff")
+
+
+# Staff status as the rest of the site grants it: only with a confirmed address (events.accounts.auth).
+_CONFIRMED_STAFF = User.is_staff.is_(True) & User.email_verified_at.is_not(None)
 
 
 async def attendees(session: db.Reader, *, event_id: int, query: str = "") -> list[AttendeeRow]:
@@ -135,7 +143,7 @@ async def attendees(session: db.Reader, *, event_id: int, query: str = "") -> li
     statement = (
         select(Registration.id, Registration.user_id, User.display_name, User.email, User.promo,
                Registration.status, Registration.queued_at, Registration.checked_in_at,
-               waitlist_position_of(Registration).label("position"))
+               waitlist_position_of(Registration).label("position"), _CONFIRMED_STAFF.label("is_staff"))
         .join(User, User.id == Registration.user_id)
         .where(Registration.event_id == event_id, Registration.status != RegistrationStatus.CANCELLED)
         .order_by(Registration.status, Registration.queued_at, Registration.id)
@@ -145,7 +153,8 @@ async def attendees(session: db.Reader, *, event_id: int, query: str = "") -> li
                                                     dialect_name=db.dialect_name(session)))
     rows = [
         AttendeeRow(row.id, row.user_id, row.display_name, row.email, row.promo, row.status, row.queued_at,
-                    row.checked_in_at, row.position if row.status == RegistrationStatus.WAITLISTED else None)
+                    row.checked_in_at, row.position if row.status == RegistrationStatus.WAITLISTED else None,
+                    bool(row.is_staff))
         for row in await session.execute(statement)
     ]
     confirmed = sorted((r for r in rows if r.status == RegistrationStatus.CONFIRMED),
@@ -227,6 +236,7 @@ class AuditRow:
     object_id: int | None
     association_name: str | None
     changes: dict
+    actor_is_staff: bool = False
 
 
 async def audit_entries(
@@ -235,7 +245,8 @@ async def audit_entries(
 ) -> tuple[list[AuditRow], bool]:
     statement = (
         select(AuditEntry.id, AuditEntry.created_at, User.display_name, AuditEntry.action, AuditEntry.object_type,
-               AuditEntry.object_id, Association.name, AuditEntry.changes)
+               AuditEntry.object_id, Association.name, AuditEntry.changes,
+               func.coalesce(_CONFIRMED_STAFF, False).label("actor_is_staff"))
         .outerjoin(User, User.id == AuditEntry.actor_id)
         .outerjoin(Association, Association.id == AuditEntry.association_id)
         .order_by(AuditEntry.created_at.desc(), AuditEntry.id.desc())

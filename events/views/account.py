@@ -1,4 +1,5 @@
-"""Accounts: sign up, log in and out, change password, the account page, the language switch."""
+"""Accounts: sign up, confirm the address, log in and out, change or reset the password, the account page, the
+language switch."""
 
 from __future__ import annotations
 
@@ -11,10 +12,17 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from events.accounts import auth
+from events.accounts import auth, throttle
 from events.accounts import queries as account_queries
 from events.accounts import services as account_services
-from events.accounts.forms import LoginForm, NotificationPreferencesForm, PasswordChangeForm, SignupForm
+from events.accounts.forms import (
+    LoginForm,
+    NewPasswordForm,
+    NotificationPreferencesForm,
+    PasswordChangeForm,
+    PasswordResetRequestForm,
+    SignupForm,
+)
 from events.views.busy import refused_when_hashing_is_busy
 from events.views.helpers import client_address, login_required, safe_next
 from hyperion import db
@@ -27,20 +35,17 @@ async def signup(request):
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        password_hash = await auth.password_hash(data["password1"])
         try:
             async with db.write_session() as session:
-                user_id = await account_services.user_create(
-                    session, email=data["email"], display_name=data["display_name"], promo=data["promo"],
-                    password_hash=password_hash, language=translation.get_language() or "fr")
-                auth.login(request, await auth.session_create(session, user_id=user_id))
-        except account_services.EmailTaken as error:
-            form.add_error("email", error.message)
-        else:
-            messages.success(request, _("Welcome, %(name)s! Your account is ready.") % {"name": data["display_name"]})
-            return HttpResponseRedirect(safe_next(request))
-    return render(request, "account/signup.html", {"form": form, "next": request.GET.get("next", "")},
-                  status=400 if form.errors else 200)
+                await account_services.signup(
+                    session, email=data["email"], display_name=data["display_name"], password=data["password1"],
+                    promo=data["promo"], language=translation.get_language() or "fr", address=client_address(request))
+        except throttle.Throttled as error:
+            form.add_error(None, error.message)
+            return render(request, "account/signup.html", {"form": form}, status=429)
+        # The same page whether the address was free or already had an account (its owner hears by e-mail).
+        return render(request, "account/signup_done.html", {"email": data["email"]})
+    return render(request, "account/signup.html", {"form": form}, status=400 if form.errors else 200)
 
 
 @refused_when_hashing_is_busy
@@ -48,34 +53,85 @@ async def login(request):
     if request.user.is_authenticated and request.method == "GET":
         return HttpResponseRedirect(safe_next(request))
     form = LoginForm(request.POST or None)
-    status = 200
+    status = 400 if form.errors else 200
     if request.method == "POST" and form.is_valid():
-        email, password = form.cleaned_data["email"], form.cleaned_data["password"]
-        address = client_address(request)
         try:
             async with db.write_session() as session:
-                await account_services.login_throttle_check(session, email=email, address=address)
-        except account_services.LoginThrottled as error:
+                token = await account_services.login(session, email=form.cleaned_data["email"],
+                                                     password=form.cleaned_data["password"],
+                                                     address=client_address(request))
+        except (account_services.LoginThrottled, account_services.LoginRefused) as error:
             form.add_error(None, error.message)
-            return render(request, "account/login.html", {"form": form, "next": request.POST.get("next", "")},
-                          status=429)
-        async with db.read_session() as session:
-            credentials = await account_queries.user_credentials(session, email=email)
-        matches = await auth.password_matches(password, credentials.password_hash if credentials else None)
+            status = 429 if isinstance(error, throttle.Throttled) else 400
+        else:
+            auth.login(request, token)
+            return HttpResponseRedirect(safe_next(request))
+    return render(request, "account/login.html", {"form": form, "next": request.POST.get("next")
+                                                  or request.GET.get("next", "")}, status=status)
+
+
+@require_POST
+@login_required
+async def verification_resend(request):
+    if request.user.is_verified:
+        messages.info(request, _("Your e-mail address is already confirmed."))
+    else:
+        try:
+            async with db.write_session() as session:
+                await account_services.verification_resend(session, user_id=request.user.id,
+                                                           email=request.user.email)
+        except throttle.Throttled as error:
+            messages.error(request, error.message)
+        else:
+            messages.success(request, _("We sent the link again to %(email)s.") % {"email": request.user.email})
+    return HttpResponseRedirect(safe_next(request, "account"))
+
+
+async def email_verify(request, token: str):
+    """The link of the confirmation e-mail (a GET: the link itself is the proof; it works once)."""
+    try:
         async with db.write_session() as session:
-            if credentials is None or not matches or not credentials.is_active:
-                await account_services.login_failure_record(session, email=email, address=address)
-                # One message whatever was wrong: the page never tells whether an account exists.
-                form.add_error(None, _("E-mail or password incorrect."))
-                status = 400
-            else:
-                await account_services.login_failures_clear(session, email=email)
-                auth.login(request, await auth.session_create(session, user_id=credentials.id))
-                return HttpResponseRedirect(safe_next(request))
-    elif form.errors:
-        status = 400
-    return render(request, "account/login.html", {"form": form, "next": request.GET.get("next", "")},
-                  status=status)
+            await account_services.email_verify(session, token=token[:200])
+    except account_services.InvalidLink as error:
+        return render(request, "account/link_invalid.html", {"message": error.message}, status=400)
+    messages.success(request, _("Your e-mail address is confirmed: you can register for events."))
+    return redirect("home" if request.user.is_authenticated else "login")
+
+
+async def password_reset_request(request):
+    form = PasswordResetRequestForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        async with db.write_session() as session:
+            await account_services.password_reset_request(session, email=form.cleaned_data["email"],
+                                                          address=client_address(request))
+        # The same page whether the address has an account or not.
+        return render(request, "account/password_reset_sent.html", {"email": form.cleaned_data["email"]})
+    return render(request, "account/password_reset_request.html", {"form": form},
+                  status=400 if form.errors else 200)
+
+
+@refused_when_hashing_is_busy
+async def password_reset(request, token: str):
+    token = token[:200]
+    try:
+        async with db.read_session() as session:
+            state = await account_services.reset_link_account(session, token=token)
+    except account_services.InvalidLink as error:
+        return render(request, "account/link_invalid.html", {"message": error.message}, status=400)
+    form = NewPasswordForm(request.POST or None, owner_email=state.email)
+    if request.method == "POST" and form.is_valid():
+        try:
+            async with db.write_session() as session:
+                await account_services.password_reset(session, token=token,
+                                                      new_password=form.cleaned_data["new_password1"])
+        except account_services.InvalidLink as error:
+            return render(request, "account/link_invalid.html", {"message": error.message}, status=400)
+        auth.logout(request)  # every session of the account ended, this browser's too
+        messages.success(request, _("Your password is changed. Log in with it."))
+        return redirect("login")
+    response = render(request, "account/password_reset.html", {"form": form}, status=400 if form.errors else 200)
+    add_never_cache_headers(response)
+    return response
 
 
 @require_POST
@@ -100,21 +156,23 @@ async def account(request):
 async def password_change(request):
     form = PasswordChangeForm(request.POST or None, owner_email=request.user.email,
                               owner_name=request.user.display_name)
+    status = 400 if form.errors else 200
     if request.method == "POST" and form.is_valid():
-        async with db.read_session() as session:
-            account = await account_queries.user_account(session, user_id=request.user.id)
-        if not await auth.password_matches(form.cleaned_data["current_password"], account.password_hash):
-            form.add_error("current_password", _("This is not your current password."))
-        else:
-            new_hash = await auth.password_hash(form.cleaned_data["new_password1"])
+        try:
             async with db.write_session() as session:
-                await account_services.user_password_set(session, user_id=request.user.id, password_hash=new_hash)
-                # Every other browser logged in as this user is logged out.
-                await auth.sessions_end_for_user(session, user_id=request.user.id,
-                                                 keep_token=request.user.session_token)
+                await account_services.password_change(
+                    session, user_id=request.user.id, current_password=form.cleaned_data["current_password"],
+                    new_password=form.cleaned_data["new_password1"], keep_token=request.user.session_token)
+        except account_services.WrongCurrentPassword as error:
+            form.add_error("current_password", error.message)
+            status = 400
+        except throttle.Throttled as error:
+            form.add_error(None, error.message)
+            status = 429
+        else:
             messages.success(request, _("Your password has been changed."))
             return redirect("account")
-    return render(request, "account/password_change.html", {"form": form}, status=400 if form.errors else 200)
+    return render(request, "account/password_change.html", {"form": form}, status=status)
 
 
 @require_POST
@@ -126,7 +184,11 @@ async def feed_token(request):
             await account_services.feed_token_revoke(session, user_id=request.user.id)
             messages.success(request, _("Your calendar feed address is disabled."))
             return redirect("account")
-        address = await account_services.feed_token_regenerate(session, user_id=request.user.id)
+        try:
+            address = await account_services.feed_token_regenerate(session, user_id=request.user.id)
+        except account_services.EmailNotVerified as error:
+            messages.error(request, error.message)
+            return redirect("account")
     messages.success(request, _("Your calendar feed has a new secret address; the old one no longer works.")
                      if address.replaced else _("Your calendar feed address is ready: add it to your "
                                                 "calendar application."))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
+from events.accounts.services import EmailNotVerified
 from hyperion import db
 
 
@@ -63,3 +65,21 @@ async def run_service(service, /, **arguments):
     the connection goes back to the pool as soon as it returns or refuses."""
     async with db.write_session() as session:
         return await service(session, **arguments)
+
+
+def verified_required(view):
+    """Registering (and anything else that needs a confirmed address) waits until the account's owner opened the
+    link we sent: back to the page they came from, which shows why and a button to send the link again."""
+
+    @wraps(view)
+    async def wrapper(request, *args, **kwargs):
+        if request.user.is_authenticated and not request.user.is_verified:
+            messages.error(request, EmailNotVerified.message)
+            back = request.META.get("HTTP_REFERER", "")
+            if not url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()},
+                                                   require_https=request.is_secure()):
+                back = reverse("account")
+            return redirect(back)
+        return await view(request, *args, **kwargs)
+
+    return wrapper

@@ -14,7 +14,7 @@ from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
-from events.views.helpers import login_required, run_service
+from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db
 
 
@@ -33,6 +33,7 @@ async def _published_event(slug: str, user_id: int, *, overlaps: bool = False):
 
 @require_POST
 @login_required
+@verified_required
 async def register(request, slug: str):
     user = request.user
     confirming = request.POST.get("confirm_overlap") == "yes"

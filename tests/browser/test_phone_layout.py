@@ -372,6 +372,24 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
         url = f"/test-error-{status}/"
         await visitor.route(f"**{url}", serve(html, status))
         await visits.visit(visitor, url, template, "visitor", status=status)
+    # The account pages reached through e-mails and forms.
+    from events.accounts import queries as account_queries
+    from events.accounts import tokens
+    async with db.read_session() as session:
+        student_state = await account_queries.account_state(session, user_id=site.student)
+    await visits.visit(visitor, f"/account/reset/{tokens.make(tokens.RESET, student_state)}/",
+                       "account/password_reset.html", "visitor")
+    await visits.visit(visitor, "/account/verify/not-a-link/", "account/link_invalid.html", "visitor", status=400)
+    await visits.visit(visitor, "/account/password/forgot/", "account/password_reset_request.html", "visitor")
+    await visitor.get_by_label("E-mail").fill("someone.with.a.long.address@etu.hyperion.test")
+    await visitor.get_by_role("main").get_by_role("button").click()
+    await visits.check(visitor, "account/password_reset_sent.html", "visitor")
+    await visitor.goto("/account/signup/")
+    for label, value in (("E-mail de l'école", "new.student@etu.hyperion.test"), ("Nom affiché", "Nouvelle"),
+                         ("Mot de passe", "Velociraptor-2027!"), ("Confirmer le mot de passe", "Velociraptor-2027!")):
+        await visitor.get_by_label(label, exact=True).fill(value)
+    await visitor.get_by_role("main").get_by_role("button").click()
+    await visits.check(visitor, "account/signup_done.html", "visitor")
 
     # A student (in English).
     student = await new_page(locale="en-US")

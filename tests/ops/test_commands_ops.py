@@ -28,11 +28,11 @@ from events.models import (
     AuthSession,
     Event,
     EventStatus,
-    LoginFailure,
     Membership,
     Registration,
     RegistrationStatus,
     Role,
+    Throttle,
     User,
     utcnow,
 )
@@ -566,7 +566,9 @@ async def test_purgeusers_anonymises_inactive_accounts_and_keeps_their_registrat
                                                   "role": Role.MANAGER})
         await writer.execute(insert(AuthSession), {"token_hash": "a" * 64, "user_id": gone,
                                                    "expires_at": utc(2021, 6, 15)})
-        await writer.execute(insert(LoginFailure), {"email": "gone@etu.test", "address": "192.0.2.1"})
+        await writer.execute(insert(Throttle), {"scope": "login", "subject": "gone@etu.test", "address": "192.0.2.1",
+                                                "attempts": 3, "next_allowed_at": utc(2021, 6, 15),
+                                                "updated_at": utc(2021, 6, 15)})
 
     dry = manage("purgeusers", "--inactive-since", "2023-01-01", "--dry-run")
     assert dry.returncode == 0, dry.stderr
@@ -588,7 +590,7 @@ async def test_purgeusers_anonymises_inactive_accounts_and_keeps_their_registrat
     assert rows[kept["coming"]].email == "coming@etu.test"
     assert await count(session, select(func.count(Membership.id))) == 0
     assert await count(session, select(func.count(AuthSession.token_hash))) == 0
-    assert await count(session, select(func.count(LoginFailure.id))) == 0
+    assert await count(session, select(func.count()).select_from(Throttle)) == 0
     # The past event still counts its attendee.
     assert await count(session, select(func.count(Registration.id)).where(Registration.event_id == past_event)) == 1
     entry = (await session.execute(select(AuditEntry).where(AuditEntry.action == "users.purged"))).scalar_one()

@@ -257,17 +257,17 @@ def test_uvicorn_installs_its_exit_handlers_before_the_lifespan_starts():
 
 
 def test_similarity_validator_reads_only_the_fake_meta_of_the_password_owner():
-    """_PasswordOwner answers user._meta.get_field(name).verbose_name without a model."""
+    """PasswordOwner answers user._meta.get_field(name).verbose_name without a model."""
     from django.contrib.auth.password_validation import UserAttributeSimilarityValidator, validate_password
     from django.core.exceptions import ValidationError
     from django.utils import translation
 
-    from events.accounts.forms import _PasswordOwner
+    from events.accounts.forms import PasswordOwner
 
     assert "._meta.get_field(" in inspect.getsource(UserAttributeSimilarityValidator.validate), (
         "UserAttributeSimilarityValidator no longer names the field through user._meta: revisit "
-        "events/accounts/forms.py (_PasswordOwner)")
-    owner = _PasswordOwner(email="camille.durand@example.org", display_name="Camille Durand")
+        "events/accounts/forms.py (PasswordOwner)")
+    owner = PasswordOwner(email="camille.durand@example.org", display_name="Camille Durand")
     with translation.override("en"), pytest.raises(ValidationError) as refused:
         validate_password("camille.durand", owner)
     assert "e-mail" in " ".join(refused.value.messages), (

@@ -4,6 +4,7 @@ naming the file:line and the owner to call instead."""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
@@ -93,7 +94,8 @@ def test_the_rule_catches_a_second_definition(tmp_path):
 
 
 def test_the_rules_index_names_every_owner():
-    from events import rules
-
+    # Read from the source: the PostgreSQL passes run under python -OO, which drops docstrings.
+    index = ast.get_docstring(ast.parse((ROOT / "events" / "rules" / "__init__.py").read_text(encoding="utf-8")))
+    assert index
     for _rule, owner, _patterns in RULES:
-        assert Path(owner).stem in rules.__doc__, owner
+        assert Path(owner).stem in index, owner

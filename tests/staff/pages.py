@@ -21,6 +21,7 @@ from events.models import (
     RegistrationStatus,
     Role,
     User,
+    utcnow,
 )
 from hyperion import db
 from tests import factories, support
@@ -62,7 +63,7 @@ async def team() -> Team:
         for email, name in [("staff", "Sam Staff"), ("manager", "Mona Manager"), ("editor", "Eddy Editor"),
                             ("student", "Stella Student")]:
             people[email] = await add(User, email=f"{email}@etu.test", display_name=name, password_hash="!",
-                                      is_staff=email == "staff")
+                                      is_staff=email == "staff", email_verified_at=utcnow())
         for who, role in [("manager", Role.MANAGER), ("editor", Role.EDITOR), ("student", Role.MEMBER)]:
             await add(Membership, user_id=people[who], association_id=bde, role=role)
     return Team(bde, bds, people["staff"], people["manager"], people["editor"], people["student"])

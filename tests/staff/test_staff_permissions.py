@@ -75,7 +75,7 @@ async def world_create(tag: str = "") -> World:
                                ("editor_other", False), ("manager_other", False), ("attendee", False),
                                ("newcomer", False)]:
             users[name] = await add(User, email=f"{name.replace('_', '-')}{tag}@etu.test", display_name=name.title(),
-                                    password_hash="!", is_staff=is_staff)
+                                    password_hash="!", is_staff=is_staff, email_verified_at=utcnow())
         for name, association, role in [("manager", own, Role.MANAGER), ("editor", own, Role.EDITOR),
                                         ("student", own, Role.MEMBER), ("editor_other", other, Role.EDITOR),
                                         ("manager_other", other, Role.MANAGER)]:

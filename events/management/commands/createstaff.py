@@ -2,45 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import os
 import sys
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import TypeVar
 
-from django.contrib.auth import password_validation
-from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, no_translations
-from django.core.validators import validate_email
 
 from events.accounts.auth import password_hash
-from events.accounts.forms import MAX_PASSWORD_LENGTH
 from events.accounts.services import EmailTaken
 from events.errors import DomainError
-from events.management.base import database_errors
+from events.management.account_input import InvalidValue, account_by_email, check_password, clean_email
+from events.management.base import run_step
 from events.ops import services as ops_services
 from events.ops.services import AccountState
-from events.rules.emails import normalize_email
 from hyperion import db
 
 PASSWORD_ENV = "HYPERION_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not a password  # nosec B105
 DISPLAY_NAME_MAX = 80  # User.display_name
 
 T = TypeVar("T")
-
-
-class InvalidValue(ValueError):
-    """A value typed or given is not acceptable; the message says why (one line)."""
-
-
-@dataclass(frozen=True)
-class _PasswordOwner:
-    """What Django's UserAttributeSimilarityValidator compares the password with (as at sign-up)."""
-
-    email: str
-    display_name: str
 
 
 class Command(BaseCommand):
@@ -94,7 +76,7 @@ class Command(BaseCommand):
         if not email:
             raise CommandError("--email is required with --noinput")
         try:
-            email = _clean_email(email)
+            email = clean_email(email)
             if self._existing(email, promote=promote) is not None:
                 return email, "", None
             if not display_name:
@@ -104,7 +86,7 @@ class Command(BaseCommand):
             if not password:
                 raise CommandError(f"set the {PASSWORD_ENV} environment variable to the new account's password "
                                    "(with --noinput)")
-            _check_password(password, email=email, display_name=display_name)
+            check_password(password, email=email, display_name=display_name)
         except InvalidValue as exc:
             raise CommandError(str(exc)) from None
         return email, display_name, password
@@ -114,7 +96,7 @@ class Command(BaseCommand):
     def _ask(self, email: str | None, display_name: str | None, *, promote: bool):
         if email:  # given on the command line: a wrong one is an error, not a question
             try:
-                email = _clean_email(email)
+                email = clean_email(email)
                 account = self._existing(email, promote=promote)
             except InvalidValue as exc:
                 raise CommandError(str(exc)) from None
@@ -137,7 +119,7 @@ class Command(BaseCommand):
             try:
                 if password != again:
                     raise InvalidValue("the two passwords differ.")
-                _check_password(password, email=email, display_name=display_name)
+                check_password(password, email=email, display_name=display_name)
             except InvalidValue as exc:
                 self.stderr.write(f"Error: {exc}")
                 continue
@@ -151,14 +133,14 @@ class Command(BaseCommand):
                 self.stderr.write(f"Error: {exc}")
 
     def _email_answer(self, answer: str, *, promote: bool) -> tuple[str, AccountState | None]:
-        email = _clean_email(answer)
+        email = clean_email(answer)
         return email, self._existing(email, promote=promote)
 
     # The database.
 
     def _existing(self, email: str, *, promote: bool) -> AccountState | None:
         """The account of ``email`` if it may be promoted; None if there is none yet."""
-        account = self._database(lambda: _account_by_email(email))
+        account = self._database(lambda: account_by_email(email))
         if account is None:
             return None
         if account.anonymised:
@@ -181,31 +163,7 @@ class Command(BaseCommand):
                 raise CommandError(str(exc.message)) from None
 
     def _database(self, work: Callable[[], Awaitable[T]]) -> T:
-        """Run one step against the database in its own event loop (the prompts stay outside any loop, so
-        Ctrl-C at a prompt stops at once)."""
-
-        async def run() -> T:
-            async with db.engine_scope():
-                return await work()
-
-        with database_errors():
-            return asyncio.run(run())
-
-
-async def _account_by_email(email: str) -> AccountState | None:
-    async with db.read_session() as session:
-        return await ops_services.account_by_email(session, email=email)
-
-
-def _clean_email(value: str) -> str:
-    email = normalize_email(value)
-    if not email:
-        raise InvalidValue("the e-mail address cannot be blank.")
-    try:
-        validate_email(email)
-    except ValidationError:
-        raise InvalidValue(f"{value.strip()!r} is not a valid e-mail address.") from None
-    return email
+        return run_step(work)
 
 
 def _clean_display_name(value: str) -> str:
@@ -217,14 +175,3 @@ def _clean_display_name(value: str) -> str:
     if any(ord(char) < 32 for char in name):
         raise InvalidValue("the display name contains invalid characters.")
     return name
-
-
-def _check_password(password: str, *, email: str, display_name: str) -> None:
-    if not password:
-        raise InvalidValue("a blank password is not allowed.")
-    if len(password) > MAX_PASSWORD_LENGTH:
-        raise InvalidValue(f"the password may have at most {MAX_PASSWORD_LENGTH} characters.")
-    try:
-        password_validation.validate_password(password, _PasswordOwner(email, display_name))
-    except ValidationError as error:
-        raise InvalidValue(" ".join(error.messages)) from None
