@@ -15,5 +15,6 @@ bench:
 
 # Fault injection (faults/README.md): its own throw-away PostgreSQL, the real server, writes faults/results/latest.md.
 .PHONY: faults
+# Then the hash flood (faults/hashflood.py, its own section of the results), even if a scenario failed.
 faults:
-	.venv/bin/python -m faults.run
+	status=0; .venv/bin/python -m faults.run || status=$$?; .venv/bin/python -m faults.hashflood || status=$$?; exit $$status
