@@ -31,6 +31,7 @@ from events.errors import DomainError, EventNotFound
 from events.feeds import ical
 from events.feeds import queries as feed_queries
 from events.models import Event, Registration, RegistrationStatus, utcnow
+from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration.services import AlreadyRegistered, RegistrationClosed
 from events.rules import permissions
@@ -92,7 +93,7 @@ def my_events(request):
         return redirect("login")
     with db.read_session() as session:
         rows = db.run(registration_queries.my_registrations, session, user_id=request.user.id)
-    return render(request, "events/my_events.html", presenters.my_events(rows, now=utcnow()))
+    return render(request, "events/my_events.html", registration_presenters.my_events(rows, now=utcnow()))
 
 
 @require_safe

@@ -112,10 +112,10 @@ class PasswordResetRequestForm(forms.Form):
 
 
 class NotificationPreferencesForm(forms.Form):
-    """One checkbox per family of e-mails (events.notifications.outbox.PREFERENCES); checked means "send"."""
+    """One checkbox per family of e-mails (events.outbox.PREFERENCES); checked means "send"."""
 
     def __init__(self, data=None, *, opt_outs: list[str]) -> None:
-        from events.notifications.outbox import PREFERENCES
+        from events.outbox import PREFERENCES
 
         super().__init__(data)
         for key, (label, _kinds) in PREFERENCES.items():

@@ -13,6 +13,7 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events import outbox
 from events.accounts import auth, throttle, tokens
 from events.accounts import queries as account_queries
 from events.errors import DomainError
@@ -20,7 +21,6 @@ from events.models import (
     User,
     utcnow,
 )
-from events.notifications import outbox
 from events.rules.emails import normalize_email
 from hyperion.threadgate import GateFull
 

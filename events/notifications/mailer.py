@@ -25,6 +25,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from events import outbox
 from events.accounts import tokens
 from events.feeds.queries import FeedEventRow
 from events.models import (
@@ -38,7 +39,6 @@ from events.models import (
     User,
     utcnow,
 )
-from events.notifications import outbox
 from events.notifications.messages import ACCOUNT_LINKS, NO_EVENT_KINDS, Claimed, build
 from events.rules import visibility
 from hyperion import db

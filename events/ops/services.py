@@ -19,7 +19,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.accounts.services import EmailTaken
 from events.audit import audit_log, diff
-from events.catalog import changes as event_changes
 from events.errors import DomainError, NotFound
 from events.live import broadcast
 from events.localtime import site_zone
@@ -35,6 +34,7 @@ from events.models import (
     User,
     utcnow,
 )
+from events.notifications import changes as event_changes
 from events.ops.ical_import import ImportedEvent
 from events.rules import emails, lifecycle, visibility
 from events.staff.services import unique_slug
@@ -332,7 +332,7 @@ async def _event_import_update(session: AsyncSession, *, event: Event, item: Imp
         setattr(event, name, value)
     event.updated_at = utcnow()
     # Registrants hear of a cancellation or a new date or place exactly as after an edit in the management
-    # area (events/catalog/changes.py); any other change still gets a new SEQUENCE for the calendars.
+    # area (events/notifications/changes.py); any other change still gets a new SEQUENCE for the calendars.
     if "status" in changes:
         await event_changes.event_cancelled(session, event=event)
     elif not await event_changes.event_schedule_changed(session, event=event, changed_fields=changes):

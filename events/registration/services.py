@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events import outbox
 from events.audit import audit_log
 from events.errors import DomainError, EventNotFound
 from events.live import broadcast
@@ -29,7 +30,6 @@ from events.models import (
     RegistrationStatus,
     utcnow,
 )
-from events.notifications import outbox
 from events.rules import visibility, window
 from events.rules.seats import SeatState, count_of, seat_state
 

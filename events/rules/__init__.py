@@ -18,5 +18,5 @@ Rule → where it is decided:
   ``emails`` (``normalize_email``).
 - What people may type in names, titles, places, reasons → ``text``.
 - A published event's schedule changed, or it was cancelled: what registrants hear and how reminders move →
-  ``events.catalog.changes`` (called by the management area's edit and cancel and by importics).
+  ``events.notifications.changes`` (called by the management area's edit and cancel and by importics).
 """

@@ -9,6 +9,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events import outbox
 from events.audit import audit_log, diff
 from events.errors import DomainError, Forbidden, NotFound, SlugTaken
 from events.live import broadcast
@@ -23,7 +24,6 @@ from events.models import (
     User,
     utcnow,
 )
-from events.notifications import outbox
 from events.registration import services as registration_services
 from events.rules import emails, permissions, visibility
 from events.rules.permissions import Actor

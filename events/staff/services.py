@@ -18,8 +18,8 @@ from django.utils.translation import gettext_lazy as _
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events import outbox
 from events.audit import audit_log, diff
-from events.catalog import changes as event_changes
 from events.errors import DomainError, EventNotFound, Forbidden
 from events.live import broadcast
 from events.localtime import site_zone
@@ -28,7 +28,7 @@ from events.models import (
     EventStatus,
     utcnow,
 )
-from events.notifications import outbox
+from events.notifications import changes as event_changes
 from events.registration import services as registration_services
 from events.rules import permissions, seats, visibility
 from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, can_transition, target_of

@@ -12,6 +12,7 @@ from events import errors
 from events.catalog import presenters
 from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
+from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
 from events.views.helpers import login_required, run_service, verified_required
@@ -76,4 +77,4 @@ async def leave(request, slug: str):
 async def my_events(request):
     async with db.read_connection() as connection:
         rows = await registration_queries.my_registrations(connection, user_id=request.user.id)
-    return render(request, "events/my_events.html", presenters.my_events(rows, now=utcnow()))
+    return render(request, "events/my_events.html", registration_presenters.my_events(rows, now=utcnow()))

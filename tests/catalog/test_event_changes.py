@@ -1,6 +1,6 @@
 """A published event that moves or is cancelled: its registrants hear the same thing, and their reminders move
 the same way, whether the change was made in the management area or came from an imported calendar
-(events/catalog/changes.py is the one owner of that rule)."""
+(events/notifications/changes.py is the one owner of that rule)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import select
 
 from events.models import Event, OutboxMessage, utcnow
-from events.notifications.outbox import reminder_time
 from events.ops import services as ops_services
 from events.ops.ical_import import ImportedEvent
+from events.outbox import reminder_time
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import services as staff_services

@@ -20,7 +20,7 @@ from sqlalchemy import insert, select
 from events.accounts import auth
 from events.accounts.forms import LoginForm, PasswordChangeForm, SignupForm
 from events.models import EventStatus, Membership, Registration, Role, User, utcnow
-from events.notifications.outbox import PREFERENCES
+from events.outbox import PREFERENCES
 from events.rules.lifecycle import PUBLISHED_EDITABLE
 from events.staff.forms import AssociationForm, AttendeeAddForm, EventForm, MemberForm, ReasonForm, SeriesForm
 from hyperion import db

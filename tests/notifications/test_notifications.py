@@ -135,7 +135,7 @@ async def test_a_refused_or_rolled_back_change_sends_nothing(smtp, session):
         await register(event_id, alice)
     with pytest.raises(RuntimeError):
         async with db.write_session() as write, write.begin():
-            from events.notifications import outbox
+            from events import outbox
             await outbox.notify(write, kind="registration.confirmed", recipient_ids=[alice],
                                        event_id=event_id)
             raise RuntimeError("the change failed after writing its message")
@@ -196,7 +196,7 @@ async def test_a_changed_date_tells_registrants_and_moves_their_reminders(smtp, 
     assert vevent["SEQUENCE"] == 1 and ics_of(message)["METHOD"] == "REQUEST"
     send_after = (await session.execute(select(OutboxMessage.send_after).where(
         OutboxMessage.kind == "event.reminder"))).scalar_one()
-    from events.notifications.outbox import reminder_time
+    from events.outbox import reminder_time
     assert send_after == reminder_time(start + timedelta(days=2))
 
 
@@ -325,7 +325,7 @@ async def test_after_the_last_attempt_a_message_is_failed_and_staff_can_retry_it
 async def test_staff_get_a_daily_digest_only_when_events_wait(smtp, session):
     association_id = await factories.association()
     await factories.user(email="staff@hyperion.test", display_name="Staff", is_staff=True)
-    from events.notifications import outbox
+    from events import outbox
     morning = utcnow()
     async with db.write_session() as write:
         with override_settings(DIGEST_HOUR=0):
@@ -371,7 +371,7 @@ def _sendmail(smtp_url: str, *extra: str, env: dict | None = None) -> subprocess
 
 async def _pending_messages(count: int) -> None:
     event_id = await factories.event(association_id=await factories.association(), capacity=None)
-    from events.notifications import outbox
+    from events import outbox
     users = [await factories.user(email=f"u{n}@etu.test", display_name=f"U{n}") for n in range(count)]
     async with db.write_session() as write, write.begin():
         await outbox.notify(write, kind="registration.confirmed", recipient_ids=users, event_id=event_id)

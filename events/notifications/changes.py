@@ -12,8 +12,8 @@ from collections.abc import Iterable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events import outbox
 from events.models import Event, RegistrationStatus, utcnow
-from events.notifications import outbox
 from events.rules import visibility
 
 # A change to one of these is what registered students and their calendars must hear about.

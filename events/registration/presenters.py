@@ -1,0 +1,45 @@
+"""My events as the page shows them: the student's registrations, upcoming first, overlaps flagged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.utils import translation
+
+from events.catalog.presenters import EventCard, event_card, registration_status_label
+from events.models import EventStatus, RegistrationStatus
+from events.registration.queries import MyEventRow
+from events.rules import visibility
+
+
+@dataclass(frozen=True, slots=True)
+class MyEventCard:
+    card: EventCard
+    status: str
+    status_label: str
+    waitlist_position: int | None
+    overlaps_with: list[str]
+
+
+def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
+    """My events: upcoming first (soonest first), then past (latest first); overlapping confirmed ones flagged."""
+    active = [row for row in rows if row.status == RegistrationStatus.CONFIRMED
+              and visibility.goes_ahead(row.event.status) and row.event.ends_at >= now]
+    overlaps: dict[int, list[str]] = {}
+    for index, first in enumerate(active):
+        for second in active[index + 1:]:
+            if first.event.starts_at < second.event.ends_at and second.event.starts_at < first.event.ends_at:
+                overlaps.setdefault(first.event.id, []).append(second.event.title)
+                overlaps.setdefault(second.event.id, []).append(first.event.title)
+
+    def card(row: MyEventRow) -> MyEventCard:
+        label = registration_status_label(row.status)
+        if row.event.status == EventStatus.CANCELLED:
+            label = translation.gettext("Event cancelled")
+        return MyEventCard(event_card(row.event), row.status.value, label, row.waitlist_position,
+                           overlaps.get(row.event.id, []))
+
+    upcoming = [card(row) for row in rows if row.event.ends_at >= now]
+    past = [card(row) for row in reversed(rows) if row.event.ends_at < now]
+    return {"upcoming": upcoming, "past": past, "overlap_count": len(overlaps)}
