@@ -64,9 +64,7 @@ async def event(*, association_id: int, slug: str = "gala", title: str = "Gala",
     async with db.write_session() as session:
         event_id = (await staff_services.event_create(session, actor=SET_UP, values=values)).id
     for action in _PATH[status]:
-        async with db.write_session() as session:
-            await staff_services.event_transition(session, actor=SET_UP, event_id=event_id, action=action,
-                                                  reason=reason if action in ("decline", "cancel") else "")
+        await event_transition(event_id=event_id, action=action, reason=reason)
     # The services name an event from its title and day; the tests choose a short address of their own. Any
     # other column (when it was submitted, say) is a state no service sets at will.
     async with db.write_session() as session, session.begin():
@@ -74,7 +72,26 @@ async def event(*, association_id: int, slug: str = "gala", title: str = "Gala",
     return event_id
 
 
+async def event_transition(*, event_id: int, action: str, reason: str = "Set-up") -> None:
+    """Move an event on as staff would ("cancel" an event with registrations, say)."""
+    async with db.write_session() as session:
+        await staff_services.event_transition(session, actor=SET_UP, event_id=event_id, action=action,
+                                              reason=reason if action in ("decline", "cancel") else "")
+
+
 async def registration(*, event_id: int, user_id: int) -> registration_services.RegistrationOutcome:
-    """A student's own registration: confirmed while seats remain, else in line (the window must be open)."""
+    """A student's own registration: confirmed while seats remain, else in line (the window must be open).
+    The outcome says which, and ``registration_id`` names the row."""
     async with db.write_session() as session:
         return await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
+
+
+async def registration_id(*, event_id: int, user_id: int) -> int:
+    """``registration``, for a test that only needs the row's id."""
+    return (await registration(event_id=event_id, user_id=user_id)).registration_id
+
+
+async def registration_leave(*, event_id: int, user_id: int) -> registration_services.LeaveOutcome:
+    """The student leaves (the row stays, cancelled); a freed seat goes to the first in line."""
+    async with db.write_session() as session:
+        return await registration_services.registration_leave(session, event_id=event_id, user_id=user_id)

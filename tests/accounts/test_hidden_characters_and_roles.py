@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from events.localtime import site_zone
 from events.ops.ical_import import calendar_parse
-from tests import support
+from tests import factories, support
 
 
 def test_importics_refuses_events_with_bidi_or_control_characters():
@@ -44,7 +44,7 @@ async def test_attendee_lists_and_the_audit_log_badge_staff_from_data(async_clie
     impostor = await support.user_create(email="eve@etu.test", display_name="Équipe BDE (staff)")
     staff = await support.user_create(email="staff@etu.test", display_name="Vraie Équipe", is_staff=True)
     for user_id in (impostor, staff):
-        await support.registration_create_raw(event_id=event_id, user_id=user_id)
+        await factories.registration(event_id=event_id, user_id=user_id)
     async with db.write_session() as session, session.begin():
         for actor_id in (impostor, staff):
             await audit_log(session, actor_id=actor_id, action="event.updated", object_type="event",

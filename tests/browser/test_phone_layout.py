@@ -32,7 +32,6 @@ from events.models import (
     OutboxMessage,
     OutboxStatus,
     Registration,
-    RegistrationStatus,
     Role,
     User,
 )
@@ -133,11 +132,9 @@ async def seed() -> Site:
                                        status=EventStatus.DRAFT)
 
     # The long event: 5 seats, 6 attendees and the student (confirmed), 2 on the waitlist; 2 checked in.
-    registration = await support.registration_create_raw(event_id=event, user_id=student)
-    for n, user in enumerate(attendees):
-        await support.registration_create_raw(
-            event_id=event, user_id=user,
-            status=RegistrationStatus.CONFIRMED if n < 4 else RegistrationStatus.WAITLISTED)
+    registration = await factories.registration_id(event_id=event, user_id=student)
+    for user in attendees:
+        await factories.registration(event_id=event, user_id=user)
     async with db.write_session() as session, session.begin():
         await session.execute(update(Registration).where(Registration.user_id.in_(attendees[:2]))
                               .values(checked_in_at=datetime.now(UTC)))

@@ -48,7 +48,7 @@ async def test_every_list_of_events_shows_the_day_of_each_event(page):
     event_id = await factories.event(association_id=association_id, slug="atelier", title="Atelier théâtre",
                                           starts_at=start, hours=4)
     student = await factories.user()
-    await support.registration_create_raw(event_id=event_id, user_id=student)
+    await factories.registration(event_id=event_id, user_id=student)
     client = await _student_client(student)
 
     response = await client.get(_list_pages(start)[page])
@@ -67,6 +67,7 @@ async def test_a_past_event_says_it_is_over_not_full_in_lists_and_on_its_page():
                                           starts_at=past_start, capacity=1)
     student = await factories.user()
     other = await factories.user(email="bob@etu.test", display_name="Bob")
+    # raw: an event in the past, which registration refuses
     await support.registration_create_raw(event_id=event_id, user_id=student)
     await support.registration_create_raw(event_id=event_id, user_id=other, status=RegistrationStatus.WAITLISTED)
     client = await _student_client(student, language="en")

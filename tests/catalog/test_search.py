@@ -70,7 +70,7 @@ async def test_management_searches_ignore_accents_and_want_every_word():
     await factories.event(association_id=association_id, slug="quiz", title="Quiz musical")
     student = await factories.user(email="zoe@etu.test", display_name="Zoé Lefèvre")
     await factories.user(email="bob@etu.test", display_name="Bob Martin")
-    await support.registration_create_raw(event_id=event_id, user_id=student)
+    await factories.registration(event_id=event_id, user_id=student)
     client = await _staff_client()
 
     for query in ("soiree", "Soirée", "SOIREE integration"):

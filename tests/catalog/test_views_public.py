@@ -28,7 +28,7 @@ async def test_full_event_says_waitlist_open_and_past_or_unpublished_events_are_
     association_id = await factories.association()
     full = await factories.event(association_id=association_id, slug="full", title="Complet", capacity=1)
     student = await factories.user()
-    await support.registration_create_raw(event_id=full, user_id=student)
+    await factories.registration(event_id=full, user_id=student)
     await factories.event(association_id=association_id, slug="past", title="Passé",
                                starts_at=utcnow() - timedelta(days=2))
     await factories.event(association_id=association_id, slug="draft", title="Brouillon",
@@ -51,7 +51,7 @@ async def test_filters_by_association_category_dates_and_seats_live_in_the_url(a
                                starts_at=soon + timedelta(days=40), category="sport")
     full = await factories.event(association_id=bde, slug="full", title="Soirée pleine", capacity=1,
                                       starts_at=soon)
-    await support.registration_create_raw(event_id=full, user_id=await factories.user())
+    await factories.registration(event_id=full, user_id=await factories.user())
 
     by_association = (await async_client.get("/?association=bds")).text
     assert "Match BDS" in by_association and "Soirée BDE" not in by_association

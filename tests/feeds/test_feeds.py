@@ -237,21 +237,20 @@ async def test_personal_feed_shows_each_registration_with_the_students_own_state
     others = [await factories.user(email=f"student{number}@etu.test") for number in range(2)]
     await _feed_token_set(alice, "alice-secret-token")
     gala = await factories.event(association_id=association_id, slug="gala", title="Gala")
-    match = await factories.event(association_id=association_id, slug="match", title="Match")
+    match = await factories.event(association_id=association_id, slug="match", title="Match", capacity=0)
     left = await factories.event(association_id=association_id, slug="concert", title="Concert")
-    called_off = await factories.event(association_id=association_id, slug="rallye", title="Rallye",
-                                            status=EventStatus.CANCELLED)
+    called_off = await factories.event(association_id=association_id, slug="rallye", title="Rallye")
     hidden = await factories.event(association_id=association_id, slug="secret", title="Secret",
                                         status=EventStatus.DRAFT)
     not_mine = await factories.event(association_id=association_id, slug="expo", title="Expo")
     for other in others:
-        await support.registration_create_raw(event_id=match, user_id=other, status=RegistrationStatus.WAITLISTED)
-        await support.registration_create_raw(event_id=not_mine, user_id=other)
-    await support.registration_create_raw(event_id=gala, user_id=alice)
-    await support.registration_create_raw(event_id=match, user_id=alice, status=RegistrationStatus.WAITLISTED)
-    await support.registration_create_raw(event_id=left, user_id=alice, status=RegistrationStatus.CANCELLED)
-    await support.registration_create_raw(event_id=called_off, user_id=alice)
-    await support.registration_create_raw(event_id=hidden, user_id=alice)
+        await factories.registration(event_id=match, user_id=other)  # no seats: in line
+        await factories.registration(event_id=not_mine, user_id=other)
+    for event_id in (gala, match, left, called_off):
+        await factories.registration(event_id=event_id, user_id=alice)
+    await factories.registration_leave(event_id=left, user_id=alice)
+    await factories.event_transition(event_id=called_off, action="cancel")
+    await support.registration_create_raw(event_id=hidden, user_id=alice)  # raw: registration refuses a draft
 
     response, calendar = await _calendar(async_client, reverse("feed_personal", args=["alice-secret-token"]))
     statuses = {str(vevent["SUMMARY"]): str(vevent["STATUS"]) for vevent in calendar.events}
@@ -271,10 +270,9 @@ async def test_waitlist_position_moves_up_when_someone_ahead_leaves(async_client
     bob = await factories.user(email="bob@etu.test", display_name="Bob")
     await _feed_token_set(bob, "bob-secret-token")
     gala = await factories.event(association_id=association_id, capacity=1)
-    await support.registration_create_raw(event_id=gala, user_id=await factories.user(email="in@etu.test"))
-    ahead_registration = await support.registration_create_raw(event_id=gala, user_id=ahead,
-                                                               status=RegistrationStatus.WAITLISTED)
-    await support.registration_create_raw(event_id=gala, user_id=bob, status=RegistrationStatus.WAITLISTED)
+    await factories.registration(event_id=gala, user_id=await factories.user(email="in@etu.test"))
+    ahead_registration = await factories.registration_id(event_id=gala, user_id=ahead)  # in line, first
+    await factories.registration(event_id=gala, user_id=bob)
     await _everything_last_changed_an_hour_ago()
     url = reverse("feed_personal", args=["bob-secret-token"])
     before, calendar = await _calendar(async_client, url)
@@ -294,8 +292,8 @@ async def test_personal_feed_says_cancelled_once_the_student_leaves_or_the_event
     await _feed_token_set(alice, "alice-secret-token")
     gala = await factories.event(association_id=association_id, slug="gala", title="Gala")
     match = await factories.event(association_id=association_id, slug="match", title="Match")
-    gala_registration = await support.registration_create_raw(event_id=gala, user_id=alice)
-    await support.registration_create_raw(event_id=match, user_id=alice)
+    gala_registration = await factories.registration_id(event_id=gala, user_id=alice)
+    await factories.registration(event_id=match, user_id=alice)
     url = reverse("feed_personal", args=["alice-secret-token"])
     _, calendar = await _calendar(async_client, url)
     assert {str(vevent["STATUS"]) for vevent in calendar.events} == {"CONFIRMED"}
@@ -314,8 +312,7 @@ async def test_personal_feed_is_404_without_the_right_token_or_for_an_inactive_s
     carol = await factories.user(email="carol@etu.test", display_name="Carol")
     await _feed_token_set(alice, "alice-secret-token")
     await _feed_token_set(carol, "carol-secret-token", is_active=False)
-    await support.registration_create_raw(event_id=await factories.event(association_id=association_id),
-                                          user_id=alice)
+    await factories.registration(event_id=await factories.event(association_id=association_id), user_id=alice)
     for token in ("wrong-token", str(alice), "carol-secret-token", "alice-secret-toke"):
         response = await async_client.get(reverse("feed_personal", args=[token]))
         assert response.status_code == 404, token

@@ -24,7 +24,7 @@ from events.outbox import PREFERENCES
 from events.rules.lifecycle import PUBLISHED_EDITABLE
 from events.staff.forms import AssociationForm, AttendeeAddForm, EventForm, MemberForm, ReasonForm, SeriesForm
 from hyperion import db
-from tests import factories, support
+from tests import factories
 from tests.fuzz import (
     DST_TRAPS,
     FUZZ,
@@ -378,7 +378,7 @@ async def _registration(cast: Cast) -> int:
     async with db.read_session() as session:
         existing = (await session.execute(select(Registration.id).where(
             Registration.event_id == cast.published, Registration.user_id == cast.student))).scalar_one_or_none()
-    return existing or await support.registration_create_raw(event_id=cast.published, user_id=cast.student)
+    return existing or await factories.registration_id(event_id=cast.published, user_id=cast.student)
 
 
 @FUZZ_MANY_URLS

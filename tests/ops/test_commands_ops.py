@@ -502,11 +502,9 @@ async def test_promotewaitlist_fills_freed_seats_in_order_once(session):
     draft_id = await factories.event(association_id=association_id, slug="draft", capacity=1,
                                           status=EventStatus.DRAFT)
     users = [await factories.user(email=f"student{number}@etu.test") for number in range(5)]
-    for number, user_id in enumerate(users):
-        await support.registration_create_raw(
-            event_id=event_id, user_id=user_id,
-            status=RegistrationStatus.CONFIRMED if number < 2 else RegistrationStatus.WAITLISTED)
-    for other_id in (past_id, draft_id):
+    for user_id in users:  # two confirmed, three in line
+        await factories.registration(event_id=event_id, user_id=user_id)
+    for other_id in (past_id, draft_id):  # raw: a past and a draft event, which registration refuses
         await support.registration_create_raw(event_id=other_id, user_id=users[0],
                                               status=RegistrationStatus.WAITLISTED)
     async with db.write_session() as writer, writer.begin():  # two more seats, as a staff edit would give
@@ -559,8 +557,8 @@ async def test_purgeusers_anonymises_inactive_accounts_and_keeps_their_registrat
                                  anonymised_at=utc(2022, 1, 1)),
         "coming": await account(email="coming@etu.test", last_login_at=utc(2021, 6, 1)),
     }
-    await support.registration_create_raw(event_id=past_event, user_id=gone)
-    await support.registration_create_raw(event_id=coming_event, user_id=kept["coming"])
+    await support.registration_create_raw(event_id=past_event, user_id=gone)  # raw: registration refuses a past event
+    await factories.registration(event_id=coming_event, user_id=kept["coming"])
     async with db.write_session() as writer, writer.begin():
         await writer.execute(insert(Membership), {"user_id": gone, "association_id": association_id,
                                                   "role": Role.MANAGER})

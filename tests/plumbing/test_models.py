@@ -7,7 +7,7 @@ from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError, StatementError
 
 from events.models import Event, EventStatus, Registration, RegistrationStatus, User, UTCDateTime, utcnow
-from tests import support
+from tests import factories, support
 
 # The rows here are inserted directly (tests/support.py), past the services: what is tested is what the
 # database refuses by itself.
@@ -17,6 +17,7 @@ async def test_one_registration_per_user_and_event_is_enforced_by_the_database(s
     association_id = await support.association_create()
     event_id = await support.event_create(association_id=association_id)
     user_id = await support.user_create()
+    # raw: the second row is one the service refuses itself; the test is that the database does too
     await support.registration_create_raw(event_id=event_id, user_id=user_id)
     with pytest.raises(IntegrityError):
         await support.registration_create_raw(event_id=event_id, user_id=user_id,
@@ -66,7 +67,7 @@ async def test_deleting_an_event_removes_its_registrations(session):
     association_id = await support.association_create()
     event_id = await support.event_create(association_id=association_id)
     user_id = await support.user_create()
-    await support.registration_create_raw(event_id=event_id, user_id=user_id)
+    await factories.registration(event_id=event_id, user_id=user_id)
     from sqlalchemy import delete
     async with session.begin():
         await session.execute(delete(Event).where(Event.id == event_id))

@@ -112,7 +112,7 @@ async def hostile_world() -> Hostile:
     async with db.write_session() as session:
         await registration_services.registration_create(session, event_id=event, user_id=eve)
     for student in (formula, at_sign):
-        await support.registration_create_raw(event_id=event, user_id=student)
+        await factories.registration(event_id=event, user_id=student)
     async with db.write_session() as session:
         eve_feed = await account_services.feed_token_regenerate(session, user_id=eve)
     async with db.write_session() as session:
@@ -244,7 +244,7 @@ async def post_routes() -> tuple[list[tuple[str, dict]], int]:
     draft = await factories.event(association_id=association, slug="draft", status=EventStatus.DRAFT)
     submitted = await factories.event(association_id=association, slug="submitted",
                                            status=EventStatus.SUBMITTED, submitted_at=utcnow())
-    registration = await support.registration_create_raw(event_id=published, user_id=student)
+    registration = await factories.registration_id(event_id=published, user_id=student)
     event_form = {"title": "Soirée", "association_id": str(association), "category": "party", "location": "",
                   "starts_at": "2030-05-01T19:00", "ends_at": "2030-05-01T22:00", "capacity": "10",
                   "description": ""}

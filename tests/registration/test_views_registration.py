@@ -33,7 +33,7 @@ async def test_register_from_the_event_page_confirms_and_the_page_says_so(async_
 async def test_full_event_offers_the_waitlist_and_shows_my_position(async_client):
     event_id = await factories.event(association_id=await factories.association(), slug="gala",
                                           capacity=1)
-    await support.registration_create_raw(event_id=event_id, user_id=await factories.user(email="x@etu.test"))
+    await factories.registration(event_id=event_id, user_id=await factories.user(email="x@etu.test"))
     await _student(async_client)
     assert "Join the waitlist" in (await async_client.get("/events/gala/", headers=EN)).text
     await async_client.post("/events/gala/register/", headers=EN)
@@ -113,12 +113,12 @@ async def test_my_events_lists_states_positions_and_overlaps_upcoming_first(asyn
                                       starts_at=utcnow() - timedelta(days=5))
     gone = await factories.event(association_id=association_id, slug="gone", title="Quitté E",
                                       starts_at=start + timedelta(days=3))
-    await support.registration_create_raw(event_id=full, user_id=await factories.user(email="z@etu.test"))
+    await factories.registration(event_id=full, user_id=await factories.user(email="z@etu.test"))
     me = await _student(async_client)
-    for event_id in (a, b, past):
-        await support.registration_create_raw(event_id=event_id, user_id=me)
-    await support.registration_create_raw(event_id=full, user_id=me, status=RegistrationStatus.WAITLISTED)
-    await support.registration_create_raw(event_id=gone, user_id=me, status=RegistrationStatus.CANCELLED)
+    for event_id in (a, b, full, gone):  # confirmed, confirmed, in line, then left below
+        await factories.registration(event_id=event_id, user_id=me)
+    await factories.registration_leave(event_id=gone, user_id=me)
+    await support.registration_create_raw(event_id=past, user_id=me)  # raw: registration refuses a past event
     page = (await async_client.get("/me/events/", headers=EN)).text
     upcoming, past_part = page.split(">Past<")
     titles = ("Atelier A", "Bal B", "Complet C", "Quitté E")

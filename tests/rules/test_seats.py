@@ -17,17 +17,17 @@ from events.staff import queries as staff_queries
 from events.staff import services as staff_services
 from events.views import public
 from hyperion import db
-from tests import support
+from tests import factories, support
 from tests.rules import _pages
 
 
 async def _event_with(slug: str, *, capacity: int | None, confirmed: int, waitlisted: int = 0,
                       association_id: int) -> int:
     event_id = await support.event_create(association_id=association_id, slug=slug, title=slug, capacity=capacity)
-    for number in range(confirmed + waitlisted):
+    for number in range(confirmed + waitlisted):  # the waitlisted ones come once the seats are taken
         user_id = await support.user_create(email=f"{slug}-{number}@etu.test", display_name=f"{slug} {number}")
-        status = RegistrationStatus.CONFIRMED if number < confirmed else RegistrationStatus.WAITLISTED
-        await support.registration_create_raw(event_id=event_id, user_id=user_id, status=status)
+        outcome = await factories.registration(event_id=event_id, user_id=user_id)
+        assert outcome.status == (RegistrationStatus.CONFIRMED if number < confirmed else RegistrationStatus.WAITLISTED)
     return event_id
 
 

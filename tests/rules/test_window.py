@@ -14,7 +14,7 @@ from events.models import EventStatus, Registration, utcnow
 from events.registration import services as registration_services
 from events.rules import window
 from hyperion import db
-from tests import support
+from tests import factories, support
 from tests.rules import _pages
 
 
@@ -75,7 +75,7 @@ async def test_leaving_follows_the_owner_on_the_page_and_in_the_service(windows)
     event_id = await support.event_create(association_id=association_id, slug="no-leaving", title="No leaving",
                                           unregistration_closes_at=now - timedelta(seconds=1))
     client, student = await _pages.student_client()
-    await support.registration_create_raw(event_id=event_id, user_id=student)
+    await factories.registration(event_id=event_id, user_id=student)
     page = (await client.get("/events/no-leaving/")).content.decode()
     assert 'action="/events/no-leaving/leave/"' not in page
     async with db.write_session() as session:

@@ -43,10 +43,9 @@ async def test_attendees_page_lists_confirmed_and_the_waitlist_with_positions_an
     carl = await factories.user(email="carl@etu.test", display_name="Carl Petit")
     dana = await factories.user(email="dana@etu.test", display_name="Dana Roux")
     for user_id in (bob, alice):
-        await support.registration_create_raw(event_id=event_id, user_id=user_id)
-    for user_id in (dana, carl):
-        await support.registration_create_raw(event_id=event_id, user_id=user_id,
-                                              status=RegistrationStatus.WAITLISTED)
+        await factories.registration(event_id=event_id, user_id=user_id)
+    for user_id in (dana, carl):  # the event is full: in line
+        await factories.registration(event_id=event_id, user_id=user_id)
     page = await (await client_for(people.editor)).get(url("staff_attendees", event_id))
     assert page.status_code == 200
     assert "2 / 2 confirmed · 2 on the waitlist" in page.text
@@ -92,7 +91,7 @@ async def test_adding_an_unknown_invalid_or_registered_student_is_a_form_error(s
     # Inserted directly: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala")
     alice = await factories.user(email="alice@etu.test")
-    await support.registration_create_raw(event_id=event_id, user_id=alice)
+    await factories.registration(event_id=event_id, user_id=alice)
     response = await (await client_for(people.manager)).post(url("staff_attendees", event_id), {"email": email})
     assert response.status_code == 400 and error in response.text
     assert await registration_states(session, event_id) == {alice: RegistrationStatus.CONFIRMED}
@@ -127,10 +126,9 @@ async def test_removing_an_attendee_asks_first_then_promotes_the_first_in_line(s
     alice = await factories.user(email="alice@etu.test", display_name="Alice")
     bob = await factories.user(email="bob@etu.test", display_name="Bob")
     carl = await factories.user(email="carl@etu.test", display_name="Carl")
-    registration = await support.registration_create_raw(event_id=event_id, user_id=alice)
-    for user_id in (bob, carl):
-        await support.registration_create_raw(event_id=event_id, user_id=user_id,
-                                              status=RegistrationStatus.WAITLISTED)
+    registration = await factories.registration_id(event_id=event_id, user_id=alice)
+    for user_id in (bob, carl):  # the event is full: in line
+        await factories.registration(event_id=event_id, user_id=user_id)
     manager = await client_for(people.manager)
     question = await manager.get(url("staff_attendee_remove", event_id, registration))
     assert question.status_code == 200 and "Remove this attendee?" in question.text
@@ -155,9 +153,8 @@ async def test_removing_a_waitlisted_student_promotes_nobody(session):
     people = await team()
     event_id = await factories.event(association_id=people.bde, slug="gala", capacity=1)
     alice, bob = await students(2)
-    await support.registration_create_raw(event_id=event_id, user_id=alice)
-    waiting = await support.registration_create_raw(event_id=event_id, user_id=bob,
-                                                    status=RegistrationStatus.WAITLISTED)
+    await factories.registration(event_id=event_id, user_id=alice)
+    waiting = await factories.registration_id(event_id=event_id, user_id=bob)  # the event is full: in line
     manager = await client_for(people.manager)
     response = await manager.post(url("staff_attendee_remove", event_id, waiting))
     page = await after_redirect(manager, response)
@@ -173,9 +170,9 @@ async def test_check_in_marks_present_and_undoes_with_audit_entries(session):
     alice = await factories.user(email="alice@etu.test", display_name="Alice")
     bob = await factories.user(email="bob@etu.test", display_name="Bob")
     carl = await factories.user(email="carl@etu.test", display_name="Carl Waiting")
-    registration = await support.registration_create_raw(event_id=event_id, user_id=alice)
-    await support.registration_create_raw(event_id=event_id, user_id=bob)
-    await support.registration_create_raw(event_id=event_id, user_id=carl, status=RegistrationStatus.WAITLISTED)
+    registration = await factories.registration_id(event_id=event_id, user_id=alice)
+    await factories.registration(event_id=event_id, user_id=bob)
+    await factories.registration(event_id=event_id, user_id=carl)  # the event is full: in line
     editor = await client_for(people.editor)
     page = await editor.get(url("staff_checkin", event_id))
     assert page.status_code == 200
@@ -205,9 +202,8 @@ async def test_check_in_of_a_waitlisted_student_is_404(session):
     # Inserted directly: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=1)
     alice, bob = await students(2)
-    await support.registration_create_raw(event_id=event_id, user_id=alice)
-    waiting = await support.registration_create_raw(event_id=event_id, user_id=bob,
-                                                    status=RegistrationStatus.WAITLISTED)
+    await factories.registration(event_id=event_id, user_id=alice)
+    waiting = await factories.registration_id(event_id=event_id, user_id=bob)  # the event is full: in line
     response = await (await client_for(people.editor)).post(url("staff_checkin_mark", event_id, waiting))
     assert response.status_code == 404
     assert await audit_all(session) == []
@@ -217,7 +213,7 @@ async def test_check_in_search_keeps_the_query_after_a_click():
     people = await team()
     event_id = await factories.event(association_id=people.bde, slug="gala")
     marie = await factories.user(email="marie@etu.test", display_name="Jean & Marie")
-    registration = await support.registration_create_raw(event_id=event_id, user_id=marie)
+    registration = await factories.registration_id(event_id=event_id, user_id=marie)
     editor = await client_for(people.editor)
     assert "Jean &amp; Marie" in (await editor.get(url("staff_checkin", event_id), {"q": "Jean & Marie"})).text
     # (An "undo" on someone not checked in: the search box's text must come back whole all the same.)
@@ -274,7 +270,7 @@ async def test_csv_export_is_quoted_and_no_cell_is_a_formula_whatever_separator_
     event_id = await factories.event(association_id=people.bde, slug="gala", capacity=5)
     names = ["a;=1+1;b", "c,+2,d", "e|@SUM(A1)", 'f; "=2+2"', "Jean-Pierre Martin"]
     for number, name in enumerate(names):
-        await support.registration_create_raw(
+        await factories.registration(
             event_id=event_id, user_id=await factories.user(email=f"u{number}@etu.test", display_name=name))
     client = await client_for(people.editor)
     client.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"

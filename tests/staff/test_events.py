@@ -398,7 +398,7 @@ async def test_manager_cancels_a_published_event_with_a_reason_and_the_page_stay
     people = await team()
     event_id = await factories.event(association_id=people.bde, slug="gala", title="Gala")
     student = await factories.user(email="bob@etu.test")
-    await support.registration_create_raw(event_id=event_id, user_id=student)
+    await factories.registration(event_id=event_id, user_id=student)
     manager = await client_for(people.manager)
     form = await manager.get(url("staff_event_cancel", event_id))
     assert form.status_code == 200 and "Cancel 'Gala'?" in form.text
@@ -467,7 +467,7 @@ async def test_capacity_below_the_confirmed_count_is_refused_with_a_clear_messag
     # Inserted directly: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=5)
     for user_id in await students(3):
-        await support.registration_create_raw(event_id=event_id, user_id=user_id)
+        await factories.registration(event_id=event_id, user_id=user_id)
     before = await event_row(session, event_id)
     manager = await client_for(people.manager)
     response = await manager.post(url("staff_event_edit", event_id), {
@@ -486,10 +486,9 @@ async def test_raising_capacity_promotes_the_waitlist_in_order(session):
     people = await team()
     event_id = await factories.event(association_id=people.bde, slug="gala", capacity=1)
     first, *waiting = await students(4)
-    await support.registration_create_raw(event_id=event_id, user_id=first)
-    for user_id in waiting:
-        await support.registration_create_raw(event_id=event_id, user_id=user_id,
-                                              status=RegistrationStatus.WAITLISTED)
+    await factories.registration(event_id=event_id, user_id=first)
+    for user_id in waiting:  # the event is full: in line, in this order
+        await factories.registration(event_id=event_id, user_id=user_id)
     row = await event_row(session, event_id)
     manager = await client_for(people.manager)
     response = await manager.post(url("staff_event_edit", event_id), {
@@ -507,10 +506,9 @@ async def test_making_the_event_unlimited_confirms_the_whole_waitlist(session):
     people = await team()
     event_id = await factories.event(association_id=people.bde, slug="gala", capacity=1)
     first, *waiting = await students(3)
-    await support.registration_create_raw(event_id=event_id, user_id=first)
-    for user_id in waiting:
-        await support.registration_create_raw(event_id=event_id, user_id=user_id,
-                                              status=RegistrationStatus.WAITLISTED)
+    await factories.registration(event_id=event_id, user_id=first)
+    for user_id in waiting:  # the event is full: in line, in this order
+        await factories.registration(event_id=event_id, user_id=user_id)
     row = await event_row(session, event_id)
     response = await (await client_for(people.staff)).post(url("staff_event_edit", event_id), {
         "starts_at": typed(row.starts_at), "ends_at": typed(row.ends_at), "location": "", "capacity": ""})
@@ -665,7 +663,7 @@ async def test_user_text_is_escaped_on_every_staff_page():
     await staff.post(url("staff_members", people.bde), {"email": "evil@etu.test", "role": "member"})
     async with db.write_session() as write, write.begin():
         await write.execute(update(Event).where(Event.id == event_id).values(status=EventStatus.APPROVED))
-    registration = await support.registration_create_raw(event_id=event_id, user_id=student)
+    registration = await factories.registration_id(event_id=event_id, user_id=student)
     for path in (url("staff_event", event_id), url("staff_events"), url("staff_audit"), url("staff_users"),
                  url("staff_attendees", event_id), url("staff_checkin", event_id),
                  url("staff_members", people.bde), url("staff_attendee_remove", event_id, registration)):
@@ -691,7 +689,7 @@ async def test_registered_students_see_that_a_published_event_changed(session):
     event_id = await factories.event(association_id=association_id, slug="moved", title="Moved",
                                           starts_at=start)
     student = await factories.user(email="moved@etu.test", display_name="Moved")
-    await support.registration_create_raw(event_id=event_id, user_id=student)
+    await factories.registration(event_id=event_id, user_id=student)
     registered, visitor = AsyncClient(), AsyncClient()
     await support.login(registered, student)
     assert "This event changed" not in (await registered.get("/events/moved/", headers={"Accept-Language": "en"})).text

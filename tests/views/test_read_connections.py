@@ -16,7 +16,7 @@ from sqlalchemy import event, insert
 
 from events.models import EventStatus, Membership, Role, utcnow
 from hyperion import db
-from tests import support
+from tests import factories, support
 
 SESSION_LOOKUP = 1  # the middleware's one query for the user behind the session cookie
 
@@ -90,7 +90,7 @@ async def test_the_attendees_page_reads_through_one_connection_and_a_refused_add
     association = await support.association_create()
     event_id = await support.event_create(association_id=association, title="Gala")
     student = await support.user_create(email="alice@etu.test", display_name="Alice Martin")
-    await support.registration_create_raw(event_id=event_id, user_id=student)
+    await factories.registration(event_id=event_id, user_id=student)
     manager = await member_create(association, Role.MANAGER, "alice.responsable@etu.test")
     client = await client_for(manager)
     page = reverse("staff_attendees", args=[event_id])
