@@ -4,8 +4,8 @@ is cut short, and every visible text has WCAG AA contrast with what is behind it
 text), on phones and at 1280 px. The visits must cover every template that renders a full page: a new page
 template without a visit here fails the test.
 
-Pages that no URL can bring up on purpose in the real server (the 400, 500 and 503 error pages) are rendered
-by Django in the test process and served to the browser at the server's own address, with the real
+Pages that no URL can bring up on purpose in the real server (the 400, 429, 500 and 503 error pages) are
+rendered by Django in the test process and served to the browser at the server's own address, with the real
 stylesheet. The e-mail template is no web page.
 """
 
@@ -315,14 +315,31 @@ class Visits:
         await self.check(page, template, who)
 
 
-def rendered_error_page(template_view, path: str) -> str:
-    """An error page as Django renders it, for the errors the real server cannot be made to show."""
+def error_request(path: str):
+    """A visitor's request as the middleware leaves it, for the error pages rendered outside the server."""
     from django.contrib.messages.storage.cookie import CookieStorage
 
     request = RequestFactory().get(path)
     request._messages = CookieStorage(request)  # noqa: SLF001 - what the messages middleware sets
     request.user = auth.ANONYMOUS  # the 503 page is shown to a visitor; the others set it themselves
-    return template_view(request).content.decode()
+    return request
+
+
+def rendered_error_page(template_view, path: str) -> str:
+    """An error page as Django renders it, for the errors the real server cannot be made to show."""
+    return template_view(error_request(path)).content.decode()
+
+
+async def rendered_busy_page(path: str) -> str:
+    """The 429 of a sign-up or log-in refused because the line of password hashes is full: a state a test
+    server reaches only with hashes held on purpose (tests/plumbing/test_password_gate.py does)."""
+    from events.views.busy import refused_when_hashing_is_busy
+    from hyperion.threadgate import GateFull
+
+    async def hashing_line_full(request):
+        raise GateFull(30)
+
+    return (await refused_when_hashing_is_busy(hashing_line_full)(error_request(path))).content.decode()
 
 
 def serve(html: str, status: int):
@@ -369,6 +386,8 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
         url = f"/test-error-{status}/"
         await visitor.route(f"**{url}", serve(html, status))
         await visits.visit(visitor, url, template, "visitor", status=status)
+    await visitor.route("**/test-error-429/", serve(await rendered_busy_page("/account/signup/"), 429))
+    await visits.visit(visitor, "/test-error-429/", "errors/429.html", "visitor", status=429)
     # The account pages reached through e-mails and forms.
     from events.accounts import queries as account_queries
     from events.accounts import tokens
