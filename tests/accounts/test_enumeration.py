@@ -7,7 +7,7 @@ import re
 from sqlalchemy import func, select
 
 from events.models import User
-from tests import support
+from tests import factories
 from tests.accounts.mailbox import sent, text_of
 
 PASSWORD = "correct-horse-battery"
@@ -23,7 +23,7 @@ def _body(response, email: str) -> str:
 
 
 async def test_a_taken_and_a_free_address_get_the_same_answer_and_the_owner_an_email(async_client, session):
-    await support.user_create(email="taken@etu.test", display_name="Owner")
+    await factories.user(email="taken@etu.test", display_name="Owner")
     taken = await async_client.post("/account/signup/", _form("taken@etu.test"))
     free = await async_client.post("/account/signup/", _form("free@etu.test"))
     assert taken.status_code == free.status_code == 200

@@ -26,11 +26,11 @@ def test_importics_refuses_events_with_bidi_or_control_characters():
 
 
 async def test_staff_is_a_badge_from_data_not_a_name(async_client):
-    impostor = await support.user_create(email="eve@etu.test", display_name="Équipe BDE (staff)")
+    impostor = await factories.user(email="eve@etu.test", display_name="Équipe BDE (staff)")
     await support.login(async_client, impostor)
     page = (await async_client.get("/")).text
     assert "Équipe BDE (staff)" in page and 'class="role-badge"' not in page
-    staff = await support.user_create(email="staff@etu.test", display_name="Équipe BDE", is_staff=True)
+    staff = await factories.user(email="staff@etu.test", display_name="Équipe BDE", is_staff=True)
     await support.login(async_client, staff)
     assert 'class="role-badge"' in (await async_client.get("/")).text
 
@@ -39,10 +39,10 @@ async def test_attendee_lists_and_the_audit_log_badge_staff_from_data(async_clie
     from events.audit import audit_log
     from hyperion import db
 
-    association_id = await support.association_create()
-    event_id = await support.event_create(association_id=association_id, slug="gala")
-    impostor = await support.user_create(email="eve@etu.test", display_name="Équipe BDE (staff)")
-    staff = await support.user_create(email="staff@etu.test", display_name="Vraie Équipe", is_staff=True)
+    association_id = await factories.association()
+    event_id = await factories.event(association_id=association_id, slug="gala")
+    impostor = await factories.user(email="eve@etu.test", display_name="Équipe BDE (staff)")
+    staff = await factories.user(email="staff@etu.test", display_name="Vraie Équipe", is_staff=True)
     for user_id in (impostor, staff):
         await factories.registration(event_id=event_id, user_id=user_id)
     async with db.write_session() as session, session.begin():

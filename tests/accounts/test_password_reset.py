@@ -13,14 +13,14 @@ from events.accounts import auth, tokens
 from events.accounts import queries as account_queries
 from events.models import AuthSession, OutboxMessage, User
 from hyperion import db
-from tests import support
+from tests import factories, support
 from tests.accounts.mailbox import link_sent_to, sent
 
 OLD, NEW = "correct-horse-battery", "a-brand-new-passphrase"
 
 
 async def _account(email: str = "bob@etu.test", *, verified: bool = True) -> int:
-    return await support.user_create(email=email, display_name="Bob", verified=verified,
+    return await factories.user(email=email, display_name="Bob", verified=verified,
                                      password_hash=await auth.password_hash(OLD))
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from events.accounts import auth, throttle
 from events.models import AuthSession, Throttle, User
 from hyperion import db
-from tests import support
+from tests import factories
 from tests.ops.test_commands_ops import manage_on_terminal
 from tests.support import ROOT
 
@@ -26,7 +26,7 @@ def manage(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
 
 
 async def test_password_from_stdin_ends_sessions_confirms_the_address_and_unlocks(session):
-    user_id = await support.user_create(email="bob@etu.test", verified=False)
+    user_id = await factories.user(email="bob@etu.test", verified=False)
     async with db.write_session() as write:
         await auth.session_create(write, user_id=user_id)
     async with db.write_session() as write, write.begin():
@@ -46,7 +46,7 @@ async def test_password_from_stdin_ends_sessions_confirms_the_address_and_unlock
 
 
 async def test_refusals_are_one_clear_line(session):
-    await support.user_create(email="bob@etu.test", password_hash="old")
+    await factories.user(email="bob@etu.test", password_hash="old")
     for args, stdin, fragment in (
         (("nobody@etu.test", "--password-stdin"), NEW + "\n", "no active account"),
         (("bob@etu.test", "--password-stdin"), "1234567890\n", "entirely numeric"),
@@ -60,7 +60,7 @@ async def test_refusals_are_one_clear_line(session):
 
 
 async def test_on_a_terminal_it_asks_twice_and_again_when_they_differ(session):
-    await support.user_create(email="bob@etu.test", password_hash="old")
+    await factories.user(email="bob@etu.test", password_hash="old")
     code, shown = manage_on_terminal("resetpassword", "bob@etu.test", answers=[
         ("New password for bob@etu.test: ", NEW), ("New password (again): ", "something-else-entirely"),
         ("New password for bob@etu.test: ", NEW), ("New password (again): ", NEW)])

@@ -14,13 +14,13 @@ from events.accounts import auth, throttle
 from events.accounts import services as account_services
 from events.models import Throttle, utcnow
 from hyperion import db
-from tests import support
+from tests import factories, support
 
 PASSWORD = "correct-horse-battery"
 
 
 async def _account(email: str = "bob@etu.test") -> int:
-    return await support.user_create(email=email, display_name="Bob", password_hash=await auth.password_hash(PASSWORD))
+    return await factories.user(email=email, display_name="Bob", password_hash=await auth.password_hash(PASSWORD))
 
 
 async def _login(password: str, *, address: str = "192.0.2.7", email: str = "bob@etu.test") -> str:

@@ -13,7 +13,7 @@ from events.accounts import tokens
 from events.models import Role, User
 from events.staff import people as staff_people
 from hyperion import db
-from tests import support
+from tests import factories
 from tests.accounts.mailbox import link_sent_to, sent
 
 PASSWORD = "correct-horse-battery"
@@ -64,8 +64,8 @@ async def test_an_expired_or_tampered_link_confirms_nothing(async_client, sessio
 
 
 async def test_an_unverified_account_cannot_register_nor_make_a_feed_until_it_confirms(async_client, session):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="gala")
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="gala")
     await _sign_up(async_client)
     await _log_in(async_client)
     page = await async_client.get("/events/gala/", headers={"Accept-Language": "en"})
@@ -87,7 +87,7 @@ async def test_an_unverified_account_cannot_register_nor_make_a_feed_until_it_co
 
 
 async def test_a_role_granted_to_an_unverified_address_takes_effect_once_it_is_confirmed(async_client, session):
-    association_id = await support.association_create()
+    association_id = await factories.association()
     await _sign_up(async_client, "someone@etu.test")
     async with db.write_session() as write:
         await staff_people.role_set(write, actor=None, association_id=association_id, email="someone@etu.test",

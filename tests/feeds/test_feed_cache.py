@@ -6,12 +6,12 @@ from icalendar import Calendar
 
 from events.views import feeds as feed_views
 from hyperion import db
-from tests import support
+from tests import factories
 
 
 async def test_a_feed_evicted_while_its_request_reads_is_still_served_whole(async_client, monkeypatch):
-    association_id = await support.association_create()
-    await support.event_create(association_id=association_id, slug="gala", title="Gala")
+    association_id = await factories.association()
+    await factories.event(association_id=association_id, slug="gala", title="Gala")
     first = await async_client.get("/feeds/events.ics")
     assert first.status_code == 200
     real_read_connection = db.read_connection

@@ -8,14 +8,14 @@ from django.conf import settings
 
 from events.accounts import auth
 from hyperion import db
-from tests import support
+from tests import factories, support
 
 SECURITY_HEADERS = ("content-security-policy", "x-frame-options", "x-content-type-options", "referrer-policy",
                     "permissions-policy")
 
 
 async def test_hundreds_of_404_403_and_400_answers_start_no_thread(tmp_path):
-    student_id = await support.user_create(email="bob@etu.test", display_name="Bob")
+    student_id = await factories.user(email="bob@etu.test", display_name="Bob")
     async with db.write_session() as session:
         token = await auth.session_create(session, user_id=student_id)
     student = {"Cookie": f"{settings.SESSION_COOKIE_NAME}={token}", "Accept-Language": "en"}

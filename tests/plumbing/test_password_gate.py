@@ -15,7 +15,7 @@ from events.models import Throttle, User
 from hyperion import turns
 from hyperion.app import Admission, HyperionApp
 from hyperion.threadgate import GateFull, ThreadGate
-from tests import support
+from tests import factories, support
 from tests.accounts.test_views_account import GOOD_PASSWORD, signup_data
 
 CSRF_SECRET = "a" * 32  # a CSRF secret as the cookie holds it; the form may carry it unmasked
@@ -121,7 +121,7 @@ async def _attempts_counted() -> int:
 
 
 async def test_past_the_line_sign_ups_and_log_ins_get_429_and_pages_are_answered_meanwhile(app, held):
-    user_id = await support.user_create(email="bob@etu.test", display_name="Bob",
+    user_id = await factories.user(email="bob@etu.test", display_name="Bob",
                                         password_hash=make_password(GOOD_PASSWORD))
     async with support.db.write_session() as session:
         token = await auth.session_create(session, user_id=user_id)
@@ -168,7 +168,7 @@ async def test_past_the_line_sign_ups_and_log_ins_get_429_and_pages_are_answered
 
 async def test_a_password_change_past_the_line_gets_429_and_keeps_the_old_password(app, held):
     old_hash = make_password(GOOD_PASSWORD)
-    user_id = await support.user_create(email="bob@etu.test", display_name="Bob", password_hash=old_hash)
+    user_id = await factories.user(email="bob@etu.test", display_name="Bob", password_hash=old_hash)
     async with support.db.write_session() as session:
         token = await auth.session_create(session, user_id=user_id)
     hashing = asyncio.create_task(call(app, "/account/signup/", form=signup_form(1)))

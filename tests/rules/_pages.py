@@ -8,7 +8,7 @@ import re
 
 from django.test import AsyncClient
 
-from tests import support
+from tests import factories, support
 
 
 def card(page: str, slug: str) -> str:
@@ -50,7 +50,7 @@ async def first_live_frame(client: AsyncClient, slug: str) -> dict:
 
 
 async def student_client(email: str = "student@etu.test") -> tuple[AsyncClient, int]:
-    user_id = await support.user_create(email=email, display_name="Student")
+    user_id = await factories.user(email=email, display_name="Student")
     client = AsyncClient()
     await support.login(client, user_id)
     return client, user_id

@@ -21,7 +21,7 @@ from events.rules.permissions import Actor
 from events.staff import people as staff_people
 from events.staff import queries as staff_queries
 from hyperion import db
-from tests import support
+from tests import factories, support
 
 STORED = "alice.martin@etu.test"
 TYPED = "  Alice.MARTIN@Etu.Test "
@@ -45,7 +45,7 @@ def test_the_sign_up_form_stores_the_owner_s_spelling():
 
 
 async def test_every_door_finds_the_account_from_the_typed_spelling():
-    association_id = await support.association_create(slug="club", name="Club")
+    association_id = await factories.association(slug="club", name="Club")
     async with db.write_session() as session:
         user_id = await account_services.user_create(session, email=TYPED, display_name="Alice", password_hash="!")
     async with db.read_session() as session:
@@ -59,9 +59,9 @@ async def test_every_door_finds_the_account_from_the_typed_spelling():
         counted = (await session.execute(select(Throttle.subject).where(Throttle.subject != ""))).scalars().all()
     assert counted and set(counted) == {STORED}
     # A manager adds the attendee and the member by the typed spelling.
-    staff_id = await support.user_create(email="staff@etu.test", display_name="Staff", is_staff=True)
+    staff_id = await factories.user(email="staff@etu.test", display_name="Staff", is_staff=True)
     staff = Actor(id=staff_id, is_staff=True)
-    event_id = await support.event_create(association_id=association_id, slug="gala")
+    event_id = await factories.event(association_id=association_id, slug="gala")
     async with db.write_session() as session:
         outcome = await staff_people.attendee_add(session, actor=staff, event_id=event_id, email=TYPED)
     assert outcome.registration_id is not None
@@ -79,8 +79,8 @@ async def test_every_door_finds_the_account_from_the_typed_spelling():
 
 
 async def test_the_operators_commands_find_the_account_from_the_typed_spelling(session):
-    await support.association_create(slug="club", name="Club")
-    user_id = await support.user_create(email=STORED, display_name="Alice")
+    await factories.association(slug="club", name="Club")
+    user_id = await factories.user(email=STORED, display_name="Alice")
     with ThreadPoolExecutor(max_workers=2) as pool:
         setrole, createstaff = pool.map(lambda args: _manage(*args), [
             ("setrole", TYPED, "club", "manager"),

@@ -16,7 +16,7 @@ from events.rules import lifecycle
 from events.rules.permissions import Actor
 from events.staff import services as staff_services
 from hyperion import db
-from tests import support
+from tests import factories, support
 
 # The button each transition has on the management page (decline sits with approve: "review").
 BUTTONS = {"submit": "submit/", "approve": "approve/", "decline": "decline/", "cancel": "cancel/"}
@@ -31,12 +31,12 @@ def test_the_owner_s_table():
 
 @pytest.mark.parametrize("action", list(lifecycle.TRANSITIONS))
 async def test_the_page_offers_a_transition_exactly_when_the_service_accepts_it(action):
-    association_id = await support.association_create(slug="club", name="Club")
-    staff_id = await support.user_create(email="staff@etu.test", display_name="Staff", is_staff=True)
+    association_id = await factories.association(slug="club", name="Club")
+    staff_id = await factories.user(email="staff@etu.test", display_name="Staff", is_staff=True)
     client = AsyncClient()
     await support.login(client, staff_id)
     for status in EventStatus:
-        event_id = await support.event_create(association_id=association_id, slug=f"e-{status.value}",
+        event_id = await factories.event(association_id=association_id, slug=f"e-{status.value}",
                                               status=status)
         page = (await client.get(f"/manage/events/{event_id}/")).content.decode()
         offered = f'/manage/events/{event_id}/{BUTTONS[action]}"' in page
@@ -53,12 +53,12 @@ async def test_the_page_offers_a_transition_exactly_when_the_service_accepts_it(
 
 
 async def test_an_imported_cancellation_cancels_exactly_what_the_cancel_transition_may_reach():
-    association_id = await support.association_create(slug="club", name="Club")
+    association_id = await factories.association(slug="club", name="Club")
     starts = (utcnow() + timedelta(days=5)).replace(microsecond=0)
     uids = {}
     for status in EventStatus:
         uids[status] = f"{status.value}@club"
-        await support.event_create(association_id=association_id, slug=f"e-{status.value}", status=status,
+        await factories.event(association_id=association_id, slug=f"e-{status.value}", status=status,
                                    starts_at=starts, ical_uid=uids[status], title="Atelier")
     items = [ImportedEvent(uid=uid, title="Atelier", description="", location="", category="party",
                            starts_at=starts, ends_at=starts + timedelta(hours=3), all_day=False, cancelled=True)

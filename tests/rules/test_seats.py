@@ -17,15 +17,15 @@ from events.staff import queries as staff_queries
 from events.staff import services as staff_services
 from events.views import public
 from hyperion import db
-from tests import factories, support
+from tests import factories
 from tests.rules import _pages
 
 
 async def _event_with(slug: str, *, capacity: int | None, confirmed: int, waitlisted: int = 0,
                       association_id: int) -> int:
-    event_id = await support.event_create(association_id=association_id, slug=slug, title=slug, capacity=capacity)
+    event_id = await factories.event(association_id=association_id, slug=slug, title=slug, capacity=capacity)
     for number in range(confirmed + waitlisted):  # the waitlisted ones come once the seats are taken
-        user_id = await support.user_create(email=f"{slug}-{number}@etu.test", display_name=f"{slug} {number}")
+        user_id = await factories.user(email=f"{slug}-{number}@etu.test", display_name=f"{slug} {number}")
         outcome = await factories.registration(event_id=event_id, user_id=user_id)
         assert outcome.status == (RegistrationStatus.CONFIRMED if number < confirmed else RegistrationStatus.WAITLISTED)
     return event_id
@@ -34,7 +34,7 @@ async def _event_with(slug: str, *, capacity: int | None, confirmed: int, waitli
 @pytest.fixture
 async def boundary():
     """Three events at the rule's boundary: exactly full (with one in line), one seat left, no capacity."""
-    association_id = await support.association_create(slug="club", name="Club")
+    association_id = await factories.association(slug="club", name="Club")
     return {
         "exactly-full": await _event_with("exactly-full", capacity=2, confirmed=2, waitlisted=1,
                                           association_id=association_id),
@@ -69,7 +69,7 @@ async def test_an_event_exactly_full_is_full_in_every_list_page_and_counter(boun
 async def test_the_services_place_the_next_student_as_the_pages_said(boundary):
     outcomes = {}
     for slug in FULL:
-        student = await support.user_create(email=f"next-{slug}@etu.test", display_name="Next")
+        student = await factories.user(email=f"next-{slug}@etu.test", display_name="Next")
         async with db.write_session() as session:
             outcomes[slug] = await registration_services.registration_create(
                 session, event_id=boundary[slug], user_id=student)
@@ -83,7 +83,7 @@ async def test_the_services_place_the_next_student_as_the_pages_said(boundary):
 
 
 async def test_capacity_may_come_down_to_exactly_full_and_no_lower(boundary):
-    staff = Actor(id=await support.user_create(email="staff@etu.test", display_name="Staff", is_staff=True),
+    staff = Actor(id=await factories.user(email="staff@etu.test", display_name="Staff", is_staff=True),
                   is_staff=True)
     async with db.write_session() as session:
         with pytest.raises(staff_services.CapacityBelowConfirmed):
@@ -119,7 +119,7 @@ async def test_bending_the_owner_s_rule_bends_the_list_the_page_the_counter_and_
         assert _pages.card_says_full(home, "one-left")
         assert _pages.counter_says_full((await client.get("/events/one-left/")).content.decode())
         assert (await _pages.first_live_frame(client, "one-left"))["full"] is True
-        student = await support.user_create(email="bent@etu.test", display_name="Bent")
+        student = await factories.user(email="bent@etu.test", display_name="Bent")
         async with db.write_session() as session:
             outcome = await registration_services.registration_create(
                 session, event_id=boundary["one-left"], user_id=student)

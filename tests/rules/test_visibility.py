@@ -16,7 +16,7 @@ from events.rules import visibility
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
 from hyperion import db
-from tests import support
+from tests import factories, support
 from tests.rules import _pages
 
 STATUSES = {status.value: status for status in EventStatus}
@@ -25,9 +25,9 @@ PUBLISHED = {"approved", "cancelled"}
 
 @pytest.fixture
 async def one_per_status():
-    association_id = await support.association_create(slug="club", name="Club")
+    association_id = await factories.association(slug="club", name="Club")
     starts = (utcnow() + timedelta(days=9)).replace(hour=12, minute=0, second=0, microsecond=0)
-    return {slug: await support.event_create(association_id=association_id, slug=slug, title=f"Event {slug}",
+    return {slug: await factories.event(association_id=association_id, slug=slug, title=f"Event {slug}",
                                              starts_at=starts, status=status)
             for slug, status in STATUSES.items()}, starts
 
@@ -62,18 +62,18 @@ async def test_only_the_event_that_goes_ahead_offers_seats_and_takes_registratio
     client = AsyncClient()
     assert {slug for slug in STATUSES if slug in _pages.slugs_listed(
         (await client.get("/?has_seats=on")).content.decode())} == {"approved"}
-    staff_id = await support.user_create(email="staff@etu.test", display_name="Staff", is_staff=True)
+    staff_id = await factories.user(email="staff@etu.test", display_name="Staff", is_staff=True)
     staff = Actor(id=staff_id, is_staff=True)
     taken = set()
     for slug, event_id in events.items():
-        student = await support.user_create(email=f"{slug}@etu.test", display_name=slug)
+        student = await factories.user(email=f"{slug}@etu.test", display_name=slug)
         async with db.write_session() as session:
             try:
                 await registration_services.registration_create(session, event_id=event_id, user_id=student)
                 taken.add(slug)
             except registration_services.RegistrationClosed:
                 pass
-        added = await support.user_create(email=f"added-{slug}@etu.test", display_name=slug)
+        added = await factories.user(email=f"added-{slug}@etu.test", display_name=slug)
         async with db.write_session() as session:
             try:
                 await staff_people.attendee_add(session, actor=staff, event_id=event_id,
@@ -88,7 +88,7 @@ async def test_only_the_event_that_goes_ahead_offers_seats_and_takes_registratio
 async def test_the_management_area_offers_attendees_for_the_published_events_only(one_per_status):
     events, _starts = one_per_status
     client = AsyncClient()
-    await support.login(client, await support.user_create(email="staff@etu.test", display_name="Staff",
+    await support.login(client, await factories.user(email="staff@etu.test", display_name="Staff",
                                                           is_staff=True))
     for slug, event_id in events.items():
         page = (await client.get(f"/manage/events/{event_id}/")).content.decode()

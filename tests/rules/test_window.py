@@ -14,18 +14,18 @@ from events.models import EventStatus, Registration, utcnow
 from events.registration import services as registration_services
 from events.rules import window
 from hyperion import db
-from tests import factories, support
+from tests import factories
 from tests.rules import _pages
 
 
 @pytest.fixture
 async def windows():
-    association_id = await support.association_create(slug="club", name="Club")
+    association_id = await factories.association(slug="club", name="Club")
     now = utcnow()
     starts = now + timedelta(days=3)
 
     async def event(slug: str, **columns) -> int:
-        return await support.event_create(association_id=association_id, slug=slug, title=slug, starts_at=starts,
+        return await factories.event(association_id=association_id, slug=slug, title=slug, starts_at=starts,
                                           **columns)
 
     return {
@@ -59,7 +59,7 @@ async def test_the_page_button_the_view_and_the_service_agree_at_the_window_s_ed
         await client.post(f"/events/{slug}/register/", {"confirm_overlap": "yes"})
         assert await _registered(windows[slug], student) is is_open, slug
         # The service, for another student.
-        other = await support.user_create(email=f"other-{slug}@etu.test", display_name="Other")
+        other = await factories.user(email=f"other-{slug}@etu.test", display_name="Other")
         async with db.write_session() as session:
             if is_open:
                 await registration_services.registration_create(session, event_id=windows[slug], user_id=other)
@@ -70,9 +70,9 @@ async def test_the_page_button_the_view_and_the_service_agree_at_the_window_s_ed
 
 
 async def test_leaving_follows_the_owner_on_the_page_and_in_the_service(windows):
-    association_id = await support.association_create(slug="other", name="Other")
+    association_id = await factories.association(slug="other", name="Other")
     now = utcnow()
-    event_id = await support.event_create(association_id=association_id, slug="no-leaving", title="No leaving",
+    event_id = await factories.event(association_id=association_id, slug="no-leaving", title="No leaving",
                                           unregistration_closes_at=now - timedelta(seconds=1))
     client, student = await _pages.student_client()
     await factories.registration(event_id=event_id, user_id=student)

@@ -46,7 +46,7 @@ async def client_for(user_id: int | None = None) -> AsyncClient:
 
 
 async def member_create(association_id: int, role: Role, email: str) -> int:
-    user_id = await support.user_create(email=email, display_name=email.split("@")[0].title())
+    user_id = await factories.user(email=email, display_name=email.split("@")[0].title())
     async with db.write_session() as session, session.begin():
         await session.execute(insert(Membership), {"association_id": association_id, "user_id": user_id,
                                                    "role": role})
@@ -54,9 +54,9 @@ async def member_create(association_id: int, role: Role, email: str) -> int:
 
 
 async def test_the_event_page_reads_through_one_connection():
-    association = await support.association_create()
-    await support.event_create(association_id=association, slug="gala", title="Gala")
-    await support.event_create(association_id=association, slug="brouillon", title="Brouillon",
+    association = await factories.association()
+    await factories.event(association_id=association, slug="gala", title="Gala")
+    await factories.event(association_id=association, slug="brouillon", title="Brouillon",
                                status=EventStatus.DRAFT)
     editor = await member_create(association, Role.EDITOR, "eric@etu.test")
     visitor, editor_client = await client_for(), await client_for(editor)
@@ -74,8 +74,8 @@ async def test_the_event_page_reads_through_one_connection():
 
 
 async def test_the_staff_event_page_reads_actor_event_and_history_through_one_connection():
-    association = await support.association_create()
-    event_id = await support.event_create(association_id=association, title="Gala", status=EventStatus.SUBMITTED,
+    association = await factories.association()
+    event_id = await factories.event(association_id=association, title="Gala", status=EventStatus.SUBMITTED,
                                           submitted_at=utcnow())
     editor = await member_create(association, Role.EDITOR, "eric@etu.test")
     client = await client_for(editor)
@@ -87,9 +87,9 @@ async def test_the_staff_event_page_reads_actor_event_and_history_through_one_co
 
 
 async def test_the_attendees_page_reads_through_one_connection_and_a_refused_add_writes_through_one_more():
-    association = await support.association_create()
-    event_id = await support.event_create(association_id=association, title="Gala")
-    student = await support.user_create(email="alice@etu.test", display_name="Alice Martin")
+    association = await factories.association()
+    event_id = await factories.event(association_id=association, title="Gala")
+    student = await factories.user(email="alice@etu.test", display_name="Alice Martin")
     await factories.registration(event_id=event_id, user_id=student)
     manager = await member_create(association, Role.MANAGER, "alice.responsable@etu.test")
     client = await client_for(manager)
@@ -108,9 +108,9 @@ async def test_the_attendees_page_reads_through_one_connection_and_a_refused_add
 
 
 async def test_the_dashboard_and_the_events_list_read_through_one_connection():
-    association = await support.association_create()
-    await support.event_create(association_id=association, title="Gala")
-    staff = await support.user_create(email="sam@staff.test", display_name="Sam Staff", is_staff=True)
+    association = await factories.association()
+    await factories.event(association_id=association, title="Gala")
+    staff = await factories.user(email="sam@staff.test", display_name="Sam Staff", is_staff=True)
     client = await client_for(staff)
 
     for name in ("staff_dashboard", "staff_events"):
