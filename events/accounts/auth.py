@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.models import AuthSession, Event, EventStatus, Membership, Role, User, utcnow
+from events.rules.accounts import verified
 from hyperion import db
 from hyperion.threadgate import ThreadGate
 
@@ -123,7 +124,7 @@ async def sessions_end_for_user(session: AsyncSession, *, user_id: int, keep_tok
 # the navigation's management link and approval-queue count included (still one round trip).
 # Staff status and roles count only once the address is confirmed: a role granted by e-mail to an address
 # someone else signed up with gives them nothing.
-_VERIFIED = User.email_verified_at.is_not(None)
+_VERIFIED = verified()
 _RUNS_AN_ASSOCIATION = (
     select(Membership.id)
     .where(Membership.user_id == User.id, Membership.role.in_((Role.EDITOR, Role.MANAGER)))

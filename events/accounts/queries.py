@@ -13,13 +13,14 @@ from events.models import (
     Role,
     User,
 )
+from events.rules.accounts import verified
 from events.rules.emails import normalize_email
 from hyperion import db
 
 # A role granted to an address nobody has confirmed yet takes effect once it is confirmed.
 _USER_ROLES = (select(Membership.association_id, Membership.role)
                .join(User, User.id == Membership.user_id)
-               .where(Membership.user_id == bindparam("user_id"), User.email_verified_at.is_not(None)))
+               .where(Membership.user_id == bindparam("user_id"), verified()))
 
 
 async def user_roles(session: db.Reader, *, user_id: int) -> dict[int, Role]:
@@ -59,7 +60,7 @@ async def user_account(session: AsyncSession, *, user_id: int) -> Account | None
     row = (await session.execute(
         select(User.id, User.email, User.display_name, User.promo, User.language,
                User.feed_token_hash.is_not(None), User.password_hash, User.email_opt_outs,
-               User.email_verified_at.is_not(None))
+               verified())
         .where(User.id == user_id))).first()
     return None if row is None else Account(*row)
 

@@ -21,6 +21,7 @@ from events.models import (
     User,
     utcnow,
 )
+from events.rules.accounts import is_verified
 from events.rules.emails import normalize_email
 from hyperion.threadgate import GateFull
 
@@ -262,7 +263,7 @@ async def feed_token_regenerate(session: AsyncSession, *, user_id: int) -> FeedA
     async with session.begin():
         row = (await session.execute(
             select(User.feed_token_hash, User.email_verified_at).where(User.id == user_id))).one()
-        if row.email_verified_at is None:
+        if not is_verified(row.email_verified_at):
             raise EmailNotVerified
         previous = row.feed_token_hash
         await session.execute(update(User).where(User.id == user_id).values(

@@ -41,6 +41,7 @@ from events.models import (
 )
 from events.notifications.messages import ACCOUNT_LINKS, NO_EVENT_KINDS, Claimed, build
 from events.rules import visibility
+from events.rules.accounts import is_verified
 from hyperion import db
 
 logger = logging.getLogger("hyperion.mailer")
@@ -111,7 +112,7 @@ def drop_reason(message: Claimed) -> str | None:
     if message.kind in ACCOUNT_LINKS and message.account is None:
         return "recipient gone or inactive"
     if message.kind == "account.verify" and message.account is not None \
-            and message.account.email_verified_at is not None:
+            and is_verified(message.account.email_verified_at):
         return "address already confirmed"
     if message.kind not in NO_EVENT_KINDS and message.event is None:
         return "event deleted"

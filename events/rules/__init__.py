@@ -14,6 +14,8 @@ Rule → where it is decided:
 - Which status may go where, and the audit action of each transition → ``lifecycle`` (``TRANSITIONS``,
   ``can_transition``); which fields a published event may still change → ``lifecycle``.
 - Who may see and do what → ``permissions``.
+- The account's address is verified (its owner opened the link; until then no registration, feed, role or
+  staff status) → ``accounts`` (``verified`` in SQL, ``is_verified`` in Python).
 - E-mail address normalisation (sign-up, log-in, throttle, staff look-ups, commands, role grants) →
   ``emails`` (``normalize_email``).
 - What people may type in names, titles, places, reasons → ``text``.

@@ -22,6 +22,7 @@ from events.models import (
     Role,
     User,
 )
+from events.rules.accounts import verified
 from events.rules.emails import normalize_email
 from events.rules.permissions import Actor
 from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, waitlist_position_of
@@ -134,8 +135,8 @@ class AttendeeRow:
     is_staff: bool = False  # shown as a badge beside the name (a name alone can read "staff")
 
 
-# Staff status as the rest of the site grants it: only with a confirmed address (events.accounts.auth).
-_CONFIRMED_STAFF = User.is_staff.is_(True) & User.email_verified_at.is_not(None)
+# Staff status as the rest of the site grants it: only with a confirmed address (events.rules.accounts).
+_CONFIRMED_STAFF = User.is_staff.is_(True) & verified()
 
 
 async def attendees(session: db.Reader, *, event_id: int, query: str = "") -> list[AttendeeRow]:

@@ -35,6 +35,11 @@ RULES = [
     ("status transitions", "events/rules/lifecycle.py", [
         r"TRANSITIONS\[",
     ]),
+    ("address verified", "events/rules/accounts.py", [
+        r"email_verified_at\s*\.\s*is_(not)?\(",  # in SQL
+        r"email_verified_at\s+is\s+(not\s+)?None",  # in Python
+        r"email_verified_at\s*[!=]=\s*None",
+    ]),
     ("e-mail normalisation", "events/rules/emails.py", [
         r"(?i)\be?mail\w*\b.*\.(lower|casefold)\(\)",  # an address lower-cased by hand
     ]),
@@ -83,6 +88,8 @@ def test_the_rule_catches_a_second_definition(tmp_path):
         "may register now / may still leave": "closes = event.registration_closes_at or event.starts_at\n"
                                               "opened = now >= event.registration_opens_at\n",
         "status transitions": "sources, target = TRANSITIONS[action]\n",
+        "address verified": "staff = User.is_staff & User.email_verified_at.is_not(None)\n"
+                            "if account.email_verified_at is None:\n",
         "e-mail normalisation": "email = form.cleaned_data['email'].strip().lower()\n",
     }
     (tmp_path / "events").mkdir()
