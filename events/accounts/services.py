@@ -92,8 +92,7 @@ async def _account_mail(session: AsyncSession, *, kind: str, email: str, address
     the mail throttle; silent either way, so the answer never depends on whether the account exists."""
     try:
         async with session.begin():
-            await throttle.attempt(session, [throttle.Key.of(throttle.ACCOUNT_MAIL, subject=email),
-                                             throttle.Key.of(throttle.ACCOUNT_MAIL_ADDRESS, address=address)])
+            await throttle.attempt(session, throttle.account_mail_keys(email, address))
             user_id = await account_queries.active_account_id(session, email=email)
             if user_id is not None:
                 await outbox.notify(session, kind=kind, recipient_ids=[user_id])
@@ -143,7 +142,8 @@ async def password_change(session: AsyncSession, *, user_id: int, current_passwo
         current_hash = (await session.execute(select(User.password_hash).where(User.id == user_id))).scalar_one()
     if not await _unless_busy(session, [key], auth.password_matches(current_password, current_hash)):
         raise WrongCurrentPassword
-    new_hash = await auth.password_hash(new_password)
+    # Still hashing: a 429 here must not count an attempt whose current password was right.
+    new_hash = await _unless_busy(session, [key], auth.password_hash(new_password))
     async with session.begin():
         await session.execute(update(User).where(User.id == user_id).values(password_hash=new_hash))
         await throttle.forget(session, [key])
@@ -155,10 +155,10 @@ class VerificationThrottled(throttle.Throttled):
     message = _("A link was sent a moment ago. Look in your mailbox (and its spam folder) before asking again.")
 
 
-async def verification_resend(session: AsyncSession, *, user_id: int, email: str) -> None:
+async def verification_resend(session: AsyncSession, *, user_id: int, email: str, address: str) -> None:
     try:
         async with session.begin():
-            await throttle.attempt(session, [throttle.Key.of(throttle.ACCOUNT_MAIL, subject=email)])
+            await throttle.attempt(session, throttle.account_mail_keys(email, address))
             await outbox.notify(session, kind="account.verify", recipient_ids=[user_id])
     except throttle.Throttled as exc:
         raise VerificationThrottled from exc
@@ -194,10 +194,13 @@ async def reset_link_account(session: AsyncSession, *, token: str) -> tokens.Acc
     return state
 
 
-async def password_reset(session: AsyncSession, *, token: str, new_password: str) -> None:
-    """A new password through the link sent by e-mail. The link then stops working (it was bound to the old
-    password), every session of the account ends, the address counts as confirmed (its owner read the mail)
-    and the account's log-in throttles are forgotten: a locked-out owner gets back in this way."""
+async def password_reset(session: AsyncSession, *, token: str, new_password: str) -> str:
+    """A new password through the link sent by e-mail; returns the token of the session it opens. The link then
+    stops working (it was bound to the old password), every other session of the account ends, the address
+    counts as confirmed (its owner read the mail) and the account's log-in throttles are forgotten. The owner
+    is logged in here and now, as Django's reset view does with post_reset_login: the log-in form's throttles
+    (this account from anywhere, this client address across accounts) cannot keep out whoever proved they
+    read the mailbox, so a locked-out owner always gets back in this way."""
     async with session.begin():
         await reset_link_account(session, token=token)
     new_hash = await auth.password_hash(new_password)
@@ -210,6 +213,7 @@ async def password_reset(session: AsyncSession, *, token: str, new_password: str
             raise InvalidLink
         await _password_replace(session, state, new_hash)
     await auth.sessions_end_for_user(session, user_id=user_id)
+    return await auth.session_create(session, user_id=user_id)
 
 
 async def _password_replace(session: AsyncSession, state: tokens.AccountState, password_hash: str) -> None:

@@ -10,6 +10,7 @@ password checks, never more. What turns out not to be a failure (the right passw
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -64,9 +65,15 @@ LOGIN_ADDRESS = Limit("login-address", free=30, first_delay=timedelta(seconds=10
 PASSWORD_CHANGE = Limit("password-change", free=5, first_delay=timedelta(seconds=30), max_delay=timedelta(hours=1),
                         forget_after=DAY)
 SIGNUP = Limit("signup", free=10, first_delay=timedelta(minutes=1), max_delay=timedelta(hours=1), forget_after=DAY)
-# E-mails anyone may trigger for an address (reset link, "someone signed up with your address", the
-# verification link again): a few, then fewer, so nobody's mailbox can be flooded through us.
+# E-mails anyone may trigger for an account (reset link, "someone signed up with your address", the
+# verification link again), per account and client address: a few, then fewer, so nobody's mailbox can be
+# flooded through us. Keyed by the client address too, so that whoever spends this budget from elsewhere
+# does not keep the owner's reset link from the owner.
 ACCOUNT_MAIL = Limit("account-mail", free=3, first_delay=timedelta(minutes=5), max_delay=DAY, forget_after=DAY)
+# The same account from anywhere (spread over many addresses): more room, and delays that stay short, since
+# the owner shares them.
+ACCOUNT_MAIL_ACCOUNT = Limit("account-mail-account", free=10, first_delay=timedelta(minutes=1),
+                             max_delay=timedelta(hours=1), forget_after=DAY)
 ACCOUNT_MAIL_ADDRESS = Limit("account-mail-address", free=20, first_delay=timedelta(minutes=1),
                              max_delay=timedelta(hours=1), forget_after=DAY)
 
@@ -80,13 +87,34 @@ class Key:
 
     @classmethod
     def of(cls, limit: Limit, *, subject: str | int = "", address: str = "") -> Key:
-        return cls(limit.scope, str(subject)[:254], address[:45], limit)
+        return cls(limit.scope, str(subject)[:254], client_group(address)[:45], limit)
+
+
+def client_group(address: str) -> str:
+    """The client addresses one throttle counts as one: an IPv4 address as it is, an IPv6 address by its /64
+    (one subscriber or host usually gets a whole /64, and could otherwise take a fresh address per guess).
+    Anything else (no address known) is kept as given."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((int(parsed) >> 64 << 64, 64)))
+    return str(parsed)
 
 
 def login_keys(email: str, address: str) -> list[Key]:
     """The account's own keys first (a successful log-in forgets them), then the client address's."""
     return [Key.of(LOGIN, subject=email, address=address), Key.of(LOGIN_ACCOUNT, subject=email),
             Key.of(LOGIN_ADDRESS, address=address)]
+
+
+def account_mail_keys(email: str, address: str) -> list[Key]:
+    """An e-mail anyone may make us send to an account: per account and client, per account, per client."""
+    return [Key.of(ACCOUNT_MAIL, subject=email, address=address), Key.of(ACCOUNT_MAIL_ACCOUNT, subject=email),
+            Key.of(ACCOUNT_MAIL_ADDRESS, address=address)]
 
 
 def _insert(session: AsyncSession):

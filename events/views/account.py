@@ -79,7 +79,8 @@ async def verification_resend(request):
         try:
             async with db.write_session() as session:
                 await account_services.verification_resend(session, user_id=request.user.id,
-                                                           email=request.user.email)
+                                                           email=request.user.email,
+                                                           address=client_address(request))
         except throttle.Throttled as error:
             messages.error(request, error.message)
         else:
@@ -122,13 +123,14 @@ async def password_reset(request, token: str):
     if request.method == "POST" and form.is_valid():
         try:
             async with db.write_session() as session:
-                await account_services.password_reset(session, token=token,
-                                                      new_password=form.cleaned_data["new_password1"])
+                session_token = await account_services.password_reset(
+                    session, token=token, new_password=form.cleaned_data["new_password1"])
         except account_services.InvalidLink as error:
             return render(request, "account/link_invalid.html", {"message": error.message}, status=400)
-        auth.logout(request)  # every session of the account ended, this browser's too
-        messages.success(request, _("Your password is changed. Log in with it."))
-        return redirect("login")
+        # Every other session of the account ended; this browser is logged in with the new password.
+        auth.login(request, session_token)
+        messages.success(request, _("Your password is changed and you are logged in."))
+        return redirect("account")
     response = render(request, "account/password_reset.html", {"form": form}, status=400 if form.errors else 200)
     add_never_cache_headers(response)
     return response

@@ -4,14 +4,15 @@ and the way back in for an owner locked out by failed log-ins."""
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 from django.conf import settings
 from django.test import AsyncClient
 from sqlalchemy import func, select
 
-from events.accounts import auth, tokens
+from events.accounts import auth, throttle, tokens
 from events.accounts import queries as account_queries
-from events.models import AuthSession, OutboxMessage, User
+from events.models import AuthSession, OutboxMessage, Throttle, User, utcnow
 from hyperion import db
 from tests import factories, support
 from tests.accounts.mailbox import link_sent_to, sent
@@ -22,6 +23,17 @@ OLD, NEW = "correct-horse-battery", "a-brand-new-passphrase"
 async def _account(email: str = "bob@etu.test", *, verified: bool = True) -> int:
     return await factories.user(email=email, display_name="Bob", verified=verified,
                                      password_hash=await auth.password_hash(OLD))
+
+
+class _ClientAt(AsyncClient):
+    """A browser at another client address (the test client's requests all come from 127.0.0.1)."""
+
+    def __init__(self, address: str) -> None:
+        super().__init__()
+        self.address = address
+
+    def _base_scope(self, **request):
+        return {**super()._base_scope(**request), "client": [self.address, 0]}
 
 
 def _body(response) -> str:
@@ -46,7 +58,7 @@ async def test_the_form_answers_the_same_for_a_known_and_an_unknown_address(asyn
     assert (await session.execute(select(OutboxMessage.payload))).scalar_one() == {}
 
 
-async def test_the_link_sets_a_new_password_once_and_ends_every_session(async_client, session):
+async def test_the_link_sets_a_new_password_once_ends_every_other_session_and_logs_in(async_client, session):
     user_id = await _account(verified=False)
     other_browser = AsyncClient()
     await support.login(other_browser, user_id)
@@ -58,8 +70,9 @@ async def test_the_link_sets_a_new_password_once_and_ends_every_session(async_cl
                                    headers={"Accept-Language": "en"})
     assert weak.status_code == 400 and "entirely numeric" in weak.text
     done = await async_client.post(link, {"new_password1": NEW, "new_password2": NEW})
-    assert done.status_code == 302 and done["Location"] == "/account/login/"
-    assert (await session.execute(select(func.count()).select_from(AuthSession))).scalar_one() == 0
+    assert done.status_code == 302 and done["Location"] == "/account/"
+    assert "bob@etu.test" in (await async_client.get("/account/")).text  # this browser: logged in
+    assert (await session.execute(select(func.count()).select_from(AuthSession))).scalar_one() == 1
     assert "Bob" not in (await other_browser.get("/")).text
     # They proved they read the mailbox: the address counts as confirmed.
     assert (await session.execute(select(User.email_verified_at))).scalar_one() is not None
@@ -67,7 +80,7 @@ async def test_the_link_sets_a_new_password_once_and_ends_every_session(async_cl
                                            "new_password2": "yet-another-passphrase"})
     assert again.status_code == 400
     assert (await async_client.get(link)).status_code == 400
-    logged_in = await async_client.post("/account/login/", {"email": "bob@etu.test", "password": NEW})
+    logged_in = await AsyncClient().post("/account/login/", {"email": "bob@etu.test", "password": NEW})
     assert logged_in.status_code == 302 and settings.SESSION_COOKIE_NAME in logged_in.cookies
 
 
@@ -104,3 +117,31 @@ async def test_reset_mails_to_one_address_are_throttled(async_client):
     for _ in range(6):
         assert (await async_client.post("/account/password/forgot/", {"email": "bob@etu.test"})).status_code == 200
     assert len(await sent()) == 3
+
+
+async def test_someone_spending_the_reset_mails_from_elsewhere_does_not_stop_the_owners(async_client):
+    await _account()
+    for attacker in ("198.51.100.1", "198.51.100.2", "2001:db8:1:2::1", "2001:db8:1:2::2"):  # the last two: one /64
+        for _ in range(6):
+            await _ClientAt(attacker).post("/account/password/forgot/", {"email": "bob@etu.test"})
+    assert len(await sent()) == 3 * 3  # three a client, whatever it asks
+    await async_client.post("/account/password/forgot/", {"email": "bob@etu.test"})  # the owner, from home
+    assert len(await sent()) == 1
+
+
+async def test_an_owner_locked_out_everywhere_gets_in_through_the_link(async_client, session):
+    """The account is locked from anywhere and the owner's own address too: the link logs them in directly."""
+    await _account()
+    later = utcnow() + timedelta(hours=1)
+    async with db.write_session() as write, write.begin():
+        for key in (throttle.Key.of(throttle.LOGIN_ACCOUNT, subject="bob@etu.test"),
+                    throttle.Key.of(throttle.LOGIN_ADDRESS, address="127.0.0.1")):
+            write.add(Throttle(scope=key.scope, subject=key.subject, address=key.address, attempts=500,
+                               next_allowed_at=later, updated_at=utcnow()))
+    locked = await async_client.post("/account/login/", {"email": "bob@etu.test", "password": OLD})
+    assert locked.status_code == 429
+    await async_client.post("/account/password/forgot/", {"email": "bob@etu.test"})
+    link = await link_sent_to("bob@etu.test", "/account/reset/")
+    done = await async_client.post(link, {"new_password1": NEW, "new_password2": NEW}, follow=True)
+    assert done.status_code == 200 and "bob@etu.test" in done.text and 'name="current_password"' not in done.text
+    assert "Bob" in (await async_client.get("/")).text

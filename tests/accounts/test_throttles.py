@@ -14,6 +14,7 @@ from events.accounts import auth, throttle
 from events.accounts import services as account_services
 from events.models import Throttle, utcnow
 from hyperion import db
+from hyperion.threadgate import GateFull
 from tests import factories, support
 
 PASSWORD = "correct-horse-battery"
@@ -86,3 +87,36 @@ async def test_the_password_change_form_is_throttled(async_client):
     assert "Too many attempts" in answers[-1].text
     right = await async_client.post("/account/password/", {"current_password": PASSWORD, **data})
     assert right.status_code == 429  # even the right one waits: the form is no oracle
+
+
+def test_an_ipv6_client_counts_by_its_64_and_an_ipv4_client_by_its_address():
+    assert throttle.client_group("2001:db8:1:2:aaaa::1") == throttle.client_group("2001:db8:1:2:ffff::9") \
+        == "2001:db8:1:2::/64"
+    assert throttle.client_group("2001:db8:1:3::1") != throttle.client_group("2001:db8:1:2::1")
+    assert throttle.client_group("192.0.2.7") == "192.0.2.7" != throttle.client_group("192.0.2.8")
+    assert throttle.client_group("::ffff:192.0.2.7") == "192.0.2.7"  # IPv4 reached over IPv6
+    assert throttle.client_group("unknown") == "unknown"
+
+
+async def test_a_guesser_changing_address_inside_one_ipv6_64_is_still_slowed(session):
+    await _account()
+    for number in range(5):
+        assert await _login("wrong-password", address=f"2001:db8:1:2::{number + 1}") == "refused"
+    assert await _login("wrong-password", address="2001:db8:1:2::99") == "throttled"
+    assert await _login(PASSWORD, address="2001:db8:7:7::1") == "in"  # the owner, on another network
+
+
+async def test_a_busy_hashing_line_while_saving_the_new_password_counts_no_attempt(monkeypatch, session):
+    user_id = await _account()
+
+    async def line_full(_password):
+        raise GateFull(30)
+
+    monkeypatch.setattr(auth, "password_hash", line_full)
+    for _ in range(throttle.PASSWORD_CHANGE.free + 1):
+        with pytest.raises(GateFull):
+            async with db.write_session() as write:
+                await account_services.password_change(write, user_id=user_id, current_password=PASSWORD,
+                                                       new_password="brand-new-secret-1", keep_token="")
+    assert (await session.execute(select(Throttle.attempts).where(Throttle.scope == "password-change"))
+            ).scalar_one() == 0
