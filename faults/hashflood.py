@@ -8,7 +8,9 @@ page of a logged-in student, and a real log-in (the right password). The configu
 
 - ``before``: the code of ``--before`` (a commit, default the one before the gate), exported with
   ``git archive``: hashes in an unbounded pool queue, each holding its admission turn;
-- ``gate``: this tree with its defaults (2 hashing threads, 16 waiting, then 429 with Retry-After);
+- ``gate``: this tree with its defaults (2 hashing threads, 16 waiting of which 8 kept for log-ins, which
+  go first, then 429 with Retry-After);
+- ``gate, one line``: this tree with ``PASSWORD_HASH_QUEUE_LOGIN=0``: log-ins share the sign-ups' line;
 - ``gate, line 64``: this tree with ``PASSWORD_HASH_QUEUE=64``, so that all 50 hashes queue.
 
 It prints and writes faults/results/hash-flood.md (``--no-write``: neither), and replaces its own section
@@ -237,6 +239,7 @@ async def run(args: argparse.Namespace, source_before: Path, before: str) -> lis
 
         await asyncio.to_thread(schema.upgrade, "head", url)
         configurations = [("before", source_before, {}), ("gate", ROOT, {}),
+                          ("gate, one line", ROOT, {"PASSWORD_HASH_QUEUE_LOGIN": "0"}),
                           ("gate, line 64", ROOT, {"PASSWORD_HASH_QUEUE": "64"})]
         logs = Path(tempfile.mkdtemp(prefix="hyperion-hashflood-logs."))
         try:
