@@ -231,9 +231,12 @@ SERVER_MAX_IN_FLIGHT = env.int("SERVER_MAX_IN_FLIGHT", default=0) or max(DB_POOL
 SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=60.0)
 # Password hashes (log-in, sign-up, password change) running at once per worker, in threads, and waiting for
 # one (hyperion/threadgate.py): past the line, a 429 with Retry-After. A PBKDF2 hash takes ~0.3 s of a core,
-# so the default line is ~2.5 s long on two threads.
+# so the default line is ~2.5 s long on two threads. PASSWORD_HASH_QUEUE_LOGIN places of the line are kept for
+# checks of a password (log-ins), which also take a freed thread first: new hashes (sign-up, password change)
+# fill only the rest, so a flood of sign-ups is refused before any log-in is.
 PASSWORD_HASH_THREADS = env.int("PASSWORD_HASH_THREADS", default=2)
 PASSWORD_HASH_QUEUE = env.int("PASSWORD_HASH_QUEUE", default=16)
+PASSWORD_HASH_QUEUE_LOGIN = env.int("PASSWORD_HASH_QUEUE_LOGIN", default=8)
 
 SITE_NAME = env.str("SITE_NAME", default="Hyperion Events")
 

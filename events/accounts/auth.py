@@ -26,9 +26,11 @@ from hyperion.threadgate import ThreadGate
 # other request. It runs in the gate's few threads instead (hashlib releases the GIL while it hashes), with
 # a bounded line: past it, GateFull (a 429), and the request's admission turn is given back while it waits
 # and hashes (hyperion/threadgate.py). These are the only threads the request path ever uses, and only for
-# log-in, sign-up and password changes.
+# log-in, sign-up and password changes. Checks of a password (log-ins) have places of the line kept for them
+# and go first: a flood of sign-ups, whose new hashes are refused first, leaves real log-ins a place.
 password_gate = ThreadGate("password-hash", running=lambda: settings.PASSWORD_HASH_THREADS,
-                           waiting=lambda: settings.PASSWORD_HASH_QUEUE)
+                           waiting=lambda: settings.PASSWORD_HASH_QUEUE,
+                           reserved=lambda: settings.PASSWORD_HASH_QUEUE_LOGIN)
 
 
 async def password_hash(raw_password: str) -> str:
@@ -37,7 +39,7 @@ async def password_hash(raw_password: str) -> str:
 
 async def password_matches(raw_password: str, encoded: str | None) -> bool:
     # With no account, still hash once so that the answer takes as long as for a real one.
-    return await password_gate.run(check_password, raw_password, encoded or _DUMMY_HASH)
+    return await password_gate.run(check_password, raw_password, encoded or _DUMMY_HASH, priority=True)
 
 
 _DUMMY_HASH = make_password(None)  # an unusable password: never matches
