@@ -102,7 +102,7 @@ class User(Base):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Stored lower-cased (see services.normalize_email): the unique index then ignores case.
+    # Stored lower-cased (see events/rules/emails.py normalize_email): the unique index then ignores case.
     email: Mapped[str] = mapped_column(String(254), unique=True)
     display_name: Mapped[str] = mapped_column(String(80))
     password_hash: Mapped[str] = mapped_column(String(256))  # made by Django's hashers

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from events.accounts import services as account_services
-from events.models import Event, EventStatus, utcnow
+from events.models import Event, EventStatus, Role, User, utcnow
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people
@@ -51,6 +51,13 @@ async def user(*, email: str = "alice@etu.test", display_name: str = "Alice", is
                                                   password_hash=password_hash, is_staff=is_staff,
                                                   verified=verified, **fields)
 
+
+async def member(*, association_id: int, user_id: int, role: Role) -> None:
+    """Give ``role`` in the association to the account ``user_id``, as a manager does (by its e-mail)."""
+    async with db.write_session() as session:
+        email = (await session.execute(select(User.email).where(User.id == user_id))).scalar_one()
+        await session.commit()
+        await people.role_set(session, actor=SET_UP, association_id=association_id, email=email, role=role)
 
 async def event(*, association_id: int, slug: str = "gala", title: str = "Gala", starts_at: datetime | None = None,
                 hours: float = 3, capacity: int | None = 50, category: str = "party",

@@ -22,9 +22,9 @@ _REGISTRANTS = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
 
 
 async def event_schedule_changed(session: AsyncSession, *, event: Event, changed_fields: Iterable[str]) -> bool:
-    """If ``event`` is published and one of ``changed_fields`` is its date, time or place: a new calendar
-    SEQUENCE, the "changed on" banner for its registrants, a message to each of them, and their reminders
-    moved to the new date. Returns whether it was such a change."""
+    """If ``event`` goes ahead (approved: published and not cancelled) and one of ``changed_fields`` is its
+    date, time or place: a new calendar SEQUENCE, the "changed on" banner for its registrants, a message to
+    each of them, and their reminders moved to the new date. Returns whether it was such a change."""
     changed = sorted(set(changed_fields) & set(SCHEDULE_FIELDS))
     if not visibility.goes_ahead(event.status) or not changed:
         return False

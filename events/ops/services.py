@@ -338,7 +338,8 @@ async def _event_import_update(session: AsyncSession, *, event: Event, item: Imp
     elif not await event_changes.event_schedule_changed(session, event=event, changed_fields=changes):
         event.sequence += 1
     await session.flush()
-    await audit_log(session, actor_id=None, action="event.cancelled" if "status" in changes else "event.updated",
+    action = lifecycle.AUDIT_ACTIONS["cancel"] if "status" in changes else "event.updated"
+    await audit_log(session, actor_id=None, action=action,
                     object_type="event", object_id=event.id, association_id=event.association_id,
                     changes={**changes, "source": [None, "importics"]})
     return True

@@ -9,11 +9,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from playwright.async_api import Page, expect
-from sqlalchemy import insert
 
 from events.accounts import auth
-from events.models import Membership, Role
-from hyperion import db
+from events.models import Role
 from tests import factories
 
 pytestmark = pytest.mark.browser
@@ -38,9 +36,7 @@ async def test_editor_writes_an_event_staff_approves_it_and_visitors_see_it(serv
                                           password_hash=password_hash)
     await factories.user(email="staff@etu.test", display_name="Sam Staff", is_staff=True,
                               password_hash=password_hash)
-    async with db.write_session() as session, session.begin():
-        await session.execute(insert(Membership), {"user_id": editor_id, "association_id": bde,
-                                                   "role": Role.EDITOR})
+    await factories.member(association_id=bde, user_id=editor_id, role=Role.EDITOR)
     starts = (datetime.now(PARIS) + timedelta(days=9)).replace(hour=19, minute=0, second=0, microsecond=0)
 
     # The editor: Manage → New event, fill in, save, submit.

@@ -129,34 +129,27 @@ async def test_cancelled_event_page_stays_up_with_a_banner_and_no_register_butto
 
 @pytest.mark.parametrize("status", [EventStatus.DRAFT, EventStatus.SUBMITTED, EventStatus.DECLINED])
 async def test_unpublished_event_is_404_for_visitors_students_and_other_associations_editors(async_client, status):
-    from sqlalchemy import insert
 
-    from events.models import Membership, Role
-    from hyperion import db
+    from events.models import Role
 
     own = await factories.association(slug="own", name="Own")
     other = await factories.association(slug="other", name="Other")
     await factories.event(association_id=own, slug="secret", title="Secret", status=status)
     assert (await async_client.get("/events/secret/")).status_code == 404
     editor_elsewhere = await factories.user(email="other@etu.test")
-    async with db.write_session() as session, session.begin():
-        await session.execute(insert(Membership), {"user_id": editor_elsewhere, "association_id": other,
-                                                   "role": Role.EDITOR})
+    await factories.member(association_id=other, user_id=editor_elsewhere, role=Role.EDITOR)
     await support.login(async_client, editor_elsewhere)
     assert (await async_client.get("/events/secret/")).status_code == 404
 
 
 async def test_unpublished_event_is_visible_to_its_association_editors_and_staff(async_client):
-    from sqlalchemy import insert
 
-    from events.models import Membership, Role
-    from hyperion import db
+    from events.models import Role
 
     own = await factories.association(slug="own", name="Own")
     await factories.event(association_id=own, slug="secret", title="Secret draft", status=EventStatus.DRAFT)
     editor = await factories.user(email="editor@etu.test")
-    async with db.write_session() as session, session.begin():
-        await session.execute(insert(Membership), {"user_id": editor, "association_id": own, "role": Role.EDITOR})
+    await factories.member(association_id=own, user_id=editor, role=Role.EDITOR)
     await support.login(async_client, editor)
     assert "Secret draft" in (await async_client.get("/events/secret/")).text
     staff = await factories.user(email="staff@etu.test", is_staff=True)

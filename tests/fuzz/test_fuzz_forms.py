@@ -15,11 +15,11 @@ import pytest
 from django.utils import translation
 from hypothesis import example, given
 from hypothesis import strategies as st
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from events.accounts import auth
 from events.accounts.forms import LoginForm, PasswordChangeForm, SignupForm
-from events.models import EventStatus, Membership, Registration, Role, User, utcnow
+from events.models import EventStatus, Registration, Role, User, utcnow
 from events.outbox import PREFERENCES
 from events.rules.lifecycle import PUBLISHED_EDITABLE
 from events.staff.forms import AssociationForm, AttendeeAddForm, EventForm, MemberForm, ReasonForm, SeriesForm
@@ -87,8 +87,7 @@ async def cast() -> Cast:
     manager = await factories.user(email="manager@etu.test", display_name="Mona Manager")
     student = await factories.user(email="student@etu.test", display_name="Stella Student",
                                         password_hash=await auth.password_hash(GOOD_PASSWORD))
-    async with db.write_session() as session, session.begin():
-        await session.execute(insert(Membership), {"user_id": manager, "association_id": bde, "role": Role.MANAGER})
+    await factories.member(association_id=bde, user_id=manager, role=Role.MANAGER)
     published = await factories.event(association_id=bde, slug="gala", title="Gala")
     draft = await factories.event(association_id=bde, slug="brouillon", title="Brouillon",
                                        status=EventStatus.DRAFT)

@@ -11,13 +11,12 @@ from django.conf import settings as django_settings
 from django.utils import translation
 from hypothesis import example, given
 from hypothesis import strategies as st
-from sqlalchemy import insert
 
 from events.accounts import auth
 from events.accounts import services as account_services
 from events.catalog.categories import CATEGORIES
 from events.catalog.forms import EventFilterForm
-from events.models import EventStatus, Membership, Role
+from events.models import EventStatus, Role
 from events.registration import services as registration_services
 from hyperion import db
 from tests import factories
@@ -67,8 +66,7 @@ async def site() -> dict:
         await registration_services.registration_create(session, event_id=published, user_id=student)
     async with db.write_session() as session:
         await account_services.feed_token_regenerate(session, user_id=student)
-    async with db.write_session() as session, session.begin():
-        await session.execute(insert(Membership), {"user_id": student, "association_id": bde, "role": Role.MEMBER})
+    await factories.member(association_id=bde, user_id=student, role=Role.MEMBER)
     async with db.write_session() as session:
         token = await auth.session_create(session, user_id=staff)
     return {"bde": bde, "published": published, "draft": draft, "staff": staff, "student": student,

@@ -347,6 +347,7 @@ async def test_cancelling_a_big_event_writes_its_messages_in_one_go(smtp, sessio
     from sqlalchemy import insert
 
     from events.models import Registration, User
+    # raw: 500 accounts and registrations in two statements (one service call each would take minutes).
     async with db.write_session() as write, write.begin():
         ids = (await write.execute(insert(User).returning(User.id, sort_by_parameter_order=True), [
             {"email": f"big{n}@etu.test", "display_name": f"Big {n}", "password_hash": "!"}

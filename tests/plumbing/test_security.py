@@ -23,11 +23,11 @@ from django.conf import settings
 from django.test import AsyncClient
 from django.utils.crypto import get_random_string
 from markupsafe import escape
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 
 from events.accounts import auth
 from events.accounts import services as account_services
-from events.models import EventStatus, Membership, Registration, RegistrationStatus, Role, User, utcnow
+from events.models import EventStatus, Registration, RegistrationStatus, Role, User, utcnow
 from events.notifications import mailer
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
@@ -46,9 +46,7 @@ RAW_MARKUP = ("<script>alert", "<img src=x", '"><img', "<svg onload", "<b>bold</
 
 
 async def role_give(user_id: int, association_id: int, role: Role) -> None:
-    async with db.write_session() as session, session.begin():
-        await session.execute(insert(Membership), {"user_id": user_id, "association_id": association_id,
-                                                   "role": role})
+    await factories.member(association_id=association_id, user_id=user_id, role=role)
 
 
 async def client_for(user_id: int | None = None, **options) -> AsyncClient:

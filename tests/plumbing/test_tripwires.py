@@ -57,6 +57,47 @@ def test_asgi_handler_helpers_the_copy_calls_are_there():
         "django.core.handlers.asgi.get_script_prefix changed upstream: revisit hyperion/handler.py")
 
 
+def test_get_response_copies_match_the_versions_copied():
+    """get_response_async and _get_response_async (split in two with _view_response) are copies of Django
+    6.1.3's with the error answers kept on the loop."""
+    from django.core.handlers.base import BaseHandler
+
+    assert source_hash(BaseHandler.get_response_async) == "ad82c920df0cebbb", (
+        "django.core.handlers.base.BaseHandler.get_response_async changed upstream: revisit hyperion/handler.py "
+        "(LoopBoundASGIHandler.get_response_async is a copy of Django 6.1.3's)")
+    assert source_hash(BaseHandler._get_response_async) == "064b55bfd55fc38d", (
+        "django.core.handlers.base.BaseHandler._get_response_async changed upstream: revisit hyperion/handler.py "
+        "(LoopBoundASGIHandler._get_response_async and _view_response are a copy of Django 6.1.3's)")
+
+
+def test_get_response_copies_find_the_handler_state_they_read():
+    """The copies read the middleware lists load_middleware builds, call the base handler's helpers, and
+    append to a response's _resource_closers."""
+    from django.core.handlers.base import BaseHandler
+    from django.http import HttpResponse
+
+    from hyperion.handler import LoopBoundASGIHandler
+
+    handler = LoopBoundASGIHandler()
+    assert callable(handler._middleware_chain), (
+        "BaseHandler.load_middleware no longer sets _middleware_chain: revisit hyperion/handler.py "
+        "(get_response_async)")
+    for name in ("_view_middleware", "_exception_middleware", "_template_response_middleware"):
+        assert isinstance(getattr(handler, name, None), list), (
+            f"BaseHandler.load_middleware no longer builds the list {name}: revisit hyperion/handler.py "
+            "(_view_response)")
+    assert isinstance(HttpResponse()._resource_closers, list), (
+        "HttpResponseBase._resource_closers changed: revisit hyperion/handler.py (get_response_async)")
+    expected = {"resolve_request": ["self", "request"], "make_view_atomic": ["self", "view"],
+                "check_response": ["self", "response", "callback", "name"],
+                "process_exception_by_middleware": ["self", "exception", "request"]}
+    for name, arguments in expected.items():
+        method = getattr(BaseHandler, name, None)
+        assert method is not None and parameters(method) == arguments, (
+            f"django.core.handlers.base.BaseHandler.{name} changed upstream: revisit hyperion/handler.py "
+            "(_view_response)")
+
+
 def test_django_db_request_receivers_are_the_ones_disconnected():
     """disconnect_orm_request_signals disconnects these by identity: renamed, they would stay connected
     (a thread hop per request) and disconnect() would say nothing."""
@@ -230,6 +271,68 @@ def test_wrapped_middleware_have_the_hooks_the_wrappers_call():
         for hook in wrapped:
             assert not inspect.iscoroutinefunction(getattr(middleware, hook)), (
                 f"{middleware.__name__}.{hook} is async now: revisit hyperion/middleware.py")
+
+
+# hyperion/httpprotocol.py ----------------------------------------------------------------------------------
+
+
+async def test_http_protocol_state_the_subclass_reads_is_set_by_uvicorns_init():
+    """HyperionHttpProtocol calls uvicorn's __init__ with its arguments, then reads and resets
+    limit_concurrency, counts connections and tasks (the server's shared sets), and reads app, cycle,
+    pipeline, loop, logger and transport."""
+    import asyncio
+    import weakref
+    from collections import deque
+
+    from uvicorn.config import Config
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+    from uvicorn.server import ServerState
+
+    assert parameters(HttpToolsProtocol.__init__) == ["self", "config", "server_state", "app_state", "_loop"], (
+        "uvicorn's HttpToolsProtocol.__init__ changed: revisit hyperion/httpprotocol.py (__init__)")
+
+    async def app(scope, receive, send):
+        pass
+
+    config = Config(app=app, limit_concurrency=7, proxy_headers=False)
+    state = ServerState()
+    weakref.ref(state)  # the key of _idle_by_server
+    loop = asyncio.get_running_loop()
+    protocol = HttpToolsProtocol(config, state, {}, loop)
+    assert protocol.limit_concurrency == 7, (
+        "HttpToolsProtocol no longer keeps --limit-concurrency in limit_concurrency: revisit "
+        "hyperion/httpprotocol.py (request_limit)")
+    assert protocol.connections is state.connections and protocol.tasks is state.tasks, (
+        "HttpToolsProtocol's connections/tasks are no longer the server's shared sets: revisit "
+        "hyperion/httpprotocol.py (_over_limit)")
+    assert protocol.app is config.loaded_app and protocol.loop is loop and protocol.logger is not None
+    assert protocol.cycle is None and protocol.transport is None and protocol.pipeline == deque(), (
+        "HttpToolsProtocol's per-connection state changed: revisit hyperion/httpprotocol.py "
+        "(on_response_complete, _shed)")
+
+
+def test_http_protocol_methods_the_subclass_wraps_are_the_versions_read():
+    """on_headers_complete is called with self.app swapped for the busy page and limit_concurrency set to
+    None (uvicorn's check off): that works while it reads both there and queues the app with a pipelined
+    request; on_response_complete starts a pipelined request (our idle check runs after it)."""
+    from uvicorn.protocols.http import httptools_impl
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    assert source_hash(HttpToolsProtocol.on_headers_complete) == "1ea8589acfad92d8", (
+        "uvicorn's HttpToolsProtocol.on_headers_complete changed upstream: revisit hyperion/httpprotocol.py "
+        "(on_headers_complete swaps self.app and turns limit_concurrency off)")
+    assert source_hash(HttpToolsProtocol.on_response_complete) == "64e254f28e389e76", (
+        "uvicorn's HttpToolsProtocol.on_response_complete changed upstream: revisit hyperion/httpprotocol.py "
+        "(on_response_complete: idle unless a pipelined request took over)")
+    assert "self.connections.add(self)" in inspect.getsource(HttpToolsProtocol.connection_made), (
+        "HttpToolsProtocol.connection_made no longer adds to connections: revisit hyperion/httpprotocol.py")
+    assert "self.connections.discard(self)" in inspect.getsource(HttpToolsProtocol.connection_lost), (
+        "HttpToolsProtocol.connection_lost no longer discards from connections: revisit hyperion/httpprotocol.py")
+    assert parameters(HttpToolsProtocol.on_message_begin) == ["self"]
+    assert "self.response_complete = False" in inspect.getsource(httptools_impl.RequestResponseCycle.__init__), (
+        "RequestResponseCycle.response_complete changed: revisit hyperion/httpprotocol.py")
+    assert httptools_impl.STATUS_LINE[408] == b"HTTP/1.1 408 Request Timeout\r\n", (
+        "uvicorn's STATUS_LINE changed: revisit hyperion/httpprotocol.py (_shed's 408)")
 
 
 # hyperion/app.py -------------------------------------------------------------------------------------------

@@ -132,6 +132,7 @@ async def students(count: int, prefix: str = "s") -> list[int]:
 
 async def registration_at(event_id: int, user_id: int, status: RegistrationStatus, queued_at: datetime,
                           checked_in_at: datetime | None = None) -> int:
+    # raw: a registration with a chosen status and queue time (the service stamps now and decides the status).
     async with db.write_session() as session, session.begin():
         return (await session.execute(insert(Registration).returning(Registration.id), {
             "event_id": event_id, "user_id": user_id, "status": status, "queued_at": queued_at,

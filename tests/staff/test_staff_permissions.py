@@ -64,6 +64,8 @@ async def world_create(tag: str = "") -> World:
     now = utcnow()
     starts = now + timedelta(days=10)
 
+    # raw: built once per test in one transaction (the services would add the audit entries and e-mails the
+    # permission tests do not want), with rows no service makes (a message the sender gave up on).
     async with db.write_session() as session, session.begin():
         async def add(model, **values) -> int:
             return (await session.execute(insert(model).returning(model.id), values)).scalar_one()

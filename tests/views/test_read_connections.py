@@ -12,9 +12,9 @@ import contextlib
 from django.conf import settings
 from django.test import AsyncClient
 from django.urls import reverse
-from sqlalchemy import event, insert
+from sqlalchemy import event
 
-from events.models import EventStatus, Membership, Role, utcnow
+from events.models import EventStatus, Role, utcnow
 from hyperion import db
 from tests import factories, support
 
@@ -47,9 +47,7 @@ async def client_for(user_id: int | None = None) -> AsyncClient:
 
 async def member_create(association_id: int, role: Role, email: str) -> int:
     user_id = await factories.user(email=email, display_name=email.split("@")[0].title())
-    async with db.write_session() as session, session.begin():
-        await session.execute(insert(Membership), {"association_id": association_id, "user_id": user_id,
-                                                   "role": role})
+    await factories.member(association_id=association_id, user_id=user_id, role=role)
     return user_id
 
 
