@@ -4,10 +4,12 @@ memory, the admission queue, then Django."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import html
 import logging
 from collections import deque
+from collections.abc import Awaitable, Callable
 from functools import cache
 
 from django.conf import settings
@@ -20,6 +22,8 @@ from hyperion.staticfiles import StaticFiles, fingerprint, security_headers
 from hyperion.turns import current_turn
 
 logger = logging.getLogger("hyperion")
+
+Receive = Callable[[], Awaitable[dict]]  # an ASGI receive
 
 
 class HyperionApp:
@@ -35,26 +39,35 @@ class HyperionApp:
             await self.lifespan(receive, send)
         elif self.static is not None and scope["type"] == "http" and self.static.matches(scope["path"]):
             await self.static(scope, receive, send)
-        elif scope["type"] == "http" and _declared_length(scope) > settings.MAX_REQUEST_BODY:
-            await _drain(receive)
-            await _payload_too_large(scope, send)
         elif scope["type"] == "http":
-            key = self.public_pages.key(scope)
-            if key is None:
-                await self.to_django(scope, receive, send)
-                return
-            page, first = await self.public_pages.lookup(key)
-            if page is not None:  # no turn in the admission queue: stored bytes cost next to nothing
-                await page.send(send, gzip_accepted=accepts_gzip(scope))
-                return
-            ticket = self.public_pages.filling(key)
-            try:
-                await self.to_django({**scope, SCOPE_KEY: ticket}, receive, self.public_pages.recording(ticket, send),
-                                     ticket=ticket, first=first)
-            finally:
-                self.public_pages.filled(ticket)
+            await self.http(scope, receive, send)
         else:
             await self.django(scope, receive, send)
+
+    async def http(self, scope, receive, send) -> None:
+        declared = _declared_length(scope)
+        if declared > settings.MAX_REQUEST_BODY:
+            await _drain(receive)
+            await _payload_too_large(scope, send)
+            return
+        if declared:  # a body: read whole before any turn is taken (a request without one does not wait here)
+            receive = await _body_read_first(scope, receive, send)
+            if receive is None:
+                return
+        key = self.public_pages.key(scope)
+        if key is None:
+            await self.to_django(scope, receive, send)
+            return
+        page, first = await self.public_pages.lookup(key)
+        if page is not None:  # no turn in the admission queue: stored bytes cost next to nothing
+            await page.send(send, gzip_accepted=accepts_gzip(scope))
+            return
+        ticket = self.public_pages.filling(key)
+        try:
+            await self.to_django({**scope, SCOPE_KEY: ticket}, receive, self.public_pages.recording(ticket, send),
+                                 ticket=ticket, first=first)
+        finally:
+            self.public_pages.filled(ticket)
 
     async def to_django(self, scope, receive, send, *, ticket: Ticket | None = None, first: bool = False) -> None:
         turn = await self.admission.enter(first=first)
@@ -65,10 +78,7 @@ class HyperionApp:
             ticket.admitted()
         lent = current_turn.set(turn)  # a view may give it back while it waits (hyperion/turns.py)
         try:
-            await self.django(scope, _body_limited(receive), turn.releasing(send))
-        except BodyTooLarge:  # raised while Django reads the body, before any response started
-            await _drain(receive)
-            await _payload_too_large(scope, send)
+            await self.django(scope, receive, turn.releasing(send))
         finally:
             current_turn.reset(lent)
             turn.release()
@@ -300,51 +310,90 @@ async def send_busy_page(scope, send, *, close: bool = False) -> None:
     await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
 
-class BodyTooLarge(Exception):
-    pass
-
-
 def _declared_length(scope) -> int:
+    """The body's Content-Length; -1 for a chunked body (length unknown), 0 without a body."""
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
             try:
                 return int(value)
             except ValueError:
                 return 0
+        if name == b"transfer-encoding":
+            return -1
     return 0
 
 
-def _body_limited(receive):
-    """Refuse a body larger than MAX_REQUEST_BODY even without a Content-Length (chunked uploads):
-    Django would otherwise spool all of it to disk before looking at it."""
-    received = 0
+async def _body_read_first(scope, receive, send) -> Receive | None:
+    """Read the request's whole body, within SERVER_BODY_TIMEOUT seconds and MAX_REQUEST_BODY bytes, and return
+    a ``receive`` that gives Django that body in one message, then hands over to the connection's own
+    (which tells of the client leaving while a stream is sent); None once answered (408, 413) or the client
+    gone.
 
-    async def limited_receive():
-        nonlocal received
-        message = await receive()
-        if message["type"] == "http.request":
-            received += len(message.get("body", b""))
-            if received > settings.MAX_REQUEST_BODY:
-                raise BodyTooLarge
+    Read before the request's admission turn: a turn held while the body trickles in (or never comes) is a
+    turn no page gets, and SERVER_MAX_IN_FLIGHT clients that declare a Content-Length and send nothing would
+    otherwise hold every turn while every page and /healthz waits SERVER_QUEUE_TIMEOUT for a 503. The size
+    limit also covers chunked bodies, which declare no length: Django would otherwise spool all of it to disk
+    first."""
+    chunks: list[bytes] = []
+    received = 0
+    try:
+        async with asyncio.timeout(settings.SERVER_BODY_TIMEOUT):
+            while True:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return None  # the client left
+                chunk = message.get("body", b"")
+                received += len(chunk)
+                if received > settings.MAX_REQUEST_BODY:
+                    break
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return _replaying(b"".join(chunks), receive)
+    except TimeoutError:
+        await _plain_answer(scope, send, 408, b"Request body not received in time.")
+        return None
+    await _drain(receive)
+    await _payload_too_large(scope, send)
+    return None
+
+
+def _replaying(body: bytes, receive: Receive) -> Receive:
+    """``receive`` for Django: the body read beforehand, then the connection's own messages."""
+    pending: dict | None = {"type": "http.request", "body": body, "more_body": False}
+
+    async def replay() -> dict:
+        nonlocal pending
+        if pending is None:
+            return await receive()
+        message, pending = pending, None
         return message
 
-    return limited_receive
+    return replay
 
 
 async def _drain(receive, budget: int = 8 * 1024 * 1024) -> None:
     """Read and drop what the client is still sending (up to ``budget``), so that it can read our 413
-    instead of seeing its connection reset mid-upload; past the budget the connection is simply closed."""
-    while budget > 0:
-        message = await receive()
-        if message["type"] != "http.request":
-            return
-        budget -= len(message.get("body", b""))
-        if not message.get("more_body", False):
-            return
+    instead of seeing its connection reset mid-upload; past the budget or SERVER_BODY_TIMEOUT the connection
+    is simply closed."""
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(settings.SERVER_BODY_TIMEOUT):
+            while budget > 0:
+                message = await receive()
+                if message["type"] != "http.request":
+                    return
+                budget -= len(message.get("body", b""))
+                if not message.get("more_body", False):
+                    return
 
 
 async def _payload_too_large(scope, send) -> None:
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close"),
+    await _plain_answer(scope, send, 413, b"Request body too large.")
+
+
+async def _plain_answer(scope, send, status: int, text: bytes) -> None:
+    """A short plain-text answer given before Django, that closes the connection."""
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(text)).encode()), (b"connection", b"close"),
                             *security_headers(scope)]})
-    await send({"type": "http.response.body", "body": b"Request body too large."})
+    await send({"type": "http.response.body", "body": text})

@@ -219,6 +219,10 @@ SERVER_GRACEFUL_TIMEOUT = env.int("SERVER_GRACEFUL_TIMEOUT", default=10)
 # clients (slowloris) thus neither fill the limit nor run the process out of file descriptors.
 SERVER_HEADER_TIMEOUT = env.float("SERVER_HEADER_TIMEOUT", default=10.0)
 SERVER_MAX_IDLE_CONNECTIONS = env.int("SERVER_MAX_IDLE_CONNECTIONS", default=2000)
+# A request's body must arrive within SERVER_BODY_TIMEOUT seconds of its headers, else a 408 and the connection
+# closed. It is read whole before the request waits for its admission turn (hyperion/app.py), so a client
+# that declares a body and sends it slowly, or never, holds no turn any page needs.
+SERVER_BODY_TIMEOUT = env.float("SERVER_BODY_TIMEOUT", default=10.0)
 # Requests a worker lets into Django at once; the others queue in arrival order (hyperion/app.py,
 # Admission) and get a 503 with Retry-After after SERVER_QUEUE_TIMEOUT seconds. 0: the database pool
 # (size + overflow): pages stored for visitors are answered before the queue, so what enters Django needs

@@ -115,8 +115,11 @@ async def test_beyond_the_limit_the_server_answers_the_site_503_page_with_retry_
     """With as many requests in progress as --limit-concurrency (posts whose bodies never come), the next
     request gets a 503 at once: Retry-After, the site's HTML page, the connection closed."""
     limit = 2
-    with support.uvicorn_server(tmp_path, extra_args=["--limit-concurrency", str(limit), "--log-level", "trace"]) \
-            as server:
+    # The bodies' timeout is long: the held posts must stay in progress (waiting for their body) until the
+    # refused request is answered, however loaded the machine.
+    env = {"SERVER_BODY_TIMEOUT": "300"}
+    with support.uvicorn_server(tmp_path, env=env,
+                                extra_args=["--limit-concurrency", str(limit), "--log-level", "trace"]) as server:
         arrived = server.log().count("Started scope=")
         held = []
         for _ in range(limit):
