@@ -50,13 +50,14 @@ class HyperionApp:
             await _drain(receive)
             await _payload_too_large(scope, send)
             return
+        connection = None
         if declared:  # a body: read whole before any turn is taken (a request without one does not wait here)
-            receive = await _body_read_first(scope, receive, send)
+            connection, receive = receive, await _body_read_first(scope, receive, send)
             if receive is None:
                 return
         key = self.public_pages.key(scope)
         if key is None:
-            await self.to_django(scope, receive, send)
+            await self.to_django(scope, receive, send, connection=connection)
             return
         page, first = await self.public_pages.lookup(key)
         if page is not None:  # no turn in the admission queue: stored bytes cost next to nothing
@@ -69,8 +70,14 @@ class HyperionApp:
         finally:
             self.public_pages.filled(ticket)
 
-    async def to_django(self, scope, receive, send, *, ticket: Ticket | None = None, first: bool = False) -> None:
-        turn = await self.admission.enter(first=first)
+    async def to_django(self, scope, receive, send, *, ticket: Ticket | None = None, first: bool = False,
+                        connection: Receive | None = None) -> None:
+        if connection is not None and not self.admission.has_room():
+            turn = await _turn_unless_gone(self.admission, connection, first=first)
+            if turn is _GONE:
+                return
+        else:
+            turn = await self.admission.enter(first=first)
         if turn is None:
             await _busy(scope, send)
             return
@@ -195,6 +202,10 @@ class Admission:
             self._loop, self._inside, self._sweeper = loop, 0, None
             self._first, self._waiting = deque(), deque()
         return loop
+
+    def has_room(self) -> bool:
+        """A turn is free now and nobody waits for one: ``enter`` would not wait."""
+        return self._inside < self.limit and not self._waiting and not self._first
 
     async def enter(self, *, first: bool = False) -> _Turn | None:
         """Wait for a turn (None: waited longer than the timeout). ``first``: ahead of the others (a stored
@@ -355,6 +366,31 @@ async def _body_read_first(scope, receive, send) -> Receive | None:
     await _drain(receive)
     await _payload_too_large(scope, send)
     return None
+
+
+_GONE = object()
+
+
+async def _turn_unless_gone(admission: Admission, connection: Receive, *, first: bool):
+    """Wait in line for a turn while watching the connection: a client that leaves while its request waits
+    (closed the tab, gave up) is not served behind its back, e.g. registered for an event. Django's handler
+    used to see the leaving where it read the body; the body is now read before the turn. Only requests with
+    a body that must wait pay for the two tasks. Returns the turn (None past the queue timeout) or _GONE."""
+    entering = asyncio.ensure_future(admission.enter(first=first))
+    leaving = asyncio.ensure_future(connection())
+    try:
+        await asyncio.wait((entering, leaving), return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        entering.cancel()
+        leaving.cancel()
+        raise
+    if entering.done() or leaving.result().get("type") != "http.disconnect":
+        leaving.cancel()  # uvicorn's receive only waits on an event: cancelling it loses no message
+        return await entering
+    entering.cancel()  # enter passes on a turn handed to it meanwhile
+    with contextlib.suppress(asyncio.CancelledError):
+        await entering
+    return _GONE
 
 
 def _replaying(body: bytes, receive: Receive) -> Receive:
