@@ -109,6 +109,9 @@ class LoopBoundASGIHandler(ASGIHandler):
                 break
 
         if response is None:
+            # The sync_to_async hops below stay from Django's code but never run for this site: every view is
+            # async, no middleware has process_exception, and no view returns a TemplateResponse (the thread
+            # tests would see a hop). They are kept so a sync view or such a middleware still works if added.
             wrapped_callback = self.make_view_atomic(callback)
             if not iscoroutinefunction(wrapped_callback):
                 wrapped_callback = sync_to_async(wrapped_callback, thread_sensitive=True)
