@@ -461,12 +461,16 @@ async def test_a_thousand_clients_giving_up_mid_request_leave_the_pool_clean(tmp
                         await asyncio.sleep(rng.uniform(0, 0.03))  # simulates an abort at a random moment
 
                 aborted += await load.abort_requests(port, requests, until=stuck, answered=answered)
-        # Settled: nothing left inside a transaction.
+        # Settled: nothing left inside a transaction. A leaked one stays "idle in transaction" for good, so
+        # this wait fails on it; a second look afterwards could catch the outbox worker between its BEGIN and
+        # its first query (a transient state of every transaction), so the snapshot kept is the settled one.
+        activity: list[asyncpg.Record] = []
+
         async def settled() -> bool:
-            return all(row["state"] == "idle" for row in await _activity(database_url, name))
+            activity[:] = await _activity(database_url, name)
+            return all(row["state"] == "idle" for row in activity)
 
         await support.until(settled, what="the server's connections settled, none inside a transaction")
-        activity = await _activity(database_url, name)
         # Both pool connections can be checked out at once: two page loads both reach a table lock.
         async with httpx.AsyncClient(base_url=server.base_url, timeout=20) as client:
             async with _held_lock(database_url, "postgres", EVENTS_LOCK):
@@ -475,8 +479,7 @@ async def test_a_thousand_clients_giving_up_mid_request_leave_the_pool_clean(tmp
             statuses = [(await page).status_code for page in pages]
         log = server.log()
     assert aborted >= 0.9 * ABORTS, f"only {aborted} of {ABORTS} were aborted mid-flight ({answered})"
-    assert not [row for row in activity if row["state"] == "idle in transaction"], activity
-    assert len(activity) <= 2
+    assert len(activity) <= 2, activity
     assert statuses == [200, 200]
     assert await check_invariants(database_url) == []
     assert not log_trouble(log), log
