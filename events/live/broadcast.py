@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import asyncpg
@@ -138,6 +139,13 @@ class Broadcaster:
         self.pending: dict[int, SeatNews] = {}
         self.handouts: dict[int, asyncio.TimerHandle] = {}
         self.handed: dict[int, tuple[float, SeatNews]] = {}  # when, and what, the last hand-out gave
+        # Other channels heard on the same LISTEN connection (one per process is enough for all news): each
+        # callback gets the payload, or None after a reconnection (whatever was said meanwhile went unheard).
+        self.other_channels: dict[str, Callable[[str | None], None]] = {}
+
+    def listen(self, channel: str, callback: Callable[[str | None], None]) -> None:
+        """Hand ``channel``'s notifications to ``callback`` (set up before the listener starts)."""
+        self.other_channels[channel] = callback
 
     def subscribe(self, event_id: int) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1)
@@ -242,6 +250,9 @@ class Broadcaster:
                     database=url.database, timeout=10,
                     server_settings={"application_name": f"{settings.DB_APPLICATION_NAME}-listen"})
                 await connection.add_listener(CHANNEL, self._on_notify)
+                for channel, callback in self.other_channels.items():
+                    await connection.add_listener(channel, self._other_news(callback))
+                    callback(None)
                 delay = 0.5
                 pagecache.invalidate()  # changes made while we were not listening went unheard
                 for event_id in list(self.subscribers):  # what changed while we were not listening
@@ -259,6 +270,10 @@ class Broadcaster:
             finally:
                 if connection is not None and not connection.is_closed():
                     await connection.close(timeout=2)
+
+    @staticmethod
+    def _other_news(callback: Callable[[str | None], None]):
+        return lambda _connection, _pid, _channel, payload: callback(payload)
 
     def _on_notify(self, _connection, _pid, _channel, payload: str) -> None:
         try:
