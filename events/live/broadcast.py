@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import asyncpg
 from django.conf import settings
-from sqlalchemy import Text, bindparam, cast, func, select
+from sqlalchemy import Integer, Text, bindparam, cast, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -73,6 +73,13 @@ _COUNTS = (Event.id, Event.capacity, count_of(RegistrationStatus.CONFIRMED), cou
 _SEATS = select(*_COUNTS).where(Event.id == bindparam("event_id"))
 _SEATS_NOTIFIED = (select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)), *_COUNTS)
                    .where(Event.id == bindparam("event_id")))
+# The same news, and that one student's own registrations changed (their "My events" and their state on event
+# pages, which each process keeps until then): two notifications, still one statement under the lock.
+_USER_NEWS = cast(func.json_build_array("user", bindparam("user_id", type_=Integer)), Text)
+_SEATS_NOTIFIED_FOR_USER = (
+    select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)), func.pg_notify(CHANNEL, _USER_NEWS),
+           *_COUNTS)
+    .where(Event.id == bindparam("event_id")))
 
 
 def _news_of(row) -> SeatNews:
@@ -80,21 +87,29 @@ def _news_of(row) -> SeatNews:
     return SeatNews(event_id, capacity, confirmed, waitlisted, status == EventStatus.CANCELLED)
 
 
-async def seats_changed(session: AsyncSession, *, event_id: int) -> None:
+async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | None = None) -> None:
     """Announce, from inside the writing transaction (after its changes to the event and its seats, under
     the event's lock), that an event or its seats changed. ``event_id=0``: something else shown in the
-    public lists changed (only the page caches care)."""
+    public lists changed (only the page caches care). ``user_id``: a student who now has a registration for
+    the event (new, or back after leaving), so that what is kept of their own registrations is dropped; a
+    change to a registration the student already had is covered by the event's news."""
     await session.flush()  # the counts below must see this transaction's pending changes
     news = None
+    postgresql = db.dialect_name(session) == "postgresql"
     if event_id:
-        if db.dialect_name(session) == "postgresql":
+        if postgresql and user_id is not None:
+            row = (await session.execute(_SEATS_NOTIFIED_FOR_USER, {"event_id": event_id, "user_id": user_id})).first()
+            news = _news_of(row[2:]) if row is not None else None
+        elif postgresql:
             row = (await session.execute(_SEATS_NOTIFIED, {"event_id": event_id})).first()
             news = _news_of(row[1:]) if row is not None else None
         else:
             row = (await session.execute(_SEATS, {"event_id": event_id})).first()
             news = _news_of(row) if row is not None else None
-    if news is None and db.dialect_name(session) == "postgresql":
+    if news is None and postgresql:
         await session.execute(select(func.pg_notify(CHANNEL, str(event_id))))
+    if user_id is not None:
+        session.sync_session.info.setdefault("hyperion_users_changed", set()).add(user_id)
     changed = session.sync_session.info.setdefault("hyperion_seats_changed", {})
     # On PostgreSQL the streams follow the NOTIFY, which arrives in commit order across all processes;
     # publishing our own news at our commit as well could put it after a later commit's news.
@@ -103,6 +118,9 @@ async def seats_changed(session: AsyncSession, *, event_id: int) -> None:
 
 @sa_event.listens_for(Session, "after_commit")
 def _publish_after_commit(sync_session: Session) -> None:
+    users = sync_session.info.pop("hyperion_users_changed", None)
+    if users:
+        pagecache.invalidate_tags(pagecache.user_tag(user_id) for user_id in users)
     changed = sync_session.info.pop("hyperion_seats_changed", None)
     if not changed:
         return
@@ -115,6 +133,7 @@ def _publish_after_commit(sync_session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(sync_session: Session) -> None:
     sync_session.info.pop("hyperion_seats_changed", None)
+    sync_session.info.pop("hyperion_users_changed", None)
 
 
 async def seat_news(event_id: int) -> SeatNews | None:
@@ -283,6 +302,8 @@ class Broadcaster:
             return
         if isinstance(counts, list) and len(counts) == 5:
             self.publish(_news_of(counts))
+        elif isinstance(counts, list) and len(counts) == 2 and counts[0] == "user" and isinstance(counts[1], int):
+            pagecache.invalidate_tags((pagecache.user_tag(counts[1]),))
         elif isinstance(counts, int):
             self.announce(counts)
 

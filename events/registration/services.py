@@ -146,7 +146,7 @@ async def registration_place_locked(
     position = seats.next_waitlist_position if full else None
     await outbox.registration_messages(session, event=event, user_id=user_id, status=status,
                                               waitlist_position=position)
-    await broadcast.seats_changed(session, event_id=event.id)
+    await broadcast.seats_changed(session, event_id=event.id, user_id=user_id)
     return RegistrationOutcome(status=status, waitlist_position=position, registration_id=registration_id)
 
 

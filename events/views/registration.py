@@ -12,6 +12,7 @@ from events import errors
 from events.catalog import presenters
 from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
+from events.registration import memory
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
@@ -75,6 +76,5 @@ async def leave(request, slug: str):
 
 @login_required
 async def my_events(request):
-    async with db.read_connection() as connection:
-        rows = await registration_queries.my_registrations(connection, user_id=request.user.id)
+    rows = await memory.my_registrations(request.user.id, fresh=memory.just_acted(request))
     return render(request, "events/my_events.html", registration_presenters.my_events(rows, now=utcnow()))

@@ -9,15 +9,6 @@ from hyperion import db, pagecache
 from tests import factories, support
 
 
-@pytest.fixture
-def cache_on(settings):
-    settings.PAGE_CACHE_SECONDS = 30.0
-    settings.PAGE_CACHE_GRACE_SECONDS = 0.0
-    pagecache.clear()
-    yield
-    pagecache.clear()
-
-
 async def _statements_during(coroutine) -> int:
     with support.engine_events("before_cursor_execute") as statements:
         await coroutine
