@@ -104,7 +104,7 @@ def feed_personal(request, token: str):
         owner = db.run(feed_queries.feed_owner_by_token, session, token=token)
         if owner is None:
             raise Http404
-        changed_at = db.run(feed_queries.feed_registrations_changed_at, session, user_id=owner.id)
+        changed_at = owner.changed_at
         rows = db.run(feed_queries.feed_registrations, session, user_id=owner.id)
     with translation.override(owner.language):
         name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}

@@ -54,11 +54,11 @@ async def test_a_students_first_pages(student):
     assert len(await _sent(client, "get", "/")) == 2  # the list and the associations of the filter, once
 
 
-async def test_the_personal_feed_reads_its_owner_and_last_change(student):
+async def test_the_personal_feed_reads_its_owner_and_last_change_at_once(student):
     _client, token = student
     client = AsyncClient()  # a calendar application: the address's token, no cookie
-    assert len(await _sent(client, "get", f"/feeds/me/{token}.ics")) == 3  # owner, last change, rows
-    assert len(await _sent(client, "get", f"/feeds/me/{token}.ics")) == 2  # built: owner and last change
+    assert len(await _sent(client, "get", f"/feeds/me/{token}.ics")) == 2  # owner with last change, rows
+    assert len(await _sent(client, "get", f"/feeds/me/{token}.ics")) == 1  # built: owner with last change
 
 
 async def test_a_registration_is_one_transaction(student):
