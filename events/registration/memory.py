@@ -21,8 +21,10 @@ import dataclasses
 from django.contrib.messages.storage.cookie import CookieStorage
 
 from events.catalog.queries import EventDetail, MyState
+from events.models import RegistrationStatus
 from events.registration import queries
 from events.registration.queries import MyEventRow
+from events.rules import visibility
 from hyperion import db, pagecache
 
 # The page store bounds its memory in bytes: a rough size of one kept row (an event's fields and strings).
@@ -77,6 +79,25 @@ async def remember_for_student(connection, event: EventDetail, user_id: int, *, 
                       tags=(pagecache.event_tag(event.id),), size=_ROW_BYTES * 2)
     if pagecache.get(_mine_key(user_id)) is None:
         await _my_registrations_read(connection, user_id)
+
+
+def kept_event(slug: str) -> EventDetail | None:
+    """The published event ``slug`` as everyone sees it, if kept (seat counts may lag by the store's grace:
+    a registration checks them again under the event's lock)."""
+    return pagecache.get(_event_key(slug))
+
+
+def kept_overlaps(user_id: int, event: EventDetail) -> list[str] | None:
+    """Titles of the student's confirmed events going ahead that overlap ``event``, soonest first, from their
+    kept registrations (exact: never kept past a change); None when they are not kept. The same rule as
+    queries.confirmed_overlaps, which the tests hold it to."""
+    rows = pagecache.get(_mine_key(user_id))
+    if rows is None:
+        return None
+    return [row.event.title for row in rows
+            if row.status == RegistrationStatus.CONFIRMED and visibility.goes_ahead(row.event.status)
+            and row.event.id != event.id and row.event.starts_at < event.ends_at
+            and row.event.ends_at > event.starts_at]
 
 
 def _event_key(slug: str) -> tuple:

@@ -22,7 +22,12 @@ from hyperion import db
 
 async def _published_event(slug: str, user_id: int, *, overlaps: bool = False):
     """The published event the address names (404 otherwise), and, if asked, the student's confirmed
-    registrations it overlaps: one read connection for both."""
+    registrations it overlaps: from memory when both are kept (events/registration/memory.py; the service
+    checks the seats and the window again under the event's lock), else one read connection for both."""
+    event = memory.kept_event(slug)
+    found = memory.kept_overlaps(user_id, event) if event is not None and overlaps else []
+    if event is not None and found is not None:
+        return event, found
     async with db.read_connection() as connection:
         event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user_id)
         if event is None or not event.is_published:

@@ -3,6 +3,8 @@ events without a query, and never a state of theirs that is out of date, nor ano
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import httpx
 import pytest
 from django.conf import settings
@@ -10,6 +12,10 @@ from django.test import AsyncClient
 
 from events.accounts import auth
 from events.accounts.session_cache import session_cache
+from events.catalog import queries as catalog_queries
+from events.models import utcnow
+from events.registration import memory
+from events.registration import queries as registration_queries
 from events.registration import services as registration_services
 from hyperion import db, pagecache
 from tests import factories, support
@@ -134,3 +140,36 @@ async def test_another_processs_registration_and_promotion_reach_the_servers_kep
                 return "You are registered" in (await client.get("/events/gala/")).text
 
             await support.until(promoted, what="the promotion on the server's event page")
+
+
+async def test_the_kept_overlap_warning_follows_the_same_rule_as_the_query():
+    """Overlaps from the student's kept registrations (the registration form's warning without a query) name
+    the same events as queries.confirmed_overlaps: confirmed, going ahead, another event, overlapping (an event
+    that ends when the other starts does not overlap), soonest first."""
+    association = await factories.association()
+    start = utcnow().replace(microsecond=0) + timedelta(days=3)
+    new = await factories.event(association_id=association, slug="new", title="New", starts_at=start, hours=2)
+    shapes = {  # title: (starts after `start`, hours, registered as)
+        "Before": (-3, 4, "confirmed"), "Inside": (1, 0.5, "confirmed"), "Around": (-1, 5, "confirmed"),
+        "Touching": (2, 1, "confirmed"), "Waiting": (0, 1, "waitlisted"), "Left": (0, 1, "left"),
+        "Cancelled": (0, 1, "cancelled event"), "Apart": (5, 1, "confirmed"),
+    }
+    lea, noe = await factories.user(email="lea@etu.test"), await factories.user(email="noe@etu.test")
+    for index, (title, (offset, hours, how)) in enumerate(shapes.items()):
+        event_id = await factories.event(association_id=association, slug=f"e{index}", title=title,
+                                         starts_at=start + timedelta(hours=offset), hours=hours, capacity=1)
+        if how == "waitlisted":
+            await _register(event_id, noe)  # the one seat
+        await _register(event_id, lea)
+        if how == "left":
+            async with db.write_session() as session:
+                await registration_services.registration_leave(session, event_id=event_id, user_id=lea)
+        if how == "cancelled event":
+            await factories.event_transition(event_id=event_id, action="cancel")
+    assert await memory.my_registrations(lea)  # kept now
+    async with db.read_connection() as connection:
+        detail = await catalog_queries.event_detail(connection, slug="new", viewer_id=None)
+        from_sql = await registration_queries.confirmed_overlaps(
+            connection, user_id=lea, starts_at=detail.starts_at, ends_at=detail.ends_at, exclude_event_id=new)
+    assert from_sql == ["Before", "Around", "Inside"]
+    assert memory.kept_overlaps(lea, detail) == from_sql
