@@ -100,7 +100,7 @@ def _table(results: dict, scenario: str, name: str, servers=SERVERS) -> list[str
                      f"{_ms(p99)} | {errors} | {cell['peak_threads']} | {_num(cell['peak_rss_mb'])} |")
     ours = _cell(results, scenario, "ours", name)
     if ours:
-        for base in BASELINES:
+        for base in (base for base in BASELINES if base in servers):
             other = _cell(results, scenario, base, name)
             if other:
                 lines.append(f"| *ours / {LABELS[base]}* | {_ratio(_rps(ours), _rps(other))} | "
