@@ -262,7 +262,8 @@ def loggedin_section(results: dict) -> list[str]:
     if two:
         processes = results["a"]["ours_2w"].get("processes")
         out += ["", "### Two workers (`uvicorn --workers 2`), the logged-in mix at c=500", "",
-                f"CPU, threads and RSS summed over uvicorn's parent and its workers ({processes} processes); each "
+                f"CPU, threads and RSS summed over uvicorn's parent, its workers and multiprocessing's resource "
+                f"tracker ({processes} processes); each "
                 "worker has its own pool (10) and page store. wrk and PostgreSQL share the same two cores.", ""]
         out += _table(results, "a", "li_mix_c500", servers=("ours", "ours_2w"))[:4]
         if one and one["rps"]:

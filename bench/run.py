@@ -57,13 +57,14 @@ class Plan:
     open_loop: float
     rush_students: int
     rush_streams: int
+    idle_limit: float = 60  # seconds at most to wait for a server to finish the previous load's backlog
     wrk_threads: int = 2
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
             return cls(warm=1, single=3, mix=3, concurrency=(50, 500, 1000), latency_warm=3, latency_closed=4,
-                       open_loop=3, rush_students=300, rush_streams=300)
+                       open_loop=3, rush_students=300, rush_streams=300, idle_limit=20)
         return cls(warm=2, single=10, mix=20, concurrency=(50, 500, 1000), latency_warm=5, latency_closed=20,
                    open_loop=10, rush_students=2000, rush_streams=2000)
 
@@ -522,7 +523,7 @@ def measured_wrk(server: Server, database: Database, plan: Plan, script: str, co
                  kind: str = "mix") -> dict:
     """A warm-up (not measured), then one measured wrk cell, each cell from the same data."""
     run_wrk(server.port, script, connections, plan.warm, plan.wrk_threads, kind)
-    server.wait_idle()
+    server.wait_idle(plan.idle_limit)
     database.reset()
     return measured(server, lambda: run_wrk(server.port, script, connections, duration, plan.wrk_threads, kind))
 
@@ -585,7 +586,7 @@ def scenario_b(plan: Plan, database: Database, base_env: dict, results: dict, bu
             if extra:
                 server.pool["max_in_flight"] = 2 * (pool + overflow)
             run_wrk(server.port, script, 1000, plan.latency_warm, plan.wrk_threads)  # fills the pool
-            server.wait_idle()
+            server.wait_idle(plan.idle_limit)
             database.reset()
 
         # (prefix of the cells, wrk script, open-loop mix name) of each mix measured.
@@ -620,7 +621,7 @@ def scenario_b(plan: Plan, database: Database, base_env: dict, results: dict, bu
                 try:
                     for index, (name, rate, _why) in enumerate(rates):
                         if index:
-                            server.wait_idle()
+                            server.wait_idle(plan.idle_limit)
                             database.reset()
                         cell = measured(server, lambda port=server.port, r=rate, m=mix_name: run_openloop(
                             port, r, plan.open_loop, m))
@@ -644,7 +645,7 @@ def scenario_c(plan: Plan, database: Database, base_env: dict, data: dict, resul
                  max_overflow=OURS_POOL[1], log_name="c-ours")
     try:
         run_wrk(server.port, "detail.lua", 50, plan.warm, plan.wrk_threads)  # warm-up
-        server.wait_idle()
+        server.wait_idle(plan.idle_limit)
         database.reset()
         out_file = LOGS / "rush.json"
 
