@@ -277,3 +277,22 @@ async def test_a_streams_head_is_sent_before_its_first_event_and_a_head_request_
     await support.until(lambda: protocol.cycle.response_complete and transport.writes, what="the head sent")
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 200 OK\r\n")
     protocol.connection_lost(None)
+
+
+def test_caches_are_still_closed_after_each_request_when_a_backend_has_something_to_close(settings):
+    from django.core import signals
+    from django.core.cache import close_caches
+
+    def connected() -> bool:
+        return any(entry[1]() is close_caches for entry in signals.request_finished.receivers)
+
+    signals.request_finished.connect(close_caches)
+    try:
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache"}}
+        LoopBoundASGIHandler()
+        assert connected()
+        settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+        LoopBoundASGIHandler()  # its close does nothing: the receiver would only cost time
+        assert not connected()
+    finally:
+        signals.request_finished.connect(close_caches)  # as Django left it for the other tests
