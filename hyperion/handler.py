@@ -107,10 +107,10 @@ class LoopBoundASGIHandler(ASGIHandler):
     async def get_response_async(self, request):
         """Django's, with the error answers logged inline rather than by ``sync_to_async(log_response)``
         (a 403 in one line: hyperion/logfilters.py), and without its ``set_urlconf(settings.ROOT_URLCONF)``:
-        with no URLconf set, Django's resolver and ``reverse`` use ``settings.ROOT_URLCONF`` anyway, each
-        request runs in its own task (its own context, so nothing set by another request is seen), and that
-        task-local write cost ~3 µs a request, plus as much again for ``reset_urlconf`` to undo it. A
-        middleware that sets ``request.urlconf`` still gets it set by Django's ``resolve_request``."""
+        with no URLconf set, Django's resolver and ``reverse`` use ``settings.ROOT_URLCONF`` anyway, so the
+        task-local write (asgiref's ``Local``: a lock, a copy of its dict) and ``reset_urlconf``'s delete after
+        the response were work for nothing. A middleware that sets ``request.urlconf`` (none here) still gets
+        it set by Django's ``resolve_request``, and ``reset_urlconf`` still clears it."""
         response = await self._middleware_chain(request)
         response._resource_closers.append(request.close)
         if response.status_code >= 400:
@@ -232,7 +232,7 @@ def disconnect_cache_closing_with_nothing_to_close() -> None:
     """Disconnect Django's ``close_caches`` from ``request_finished`` when every configured cache backend
     keeps Django's do-nothing ``BaseCache.close`` (all but memcached's, in Django 6.1; the site configures
     none, so local memory): after each request it walks the caches made in this task, through a task-local
-    lookup per alias (~5 µs), only to call that ``close``. A backend whose ``close`` does something keeps
+    lookup per alias, only to call that ``close``. A backend whose ``close`` does something keeps
     the receiver."""
     from django.core.cache import close_caches
     from django.core.cache.backends.base import BaseCache
