@@ -180,9 +180,12 @@ async def test_the_handler_sends_a_response_exactly_as_djangos_send_response():
 
     ours.clear()
     djangos.clear()
-    stream = StreamingHttpResponse(iter([b"a", b"b"]))
-    await LoopBoundASGIHandler.send_response(LoopBoundASGIHandler(), stream, _appending(ours))
-    await ASGIHandler.send_response(ASGIHandler(), StreamingHttpResponse(iter([b"a", b"b"])), _appending(djangos))
+    async def parts():
+        yield b"a"
+        yield b"b"
+
+    await LoopBoundASGIHandler.send_response(LoopBoundASGIHandler(), StreamingHttpResponse(parts()), _appending(ours))
+    await ASGIHandler.send_response(ASGIHandler(), StreamingHttpResponse(parts()), _appending(djangos))
     assert ours == djangos
 
 
