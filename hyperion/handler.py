@@ -27,6 +27,7 @@ pyproject.toml, and tests/plumbing/test_asgi.py and tests/plumbing/test_error_th
 from __future__ import annotations
 
 import asyncio
+import io
 from contextlib import closing
 from inspect import iscoroutinefunction
 
@@ -38,7 +39,7 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.exception import response_for_exception
 from django.http import Http404
 from django.http.multipartparser import MultiPartParserError
-from django.urls import set_script_prefix, set_urlconf
+from django.urls import set_script_prefix
 from django.utils.log import log_response
 
 # The client's mistakes, answered by the error views on the event loop (a 500 still takes Django's path).
@@ -51,10 +52,34 @@ class RequestProcessed(Exception):
 
 
 class LoopBoundASGIHandler(ASGIHandler):
+    def __init__(self) -> None:
+        super().__init__()
+        disconnect_cache_closing_with_nothing_to_close()
+
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         await self.handle(scope, receive, send)
+
+    async def read_body(self, receive):
+        """Django's, except for a body that came whole in one message and fits in memory (every GET: an
+        empty one): a ``BytesIO`` of it rather than a ``SpooledTemporaryFile`` written chunk by chunk (which
+        holds it in memory too at that size). Any other body goes to Django's, the first message replayed."""
+        message = await receive()
+        if message["type"] == "http.request" and not message.get("more_body", False):
+            body = message.get("body", b"")
+            if len(body) <= settings.FILE_UPLOAD_MAX_MEMORY_SIZE:
+                return io.BytesIO(body)
+        replayed = False
+
+        async def receive_again():
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return message
+            return await receive()
+
+        return await super().read_body(receive_again)
 
     async def handle(self, scope, receive, send):
         try:
@@ -81,8 +106,11 @@ class LoopBoundASGIHandler(ASGIHandler):
 
     async def get_response_async(self, request):
         """Django's, with the error answers logged inline rather than by ``sync_to_async(log_response)``
-        (a 403 in one line: hyperion/logfilters.py)."""
-        set_urlconf(settings.ROOT_URLCONF)
+        (a 403 in one line: hyperion/logfilters.py), and without its ``set_urlconf(settings.ROOT_URLCONF)``:
+        with no URLconf set, Django's resolver and ``reverse`` use ``settings.ROOT_URLCONF`` anyway, so the
+        task-local write (asgiref's ``Local``: a lock, a copy of its dict) and ``reset_urlconf``'s delete after
+        the response were work for nothing. A middleware that sets ``request.urlconf`` (none here) still gets
+        it set by Django's ``resolve_request``, and ``reset_urlconf`` still clears it."""
         response = await self._middleware_chain(request)
         response._resource_closers.append(request.close)
         if response.status_code >= 400:
@@ -149,6 +177,21 @@ class LoopBoundASGIHandler(ASGIHandler):
             raise RuntimeError("Response is still a coroutine.")
         return response
 
+    async def send_response(self, response, send):
+        """Django's, for a whole (not streaming) response, with the headers read from the response's header
+        store rather than through ``response.items()``, whose mapping view looks each name up again (~12
+        generator steps and lookups per header). The names and values are the ones Django checked when they
+        were set: ``ResponseHeaders`` keeps each as ``(name as given, value)``, both ``str``. A stream goes
+        to Django's."""
+        if response.streaming:
+            return await super().send_response(response, send)
+        headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.headers._store.values()]
+        for cookie in response.cookies.values():
+            headers.append((b"Set-Cookie", cookie.OutputString().encode("ascii")))
+        await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
+        for chunk, last in self.chunk_bytes(response.content):
+            await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+
     async def send_until_disconnect(self, response, receive, send) -> None:
         """Django's watch for the client leaving, kept for streams only: a live seat counter may stay open for
         hours and must end when its page closes. Django runs it around every response: a task per request,
@@ -183,3 +226,17 @@ def disconnect_orm_request_signals() -> None:
     signals.request_started.disconnect(db.reset_queries)
     signals.request_started.disconnect(db.close_old_connections)
     signals.request_finished.disconnect(db.close_old_connections)
+
+
+def disconnect_cache_closing_with_nothing_to_close() -> None:
+    """Disconnect Django's ``close_caches`` from ``request_finished`` when every configured cache backend
+    keeps Django's do-nothing ``BaseCache.close`` (all but memcached's, in Django 6.1; the site configures
+    none, so local memory): after each request it walks the caches made in this task, through a task-local
+    lookup per alias, only to call that ``close``. A backend whose ``close`` does something keeps
+    the receiver."""
+    from django.core.cache import close_caches
+    from django.core.cache.backends.base import BaseCache
+    from django.utils.module_loading import import_string
+
+    if all(import_string(cache["BACKEND"]).close is BaseCache.close for cache in settings.CACHES.values()):
+        signals.request_finished.disconnect(close_caches)

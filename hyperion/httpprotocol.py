@@ -27,7 +27,7 @@ import weakref
 from typing import Any
 
 from uvicorn.config import Config
-from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
 
 PROTOCOL = "hyperion.httpprotocol:HyperionHttpProtocol"
@@ -83,6 +83,8 @@ class HyperionHttpProtocol(HttpToolsProtocol):
             super().on_headers_complete()
         finally:
             self.app = app
+        if self.cycle is not None and self.cycle.scope is self.scope and self.scope["method"] != "HEAD":
+            _write_head_with_body(self.cycle, self.loop)
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
@@ -124,6 +126,63 @@ class HyperionHttpProtocol(HttpToolsProtocol):
         if self.request_begun and (self.cycle is None or self.cycle.response_complete):
             self.transport.write(STATUS_LINE[408] + b"content-length: 0\r\nconnection: close\r\n\r\n")
         self.transport.close()
+
+
+class _HeadWithBody:
+    """The transport a request's cycle writes to: the response's head (status line and headers, which uvicorn
+    writes on ``http.response.start``) is held until the first body write and goes out with it in one
+    write, so a page costs one ``send`` system call instead of two (and the client one packet to read).
+    A head not followed by a body in the same turn of the loop (a stream waiting for its first event)
+    goes out on the next turn. Everything else goes to the connection's transport."""
+
+    __slots__ = ("transport", "loop", "holding", "head")
+
+    def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop) -> None:
+        self.transport, self.loop, self.holding, self.head = transport, loop, False, b""
+
+    def write(self, data: bytes) -> None:
+        if self.holding:  # the head, written by uvicorn's send of http.response.start
+            self.holding = False
+            self.head = data
+            self.loop.call_soon(self.flush)
+        elif self.head:
+            head, self.head = self.head, b""
+            self.transport.write(head + data)
+        else:
+            self.transport.write(data)
+
+    def flush(self) -> None:
+        if self.head:
+            head, self.head = self.head, b""
+            if not self.transport.is_closing():
+                self.transport.write(head)
+
+    def close(self) -> None:
+        self.flush()
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.transport, name)
+
+
+def _write_head_with_body(cycle: RequestResponseCycle, loop: asyncio.AbstractEventLoop) -> None:
+    """Give the cycle a ``_HeadWithBody`` transport, told by the cycle's ``send`` which write is the head.
+    (HEAD responses are left alone: uvicorn writes no body for them.)"""
+    transport = _HeadWithBody(cycle.transport, loop)
+    cycle.transport = transport  # type: ignore[assignment]  # writes, closes and is_closing are what it is asked
+    uvicorn_send = cycle.send
+
+    async def send(message) -> None:
+        transport.holding = message["type"] == "http.response.start"
+        try:
+            await uvicorn_send(message)
+        finally:
+            transport.holding = False
+
+    cycle.send = send  # type: ignore[method-assign]  # run_asgi hands the app self.send: this one
 
 
 async def _busy(scope, receive, send) -> None:

@@ -17,7 +17,6 @@ from functools import cache
 from urllib.parse import quote
 
 from django.conf import settings
-from django.contrib.messages import get_messages
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 from django.middleware.csrf import get_token
@@ -30,6 +29,7 @@ from jinja2 import Environment, pass_context
 from markupsafe import Markup
 
 from hyperion import hooks
+from hyperion.middleware import page_messages
 from hyperion.staticfiles import fingerprint
 
 
@@ -221,7 +221,7 @@ def environment(**options) -> Environment:
     env.globals.update(
         url=url,
         static=static,
-        messages=get_messages,
+        messages=page_messages,
         get_language=translation.get_language,
         LANGUAGES=settings.LANGUAGES,
         **app_globals,

@@ -13,13 +13,18 @@ import logging
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.conf import settings
+from django.contrib.messages import get_messages
 from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.messages.storage import default_storage
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.middleware.csp import ContentSecurityPolicyMiddleware
 from django.middleware.csrf import CsrfViewMiddleware
 from django.middleware.security import SecurityMiddleware
 from django.utils import translation
 from django.utils.cache import patch_vary_headers
+from django.utils.csp import CSP, build_policy
+from django.utils.functional import SimpleLazyObject, empty
 
 from hyperion import hooks
 from hyperion.errors import is_database_unavailable, service_unavailable
@@ -48,6 +53,7 @@ class SecurityHeadersMiddleware(_AsyncMiddleware):
         self.security = SecurityMiddleware(_unused_get_response)
         self.frames = XFrameOptionsMiddleware(_unused_get_response)
         self.csp = ContentSecurityPolicyMiddleware(_unused_get_response)
+        self._policies = _NoncelessPolicies()
 
     async def __call__(self, request):
         self.csp.process_request(request)
@@ -56,9 +62,44 @@ class SecurityHeadersMiddleware(_AsyncMiddleware):
             response = await self.get_response(request)
         response = self.security.process_response(request, response)
         response = self.frames.process_response(request, response)
-        if settings.PERMISSIONS_POLICY:  # Django has no setting for it; a view's own value wins, as for CSP
-            response.headers.setdefault("Permissions-Policy", settings.PERMISSIONS_POLICY)
-        return self.csp.process_response(request, response)
+        permissions_policy = settings.PERMISSIONS_POLICY
+        if permissions_policy:  # Django has no setting for it; a view's own value wins, as for CSP
+            response.headers.setdefault("Permissions-Policy", permissions_policy)
+        return self.content_security_policy(request, response)
+
+    def content_security_policy(self, request, response):
+        """Django's ``ContentSecurityPolicyMiddleware.process_response`` (6.1.3, a copy: the tripwire compares
+        it), with the header of a policy that holds no nonce built once per policy rather than per response:
+        ``build_policy`` then depends on the policy alone: the same string, rebuilt for every response."""
+        nonce = getattr(request, "_csp_nonce", None)
+        sentinel = object()
+        if (csp_config := getattr(response, "_csp_config", sentinel)) is sentinel:
+            csp_config = settings.SECURE_CSP
+        if (csp_ro_config := getattr(response, "_csp_ro_config", sentinel)) is sentinel:
+            csp_ro_config = settings.SECURE_CSP_REPORT_ONLY
+        for header, config in ((CSP.HEADER_ENFORCE, csp_config), (CSP.HEADER_REPORT_ONLY, csp_ro_config)):
+            if config and header not in response:
+                response.headers[str(header)] = self._policies.header(config, nonce)
+        return response
+
+
+class _NoncelessPolicies:
+    """The CSP header of the last policies seen, for responses whose nonce was never generated (a nonce makes
+    every header different: those are built each time). Keyed by the policy object itself, held here so
+    its identity cannot be reused: ``override_settings`` or a view's ``csp_override`` bring a new object."""
+
+    def __init__(self) -> None:
+        self._built: dict[int, tuple[dict, str]] = {}
+
+    def header(self, config: dict, nonce) -> str:
+        if nonce:  # the LazyNonce is true once generated: the page used it
+            return build_policy(config, nonce)
+        built = self._built.get(id(config))
+        if built is None or built[0] is not config:
+            if len(self._built) >= 16:  # a handful of policies in practice (the setting, a few views' overrides)
+                self._built.clear()
+            built = self._built[id(config)] = (config, build_policy(config))
+        return built[1]
 
 
 class AuthSessionMiddleware(_AsyncMiddleware):
@@ -97,8 +138,14 @@ class LanguageMiddleware(_AsyncMiddleware):
         finally:
             translation.deactivate()
         response.headers.setdefault("Content-Language", language)
-        patch_vary_headers(response, ("Accept-Language", "Cookie"))
+        if response.has_header("Vary"):
+            patch_vary_headers(response, self.VARY)
+        else:  # what patch_vary_headers writes on a response without Vary, without its parsing
+            response.headers["Vary"] = self.NEW_VARY
         return response
+
+    VARY = ("Accept-Language", "Cookie")
+    NEW_VARY = ", ".join(VARY)
 
 
 class CsrfAndMessagesMiddleware(_AsyncMiddleware):
@@ -110,11 +157,17 @@ class CsrfAndMessagesMiddleware(_AsyncMiddleware):
         self.messages = MessageMiddleware(_unused_get_response)
 
     async def __call__(self, request):
-        self.messages.process_request(request)
+        request._messages = LazyMessages(request)  # MessageMiddleware.process_request, made when first used
         self.csrf.process_request(request)
         response = await self.get_response(request)
         response = self.csrf.process_response(request, response)
-        response = self.messages.process_response(request, response)
+        storage = request._messages
+        if type(storage) is not LazyMessages or storage._wrapped is not empty:
+            if type(storage) is LazyMessages:
+                request._messages = storage._wrapped
+            response = self.messages.process_response(request, response)
+        # else nobody read or added a message: Django's process_response would store nothing (the storage is
+        # neither used nor added to), so it is skipped with the storage that was never made.
         # The message storage and the request refer to each other: left so, every request and all it holds
         # waited for the cyclic garbage collector. The messages are stored in the response by now.
         del request._messages
@@ -147,3 +200,26 @@ class DatabaseOutagePageMiddleware(_AsyncMiddleware):
                 raise
             logger.warning("database unavailable during %s %s: %s", request.method, request.path, error)
             return service_unavailable(request)
+
+
+class LazyMessages(SimpleLazyObject):
+    """``request._messages``: the storage Django's ``MessageMiddleware.process_request`` puts there
+    (``default_storage(request)``), made the first time a view adds a message or a page reads them. Making it
+    costs a storage and its cookie signer on every request, though most requests neither add nor read any
+    (the largest cost of the old CSRF-and-messages middleware on /healthz)."""
+
+    def __init__(self, request) -> None:
+        super().__init__(lambda: default_storage(request))
+
+
+def page_messages(request):
+    """The messages a page shows (the ``messages()`` of templates): Django's ``get_messages``, except that
+    on a request that brought no messages cookie and added no message the cookie storage would hold none, so
+    an empty tuple answers without making it. Reading an empty storage marks nothing (the page only iterates
+    messages it has), so the response is the same either way: no messages cookie set or deleted."""
+    storage = getattr(request, "_messages", ())
+    if (type(storage) is LazyMessages and storage._wrapped is empty
+            and settings.MESSAGE_STORAGE == "django.contrib.messages.storage.cookie.CookieStorage"
+            and CookieStorage.cookie_name not in request.COOKIES):
+        return ()
+    return get_messages(request)

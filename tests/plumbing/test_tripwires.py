@@ -98,6 +98,26 @@ def test_get_response_copies_find_the_handler_state_they_read():
             "(_view_response)")
 
 
+def test_send_response_and_read_body_short_cuts_follow_the_versions_read():
+    """LoopBoundASGIHandler.send_response is Django's for a whole response with the headers read from the
+    ResponseHeaders store ((name as given, value), both str, checked when set); read_body answers a body that
+    came whole in one message with a BytesIO, else calls Django's with that message replayed."""
+    from django.core.handlers.asgi import ASGIHandler
+    from django.http import HttpResponse
+
+    versions_read = {ASGIHandler.send_response: ("d91e83d2c6859eda", "a copy of Django 6.1.3's, whole responses"),
+                     ASGIHandler.read_body: ("88b4e284fc829700", "the short-cut for a body that came whole")}
+    for method, (expected, what) in versions_read.items():
+        assert source_hash(method) == expected, (
+            f"django.core.handlers.asgi.ASGIHandler.{method.__name__} changed upstream: revisit hyperion/handler.py "
+            f"(LoopBoundASGIHandler.{method.__name__}: {what})")
+    response = HttpResponse(b"", headers={"X-Bytes": b"v"})
+    response["Content-Disposition"] = "caf\u00e9"
+    assert sorted(response.headers._store.values()) == [
+        ("Content-Disposition", "caf\u00e9"), ("Content-Type", "text/html; charset=utf-8"), ("X-Bytes", "v")], (
+        "ResponseHeaders no longer keeps (name, str value) in _store: revisit hyperion/handler.py (send_response)")
+
+
 def test_django_db_request_receivers_are_the_ones_disconnected():
     """disconnect_orm_request_signals disconnects these by identity: renamed, they would stay connected
     (a thread hop per request) and disconnect() would say nothing."""
@@ -249,6 +269,31 @@ def test_message_middleware_keeps_its_storage_on_request_messages(rf):
         "(CsrfAndMessagesMiddleware's del request._messages)")
 
 
+def test_the_middleware_short_cuts_follow_the_versions_read():
+    """SecurityHeadersMiddleware.content_security_policy is a copy of Django's CSP process_response (with a
+    nonce-less policy's header built once); CsrfAndMessagesMiddleware puts the storage Django's
+    process_request would make on request._messages, lazily, and skips Django's process_response when it was
+    never made (update stores nothing for a storage neither used nor added to); page_messages skips making
+    it when the cookie storage would find no cookie."""
+    from django.contrib.messages.middleware import MessageMiddleware
+    from django.contrib.messages.storage.base import BaseStorage
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.middleware.csp import ContentSecurityPolicyMiddleware
+
+    assert source_hash(ContentSecurityPolicyMiddleware.process_response) == "1be74a3834c7ceb1", (
+        "Django's ContentSecurityPolicyMiddleware.process_response changed: revisit hyperion/middleware.py "
+        "(SecurityHeadersMiddleware.content_security_policy is a copy of Django 6.1.3's)")
+    assert source_hash(MessageMiddleware.process_request) == "7f4834ba26ee0583", (
+        "Django's MessageMiddleware.process_request changed: revisit hyperion/middleware.py (LazyMessages)")
+    assert source_hash(MessageMiddleware.process_response) == "04469c9493c90e26", (
+        "Django's MessageMiddleware.process_response changed: revisit hyperion/middleware.py "
+        "(CsrfAndMessagesMiddleware skips it for a storage never made)")
+    assert source_hash(BaseStorage.update) == "3db9589128339b47", (
+        "Django's BaseStorage.update changed: revisit hyperion/middleware.py (a storage never made stores nothing)")
+    assert source_hash(CookieStorage._get) == "f846318e67c4b5fa", (
+        "Django's CookieStorage._get changed: revisit hyperion/middleware.py (page_messages: no cookie, no message)")
+
+
 def test_wrapped_middleware_have_the_hooks_the_wrappers_call():
     """The async wrappers call the hooks of Django's middleware one by one: a hook Django adds would be
     skipped."""
@@ -331,6 +376,12 @@ def test_http_protocol_methods_the_subclass_wraps_are_the_versions_read():
     assert parameters(HttpToolsProtocol.on_message_begin) == ["self"]
     assert "self.response_complete = False" in inspect.getsource(httptools_impl.RequestResponseCycle.__init__), (
         "RequestResponseCycle.response_complete changed: revisit hyperion/httpprotocol.py")
+    assert source_hash(httptools_impl.RequestResponseCycle.send) == "abdd8601b326a8da", (
+        "uvicorn's RequestResponseCycle.send changed upstream: revisit hyperion/httpprotocol.py (_HeadWithBody: "
+        "the write during http.response.start is the head, then body writes, through self.transport)")
+    assert source_hash(httptools_impl.RequestResponseCycle.run_asgi) == "0f33f2449a444bc2", (
+        "uvicorn's RequestResponseCycle.run_asgi changed upstream: revisit hyperion/httpprotocol.py "
+        "(_write_head_with_body: the app is handed self.send, the instance's wrapper)")
     assert httptools_impl.STATUS_LINE[408] == b"HTTP/1.1 408 Request Timeout\r\n", (
         "uvicorn's STATUS_LINE changed: revisit hyperion/httpprotocol.py (_shed's 408)")
 
