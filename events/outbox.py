@@ -101,10 +101,19 @@ async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int
         if also is not None:
             await session.execute(insert(OutboxMessage), [also])
         return
-    reminder = {"kind": "event.reminder", "recipient_id": user_id, "event_id": event.id, "payload": {},
-                "status": OutboxStatus.PENDING, "send_after": when, "dedupe_key": _reminder_key(event.id, user_id),
-                "attempts": 0, "last_error": "", "created_at": utcnow()}
-    rows = [reminder] if also is None else [{**also, "dedupe_key": None}, reminder]
+    reminder = _reminder_row(event.id, user_id, when)
+    await _reminders_upsert(session, [reminder] if also is None else [{**also, "dedupe_key": None}, reminder], when)
+
+
+def _reminder_row(event_id: int, user_id: int, when: datetime) -> dict[str, Any]:
+    return {"kind": "event.reminder", "recipient_id": user_id, "event_id": event_id, "payload": {},
+            "status": OutboxStatus.PENDING, "send_after": when, "dedupe_key": _reminder_key(event_id, user_id),
+            "attempts": 0, "last_error": "", "created_at": utcnow()}
+
+
+async def _reminders_upsert(session: AsyncSession, rows: list[dict[str, Any]], when: datetime) -> None:
+    """Insert ``rows``: a reminder already there (same dedupe key) is re-armed unless a sender is delivering it
+    right now."""
     upsert = _dialect_insert(session)(OutboxMessage).values(rows)
     await session.execute(upsert.on_conflict_do_update(
         index_elements=[OutboxMessage.dedupe_key],
@@ -147,12 +156,29 @@ async def registration_messages(
     session: AsyncSession, *, event: Event, user_id: int, status: RegistrationStatus, waitlist_position: int | None
 ) -> None:
     """A student registered (or was added): tell them, and arm the reminder if confirmed."""
-    if status == RegistrationStatus.CONFIRMED:  # the message and the reminder: one statement
-        await reminder_schedule(session, event=event, user_id=user_id,
-                                also=_message_row("registration.confirmed", user_id, event.id))
-    else:
-        await notify(session, kind="registration.waitlisted", recipient_ids=[user_id], event_id=event.id,
-                     payload={"position": waitlist_position})
+    await registrations_messages(session, event=event, placed=[(user_id, status, waitlist_position)])
+
+
+async def registrations_messages(
+    session: AsyncSession, *, event: Event, placed: list[tuple[int, RegistrationStatus, int | None]]
+) -> None:
+    """Students registered (a registration batch: user, status, place in line): tell each, and arm the
+    reminder of each confirmed one, all in ONE statement (an upsert on the reminders' dedupe key; the other
+    messages have no key, so they never conflict): a batch of a rush holds the event's lock for one round
+    trip of messages, not one per student. The caller holds the event's lock."""
+    when = reminder_time(event.starts_at)
+    arm = when > utcnow()  # else too late for a reminder: the event is tomorrow or sooner
+    rows: list[dict[str, Any]] = []
+    for user_id, status, waitlist_position in placed:
+        if status == RegistrationStatus.CONFIRMED:
+            rows.append({**_message_row("registration.confirmed", user_id, event.id), "dedupe_key": None})
+            if arm:
+                rows.append(_reminder_row(event.id, user_id, when))
+        else:
+            rows.append({**_message_row("registration.waitlisted", user_id, event.id,
+                                        {"position": waitlist_position}), "dedupe_key": None})
+    if rows:
+        await _reminders_upsert(session, rows, when)
 
 
 async def promotion_messages(session: AsyncSession, *, event: Event, user_ids: tuple[int, ...]) -> None:
