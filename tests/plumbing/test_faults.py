@@ -322,6 +322,46 @@ async def test_requests_whose_clients_left_while_queued_are_not_served(tmp_path,
     assert not log_trouble(log), log
 
 
+@pytest.mark.postgres_only
+async def test_registrations_whose_clients_left_while_in_the_events_line_are_not_written(tmp_path, database_url):
+    """Registrations for one event wait in the process's line while a batch is written (group commit,
+    events/registration/services.py). Students who give up while in that line are not registered behind
+    their back; the one whose batch was already being written is, and so is the next who stays."""
+    cast = await load.seed(database_url, students=6)
+    event = cast.events[0]
+    name = _app_name("leftline")
+    with support.uvicorn_server(tmp_path, env=_server_env(name, DB_POOL_SIZE="4"), extra_args=TRACE) as server:
+        first, *others, last = [load.Student(server.base_url, student) for student in cast.students]
+        event_lock = f"SELECT 1 FROM events WHERE id = {int(event.id)} FOR UPDATE"  # noqa: S608 - an integer
+        async with _held_lock(database_url, "postgres", event_lock):
+            writing = asyncio.create_task(first.act(event, "register"))  # its batch waits for the event's lock
+            await _waiting_on_lock(database_url, name)
+            arrived = server.log().count(STARTED)
+            leaving = [asyncio.create_task(student.act(event, "register")) for student in others]
+            await _logged(server, STARTED, arrived + len(others))  # in the app: behind the batch being written
+            lost = server.log().count(CONNECTION_LOST)
+            for task in leaving:  # the browsers give up: their connections close
+                task.cancel()
+            await asyncio.gather(*leaving, return_exceptions=True)
+            for student in others:
+                await student.aclose()
+            await _logged(server, CONNECTION_LOST, lost + len(others))  # the server saw them leave
+        written = await writing
+        stayed = await last.act(event, "register")
+        for student in (first, last):
+            await student.aclose()
+        log = server.log()
+    connection = await _pg_connect(database_url)
+    try:
+        registrants = set(await connection.fetchval(
+            "SELECT array_agg(user_id) FROM registrations WHERE event_id = $1", event.id))
+    finally:
+        await connection.close()
+    assert written == stayed == load.ACK_CONFIRMED
+    assert registrants == {cast.students[0].id, cast.students[-1].id}
+    assert not log_trouble(log), log
+
+
 def test_runserver_sets_the_admission_limit_and_graceful_timeout_from_settings(monkeypatch):
     from django.conf import settings
     from django.core.management import call_command
