@@ -232,8 +232,9 @@ async def _register_batch(session: AsyncSession, event_id: int, batch: list[_App
                         await _register_batch(alone, event_id, [member])
             return
     except BaseException as error:
-        # Nothing of this batch was written: each member gets the error (a DomainError such as EventNotFound
-        # is everyone's answer; anything else fails each request as it would have failed alone).
+        # The batch failed as one transaction (rolled back; or cancelled, at a shutdown, with the outcome
+        # unknown): each member gets the error, as it would have alone (a DomainError such as EventNotFound
+        # is everyone's answer).
         for member in batch:
             if not member.answer.done():
                 member.answer.set_result(error if isinstance(error, Exception) else RuntimeError(
