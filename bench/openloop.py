@@ -4,6 +4,7 @@ closed-loop tools such as wrk hide once the accept queue fills). Bounded in coun
 in time (duration + timeout). Loopback only.
 
     python -m bench.openloop --port 8001 --rate 300 --duration 15 --data bench/results/tokens.json --out x.json
+    python -m bench.openloop ... --mix loggedin   # the logged-in students' mix (bench/mix.py)
 """
 
 from __future__ import annotations
@@ -29,14 +30,15 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def run(*, host: str, port: int, rate: float, duration: float, request_timeout: float, max_open: int,
-              data: dict, seed: int) -> dict:
+              data: dict, seed: int, mix_name: str = "anon") -> dict:
     loop = asyncio.get_running_loop()
     timeout = request_timeout
     rng = random.Random(seed)  # noqa: S311 - picks pages for a load test, not secrets
     total = int(rate * duration)
     plan = []
     for _ in range(total):
-        method, path, headers, body = mix.request_for(mix.pick(rng), data, rng)
+        method, path, headers, body = mix.request_for(mix.pick(rng, mix_name), data, rng,
+                                                      loggedin=mix_name == "loggedin")
         plan.append(raw_request(method, path, f"{host}:{port}", headers, body))
     idle: list[Connection] = []
     open_count = 0
@@ -122,6 +124,8 @@ def main() -> None:
     parser.add_argument("--max-open", type=int, default=3000, help="connections at most (then: counted refused)")
     parser.add_argument("--data", required=True, help="tokens JSON written by bench.run")
     parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--mix", default="anon", choices=sorted(mix.MIXES),
+                        help="anon: the visitors' mix; loggedin: logged-in students only (bench/mix.py)")
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     if not args.host.startswith("127."):
@@ -131,7 +135,8 @@ def main() -> None:
     import uvloop
 
     result = uvloop.run(run(host=args.host, port=args.port, rate=args.rate, duration=args.duration,
-                            request_timeout=args.timeout, max_open=args.max_open, data=data, seed=args.seed))
+                            request_timeout=args.timeout, max_open=args.max_open, data=data, seed=args.seed,
+                            mix_name=args.mix))
     with open(args.out, "w") as file:
         json.dump(result, file)
 

@@ -11,9 +11,21 @@ LABELS = {
     "ours_nocache": "ours, no page cache",
     "base50": "baseline gthread 50",
     "base200": "baseline gthread 200",
+    "ours_2w": "ours, 2 workers",
 }
-SERVERS = list(LABELS)
+SERVERS = ["ours", "ours_nocache", "base50", "base200"]
+LOGGEDIN_SINGLE = ("ours", "ours_nocache")
 BASELINES = ("base50", "base200")
+# Issue 18's logged-in single pages: (cell, title, CPU/request target in ms). The event page is the cell
+# "detail_student" of the visitors' section (the same request).
+LOGGEDIN_PAGES = [
+    ("li_home", "Home `/`", 1.0),
+    ("detail_student", "Event page `/events/<random slug>/`", 1.0),
+    ("li_my_events", "My events `/me/events/`", 1.0),
+    ("li_calendar", "Calendar month `/calendar/`", 1.0),
+    ("li_feed", "Personal feed `/feeds/me/<token>.ics` (token only, as a calendar app)", 1.0),
+    ("li_register", "Registration POST `/events/<open event>/register/` (first come, seats free)", 2.0),
+]
 
 
 def _clean(value):
@@ -88,7 +100,7 @@ def _table(results: dict, scenario: str, name: str, servers=SERVERS) -> list[str
                      f"{_ms(p99)} | {errors} | {cell['peak_threads']} | {_num(cell['peak_rss_mb'])} |")
     ours = _cell(results, scenario, "ours", name)
     if ours:
-        for base in BASELINES:
+        for base in (base for base in BASELINES if base in servers):
             other = _cell(results, scenario, base, name)
             if other:
                 lines.append(f"| *ours / {LABELS[base]}* | {_ratio(_rps(ours), _rps(other))} | "
@@ -96,6 +108,16 @@ def _table(results: dict, scenario: str, name: str, servers=SERVERS) -> list[str
                              f"{_ratio(ours['peak_threads'], other['peak_threads'])} | "
                              f"{_ratio(ours['peak_rss_mb'], other['peak_rss_mb'])} |")
     return lines
+
+
+def _ours_and_baselines(results: dict, scenario: str, name: str) -> tuple[dict | None, ...]:
+    return tuple(_cell(results, scenario, server, name) for server in ("ours", *BASELINES))
+
+
+def _throughput_rows(where: str, ours: dict | None, others) -> list[tuple[str, str, bool | None]]:
+    """A "≥ N× <baseline> throughput" target row for each (baseline cell, N, its name) measured."""
+    return [(f"{where}: ≥ {factor}× {name} throughput", _ratio(ours["rps"], other["rps"]),
+             ours["rps"] >= factor * other["rps"]) for other, factor, name in others if ours and other]
 
 
 def targets(results: dict) -> list[tuple[str, str, bool | None]]:
@@ -122,15 +144,8 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
         rows.append(("c=1000 (mix): ≤ 100 MB RSS per worker", f"{top['peak_rss_per_process_mb']:.0f} MB",
                      top["peak_rss_per_process_mb"] <= 100))
         rows.append(("c=1000 (mix): zero errors", str(top["errors"]), top["errors"] == 0))
-    ours_b = _cell(results, "b", "ours", "mix_c1000")
-    base50_b = _cell(results, "b", "base50", "mix_c1000")
-    base200_b = _cell(results, "b", "base200", "mix_c1000")
-    if ours_b and base50_b:
-        rows.append(("(b) c=1000: ≥ 5× baseline-50 throughput", _ratio(ours_b["rps"], base50_b["rps"]),
-                     ours_b["rps"] >= 5 * base50_b["rps"]))
-    if ours_b and base200_b:
-        rows.append(("(b) c=1000: ≥ 2× baseline-200 throughput", _ratio(ours_b["rps"], base200_b["rps"]),
-                     ours_b["rps"] >= 2 * base200_b["rps"]))
+    ours_b, base50_b, base200_b = _ours_and_baselines(results, "b", "mix_c1000")
+    rows += _throughput_rows("(b) c=1000", ours_b, ((base50_b, 5, "baseline-50"), (base200_b, 2, "baseline-200")))
     if ours_b and base50_b and base200_b:
         rows.append(("(b) c=1000: fewer threads than both baselines",
                      f"{ours_b['peak_threads']} vs {base50_b['peak_threads']} / {base200_b['peak_threads']}",
@@ -139,6 +154,7 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                      f"{ours_b['peak_rss_mb']:.0f} MB vs {base50_b['peak_rss_mb']:.0f} / "
                      f"{base200_b['peak_rss_mb']:.0f} MB",
                      ours_b["peak_rss_mb"] <= min(base50_b["peak_rss_mb"], base200_b["peak_rss_mb"])))
+    rows += loggedin_targets(results)
     rush = results.get("c", {}).get("ours")
     if rush:
         rows.append(("(c) rush: exactly 100 confirmed", str(rush["confirmed"]), rush["confirmed"] == 100))
@@ -149,6 +165,124 @@ def targets(results: dict) -> list[tuple[str, str, bool | None]]:
                      f"{rush['streams_full_within_1s']}/{rush['streams']} (max {_ms(rush['full_delay_max_ms'])})",
                      rush["streams_full_within_1s"] == rush["streams"]))
     return rows
+
+
+def _open_loop_at_base50(results: dict, prefix: str) -> str | None:
+    """The open-loop cell at 80% of the 50-thread baseline's closed-loop capacity."""
+    for entry in results.get("b", {}).get(f"{prefix}open_loop", []):
+        if "baseline-50" in entry["why"] or len(results["b"][f"{prefix}open_loop"]) == 1:
+            return entry["cell"]
+    return None
+
+
+def _p99_open(cell: dict) -> float:
+    value = cell.get("p99_all_ms")
+    return math.inf if value is None or (cell.get("errors") and value is None) else value
+
+
+def loggedin_targets(results: dict) -> list[tuple[str, str, bool | None]]:
+    """Issue 18: what logged-in students get."""
+    rows: list[tuple[str, str, bool | None]] = []
+    for name, title, limit in LOGGEDIN_PAGES:
+        cell = _cell(results, "a", "ours", name)
+        if cell is None or (name == "detail_student" and _cell(results, "a", "ours", "li_home") is None):
+            continue
+        nocache = _cell(results, "a", "ours_nocache", name)
+        base = _cell(results, "a", "base50", name)
+        notes = [f"{label}: {other['cpu_ms_per_req']:.2f} ms" for label, other in
+                 (("no page cache", nocache), ("baseline 50", base)) if other and other["cpu_ms_per_req"]]
+        cpu = cell["cpu_ms_per_req"]
+        rows.append((f"logged-in {title.split(' `')[0].lower()} ≤ {limit:.1f} ms CPU/request",
+                     f"{cpu:.2f} ms" + (f" ({'; '.join(notes)})" if notes else ""),
+                     cpu is not None and cpu <= limit))
+    ours, base50, base200 = _ours_and_baselines(results, "a", "li_mix_c500")
+    rows += _throughput_rows("logged-in mix c=500", ours, ((base50, 4, "baseline-50"), (base200, 3, "baseline-200")))
+    if ours and base50 and base200:
+        rows.append(("logged-in mix c=500: lower p99 than both baselines",
+                     f"{_ms(ours['p99_ms'])} vs {_ms(base50['p99_ms'])} / {_ms(base200['p99_ms'])}",
+                     ours["p99_ms"] < min(base50["p99_ms"], base200["p99_ms"])))
+    cells = [cell for cell in (_cell(results, "a", "ours", f"li_mix_c{count}")
+                               for count in results.get("plan", {}).get("concurrency", [])) if cell]
+    if cells:
+        threads = max(cell["peak_threads"] for cell in cells)
+        rss = max(cell["peak_rss_per_process_mb"] for cell in cells)
+        errors = sum(cell["errors"] for cell in cells)
+        rows.append(("logged-in mix, every c: ≤ 4 threads", str(threads), threads <= 4))
+        rows.append(("logged-in mix, every c: ≤ 100 MB RSS per worker", f"{rss:.0f} MB", rss <= 100))
+        rows.append(("logged-in mix, every c: zero errors", str(errors), errors == 0))
+    ours_b, base50_b, base200_b = _ours_and_baselines(results, "b", "li_mix_c1000")
+    rows += _throughput_rows("(b) logged-in mix c=1000", ours_b,
+                             ((base50_b, 5, "baseline-50"), (base200_b, 2, "baseline-200")))
+    name = _open_loop_at_base50(results, "li_")
+    ours_open = _cell(results, "b", "ours", name) if name else None
+    base_open = _cell(results, "b", "base50", name) if name else None
+    if ours_open and base_open:
+        rate = next(entry["rate"] for entry in results["b"]["li_open_loop"] if entry["cell"] == name)
+        rows.append((f"(b) logged-in open loop at 80% of baseline-50's capacity ({rate:.0f}/s): p99 below its",
+                     f"{_ms(_p99_open(ours_open))} vs {_ms(_p99_open(base_open))}",
+                     _p99_open(ours_open) < _p99_open(base_open)))
+    two = _cell(results, "a", "ours_2w", "li_mix_c500")
+    if two and ours:
+        rows.append(("two workers (logged-in mix c=500): req/s against one worker (informative)",
+                     f"{two['rps'] / ours['rps']:.2f}× of 2×; CPU/request {_num(two['cpu_ms_per_req'], 2)} ms "
+                     f"vs {_num(ours['cpu_ms_per_req'], 2)} ms", None))
+    return rows
+
+
+def loggedin_section(results: dict) -> list[str]:
+    """(a)'s logged-in cells (issue 18): single pages, the logged-in mix, two workers."""
+    plan = results.get("plan", {})
+    if not any(_cell(results, "a", "ours", name) for name in ("li_home", "li_mix_c50")):
+        return []
+    out = ["", "## (a) Logged-in students (issue 18), straight to PostgreSQL", "",
+           "Every request carries a student's session cookie and the CSRF cookie a browser keeps "
+           "(`csrftoken=<secret>`, sent back as is, as a browser does: no new CSRF secret per request), so no "
+           "stored page can answer and every page is rendered for its student. The personal feed is fetched as "
+           "a calendar app does, with its token only. POSTs carry the CSRF pair (cookie and form field)."]
+    singles = (*LOGGEDIN_SINGLE, "base50")
+    for name, title, _limit in LOGGEDIN_PAGES:
+        if _cell(results, "a", "ours", name) is None:
+            continue
+        out += ["", f"### Logged-in: {title} alone, c=50", ""] + _table(results, "a", name, servers=singles)
+        written = [f"{LABELS[key]} {cell['requests']:,} POSTs, {cell['written']['registrations']:,} "
+                   f"registrations ({cell['written']['confirmed']:,} confirmed), {cell['written']['outbox']:,} "
+                   "outbox rows" for key in singles if (cell := _cell(results, "a", key, name)) and "written" in cell]
+        if written:
+            out += ["", "Written during the cell: " + "; ".join(written) + " (the baseline writes no outbox row)."]
+    weights = ", ".join(f"{name} {weight}%" for name, weight in results.get("loggedin_mix", []))
+    if weights:
+        out += ["", f"The logged-in mix (bench/mix.py `LOGGEDIN_MIX`): {weights}. Registrations go to events "
+                "still open with seats free; leaves to random events (mostly answered \"not registered\": a "
+                "redirect and a message)."]
+    for count in plan.get("concurrency", []):
+        if _cell(results, "a", "ours", f"li_mix_c{count}"):
+            out += ["", f"### The logged-in mix at c={count}", ""] + _table(results, "a", f"li_mix_c{count}")
+    two = _cell(results, "a", "ours_2w", "li_mix_c500")
+    one = _cell(results, "a", "ours", "li_mix_c500")
+    if two:
+        processes = results["a"]["ours_2w"].get("processes")
+        out += ["", "### Two workers (`uvicorn --workers 2`), the logged-in mix at c=500", "",
+                f"CPU, threads and RSS summed over uvicorn's parent, its workers and multiprocessing's resource "
+                f"tracker ({processes} processes); each "
+                "worker has its own pool (10) and page store. wrk and PostgreSQL share the same two cores.", ""]
+        out += _table(results, "a", "li_mix_c500", servers=("ours", "ours_2w"))[:4]
+        if one and one["rps"]:
+            out.append(f"\nTwo workers: **{two['rps'] / one['rps']:.2f}× of 2×** the req/s of one worker; "
+                       f"CPU/request {_num(two['cpu_ms_per_req'], 2)} ms against {_num(one['cpu_ms_per_req'], 2)} ms.")
+    return out
+
+
+def _smoke_table(a: dict, kinds: list[str], names: list[str]) -> list[str]:
+    lines = ["| server | " + " | ".join(kinds) + " |", "|---|" + "---:|" * len(kinds)]
+    for key, value in a.items():
+        answers = {kind: answer if isinstance(answer, dict) else {"status": answer, "bytes": 0}
+                   for kind, answer in value.get("smoke", {}).items()}
+        if not any(name in answers for name in names):
+            continue
+        lines.append(f"| {LABELS[key]} | " + " | ".join(
+            f"{answers[name]['status']}, {answers[name]['bytes']:,} B" if name in answers else "–"
+            for name in names) + " |")
+    return lines
 
 
 def markdown(results: dict) -> str:
@@ -209,26 +343,27 @@ def markdown(results: dict) -> str:
                     "No database, no template: what a request costs through the server, Django's handler and "
                     "the middleware (security headers, session, language, CSRF, messages) before any page "
                     "work. A page cannot cost less than this.", ""] + _table(results, "a", "floor")
-        out += ["", "### Home page `/` alone, c=50", ""] + _table(results, "a", "home")
-        out += ["", "### Event page `/events/<random slug>/` alone, c=50, visitors without a session", ""]
-        out += _table(results, "a", "detail")
+        if _cell(results, "a", "ours", "home"):
+            out += ["", "### Home page `/` alone, c=50", ""] + _table(results, "a", "home")
+        if _cell(results, "a", "ours", "detail"):
+            out += ["", "### Event page `/events/<random slug>/` alone, c=50, visitors without a session", ""]
+            out += _table(results, "a", "detail")
         if _cell(results, "a", "ours", "detail_student"):
             out += ["", "### Event page `/events/<random slug>/` alone, c=50, logged-in students", "",
                     "The same pages with a student's session: each carries the student's own registration, so "
                     "no stored page can answer it (one query for the session, one for the page).", ""]
             out += _table(results, "a", "detail_student")
         for count in plan.get("concurrency", []):
-            out += ["", f"### The mix at c={count}", ""] + _table(results, "a", f"mix_c{count}")
+            if _cell(results, "a", "ours", f"mix_c{count}"):
+                out += ["", f"### The mix at c={count}", ""] + _table(results, "a", f"mix_c{count}")
+        out += loggedin_section(results)
         kinds = [name for name, _weight in results.get("mix", [])]
         out += ["", "One request of each kind before the load, to check that both stacks answer the same pages "
-                "(status, bytes):", "", "| server | " + " | ".join(kinds) + " |",
-                "|---|" + "---:|" * len(kinds)]
-        for key, value in a.items():
-            answers = {kind: answer if isinstance(answer, dict) else {"status": answer, "bytes": 0}
-                       for kind, answer in value.get("smoke", {}).items()}
-            out.append(f"| {LABELS[key]} | " + " | ".join(
-                f"{answers[kind]['status']}, {answers[kind]['bytes']:,} B" if kind in answers else "–"
-                for kind in kinds) + " |")
+                "(status, bytes), visitors' kinds:", ""] + _smoke_table(a, kinds, kinds)
+        li_kinds = [name for name, _weight in results.get("loggedin_mix", [])]
+        if li_kinds:
+            out += ["", "Logged-in students' kinds (session and CSRF cookies):", ""]
+            out += _smoke_table(a, li_kinds, [f"li_{kind}" for kind in li_kinds])
         for line in results.get("smoke_drift", []):
             out.append(f"\n**Warning: the baseline does not render what ours renders**: {line}.")
     b = results.get("b")
@@ -240,9 +375,10 @@ def markdown(results: dict) -> str:
         out += ["", "## (b) Every database round trip +100 ms (latency proxy), the mix at c=1000", "",
                 "bench/latency_proxy.py sits between the server and PostgreSQL on loopback and delays every chunk "
                 "PostgreSQL sends back by 100 ms (so each query, each BEGIN and COMMIT and each connection set-up "
-                f"waits ~100 ms more). Pools kept within max_connections (size+overflow): {pools}.", "",
-                f"### Closed loop (wrk, c=1000, {plan.get('latency_closed')} s after {plan.get('latency_warm')} s "
-                "warm-up)", ""] + _table(results, "b", "mix_c1000")
+                f"waits ~100 ms more). Pools kept within max_connections (size+overflow): {pools}."]
+        if _cell(results, "b", "ours", "mix_c1000"):
+            out += ["", f"### Closed loop (wrk, c=1000, {plan.get('latency_closed')} s after "
+                    f"{plan.get('latency_warm')} s warm-up)", ""] + _table(results, "b", "mix_c1000")
         for entry in b.get("open_loop", []):
             name = entry["cell"]
             out += ["", f"### Open loop at {entry['rate']:.0f} requests/s ({entry['why']}), "
@@ -252,6 +388,13 @@ def markdown(results: dict) -> str:
                     "non-2xx/3xx) counting as slower than any answer; req/s = successful answers per second of "
                     "sending (at most the offered rate).", ""]
             out += _table(results, "b", name)
+        if _cell(results, "b", "ours", "li_mix_c1000"):
+            out += ["", "### The logged-in mix, closed loop (wrk, c=1000, every round trip +100 ms)", "",
+                    "Every request with a student's session and CSRF cookies (bench/mix.py `LOGGEDIN_MIX`).", ""]
+            out += _table(results, "b", "li_mix_c1000")
+        for entry in b.get("li_open_loop", []):
+            out += ["", f"### The logged-in mix, open loop at {entry['rate']:.0f} requests/s ({entry['why']}), "
+                    f"{plan.get('open_loop')} s", ""] + _table(results, "b", entry["cell"])
     c = results.get("c", {}).get("ours")
     if c:
         pool = results.get("a", {}).get("ours", {}).get("pool")

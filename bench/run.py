@@ -1,6 +1,6 @@
 """The benchmark: our async server against the guide's thread-per-request "before", side by side.
 
-    ./bench/run            # the full run (~15 minutes)
+    ./bench/run            # the full run (~30 minutes)
     ./bench/run --quick    # a few seconds per cell: checks that everything works
 
 Sets up its own database (``hyperion_bench``), generates the data set, starts each server in turn, loads
@@ -57,13 +57,14 @@ class Plan:
     open_loop: float
     rush_students: int
     rush_streams: int
+    idle_limit: float = 60  # seconds at most to wait for a server to finish the previous load's backlog
     wrk_threads: int = 2
 
     @classmethod
     def make(cls, quick: bool) -> Plan:
         if quick:
             return cls(warm=1, single=3, mix=3, concurrency=(50, 500, 1000), latency_warm=3, latency_closed=4,
-                       open_loop=3, rush_students=300, rush_streams=300)
+                       open_loop=3, rush_students=300, rush_streams=300, idle_limit=20)
         return cls(warm=2, single=10, mix=20, concurrency=(50, 500, 1000), latency_warm=5, latency_closed=20,
                    open_loop=10, rush_students=2000, rush_streams=2000)
 
@@ -125,6 +126,7 @@ class Server:
     kind: str  # "ours" | "baseline"
     threads: int | None = None  # baseline: gunicorn threads
     page_cache: bool = True
+    workers: int = 1  # ours: uvicorn --workers (a parent process and its worker processes)
     process: subprocess.Popen | None = None
     port: int = 0
     pool: dict = field(default_factory=dict)
@@ -134,7 +136,8 @@ class Server:
             return [PYTHON, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1", "--port",
                     str(self.port), "--loop", "uvloop", "--http", "hyperion.httpprotocol:HyperionHttpProtocol",
                     "--ws", "none", "--no-access-log", "--limit-concurrency", "4000", "--backlog", "4096",
-                    "--lifespan", "on", "--log-level", "warning"]
+                    "--lifespan", "on", "--log-level", "warning"] + (
+                        ["--workers", str(self.workers)] if self.workers > 1 else [])
         return [PYTHON, "-m", "gunicorn", "bench.baseline.wsgi:application", "--bind", f"127.0.0.1:{self.port}",
                 "--workers", "1", "--worker-class", "gthread", "--threads", str(self.threads),
                 "--worker-connections", "4000", "--backlog", "4096", "--keep-alive", "5", "--timeout", "120",
@@ -162,8 +165,8 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.label} exited at startup: see {LOGS / f'{log_name}.log'}")
             try:
-                status, _, _ = http_get(self.port, "/calendar/", timeout=30)
-                if status == 200:
+                # Every worker of several answers in turn: a few answers in a row before the load.
+                if all(http_get(self.port, "/calendar/", timeout=30)[0] == 200 for _ in range(2 * self.workers)):
                     return
             except OSError:
                 pass
@@ -202,6 +205,13 @@ SERVERS = [
     Server("base50", "baseline gthread 50", "baseline", threads=50),
     Server("base200", "baseline gthread 200", "baseline", threads=200),
 ]
+# Ours with two uvicorn workers, for the logged-in mix at c=500 against one worker (scenario a).
+TWO_WORKERS = Server("ours_2w", "ours, 2 workers", "ours", workers=2)
+# The servers of the logged-in single pages (the 200-thread baseline is measured on the mixes only).
+LOGGEDIN_SINGLE_SERVERS = ("ours", "ours_nocache", "base50")
+# The logged-in single pages: (cell, kind of loggedin.lua). The event page is the existing "detail_student".
+LOGGEDIN_SINGLES = [("li_home", "home"), ("li_my_events", "my_events"), ("li_calendar", "calendar"),
+                    ("li_feed", "feed"), ("li_register", "register")]
 
 
 # The database.
@@ -290,6 +300,16 @@ class Database:
                 self.marks[table] = connection.execute(f"SELECT coalesce(max(id), 0) FROM {table}").fetchone()[0]  # noqa: S608 - fixed names
             connection.execute("ANALYZE")
 
+    def written(self) -> dict:
+        """What the cell wrote since the last reset: registrations (confirmed ones) and outbox rows."""
+        with self.connect() as connection:
+            registrations, confirmed = connection.execute(
+                "SELECT count(*), count(*) FILTER (WHERE status = 'confirmed') FROM registrations WHERE id > %s",
+                (self.marks["registrations"],)).fetchone()
+            outbox = connection.execute("SELECT count(*) FROM outbox WHERE id > %s",
+                                        (self.marks["outbox"],)).fetchone()[0]
+        return {"registrations": registrations, "confirmed": confirmed, "outbox": outbox}
+
     def reset(self) -> None:
         """Drop what the previous cell wrote (registrations, their outbox rows) and tell the servers'
         listeners (our page cache is dropped by the same NOTIFY that any write sends)."""
@@ -322,7 +342,6 @@ def build_dataset(database: Database, plan: Plan) -> dict:
     database.mark()
     RESULTS.mkdir(parents=True, exist_ok=True)
     TOKENS.write_text(json.dumps({**data, "marks": database.marks}))
-    _write_wrk_data(data)
     return {**counts, "sessions": len(data["sessions"]), "seconds": round(time.monotonic() - started, 1)}
 
 
@@ -338,18 +357,33 @@ def _lua(value) -> str:
     raise TypeError(type(value))
 
 
+def open_slugs(database: Database) -> list[str]:
+    """Events a student can register for during the whole run, with seats to spare (first come): upcoming by
+    more than a day, their registration window open, approved, and at least 50 seats free (or no limit)."""
+    with database.connect() as connection:
+        return [row[0] for row in connection.execute(
+            "SELECT e.slug FROM events e WHERE e.status = 'approved' AND e.slug <> 'rush' "
+            "AND e.starts_at > now() + interval '1 day' "
+            "AND coalesce(e.registration_closes_at, e.starts_at) > now() + interval '1 day' "
+            "AND (e.registration_opens_at IS NULL OR e.registration_opens_at <= now()) "
+            "AND (e.capacity IS NULL OR e.capacity - (SELECT count(*) FROM registrations r WHERE r.event_id = e.id "
+            "AND r.status = 'confirmed') >= 50) ORDER BY e.id")]
+
+
 def _write_wrk_data(data: dict) -> None:
     lua = {"sessions": data["sessions"], "feeds": data["feeds"], "csrf": data["csrf"], "slugs": data["slugs"],
-           "mix": [list(entry) for entry in mix.MIX], "filtered_path": mix.FILTERED_PATH}
+           "open_slugs": data["open_slugs"], "mix": [list(entry) for entry in mix.MIX],
+           "loggedin_mix": [list(entry) for entry in mix.LOGGEDIN_MIX], "filtered_path": mix.FILTERED_PATH}
     WRK_DATA.write_text("-- generated by bench.run for this run's data set\nreturn " + _lua(lua) + "\n")
 
 
 # Load generators.
 
-def run_wrk(port: int, script: str, connections: int, duration: float, threads: int) -> dict:
+def run_wrk(port: int, script: str, connections: int, duration: float, threads: int, kind: str = "mix") -> dict:
+    """wrk with ``bench/lua/<script>``; ``kind`` is what loggedin.lua sends (one kind of request, or "mix")."""
     command = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{max(1, round(duration))}s",
                "--latency", "--timeout", "10s", "-s", str(BENCH / "lua" / script), f"http://127.0.0.1:{port}/"]
-    env = {**os.environ, "BENCH_WRK_DATA": str(WRK_DATA), "BENCH_LUA_DIR": str(BENCH / "lua")}
+    env = {**os.environ, "BENCH_WRK_DATA": str(WRK_DATA), "BENCH_LUA_DIR": str(BENCH / "lua"), "BENCH_KIND": kind}
     done = subprocess.run(command, env=env, capture_output=True, text=True,  # noqa: S603 - wrk, fixed args
                           timeout=duration + 60, check=False)
     line = next((line for line in done.stdout.splitlines() if line.startswith("WRKJSON ")), None)
@@ -368,10 +402,10 @@ def run_wrk(port: int, script: str, connections: int, duration: float, threads: 
     }
 
 
-def run_openloop(port: int, rate: float, duration: float) -> dict:
-    out = LOGS / f"openloop-{port}-{int(rate)}.json"
+def run_openloop(port: int, rate: float, duration: float, mix_name: str = "anon") -> dict:
+    out = LOGS / f"openloop-{port}-{int(rate)}-{mix_name}.json"
     command = [PYTHON, "-m", "bench.openloop", "--port", str(port), "--rate", f"{rate:.1f}", "--duration",
-               str(duration), "--timeout", "10", "--data", str(TOKENS), "--out", str(out)]
+               str(duration), "--timeout", "10", "--data", str(TOKENS), "--mix", mix_name, "--out", str(out)]
     subprocess.run(command, cwd=ROOT, timeout=duration + 90, check=True)  # noqa: S603 - our own module
     result = json.loads(out.read_text())
     return {"tool": "openloop", **result, "requests": result["completed"], "rps": result["throughput"]}
@@ -401,10 +435,12 @@ def smoke(server: Server, data: dict) -> dict:
 
     rng = random.Random(3)  # noqa: S311 - picks pages for a smoke test, not secrets
     answers = {}
-    for kind, _weight in mix.MIX:
-        method, path, headers, body = mix.request_for(kind, data, rng)
+    requests = [(kind, kind, False) for kind, _weight in mix.MIX]
+    requests += [(f"li_{kind}", kind, True) for kind, _weight in mix.LOGGEDIN_MIX]
+    for name, kind, loggedin in requests:
+        method, path, headers, body = mix.request_for(kind, data, rng, loggedin=loggedin)
         status, _, content = http_get(server.port, path, headers, method, body.decode() or None)
-        answers[kind] = {"status": status, "bytes": len(content)}
+        answers[name] = {"status": status, "bytes": len(content)}
     return answers
 
 
@@ -442,38 +478,84 @@ def _cell_line(server: Server, name: str, cell: dict) -> str:
 OURS_POOL = (10, 0)
 
 
-def scenario_a(plan: Plan, database: Database, base_env: dict, data: dict, results: dict, budget: int) -> None:
-    """(a) Straight to PostgreSQL: single pages at c=50 (CPU per page), then the mix at each concurrency."""
-    _say("== (a) the mix at " + ", ".join(map(str, plan.concurrency)) + " connections, single pages at c=50")
+def scenario_a(plan: Plan, database: Database, base_env: dict, data: dict, results: dict, budget: int,
+               parts: set[str]) -> None:
+    """(a) Straight to PostgreSQL: single pages at c=50 (CPU per page), then the mixes at each concurrency;
+    ``parts``: "anon" (visitors' pages and mix), "loggedin" (issue 18: logged-in students' pages and mix)."""
+    _say("== (a) the mix at " + ", ".join(map(str, plan.concurrency)) + " connections, single pages at c=50"
+         + f" ({', '.join(sorted(parts))})")
     out = results.setdefault("a", {})
     for server in SERVERS:
         pool, overflow = OURS_POOL if server.kind == "ours" else (min(server.threads, budget), 0)
         server.start(database_url=database.async_url(), base_env=base_env, pool_size=pool, max_overflow=overflow,
                      log_name=f"a-{server.key}")
         try:
-            cells = out.setdefault(server.key, {"pool": server.pool, "smoke": smoke(server, data)})
+            cells = out.setdefault(server.key, {})
+            cells.update(pool=server.pool, smoke=smoke(server, data))
             database.reset()
-            runs = [("floor", "floor.lua", 50, plan.single), ("home", "home.lua", 50, plan.single),
-                    ("detail", "detail.lua", 50, plan.single),
-                    ("detail_student", "detail_student.lua", 50, plan.single)]
-            runs += [(f"mix_c{count}", "mix.lua", count, plan.mix) for count in plan.concurrency]
-            for name, script, count, duration in runs:
-                run_wrk(server.port, script, count, plan.warm, plan.wrk_threads)  # warm-up, not measured
-                server.wait_idle()
-                database.reset()
-                cells[name] = measured(server, lambda port=server.port, s=script, c=count, d=duration:
-                                       run_wrk(port, s, c, d, plan.wrk_threads))
-                _say(_cell_line(server, name, cells[name]))
+            runs: list[tuple[str, str, int, float, str]] = []
+            if "anon" in parts:
+                runs += [("floor", "floor.lua", 50, plan.single, "mix"), ("home", "home.lua", 50, plan.single, "mix"),
+                         ("detail", "detail.lua", 50, plan.single, "mix")]
+            runs += [("detail_student", "detail_student.lua", 50, plan.single, "mix")]
+            if "loggedin" in parts and server.key in LOGGEDIN_SINGLE_SERVERS:
+                runs += [(name, "loggedin.lua", 50, plan.single, kind) for name, kind in LOGGEDIN_SINGLES]
+            if "anon" in parts:
+                runs += [(f"mix_c{count}", "mix.lua", count, plan.mix, "mix") for count in plan.concurrency]
+            if "loggedin" in parts:
+                runs += [(f"li_mix_c{count}", "loggedin.lua", count, plan.mix, "mix") for count in plan.concurrency]
+            for name, script, count, duration, kind in runs:
+                cells[name] = measured_wrk(server, database, plan, script, count, duration, kind)
+                if kind == "register":  # that the POSTs were real registrations, not refusals
+                    cells[name]["written"] = database.written()
+                _say(_cell_line(server, name, cells[name])
+                     + (f"  written: {cells[name]['written']}" if "written" in cells[name] else ""))
         finally:
             server.stop()
+    if "loggedin" in parts:
+        two_workers(plan, database, base_env, results)
     results["smoke_drift"] = smoke_drift(results)
     for line in results["smoke_drift"]:
         _say(f"  WARNING: the baseline does not render what ours renders: {line}")
 
 
-def scenario_b(plan: Plan, database: Database, base_env: dict, results: dict, budget: int) -> None:
-    """(b) Every database round trip takes +100 ms (latency proxy): the mix at c=1000 (wrk), then open-loop."""
-    _say("== (b) +100 ms per database round trip (latency proxy), c=1000 closed loop, then open loop")
+def measured_wrk(server: Server, database: Database, plan: Plan, script: str, connections: int, duration: float,
+                 kind: str = "mix") -> dict:
+    """A warm-up (not measured), then one measured wrk cell, each cell from the same data."""
+    run_wrk(server.port, script, connections, plan.warm, plan.wrk_threads, kind)
+    server.wait_idle(plan.idle_limit)
+    database.reset()
+    return measured(server, lambda: run_wrk(server.port, script, connections, duration, plan.wrk_threads, kind))
+
+
+def two_workers(plan: Plan, database: Database, base_env: dict, results: dict) -> None:
+    """Ours with ``uvicorn --workers 2`` (one pool and one page store each), the logged-in mix at c=500: how
+    close two processes come to twice one (req/s, CPU/request) on this machine's two cores, which wrk and
+    PostgreSQL share."""
+    count = 500 if 500 in plan.concurrency else plan.concurrency[-1]
+    server = TWO_WORKERS
+    server.start(database_url=database.async_url(), base_env=base_env, pool_size=OURS_POOL[0],
+                 max_overflow=OURS_POOL[1], log_name=f"a-{server.key}")
+    try:
+        cells = results["a"].setdefault(server.key, {})
+        cells.update(pool=server.pool, workers=server.workers,
+                     processes=len(server.pids()))  # the parent and its workers, summed by procstats
+        name = f"li_mix_c{count}"
+        cells[name] = measured_wrk(server, database, plan, "loggedin.lua", count, plan.mix)
+        _say(_cell_line(server, name, cells[name]) + f"  ({cells['processes']} processes summed)")
+        one = results["a"].get("ours", {}).get(name)
+        if one and one["rps"]:
+            _say(f"  2 workers: {cells[name]['rps'] / one['rps']:.2f}x of 2x the req/s of one worker, CPU/request "
+                 f"{cells[name]['cpu_ms_per_req'] or 0:.2f} ms against {one['cpu_ms_per_req'] or 0:.2f} ms")
+    finally:
+        server.stop()
+
+
+def scenario_b(plan: Plan, database: Database, base_env: dict, results: dict, budget: int, parts: set[str]) -> None:
+    """(b) Every database round trip takes +100 ms (latency proxy): the mix at c=1000 (wrk), then open-loop;
+    for each of ``parts`` ("anon": the visitors' mix, "loggedin": the logged-in students' mix)."""
+    _say("== (b) +100 ms per database round trip (latency proxy), c=1000 closed loop, then open loop"
+         + f" ({', '.join(sorted(parts))})")
     out = results.setdefault("b", {})
     proxy_port = free_port()
     proxy = _spawn([PYTHON, "-m", "bench.latency_proxy", "--port", str(proxy_port), "--upstream",
@@ -493,7 +575,7 @@ def scenario_b(plan: Plan, database: Database, base_env: dict, results: dict, bu
                  "base200": (min(200, budget), 0)}
         out["proxy"] = {"delay_ms": 100, "direction": "PostgreSQL to server, every chunk"}
 
-        def start(server: Server, name: str) -> None:
+        def start(server: Server, name: str, script: str) -> None:
             pool, overflow = sizes[server.key]
             # A distant database: a request spends more of its turn in Django without a connection (between
             # its queries, and while its page renders), so ours lets in twice the pool, as the README advises
@@ -503,41 +585,51 @@ def scenario_b(plan: Plan, database: Database, base_env: dict, results: dict, bu
                          log_name=f"b-{name}-{server.key}", extra_env=extra)
             if extra:
                 server.pool["max_in_flight"] = 2 * (pool + overflow)
-            run_wrk(server.port, "mix.lua", 1000, plan.latency_warm, plan.wrk_threads)  # fills the pool
-            server.wait_idle()
+            run_wrk(server.port, script, 1000, plan.latency_warm, plan.wrk_threads)  # fills the pool
+            server.wait_idle(plan.idle_limit)
             database.reset()
 
-        for server in SERVERS:
-            start(server, "closed")
-            try:
-                cells = out.setdefault(server.key, {"pool": server.pool})
-                cells["mix_c1000"] = measured(server, lambda port=server.port: run_wrk(
-                    port, "mix.lua", 1000, plan.latency_closed, plan.wrk_threads))
-                _say(_cell_line(server, "mix_c1000", cells["mix_c1000"]))
-            finally:
-                server.stop()
-        # Open loop at fixed rates: 80% of what the 50-thread baseline sustained closed-loop, and 80% of what
-        # ours sustained (one rate if they are within 25% of each other).
-        candidates = sorted([(max(5.0, 0.8 * out["base50"]["mix_c1000"]["rps"]), "80% of baseline-50's closed-loop"),
-                             (max(5.0, 0.8 * out["ours"]["mix_c1000"]["rps"]), "80% of ours' closed-loop")])
-        if candidates[1][0] < 1.25 * candidates[0][0]:
-            candidates = [candidates[1]]
-        rates = [(f"open_{'low' if index == 0 and len(candidates) > 1 else 'high'}", rate, why)
-                 for index, (rate, why) in enumerate(candidates)]
-        out["open_loop"] = [{"cell": name, "rate": round(rate, 1), "why": why} for name, rate, why in rates]
-        for server in SERVERS:
-            start(server, "open")
-            try:
-                for index, (name, rate, _why) in enumerate(rates):
-                    if index:
-                        server.wait_idle()
-                        database.reset()
-                    cell = measured(server, lambda port=server.port, r=rate: run_openloop(port, r, plan.open_loop))
-                    out[server.key][name] = cell
-                    _say(_cell_line(server, f"{name} {rate:.0f}/s", cell)
-                         + f"  (open loop, p99 incl. failures {cell['p99_all_ms']:.0f} ms)")
-            finally:
-                server.stop()
+        # (prefix of the cells, wrk script, open-loop mix name) of each mix measured.
+        mixes = [(prefix, script, name) for prefix, script, name in (("", "mix.lua", "anon"),
+                                                                    ("li_", "loggedin.lua", "loggedin"))
+                 if name in parts]
+        for prefix, script, mix_name in mixes:
+            closed = f"{prefix}mix_c1000"
+            for server in SERVERS:
+                start(server, f"{prefix}closed", script)
+                try:
+                    cells = out.setdefault(server.key, {})
+                    cells["pool"] = server.pool
+                    cells[closed] = measured(server, lambda port=server.port, s=script: run_wrk(
+                        port, s, 1000, plan.latency_closed, plan.wrk_threads))
+                    _say(_cell_line(server, closed, cells[closed]))
+                finally:
+                    server.stop()
+            # Open loop at fixed rates: 80% of what the 50-thread baseline sustained closed-loop, and 80% of
+            # what ours sustained (one rate if they are within 25% of each other).
+            candidates = sorted([
+                (max(5.0, 0.8 * out["base50"][closed]["rps"]), "80% of baseline-50's closed-loop"),
+                (max(5.0, 0.8 * out["ours"][closed]["rps"]), "80% of ours' closed-loop")])
+            if candidates[1][0] < 1.25 * candidates[0][0]:
+                candidates = [candidates[1]]
+            rates = [(f"{prefix}open_{'low' if index == 0 and len(candidates) > 1 else 'high'}", rate, why)
+                     for index, (rate, why) in enumerate(candidates)]
+            out[f"{prefix}open_loop"] = [{"cell": name, "rate": round(rate, 1), "why": why}
+                                         for name, rate, why in rates]
+            for server in SERVERS:
+                start(server, f"{prefix}open", script)
+                try:
+                    for index, (name, rate, _why) in enumerate(rates):
+                        if index:
+                            server.wait_idle(plan.idle_limit)
+                            database.reset()
+                        cell = measured(server, lambda port=server.port, r=rate, m=mix_name: run_openloop(
+                            port, r, plan.open_loop, m))
+                        out[server.key][name] = cell
+                        _say(_cell_line(server, f"{name} {rate:.0f}/s", cell)
+                             + f"  (open loop, p99 incl. failures {cell['p99_all_ms']:.0f} ms)")
+                finally:
+                    server.stop()
     finally:
         _stop_process(proxy)
         with contextlib.suppress(ValueError):
@@ -553,7 +645,7 @@ def scenario_c(plan: Plan, database: Database, base_env: dict, data: dict, resul
                  max_overflow=OURS_POOL[1], log_name="c-ours")
     try:
         run_wrk(server.port, "detail.lua", 50, plan.warm, plan.wrk_threads)  # warm-up
-        server.wait_idle()
+        server.wait_idle(plan.idle_limit)
         database.reset()
         out_file = LOGS / "rush.json"
 
@@ -725,10 +817,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse-data", action="store_true",
                         help="keep hyperion_bench and the tokens of the previous run (for working on the bench)")
     parser.add_argument("--output", default="latest", help="name of the result files in bench/results/")
+    parser.add_argument("--only", default="anon,loggedin",
+                        help="which cells of (a) and (b): anon (visitors' pages and mix), loggedin (logged-in "
+                             "students' pages and mix, two workers); default both")
     args = parser.parse_args(argv)
     scenarios = {name.strip() for name in args.scenarios.split(",") if name.strip()}
     if not scenarios <= {"a", "b", "c"}:
         parser.error("--scenarios takes a, b and/or c")
+    parts = {name.strip() for name in args.only.split(",") if name.strip()}
+    if not parts or not parts <= {"anon", "loggedin"}:
+        parser.error("--only takes anon and/or loggedin")
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install wrk")
     plan = Plan.make(args.quick)
@@ -744,7 +842,8 @@ def main(argv: list[str] | None = None) -> int:
     database = Database(args.pg_url)
     LOGS.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    results: dict = {"quick": args.quick, "plan": plan.__dict__, "mix": mix.MIX, "source": source(),
+    results: dict = {"quick": args.quick, "plan": plan.__dict__, "mix": mix.MIX, "loggedin_mix": mix.LOGGEDIN_MIX,
+                     "parts": sorted(parts), "source": source(),
                      "postgres": "own throw-away cluster (--own-postgres)" if own else "the server at --pg-url"}
     try:
         results["machine"] = machine(database)
@@ -760,6 +859,10 @@ def main(argv: list[str] | None = None) -> int:
             results["dataset"] = build_dataset(database, plan)
             _say(f"   {results['dataset']}")
             data = json.loads(TOKENS.read_text())
+        data["open_slugs"] = open_slugs(database)
+        results["dataset"]["open_events"] = len(data["open_slugs"])
+        TOKENS.write_text(json.dumps(data))  # the open-loop client reads the open events from it too
+        _write_wrk_data(data)
         facts = database.facts()
         # Keep every pool within max_connections, with room for other clients of this server.
         budget = max(20, facts["max_connections"] - facts["in_use"] - 12)
@@ -771,10 +874,10 @@ def main(argv: list[str] | None = None) -> int:
                         ALLOWED_HOSTS="127.0.0.1", LOG_LEVEL="WARNING", PYTHONUNBUFFERED="1",
                         PYTHONOPTIMIZE="2", DB_APPLICATION_NAME="hyperion-bench")
         if "a" in scenarios:
-            scenario_a(plan, database, base_env, data, results, budget)
+            scenario_a(plan, database, base_env, data, results, budget, parts)
             report.write(results, RESULTS, args.output)
         if "b" in scenarios:
-            scenario_b(plan, database, base_env, results, budget)
+            scenario_b(plan, database, base_env, results, budget, parts)
             report.write(results, RESULTS, args.output)
         if "c" in scenarios:
             scenario_c(plan, database, base_env, data, results)

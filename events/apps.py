@@ -10,3 +10,8 @@ class EventsConfig(AppConfig):
 
         disconnect_orm_request_signals()
         import hyperion.checks  # noqa: F401 - registers the deploy checks
+        from events.accounts.session_cache import CHANNEL, session_cache
+        from events.live.broadcast import broadcaster
+
+        # Other processes' account changes (log-outs, roles, passwords) reach this one's memory of sessions.
+        broadcaster.listen(CHANNEL, session_cache.on_notify)

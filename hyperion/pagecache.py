@@ -40,12 +40,18 @@ def event_tag(event_id: int) -> tuple[str, int]:
     return ("event", event_id)
 
 
-class _Entry:
-    __slots__ = ("value", "size", "tags", "expires_at", "changed_at")
+def user_tag(user_id: int) -> tuple[str, int]:
+    """What one account's own entries show (its registrations): changed only by that account's changes."""
+    return ("user", user_id)
 
-    def __init__(self, value, size: int, tags: tuple, expires_at: float, changed_at: float | None) -> None:
+
+class _Entry:
+    __slots__ = ("value", "size", "tags", "expires_at", "changed_at", "exact")
+
+    def __init__(self, value, size: int, tags: tuple, expires_at: float, changed_at: float | None,
+                 exact: bool = False) -> None:
         self.value, self.size, self.tags = value, size, tags
-        self.expires_at, self.changed_at = expires_at, changed_at
+        self.expires_at, self.changed_at, self.exact = expires_at, changed_at, exact
 
 
 _entries: OrderedDict[tuple, _Entry] = OrderedDict()
@@ -59,13 +65,18 @@ _log_floor = 0.0
 
 def invalidate(event_ids: Iterable[int] = (0,)) -> None:
     """Events ``event_ids`` (or their seats) changed, now; 0: something else shown on public pages did."""
-    now = time.monotonic()
     tags: list[object] = []
     for event_id in event_ids:
         if event_id:
             tags += [LISTS, event_tag(event_id)]
         else:
             tags.append(_EVERYTHING)
+    invalidate_tags(tags)
+
+
+def invalidate_tags(tags: Iterable[object]) -> None:
+    """What ``tags`` name changed, now (``user_tag``: one account's own entries)."""
+    now = time.monotonic()
     for tag in tags:
         _log.append((now, tag))
         keys = list(_entries) if tag == _EVERYTHING else _clean.pop(tag, ())
@@ -94,6 +105,11 @@ def _unindex(key: tuple, entry: _Entry) -> None:
                 del _clean[tag]
 
 
+def enabled() -> bool:
+    """Whether anything is kept (PAGE_CACHE_SECONDS=0 turns the store off: every page is built)."""
+    return settings.PAGE_CACHE_SECONDS > 0
+
+
 def version() -> float:
     """When a value about to be built starts reading the database (pass it to ``put``)."""
     return time.monotonic()
@@ -114,7 +130,7 @@ def lookup(key: tuple, *, stale_for: float):
     now = time.monotonic()
     due = entry.expires_at
     if entry.changed_at is not None:
-        due = min(due, entry.changed_at + settings.PAGE_CACHE_GRACE_SECONDS)
+        due = min(due, entry.changed_at + (0.0 if entry.exact else settings.PAGE_CACHE_GRACE_SECONDS))
     if due <= now:
         if now - due >= stale_for:
             _remove(key)
@@ -125,9 +141,10 @@ def lookup(key: tuple, *, stale_for: float):
 
 
 def put(key: tuple, value, *, version: float, tags: Iterable[object] = (LISTS,), size: int | None = None,
-        expires_at: float | None = None) -> None:
+        expires_at: float | None = None, exact: bool = False) -> None:
     """Store ``value``, built from data read from ``version`` on, showing ``tags``; ``expires_at`` (a
-    ``time.monotonic()`` instant) may shorten its life below PAGE_CACHE_SECONDS."""
+    ``time.monotonic()`` instant) may shorten its life below PAGE_CACHE_SECONDS. ``exact``: never served
+    after a change, not even within PAGE_CACHE_GRACE_SECONDS (what a student sees of their own registrations)."""
     global _bytes
     if settings.PAGE_CACHE_SECONDS <= 0:
         return
@@ -137,7 +154,7 @@ def put(key: tuple, value, *, version: float, tags: Iterable[object] = (LISTS,),
         return  # one page must not push out most of the others
     now = time.monotonic()
     changed_at = _first_change_since(version, tags)
-    if changed_at is not None and now - changed_at >= settings.PAGE_CACHE_GRACE_SECONDS:
+    if changed_at is not None and (exact or now - changed_at >= settings.PAGE_CACHE_GRACE_SECONDS):
         return  # already out of date
     lifetime_end = version + settings.PAGE_CACHE_SECONDS
     if expires_at is not None:
@@ -146,7 +163,7 @@ def put(key: tuple, value, *, version: float, tags: Iterable[object] = (LISTS,),
         return
     if key in _entries:
         _remove(key)
-    entry = _Entry(value, size, tags, lifetime_end, changed_at)
+    entry = _Entry(value, size, tags, lifetime_end, changed_at, exact)
     _entries[key] = entry
     _bytes += size
     if changed_at is None:

@@ -147,6 +147,10 @@ STATIC_ROOT = BASE_DIR / "static"
 # Sessions live in our own table (events.accounts.auth), not in django.contrib.sessions (which needs the ORM).
 SESSION_COOKIE_NAME = "hyperion_session"
 SESSION_COOKIE_AGE = env.int("SESSION_COOKIE_AGE", default=14 * 24 * 3600)
+# How long a web process may answer a session from memory without asking the database (0: always ask). Every
+# write through the site forgets at once, in every process (events/accounts/session_cache.py); this bounds only
+# what is changed behind the site's back, e.g. by hand in psql.
+SESSION_CACHE_SECONDS = env.int("SESSION_CACHE_SECONDS", default=60)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -166,3 +166,16 @@ def async_client():
 
     return AsyncClient()
 
+
+
+@pytest.fixture
+def cache_on(settings):
+    """The page store on, as in production (the suite's settings turn it off: test data is often inserted
+    past the services that invalidate it), starting empty."""
+    from hyperion import pagecache
+
+    settings.PAGE_CACHE_SECONDS = 30.0
+    settings.PAGE_CACHE_GRACE_SECONDS = 0.0
+    pagecache.clear()
+    yield
+    pagecache.clear()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import os
 import signal
@@ -239,6 +240,25 @@ def uvicorn_server(tmp_path: Path, *, env: dict[str, str] | None = None, extra_a
         yield server
     finally:
         server.stop()
+
+
+@contextlib.contextmanager
+def engine_events(name: str):
+    """Each time the engine fires ``name`` while the block runs, a list entry (its length counts them):
+    "checkout" counts connections taken from the pool, "before_cursor_execute" the statements sent (their SQL)."""
+    from sqlalchemy import event
+
+    seen: list[object] = []
+
+    def record(*args, **_kwargs) -> None:
+        seen.append(args[2] if name == "before_cursor_execute" else args[1])
+
+    engine = db.get_engine().sync_engine
+    event.listen(engine, name, record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, name, record)
 
 
 async def login(client, user_id: int) -> str:

@@ -11,6 +11,7 @@ _VIEWS = {
     "calendar_month": views.calendar_month,
     "event_detail": views.event_detail,
     "event_register": views.register,
+    "event_leave": views.leave,
     "my_events": views.my_events,
     "feed_personal": views.feed_personal,
 }

@@ -18,7 +18,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 from markupsafe import Markup
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bench.baseline import db
@@ -33,10 +33,10 @@ from events.feeds import queries as feed_queries
 from events.models import Event, Registration, RegistrationStatus, utcnow
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
-from events.registration.services import AlreadyRegistered, RegistrationClosed
+from events.registration.services import AlreadyRegistered, NotRegistered, RegistrationClosed, UnregistrationClosed
 from events.rules import permissions
 from events.rules.seats import waitlist_position_of
-from events.rules.window import registration_is_open
+from events.rules.window import registration_is_open, unregistration_is_open
 from events.views.feeds import _TOKEN_SHAPE, _calendar_response, _event_url
 
 
@@ -53,7 +53,7 @@ def home(request):
         "errors": form.errors,
         "associations": associations,
         "categories": form.category_choices(),
-        "days": presenters.group_by_day(event_page.rows),
+        "days": presenters.group_by_day(event_page.rows, now=utcnow()),
         "event_page": event_page,
         "page_query": presenters.query_without_page(request.GET),
         "filtered": filters != catalog_queries.EventFilters(),
@@ -68,10 +68,11 @@ def event_detail(request, slug: str):
         event = db.run(catalog_queries.event_detail, session, slug=slug, viewer_id=user.id)
         if event is None:
             raise Http404
-        roles = db.run(account_queries.user_roles, session, user_id=user.id) if user.is_authenticated else {}
-    if not event.is_published and not permissions.can_see_unpublished(
-            user, association_id=event.association_id, roles=roles):
-        raise Http404
+        # As the site: roles matter only for an unpublished event (a published one costs one round trip).
+        if not event.is_published:
+            roles = db.run(account_queries.user_roles, session, user_id=user.id) if user.is_authenticated else {}
+            if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
+                raise Http404
     return render(request, "events/detail.html", {"event": presenters.event_page(event, now=utcnow())})
 
 
@@ -104,7 +105,7 @@ def feed_personal(request, token: str):
         owner = db.run(feed_queries.feed_owner_by_token, session, token=token)
         if owner is None:
             raise Http404
-        changed_at = db.run(feed_queries.feed_registrations_changed_at, session, user_id=owner.id)
+        changed_at = owner.changed_at
         rows = db.run(feed_queries.feed_registrations, session, user_id=owner.id)
     with translation.override(owner.language):
         name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
@@ -112,12 +113,25 @@ def feed_personal(request, token: str):
     return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)
 
 
-def _register_locked(session, *, event_id: int, user_id: int) -> tuple[RegistrationStatus, int | None]:
-    """The site's rule (events.registration.services.registration_create), sync: lock the event row, count the
-    confirmed seats under the lock, insert confirmed or waitlisted (queued now, at the lock)."""
+def _event_locked(session, event_id: int) -> Event:
     event = session.execute(select(Event).where(Event.id == event_id).with_for_update()).scalar_one_or_none()
     if event is None:
         raise EventNotFound
+    return event
+
+
+def _published_event(session, user, slug: str):
+    """The published event the address names, as the student sees it (404 otherwise)."""
+    event = db.run(catalog_queries.event_detail, session, slug=slug, viewer_id=user.id)
+    if event is None or not event.is_published:
+        raise Http404
+    return event
+
+
+def _register_locked(session, *, event_id: int, user_id: int) -> tuple[RegistrationStatus, int | None]:
+    """The site's rule (events.registration.services.registration_create), sync: lock the event row, count the
+    confirmed seats under the lock, insert confirmed or waitlisted (queued now, at the lock)."""
+    event = _event_locked(session, event_id)
     if not registration_is_open(event, utcnow()):
         raise RegistrationClosed
     existing = session.execute(select(Registration).where(
@@ -150,9 +164,7 @@ def register(request, slug: str):
     if not user.is_authenticated:
         return redirect("login")
     with db.read_session() as session:
-        event = db.run(catalog_queries.event_detail, session, slug=slug, viewer_id=user.id)
-        if event is None or not event.is_published:
-            raise Http404
+        event = _published_event(session, user, slug)
         if request.POST.get("confirm_overlap") != "yes":
             overlaps = db.run(registration_queries.confirmed_overlaps, session, user_id=user.id,
                               starts_at=event.starts_at,
@@ -175,6 +187,53 @@ def register(request, slug: str):
         messages.warning(request, _("The event is full: you are on the waitlist, position %(position)d. "
                                     "You will get a place automatically if one frees up.")
                          % {"position": position})
+    return redirect("event_detail", slug=slug)
+
+
+def _leave_locked(session, *, event_id: int, user_id: int) -> RegistrationStatus:
+    """The site's rule (events.registration.services.registration_leave), sync: lock the event row, cancel the
+    student's registration, and give a freed seat to the first in line (no outbox e-mail, no pg_notify)."""
+    event = _event_locked(session, event_id)
+    registration = session.execute(select(Registration).where(
+        Registration.event_id == event_id, Registration.user_id == user_id)).scalar_one_or_none()
+    if registration is None or registration.status == RegistrationStatus.CANCELLED:
+        raise NotRegistered
+    if not unregistration_is_open(event, utcnow()):
+        raise UnregistrationClosed
+    previous = registration.status
+    registration.status = RegistrationStatus.CANCELLED
+    session.flush()
+    if previous == RegistrationStatus.CONFIRMED and event.capacity is not None:
+        confirmed = session.execute(select(func.count(Registration.id)).where(
+            Registration.event_id == event_id, Registration.status == RegistrationStatus.CONFIRMED)).scalar_one()
+        free = max(0, event.capacity - confirmed)
+        if free:
+            first = session.execute(select(Registration.id).where(
+                Registration.event_id == event_id, Registration.status == RegistrationStatus.WAITLISTED)
+                .order_by(Registration.queued_at, Registration.id).limit(free)).scalars().all()
+            if first:
+                session.execute(update(Registration).where(Registration.id.in_(first))
+                                .values(status=RegistrationStatus.CONFIRMED, updated_at=utcnow()))
+    return previous
+
+
+@require_POST
+def leave(request, slug: str):
+    user = request.user
+    if not user.is_authenticated:
+        return redirect("login")
+    with db.read_session() as session:
+        event = _published_event(session, user, slug)
+    try:
+        with db.write_session() as session, session.begin():
+            previous = _leave_locked(session, event_id=event.id, user_id=user.id)
+    except DomainError as error:
+        messages.error(request, error.message)
+        return redirect("event_detail", slug=slug)
+    if previous == RegistrationStatus.WAITLISTED:
+        messages.success(request, _("You have left the waitlist."))
+    else:
+        messages.success(request, _("You have left this event; your seat has been freed."))
     return redirect("event_detail", slug=slug)
 
 

@@ -17,6 +17,7 @@ from django.middleware.csrf import rotate_token
 from sqlalchemy import bindparam, case, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.accounts.session_cache import session_cache
 from events.models import AuthSession, Event, EventStatus, Membership, Role, User, utcnow
 from events.rules.accounts import verified
 from hyperion import db
@@ -141,7 +142,7 @@ _QUEUE_COUNT = case(
 _USER_FOR_TOKEN = (
     select(User.id, User.email, User.display_name, _IS_STAFF.label("is_staff"), User.language,
            _RUNS_AN_ASSOCIATION.label("runs_an_association"), _QUEUE_COUNT.label("approval_queue_count"),
-           _VERIFIED.label("is_verified"))
+           _VERIFIED.label("is_verified"), AuthSession.expires_at)
     .join(AuthSession, AuthSession.user_id == User.id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
     .where(AuthSession.expires_at > bindparam("now"))
@@ -149,10 +150,7 @@ _USER_FOR_TOKEN = (
 )
 
 
-async def user_for_token(session: db.Reader, *, token: str) -> CurrentUser | None:
-    row = (await session.execute(_USER_FOR_TOKEN, {"token_hash": _token_hash(token), "now": utcnow()})).first()
-    if row is None:
-        return None
+def _current_user(row, token: str) -> CurrentUser:
     return CurrentUser(
         id=row.id,
         email=row.email,
@@ -166,15 +164,27 @@ async def user_for_token(session: db.Reader, *, token: str) -> CurrentUser | Non
     )
 
 
+async def user_for_token(session: db.Reader, *, token: str) -> CurrentUser | None:
+    row = (await session.execute(_USER_FOR_TOKEN, {"token_hash": _token_hash(token), "now": utcnow()})).first()
+    return None if row is None else _current_user(row, token)
+
+
 async def user_for_request(request) -> CurrentUser | AnonymousUser:
     token = request.COOKIES.get(settings.SESSION_COOKIE_NAME)
     if not token or len(token) > 100:
         return ANONYMOUS
+    # Most pages of a logged-in student: no query at all (events/accounts/session_cache.py says when it forgets).
+    user = session_cache.get(token)
+    if user is not None:
+        return user
+    generation = session_cache.generation
     async with db.read_connection() as session:
-        user = await user_for_token(session, token=token)
-    if user is None:
+        row = (await session.execute(_USER_FOR_TOKEN, {"token_hash": _token_hash(token), "now": utcnow()})).first()
+    if row is None:
         request._hyperion_clear_session_cookie = True
         return ANONYMOUS
+    user = _current_user(row, token)
+    session_cache.put(token, user, session_expires_at=row.expires_at, generation=generation)
     return user
 
 

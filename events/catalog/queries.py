@@ -225,16 +225,6 @@ _EVENT_DETAIL = (
 )
 
 
-_EVENT_STATUS = select(Event.id, Event.status).where(Event.slug == bindparam("slug"))
-
-
-async def published_event_id(session: db.Reader, *, slug: str) -> int | None:
-    """The id of the published event at ``slug``, None if there is none: all that registering or leaving needs
-    before its service (which re-reads the event under its lock), without the page's seats and joins."""
-    row = (await session.execute(_EVENT_STATUS, {"slug": slug})).first()
-    return row.id if row is not None and visibility.is_published(row.status) else None
-
-
 async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) -> EventDetail | None:
     """One event with its seats and the viewer's own registration: one query, built once."""
     statement, params = _EVENT_DETAIL, {"slug": slug, "viewer_id": viewer_id or 0}

@@ -23,11 +23,12 @@ import contextlib
 import json
 import logging
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import asyncpg
 from django.conf import settings
-from sqlalchemy import Text, bindparam, cast, func, select
+from sqlalchemy import ARRAY, Integer, Text, bindparam, cast, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -72,6 +73,21 @@ _COUNTS = (Event.id, Event.capacity, count_of(RegistrationStatus.CONFIRMED), cou
 _SEATS = select(*_COUNTS).where(Event.id == bindparam("event_id"))
 _SEATS_NOTIFIED = (select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)), *_COUNTS)
                    .where(Event.id == bindparam("event_id")))
+# The same news, and that one student's own registrations changed (their "My events" and their state on event
+# pages, which each process keeps until then): two notifications, still one statement under the lock.
+_USER_NEWS = cast(func.json_build_array("user", bindparam("user_id", type_=Integer)), Text)
+_SEATS_NOTIFIED_FOR_USER = (
+    select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)), func.pg_notify(CHANNEL, _USER_NEWS),
+           *_COUNTS)
+    .where(Event.id == bindparam("event_id")))
+
+
+_SEATS_NOTIFIED_FOR_USERS = (  # the same for several students: ["users", [ids]] (a batch: at most 200 ids)
+    select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)),
+           func.pg_notify(CHANNEL, cast(func.json_build_array("users", bindparam("user_ids", type_=ARRAY(Integer))),
+                                        Text)),
+           *_COUNTS)
+    .where(Event.id == bindparam("event_id")))
 
 
 def _news_of(row) -> SeatNews:
@@ -79,21 +95,36 @@ def _news_of(row) -> SeatNews:
     return SeatNews(event_id, capacity, confirmed, waitlisted, status == EventStatus.CANCELLED)
 
 
-async def seats_changed(session: AsyncSession, *, event_id: int) -> None:
+async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | None = None,
+                        user_ids: tuple[int, ...] = ()) -> None:
     """Announce, from inside the writing transaction (after its changes to the event and its seats, under
     the event's lock), that an event or its seats changed. ``event_id=0``: something else shown in the
-    public lists changed (only the page caches care)."""
+    public lists changed (only the page caches care). ``user_id``: a student who now has a registration for
+    the event (new, or back after leaving), so that what is kept of their own registrations is dropped; a
+    change to a registration the student already had is covered by the event's news. ``user_ids``: the same
+    for several students (a registration batch), still in one statement."""
     await session.flush()  # the counts below must see this transaction's pending changes
     news = None
+    postgresql = db.dialect_name(session) == "postgresql"
+    users = (*user_ids, *(() if user_id is None else (user_id,)))
     if event_id:
-        if db.dialect_name(session) == "postgresql":
+        if postgresql and len(users) > 1:
+            row = (await session.execute(_SEATS_NOTIFIED_FOR_USERS, {"event_id": event_id,
+                                                                     "user_ids": list(users)})).first()
+            news = _news_of(row[2:]) if row is not None else None
+        elif postgresql and users:
+            row = (await session.execute(_SEATS_NOTIFIED_FOR_USER, {"event_id": event_id, "user_id": users[0]})).first()
+            news = _news_of(row[2:]) if row is not None else None
+        elif postgresql:
             row = (await session.execute(_SEATS_NOTIFIED, {"event_id": event_id})).first()
             news = _news_of(row[1:]) if row is not None else None
         else:
             row = (await session.execute(_SEATS, {"event_id": event_id})).first()
             news = _news_of(row) if row is not None else None
-    if news is None and db.dialect_name(session) == "postgresql":
+    if news is None and postgresql:
         await session.execute(select(func.pg_notify(CHANNEL, str(event_id))))
+    if users:
+        session.sync_session.info.setdefault("hyperion_users_changed", set()).update(users)
     changed = session.sync_session.info.setdefault("hyperion_seats_changed", {})
     # On PostgreSQL the streams follow the NOTIFY, which arrives in commit order across all processes;
     # publishing our own news at our commit as well could put it after a later commit's news.
@@ -102,6 +133,9 @@ async def seats_changed(session: AsyncSession, *, event_id: int) -> None:
 
 @sa_event.listens_for(Session, "after_commit")
 def _publish_after_commit(sync_session: Session) -> None:
+    users = sync_session.info.pop("hyperion_users_changed", None)
+    if users:
+        pagecache.invalidate_tags(pagecache.user_tag(user_id) for user_id in users)
     changed = sync_session.info.pop("hyperion_seats_changed", None)
     if not changed:
         return
@@ -114,6 +148,7 @@ def _publish_after_commit(sync_session: Session) -> None:
 @sa_event.listens_for(Session, "after_rollback")
 def _forget_after_rollback(sync_session: Session) -> None:
     sync_session.info.pop("hyperion_seats_changed", None)
+    sync_session.info.pop("hyperion_users_changed", None)
 
 
 async def seat_news(event_id: int) -> SeatNews | None:
@@ -138,6 +173,13 @@ class Broadcaster:
         self.pending: dict[int, SeatNews] = {}
         self.handouts: dict[int, asyncio.TimerHandle] = {}
         self.handed: dict[int, tuple[float, SeatNews]] = {}  # when, and what, the last hand-out gave
+        # Other channels heard on the same LISTEN connection (one per process is enough for all news): each
+        # callback gets the payload, or None after a reconnection (whatever was said meanwhile went unheard).
+        self.other_channels: dict[str, Callable[[str | None], None]] = {}
+
+    def listen(self, channel: str, callback: Callable[[str | None], None]) -> None:
+        """Hand ``channel``'s notifications to ``callback`` (set up before the listener starts)."""
+        self.other_channels[channel] = callback
 
     def subscribe(self, event_id: int) -> asyncio.Queue:
         queue: asyncio.Queue = asyncio.Queue(maxsize=1)
@@ -242,6 +284,9 @@ class Broadcaster:
                     database=url.database, timeout=10,
                     server_settings={"application_name": f"{settings.DB_APPLICATION_NAME}-listen"})
                 await connection.add_listener(CHANNEL, self._on_notify)
+                for channel, callback in self.other_channels.items():
+                    await connection.add_listener(channel, self._other_news(callback))
+                    callback(None)
                 delay = 0.5
                 pagecache.invalidate()  # changes made while we were not listening went unheard
                 for event_id in list(self.subscribers):  # what changed while we were not listening
@@ -260,6 +305,10 @@ class Broadcaster:
                 if connection is not None and not connection.is_closed():
                     await connection.close(timeout=2)
 
+    @staticmethod
+    def _other_news(callback: Callable[[str | None], None]):
+        return lambda _connection, _pid, _channel, payload: callback(payload)
+
     def _on_notify(self, _connection, _pid, _channel, payload: str) -> None:
         try:
             counts = json.loads(payload)
@@ -268,6 +317,10 @@ class Broadcaster:
             return
         if isinstance(counts, list) and len(counts) == 5:
             self.publish(_news_of(counts))
+        elif isinstance(counts, list) and len(counts) == 2 and counts[0] == "user" and isinstance(counts[1], int):
+            pagecache.invalidate_tags((pagecache.user_tag(counts[1]),))
+        elif isinstance(counts, list) and len(counts) == 2 and counts[0] == "users" and isinstance(counts[1], list):
+            pagecache.invalidate_tags(pagecache.user_tag(user) for user in counts[1] if isinstance(user, int))
         elif isinstance(counts, int):
             self.announce(counts)
 

@@ -24,10 +24,11 @@ class MyEventRow:
     event: EventRow
     status: RegistrationStatus
     waitlist_position: int | None
+    registration_id: int = 0
 
 
 _MY_REGISTRATIONS = (
-    select(*EVENT_ROW_COLUMNS, Registration.status.label("my_status"),
+    select(*EVENT_ROW_COLUMNS, Registration.id.label("my_id"), Registration.status.label("my_status"),
            waitlist_position_of(Registration).label("my_position"))
     .join(Association, Association.id == Event.association_id)
     .join(Registration, Registration.event_id == Event.id)
@@ -40,7 +41,7 @@ async def my_registrations(session: db.Reader, *, user_id: int) -> list[MyEventR
     """Every event the user registered for (any state), soonest first."""
     return [
         MyEventRow(event_row(row), row.my_status,
-                   row.my_position if row.my_status == RegistrationStatus.WAITLISTED else None)
+                   row.my_position if row.my_status == RegistrationStatus.WAITLISTED else None, row.my_id)
         for row in await session.execute(_MY_REGISTRATIONS, {"user_id": user_id})
     ]
 

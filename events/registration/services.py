@@ -343,7 +343,8 @@ async def _place_batch_locked(
                    if isinstance(answer, RegistrationOutcome) and answer.registration_id is None else answer
                    for answer in answers]
     await outbox.registrations_messages(session, event=event, placed=placed)
-    await broadcast.seats_changed(session, event_id=event.id)
+    # Each placed student now has a registration for the event: what is kept of their own registrations goes.
+    await broadcast.seats_changed(session, event_id=event.id, user_ids=tuple(user_id for user_id, *_ in placed))
     return answers
 
 

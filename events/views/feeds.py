@@ -117,7 +117,7 @@ async def feed_personal(request, token: str):
         owner = await feed_queries.feed_owner_by_token(connection, token=token)
         if owner is None:
             raise Http404
-        changed_at = await feed_queries.feed_registrations_changed_at(connection, user_id=owner.id)
+        changed_at = owner.changed_at
         key = ("personal", owner.id, owner.language, request.get_host(), changed_at)
         body = _built_body(key)
         rows = [] if body is not None else await feed_queries.feed_registrations(connection, user_id=owner.id)

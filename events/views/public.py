@@ -22,6 +22,7 @@ from events.catalog import queries as catalog_queries
 from events.catalog.forms import EventFilterForm
 from events.live import broadcast
 from events.models import utcnow
+from events.registration import memory
 from events.rules import permissions, window
 from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
@@ -66,15 +67,24 @@ async def _home_content(request) -> Markup:
 
 async def event_detail(request, slug: str):
     user = request.user
-    async with db.read_connection() as connection:
-        event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user.id)
-        if event is None:
-            raise Http404
-        # Roles matter only for an unpublished event: a published one costs one round trip.
-        if not event.is_published:
-            roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
-            if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
-                raise Http404  # not 403: an unpublished event's existence is not disclosed
+    # A student's page from memory when it can be (events/registration/memory.py); visitors without a session
+    # get the stored page before Django (hyperion/publicpages.py).
+    event = None
+    if user.is_authenticated and not memory.just_acted(request):
+        event = memory.event_for_student(slug, user.id)
+    if event is None:
+        async with db.read_connection() as connection:
+            built_from = pagecache.version()
+            event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user.id)
+            if event is None:
+                raise Http404
+            # Roles matter only for an unpublished event: a published one costs one round trip.
+            if not event.is_published:
+                roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
+                if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
+                    raise Http404  # not 403: an unpublished event's existence is not disclosed
+            if user.is_authenticated:
+                await memory.remember_for_student(connection, event, user.id, built_from=built_from)
     now = utcnow()
     # What a visitor without a session sees changes with the event, when its registration opens or closes, and
     # when it ends.

@@ -12,6 +12,7 @@ from events import errors
 from events.catalog import presenters
 from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
+from events.registration import memory
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
@@ -19,26 +20,22 @@ from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db
 
 
-async def _published_event_and_overlaps(slug: str, user_id: int):
-    """The published event the address names (404 otherwise), and the student's confirmed registrations it
-    overlaps: one read connection for both."""
+async def _published_event(slug: str, user_id: int, *, overlaps: bool = False):
+    """The published event the address names (404 otherwise), and, if asked, the student's confirmed
+    registrations it overlaps: from memory when both are kept (events/registration/memory.py; the service
+    checks the seats and the window again under the event's lock), else one read connection for both."""
+    event = memory.kept_event(slug)
+    found = memory.kept_overlaps(user_id, event) if event is not None and overlaps else []
+    if event is not None and found is not None:
+        return event, found
     async with db.read_connection() as connection:
         event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user_id)
         if event is None or not event.is_published:
             raise Http404
         found = await registration_queries.confirmed_overlaps(
             connection, user_id=user_id, starts_at=event.starts_at, ends_at=event.ends_at,
-            exclude_event_id=event.id)
+            exclude_event_id=event.id) if overlaps else []
     return event, found
-
-
-async def _published_event_id(slug: str) -> int:
-    """The published event the address names (404 otherwise), when its id is all the view needs."""
-    async with db.read_connection() as connection:
-        event_id = await catalog_queries.published_event_id(connection, slug=slug)
-    if event_id is None:
-        raise Http404
-    return event_id
 
 
 @require_POST
@@ -46,16 +43,13 @@ async def _published_event_id(slug: str) -> int:
 @verified_required
 async def register(request, slug: str):
     user = request.user
-    if request.POST.get("confirm_overlap") == "yes":  # overlaps seen and accepted: one light read (a rush's path)
-        event_id = await _published_event_id(slug)
-    else:
-        event, overlaps = await _published_event_and_overlaps(slug, user.id)
-        if overlaps:
-            return render(request, "events/register_confirm.html", {
-                "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
-        event_id = event.id
+    confirming = request.POST.get("confirm_overlap") == "yes"
+    event, overlaps = await _published_event(slug, user.id, overlaps=not confirming)
+    if overlaps:
+        return render(request, "events/register_confirm.html", {
+            "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
     try:
-        outcome = await run_service(registration_services.registration_create, event_id=event_id, user_id=user.id)
+        outcome = await run_service(registration_services.registration_create, event_id=event.id, user_id=user.id)
     except errors.DomainError as error:
         messages.error(request, error.message)
         return redirect("event_detail", slug=slug)
@@ -71,9 +65,9 @@ async def register(request, slug: str):
 @require_POST
 @login_required
 async def leave(request, slug: str):
-    event_id = await _published_event_id(slug)
+    event, _overlaps = await _published_event(slug, request.user.id)
     try:
-        outcome = await run_service(registration_services.registration_leave, event_id=event_id,
+        outcome = await run_service(registration_services.registration_leave, event_id=event.id,
                                     user_id=request.user.id)
     except errors.DomainError as error:
         messages.error(request, error.message)
@@ -87,6 +81,5 @@ async def leave(request, slug: str):
 
 @login_required
 async def my_events(request):
-    async with db.read_connection() as connection:
-        rows = await registration_queries.my_registrations(connection, user_id=request.user.id)
+    rows = await memory.my_registrations(request.user.id, fresh=memory.just_acted(request))
     return render(request, "events/my_events.html", registration_presenters.my_events(rows, now=utcnow()))

@@ -9,31 +9,10 @@ from hyperion import db, pagecache
 from tests import factories, support
 
 
-@pytest.fixture
-def cache_on(settings):
-    settings.PAGE_CACHE_SECONDS = 30.0
-    settings.PAGE_CACHE_GRACE_SECONDS = 0.0
-    pagecache.clear()
-    yield
-    pagecache.clear()
-
-
 async def _statements_during(coroutine) -> int:
-    from sqlalchemy import event
-
-    count = 0
-
-    def before(*_args, **_kwargs):
-        nonlocal count
-        count += 1
-
-    engine = db.get_engine().sync_engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
+    with support.engine_events("before_cursor_execute") as statements:
         await coroutine
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
-    return count
+    return len(statements)
 
 
 async def test_a_repeated_home_page_runs_no_query(async_client, cache_on):

@@ -2,8 +2,9 @@
 takes: several connections per request multiply the pool's waits under load. Counted on the pool's
 checkouts, during one request through the test client.
 
-A request that carries a session cookie takes one more connection before the view runs: the middleware's
-lookup of the user (SESSION_LOOKUP below)."""
+A request that carries a session cookie takes one more connection before the view runs, the middleware's
+lookup of the user (SESSION_LOOKUP below), unless the process remembers the session
+(events/accounts/session_cache.py): each count here starts with that memory empty, the worst case."""
 
 from __future__ import annotations
 
@@ -12,10 +13,9 @@ import contextlib
 from django.conf import settings
 from django.test import AsyncClient
 from django.urls import reverse
-from sqlalchemy import event
 
+from events.accounts.session_cache import session_cache
 from events.models import EventStatus, Role, utcnow
-from hyperion import db
 from tests import factories, support
 
 SESSION_LOOKUP = 1  # the middleware's one query for the user behind the session cookie
@@ -23,18 +23,10 @@ SESSION_LOOKUP = 1  # the middleware's one query for the user behind the session
 
 @contextlib.contextmanager
 def pool_checkouts():
-    """The number of connections taken from the pool while the block runs (a list: its length)."""
-    taken: list[object] = []
-
-    def count(_dbapi_connection, _record, _proxy) -> None:
-        taken.append(_record)
-
-    engine = db.get_engine().sync_engine
-    event.listen(engine, "checkout", count)
-    try:
+    """The connections taken from the pool while the block runs, each request's session lookup included."""
+    session_cache.clear()
+    with support.engine_events("checkout") as taken:
         yield taken
-    finally:
-        event.remove(engine, "checkout", count)
 
 
 async def client_for(user_id: int | None = None) -> AsyncClient:

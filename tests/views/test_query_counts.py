@@ -1,0 +1,82 @@
+"""How many statements each page a logged-in student uses sends, pinned: the benchmark's figures rest on them
+(bench/README.md), and a statement that slips into a hot page shows here first, on both databases.
+
+Production's configuration: the page store on, the session remembered after the first page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.test import AsyncClient
+
+from events.accounts import services as account_services
+from events.models import utcnow
+from events.views import feeds as feed_views
+from hyperion import db, pagecache
+from tests import factories, support
+
+pytestmark = pytest.mark.usefixtures("cache_on")
+
+
+async def _sent(client: AsyncClient, method: str, path: str, **data) -> list[str]:
+    with support.engine_events("before_cursor_execute") as statements:
+        response = await getattr(client, method)(path, data or None)
+    assert response.status_code in (200, 302), (path, response.status_code)
+    return [statement.split()[0] for statement in statements]
+
+
+@pytest.fixture
+async def student():
+    association = await factories.association()
+    await factories.event(association_id=association, slug="gala", title="Gala")
+    await factories.event(association_id=association, slug="rando", title="Rando", capacity=None,
+                          starts_at=utcnow() + timedelta(days=20))
+    user_id = await factories.user(email="lea@etu.test", display_name="Léa")
+    client = AsyncClient()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    await support.login(client, user_id)
+    async with db.write_session() as session:
+        token = (await account_services.feed_token_regenerate(session, user_id=user_id)).token
+    return client, token
+
+
+async def test_a_students_pages_seen_before_send_no_statement(student):
+    client, token = student
+    for path in ("/", "/calendar/", "/events/gala/", "/me/events/"):
+        await client.get(path)
+    for path in ("/", "/calendar/", "/events/gala/", "/me/events/"):
+        assert await _sent(client, "get", path) == [], path
+
+
+async def test_a_students_first_pages(student):
+    client, token = student
+    # The first page of the session: who the session is, then the page.
+    assert await _sent(client, "get", "/events/gala/") == ["SELECT"] * 3  # session, event, her registrations
+    assert await _sent(client, "get", "/events/rando/") == ["SELECT"]  # an event not seen yet
+    assert await _sent(client, "get", "/me/events/") == []
+    assert len(await _sent(client, "get", "/")) == 2  # the list and the associations of the filter, once
+
+
+async def test_the_personal_feed_reads_its_owner_and_last_change_at_once(student):
+    _client, token = student
+    client = AsyncClient()  # a calendar application: the address's token, no cookie
+    feed_views._built.clear()  # feeds built by earlier tests, whose ids this database gives again
+    assert len(await _sent(client, "get", f"/feeds/me/{token}.ics")) == 2  # owner with last change, rows
+    assert len(await _sent(client, "get", f"/feeds/me/{token}.ics")) == 1  # built: owner with last change
+
+
+async def test_a_registration_is_one_transaction(student):
+    client, _token = student
+    await client.get("/events/gala/")  # the event and her registrations are kept: nothing read before the lock
+    sent = await _sent(client, "post", "/events/gala/register/")
+    # One transaction: the event locked, the seats and her earlier registration read at once, the registration
+    # and its confirmation e-mail written, the news for the live counters and the caches sent (SQLite's
+    # explicit BEGIN IMMEDIATE aside).
+    assert [verb for verb in sent if verb != "BEGIN"] == ["SELECT", "SELECT", "INSERT", "INSERT", "SELECT"]
+    # Not kept (another process served her last page): the event and the overlap check first, on one connection.
+    await client.get("/events/rando/")
+    pagecache.clear()
+    sent = await _sent(client, "post", "/events/rando/register/")
+    assert [verb for verb in sent if verb != "BEGIN"] == ["SELECT"] * 4 + ["INSERT", "INSERT", "SELECT"]
