@@ -188,6 +188,25 @@ _TICK = object()  # in a stream's queue: time for a keep-alive comment, or to en
 _KEEP_ALIVE_SECONDS = 15.0
 
 
+class _Ticking:
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
+
+
+def _tick(loop: asyncio.AbstractEventLoop, queue: asyncio.Queue, deadline: float, ticking: _Ticking) -> None:
+    # A plain function, and the stream never holds the timer: no reference cycle between a stream, its timer
+    # and its callback (cyclic garbage per stream is what the collector's full passes would walk).
+    if not ticking.on:
+        return
+    if queue.empty():
+        queue.put_nowait(_TICK)
+    now = loop.time()
+    if now < deadline:
+        loop.call_at(min(now + _KEEP_ALIVE_SECONDS, deadline), _tick, loop, queue, deadline, ticking)
+
+
 async def _seat_news_stream(event_id: int, queue: asyncio.Queue, language: str):
     """The stream's messages: the count now, then each change, with a keep-alive comment when idle.
 
@@ -197,15 +216,7 @@ async def _seat_news_stream(event_id: int, queue: asyncio.Queue, language: str):
     was ~8% of the server's CPU (bench/README.md, the rush)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + settings.SSE_MAX_SECONDS
-    ticker = None
-
-    def tick() -> None:
-        nonlocal ticker
-        if queue.empty():
-            queue.put_nowait(_TICK)
-        now = loop.time()
-        ticker = loop.call_at(min(now + _KEEP_ALIVE_SECONDS, deadline), tick) if now < deadline else None
-
+    ticking = _Ticking()
     try:
         yield b"retry: 3000\n\n"
         try:
@@ -216,7 +227,7 @@ async def _seat_news_stream(event_id: int, queue: asyncio.Queue, language: str):
             return
         if news is not None:
             yield _server_sent(news, language)
-        ticker = loop.call_at(min(loop.time() + _KEEP_ALIVE_SECONDS, deadline), tick)
+        loop.call_at(min(loop.time() + _KEEP_ALIVE_SECONDS, deadline), _tick, loop, queue, deadline, ticking)
         while loop.time() < deadline:
             news = await queue.get()
             if news is None:  # the server is shutting down
@@ -227,6 +238,5 @@ async def _seat_news_stream(event_id: int, queue: asyncio.Queue, language: str):
                 continue
             yield _server_sent(news, language)
     finally:
-        if ticker is not None:
-            ticker.cancel()
+        ticking.on = False  # its pending timer, if any, ends the ticks when it fires
         broadcast.broadcaster.unsubscribe(event_id, queue)
