@@ -89,32 +89,41 @@ def _reminder_key(event_id: int, user_id: int) -> str:
     return f"reminder:{event_id}:{user_id}"
 
 
-async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int,
-                            also: dict[str, Any] | None = None) -> None:
+async def reminder_schedule(session: AsyncSession, *, event: Event, user_id: int) -> None:
     """(Re)arm the reminder of one confirmed registration. The caller holds the event's lock.
 
     One statement (an upsert on the dedupe key): a new reminder, or the existing one re-armed unless a
-    sender is delivering it right now. ``also``: another outbox row (without a dedupe key, so it never
-    conflicts) written by the same statement, saving the registration a round trip."""
+    sender is delivering it right now."""
     when = reminder_time(event.starts_at)
-    if when <= utcnow():  # too late for a reminder: the event is tomorrow or sooner
-        if also is not None:
-            await session.execute(insert(OutboxMessage), [also])
-        return
-    reminder = {"kind": "event.reminder", "recipient_id": user_id, "event_id": event.id, "payload": {},
-                "status": OutboxStatus.PENDING, "send_after": when, "dedupe_key": _reminder_key(event.id, user_id),
-                "attempts": 0, "last_error": "", "created_at": utcnow()}
-    rows = [reminder] if also is None else [{**also, "dedupe_key": None}, reminder]
-    upsert = _dialect_insert(session)(OutboxMessage).values(rows)
-    await session.execute(upsert.on_conflict_do_update(
+    if when > utcnow():  # else too late for a reminder: the event is tomorrow or sooner
+        await _reminders_upsert(session, [_reminder_row(event.id, user_id, when)])
+
+
+def _reminder_row(event_id: int, user_id: int, when: datetime) -> dict[str, Any]:
+    return {"kind": "event.reminder", "recipient_id": user_id, "event_id": event_id, "payload": {},
+            "status": OutboxStatus.PENDING, "send_after": when, "dedupe_key": _reminder_key(event_id, user_id),
+            "attempts": 0, "last_error": "", "created_at": utcnow()}
+
+
+def _outbox_upsert(dialect_insert):
+    """Insert outbox rows: a reminder already there (same dedupe key) is re-armed unless a sender is delivering
+    it right now. Built once per dialect and run with a list of rows (executemany: one statement text whatever
+    the count, so neither compiled nor prepared again per batch size)."""
+    statement = dialect_insert(OutboxMessage)
+    return statement.on_conflict_do_update(
         index_elements=[OutboxMessage.dedupe_key],
-        set_={"status": OutboxStatus.PENDING, "send_after": when, "attempts": 0, "last_error": "", "sent_at": None},
-        where=OutboxMessage.status != OutboxStatus.SENDING))
+        set_={"status": OutboxStatus.PENDING, "send_after": statement.excluded.send_after, "attempts": 0,
+              "last_error": "", "sent_at": None},
+        where=OutboxMessage.status != OutboxStatus.SENDING)
 
 
-def _dialect_insert(session: AsyncSession):
-    # A session here is always bound (hyperion.db.engine_start): hence the ignore.
-    return postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert  # type: ignore[union-attr]
+_OUTBOX_UPSERT = {"postgresql": _outbox_upsert(postgresql.insert), "sqlite": _outbox_upsert(sqlite.insert)}
+
+
+async def _reminders_upsert(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    # Core, on the session's connection: the ORM's bulk path adds work and nothing we use here.
+    connection = await session.connection()
+    await connection.execute(_OUTBOX_UPSERT[connection.dialect.name], rows)
 
 
 async def reminders_drop(session: AsyncSession, *, event_id: int, user_id: int | None = None) -> None:
@@ -147,12 +156,29 @@ async def registration_messages(
     session: AsyncSession, *, event: Event, user_id: int, status: RegistrationStatus, waitlist_position: int | None
 ) -> None:
     """A student registered (or was added): tell them, and arm the reminder if confirmed."""
-    if status == RegistrationStatus.CONFIRMED:  # the message and the reminder: one statement
-        await reminder_schedule(session, event=event, user_id=user_id,
-                                also=_message_row("registration.confirmed", user_id, event.id))
-    else:
-        await notify(session, kind="registration.waitlisted", recipient_ids=[user_id], event_id=event.id,
-                     payload={"position": waitlist_position})
+    await registrations_messages(session, event=event, placed=[(user_id, status, waitlist_position)])
+
+
+async def registrations_messages(
+    session: AsyncSession, *, event: Event, placed: list[tuple[int, RegistrationStatus, int | None]]
+) -> None:
+    """Students registered (a registration batch: user, status, place in line): tell each, and arm the
+    reminder of each confirmed one, all in ONE statement (an upsert on the reminders' dedupe key; the other
+    messages have no key, so they never conflict): a batch of a rush holds the event's lock for one round
+    trip of messages, not one per student. The caller holds the event's lock."""
+    when = reminder_time(event.starts_at)
+    arm = when > utcnow()  # else too late for a reminder: the event is tomorrow or sooner
+    rows: list[dict[str, Any]] = []
+    for user_id, status, waitlist_position in placed:
+        if status == RegistrationStatus.CONFIRMED:
+            rows.append({**_message_row("registration.confirmed", user_id, event.id), "dedupe_key": None})
+            if arm:
+                rows.append(_reminder_row(event.id, user_id, when))
+        else:
+            rows.append({**_message_row("registration.waitlisted", user_id, event.id,
+                                        {"position": waitlist_position}), "dedupe_key": None})
+    if rows:
+        await _reminders_upsert(session, rows)
 
 
 async def promotion_messages(session: AsyncSession, *, event: Event, user_ids: tuple[int, ...]) -> None:

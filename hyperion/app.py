@@ -19,7 +19,7 @@ from hyperion.handler import LoopBoundASGIHandler
 from hyperion.pagecache import SCOPE_KEY
 from hyperion.publicpages import PublicPages, Ticket, accepts_gzip
 from hyperion.staticfiles import StaticFiles, fingerprint, security_headers
-from hyperion.turns import current_turn
+from hyperion.turns import current_connection, current_turn
 
 logger = logging.getLogger("hyperion")
 
@@ -84,9 +84,11 @@ class HyperionApp:
         if ticket is not None:
             ticket.admitted()
         lent = current_turn.set(turn)  # a view may give it back while it waits (hyperion/turns.py)
+        watched = current_connection.set(connection)  # and watch whether its client leaves meanwhile
         try:
             await self.django(scope, receive, turn.releasing(send))
         finally:
+            current_connection.reset(watched)
             current_turn.reset(lent)
             turn.release()
 

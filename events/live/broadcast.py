@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 
 import asyncpg
 from django.conf import settings
-from sqlalchemy import Integer, Text, bindparam, cast, func, select
+from sqlalchemy import ARRAY, Integer, Text, bindparam, cast, func, select
 from sqlalchemy import event as sa_event
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
@@ -82,23 +82,38 @@ _SEATS_NOTIFIED_FOR_USER = (
     .where(Event.id == bindparam("event_id")))
 
 
+_SEATS_NOTIFIED_FOR_USERS = (  # the same for several students: ["users", [ids]] (a batch: at most 200 ids)
+    select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)),
+           func.pg_notify(CHANNEL, cast(func.json_build_array("users", bindparam("user_ids", type_=ARRAY(Integer))),
+                                        Text)),
+           *_COUNTS)
+    .where(Event.id == bindparam("event_id")))
+
+
 def _news_of(row) -> SeatNews:
     event_id, capacity, confirmed, waitlisted, status = row
     return SeatNews(event_id, capacity, confirmed, waitlisted, status == EventStatus.CANCELLED)
 
 
-async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | None = None) -> None:
+async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | None = None,
+                        user_ids: tuple[int, ...] = ()) -> None:
     """Announce, from inside the writing transaction (after its changes to the event and its seats, under
     the event's lock), that an event or its seats changed. ``event_id=0``: something else shown in the
     public lists changed (only the page caches care). ``user_id``: a student who now has a registration for
     the event (new, or back after leaving), so that what is kept of their own registrations is dropped; a
-    change to a registration the student already had is covered by the event's news."""
+    change to a registration the student already had is covered by the event's news. ``user_ids``: the same
+    for several students (a registration batch), still in one statement."""
     await session.flush()  # the counts below must see this transaction's pending changes
     news = None
     postgresql = db.dialect_name(session) == "postgresql"
+    users = (*user_ids, *(() if user_id is None else (user_id,)))
     if event_id:
-        if postgresql and user_id is not None:
-            row = (await session.execute(_SEATS_NOTIFIED_FOR_USER, {"event_id": event_id, "user_id": user_id})).first()
+        if postgresql and len(users) > 1:
+            row = (await session.execute(_SEATS_NOTIFIED_FOR_USERS, {"event_id": event_id,
+                                                                     "user_ids": list(users)})).first()
+            news = _news_of(row[2:]) if row is not None else None
+        elif postgresql and users:
+            row = (await session.execute(_SEATS_NOTIFIED_FOR_USER, {"event_id": event_id, "user_id": users[0]})).first()
             news = _news_of(row[2:]) if row is not None else None
         elif postgresql:
             row = (await session.execute(_SEATS_NOTIFIED, {"event_id": event_id})).first()
@@ -108,8 +123,8 @@ async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | 
             news = _news_of(row) if row is not None else None
     if news is None and postgresql:
         await session.execute(select(func.pg_notify(CHANNEL, str(event_id))))
-    if user_id is not None:
-        session.sync_session.info.setdefault("hyperion_users_changed", set()).add(user_id)
+    if users:
+        session.sync_session.info.setdefault("hyperion_users_changed", set()).update(users)
     changed = session.sync_session.info.setdefault("hyperion_seats_changed", {})
     # On PostgreSQL the streams follow the NOTIFY, which arrives in commit order across all processes;
     # publishing our own news at our commit as well could put it after a later commit's news.
@@ -304,6 +319,8 @@ class Broadcaster:
             self.publish(_news_of(counts))
         elif isinstance(counts, list) and len(counts) == 2 and counts[0] == "user" and isinstance(counts[1], int):
             pagecache.invalidate_tags((pagecache.user_tag(counts[1]),))
+        elif isinstance(counts, list) and len(counts) == 2 and counts[0] == "users" and isinstance(counts[1], list):
+            pagecache.invalidate_tags(pagecache.user_tag(user) for user in counts[1] if isinstance(user, int))
         elif isinstance(counts, int):
             self.announce(counts)
 

@@ -322,6 +322,46 @@ async def test_requests_whose_clients_left_while_queued_are_not_served(tmp_path,
     assert not log_trouble(log), log
 
 
+@pytest.mark.postgres_only
+async def test_registrations_whose_clients_left_while_in_the_events_line_are_not_written(tmp_path, database_url):
+    """Registrations for one event wait in the process's line while a batch is written (group commit,
+    events/registration/services.py). Students who give up while in that line are not registered behind
+    their back; the one whose batch was already being written is, and so is the next who stays."""
+    cast = await load.seed(database_url, students=6)
+    event = cast.events[0]
+    name = _app_name("leftline")
+    with support.uvicorn_server(tmp_path, env=_server_env(name, DB_POOL_SIZE="4"), extra_args=TRACE) as server:
+        first, *others, last = [load.Student(server.base_url, student) for student in cast.students]
+        event_lock = f"SELECT 1 FROM events WHERE id = {int(event.id)} FOR UPDATE"  # noqa: S608 - an integer
+        async with _held_lock(database_url, "postgres", event_lock):
+            writing = asyncio.create_task(first.act(event, "register"))  # its batch waits for the event's lock
+            await _waiting_on_lock(database_url, name)
+            arrived = server.log().count(STARTED)
+            leaving = [asyncio.create_task(student.act(event, "register")) for student in others]
+            await _logged(server, STARTED, arrived + len(others))  # in the app: behind the batch being written
+            lost = server.log().count(CONNECTION_LOST)
+            for task in leaving:  # the browsers give up: their connections close
+                task.cancel()
+            await asyncio.gather(*leaving, return_exceptions=True)
+            for student in others:
+                await student.aclose()
+            await _logged(server, CONNECTION_LOST, lost + len(others))  # the server saw them leave
+        written = await writing
+        stayed = await last.act(event, "register")
+        for student in (first, last):
+            await student.aclose()
+        log = server.log()
+    connection = await _pg_connect(database_url)
+    try:
+        registrants = set(await connection.fetchval(
+            "SELECT array_agg(user_id) FROM registrations WHERE event_id = $1", event.id))
+    finally:
+        await connection.close()
+    assert written == stayed == load.ACK_CONFIRMED
+    assert registrants == {cast.students[0].id, cast.students[-1].id}
+    assert not log_trouble(log), log
+
+
 def test_runserver_sets_the_admission_limit_and_graceful_timeout_from_settings(monkeypatch):
     from django.conf import settings
     from django.core.management import call_command
@@ -373,9 +413,16 @@ async def test_connections_killed_under_requests_give_503_then_the_site_serves_a
                 read_answers = await asyncio.wait_for(asyncio.gather(*reads), timeout=60)
             async with _held_lock(database_url, "postgres", REGISTRATIONS_LOCK):
                 writes = [asyncio.create_task(student.act(event, "register")) for student in students]
-                # One waits for the table lock, the others queue on the event's row lock, inside their transaction.
-                await _waiting_on_lock(database_url, name, count=3)
-                await terminate_all()
+
+                async def stuck_or_answered() -> bool:
+                    return all(write.done() for write in writes) or await _lock_waiters(database_url, name) >= 1
+
+                # The first registration's batch waits for the table lock inside its transaction; the others
+                # wait in the event's line (events/registration/services.py) and write the next batch, which
+                # waits in its turn: each batch's connection is terminated under it.
+                while not all(write.done() for write in writes):
+                    await support.until(stuck_or_answered, what="a registration batch waiting on the lock")
+                    await terminate_all()
                 write_answers = await asyncio.wait_for(asyncio.gather(*writes), timeout=60)
             started = time.monotonic()
             after = [(await client.get(page)).status_code for _ in range(5)]
