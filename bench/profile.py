@@ -1,5 +1,6 @@
 """Where a logged-in request's CPU goes: each page alone under wrk (c=50), sampled by py-spy, split by layer.
 
+    source scripts/bootstrap.sh --group bench         # once: the bench group (py-spy, psycopg, gunicorn)
     .venv/bin/python -m bench.profile                 # every page, the data set built first (~3 min)
     .venv/bin/python -m bench.profile --reuse-data    # keep the previous profile's data set
     .venv/bin/python -m bench.profile --pages my_events,detail --seconds 8
