@@ -105,11 +105,6 @@ def _unindex(key: tuple, entry: _Entry) -> None:
                 del _clean[tag]
 
 
-def enabled() -> bool:
-    """Whether anything is kept (PAGE_CACHE_SECONDS=0 turns the store off: every page is built)."""
-    return settings.PAGE_CACHE_SECONDS > 0
-
-
 def version() -> float:
     """When a value about to be built starts reading the database (pass it to ``put``)."""
     return time.monotonic()

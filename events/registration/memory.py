@@ -20,6 +20,7 @@ import dataclasses
 
 from django.contrib.messages.storage.cookie import CookieStorage
 
+from events.catalog import queries as catalog_queries
 from events.catalog.queries import EventDetail, MyState
 from events.models import RegistrationStatus
 from events.registration import queries
@@ -58,27 +59,35 @@ async def _my_registrations_read(connection, user_id: int) -> list[MyEventRow]:
     return rows
 
 
-def event_for_student(slug: str, user_id: int) -> EventDetail | None:
-    """The published event ``slug`` with the student's own registration, if both are kept; else None."""
-    event, rows = pagecache.get(_event_key(slug)), pagecache.get(_mine_key(user_id))
-    if event is None or rows is None:
+async def event_for_student(slug: str, user_id: int) -> EventDetail | None:
+    """The published event ``slug`` with the student's own registration, at most one query: nothing when both
+    the event's shared part and the student's registrations are kept, else the one that is missing (and kept
+    for next time). None when neither is kept, or the event is not a kept published one: the caller then reads
+    the event with the viewer's rights (one query too) and keeps its shared part (``remember_event``)."""
+    event, rows = kept_event(slug), pagecache.get(_mine_key(user_id))
+    if event is None and rows is None:
         return None
+    if event is None:
+        async with db.read_connection() as connection:
+            built_from = pagecache.version()
+            event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=None)
+        if event is None or not event.is_published:
+            return None
+        remember_event(event, built_from=built_from)
+    elif rows is None:
+        async with db.read_connection() as connection:
+            rows = await _my_registrations_read(connection, user_id)
     mine = next((row for row in rows if row.event.id == event.id), None)
     if mine is None:
         return event
     return dataclasses.replace(event, mine=MyState(mine.registration_id, mine.status, mine.waitlist_position))
 
 
-async def remember_for_student(connection, event: EventDetail, user_id: int, *, built_from: float) -> None:
-    """After a miss: keep the event's shared part (``event`` as read for the student since ``built_from``, on
-    ``connection``), and the student's registrations if they are not kept yet (read on the same connection)."""
-    if not pagecache.enabled():
-        return
+def remember_event(event: EventDetail, *, built_from: float) -> None:
+    """Keep a published event's shared part (``event`` read since ``built_from``, whoever it was read for)."""
     if event.is_published:
         pagecache.put(_event_key(event.slug), dataclasses.replace(event, mine=None), version=built_from,
                       tags=(pagecache.event_tag(event.id),), size=_ROW_BYTES * 2)
-    if pagecache.get(_mine_key(user_id)) is None:
-        await _my_registrations_read(connection, user_id)
 
 
 def kept_event(slug: str) -> EventDetail | None:

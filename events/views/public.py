@@ -71,7 +71,7 @@ async def event_detail(request, slug: str):
     # get the stored page before Django (hyperion/publicpages.py).
     event = None
     if user.is_authenticated and not memory.just_acted(request):
-        event = memory.event_for_student(slug, user.id)
+        event = await memory.event_for_student(slug, user.id)
     if event is None:
         async with db.read_connection() as connection:
             built_from = pagecache.version()
@@ -84,7 +84,7 @@ async def event_detail(request, slug: str):
                 if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                     raise Http404  # not 403: an unpublished event's existence is not disclosed
             if user.is_authenticated:
-                await memory.remember_for_student(connection, event, user.id, built_from=built_from)
+                memory.remember_event(event, built_from=built_from)
     now = utcnow()
     # What a visitor without a session sees changes with the event, when its registration opens or closes, and
     # when it ends.
