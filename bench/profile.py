@@ -41,13 +41,16 @@ function request()
    if page == "feed" then return wrk.format("GET", "/feeds/me/" .. pick(data.feeds) .. ".ics") end
    if page == "floor" then return wrk.format("GET", "/healthz", {Cookie = cookie}) end
    if page == "register" then
-      return wrk.format("POST", "/events/" .. pick(data.slugs) .. "/register/",
+      return wrk.format("POST", "/events/" .. pick(data.open_slugs) .. "/register/",
                         {Cookie = cookie, ["Content-Type"] = "application/x-www-form-urlencoded"},
                         "confirm_overlap=yes&csrfmiddlewaretoken=" .. pair[2])
    end
    error("unknown page " .. page)
 end
 """
+# The bench group installs py-spy into the venv, beside this interpreter (not on PATH unless activated).
+_PY_SPY = str(Path(sys.executable).with_name("py-spy"))
+
 PAGES = ["floor", "home", "detail", "my_events", "calendar", "feed", "register"]
 
 # (layer, what a frame's file path starts with), first match wins for a frame; a sample goes to its innermost
@@ -102,14 +105,16 @@ def profile_page(server: run.Server, page: str, seconds: float, out: Path, warm:
                    timeout=warm + 60, check=False)
     server.wait_idle()
     raw = out / f"{page}.txt"
-    spy = subprocess.Popen(["py-spy", "record", "-r", "100", "-p", str(server.process.pid), "-d",  # noqa: S603, S607 - py-spy
+    spy = subprocess.Popen([_PY_SPY, "record", "-r", "100", "-p", str(server.process.pid), "-d",  # noqa: S603, S607 - py-spy
                             str(int(seconds)), "-f", "raw", "-o", str(raw), "--nonblocking"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     before = server.cpu()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=seconds + 60, check=False)  # noqa: S603 - wrk
     cpu = server.cpu() - before
     spy.wait(timeout=seconds + 60)
-    line = next(line for line in done.stdout.splitlines() if line.startswith("WRKJSON "))
+    line = next((line for line in done.stdout.splitlines() if line.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk gave no figures for {page}: {done.stdout[-2000:]} {done.stderr[-2000:]}")
     result = run.json.loads(line[len("WRKJSON "):])
     requests = result["requests"]
     return {"page": page, "requests": requests, "cpu_ms": cpu * 1000 / requests if requests else None,
@@ -133,11 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     run.WRK_DATA = run.RESULTS / "profile-wrk-data.lua"
     database = run.Database(options.pg_url)
     if options.reuse_data and run.TOKENS.exists():
-        data = run.json.loads(run.TOKENS.read_text())
-        database.marks = data["marks"]
+        database.marks = run.json.loads(run.TOKENS.read_text())["marks"]
     else:
         print("building the data set...", flush=True)
         run.build_dataset(database, run.Plan.make(quick=False))
+    # wrk's Lua reads the sessions, feeds and slugs from the file bench.run writes (its own name here).
+    data = run.json.loads(run.TOKENS.read_text())
+    data["open_slugs"] = run.open_slugs(database)
+    run._write_wrk_data(data)
     run.LOGS.mkdir(parents=True, exist_ok=True)
     # The benchmark's production settings (bench/run.py main).
     base_env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}

@@ -43,13 +43,17 @@ async def _published_event(slug: str, user_id: int, *, overlaps: bool = False):
 @verified_required
 async def register(request, slug: str):
     user = request.user
-    confirming = request.POST.get("confirm_overlap") == "yes"
-    event, overlaps = await _published_event(slug, user.id, overlaps=not confirming)
-    if overlaps:
-        return render(request, "events/register_confirm.html", {
-            "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
+    if request.POST.get("confirm_overlap") != "yes":
+        event, overlaps = await _published_event(slug, user.id, overlaps=True)
+        if overlaps:
+            return render(request, "events/register_confirm.html", {
+                "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
+    # By slug: the service finds the published event under its lock (404 below otherwise), so a confirmed
+    # POST reads nothing before its transaction.
     try:
-        outcome = await run_service(registration_services.registration_create, event_id=event.id, user_id=user.id)
+        outcome = await run_service(registration_services.registration_create, slug=slug, user_id=user.id)
+    except errors.EventNotFound:
+        raise Http404 from None
     except errors.DomainError as error:
         messages.error(request, error.message)
         return redirect("event_detail", slug=slug)

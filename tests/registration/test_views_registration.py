@@ -65,6 +65,10 @@ async def test_registering_for_an_unpublished_or_unknown_event_is_404(async_clie
     await _student(async_client)
     assert (await async_client.post("/events/draft/register/")).status_code == 404
     assert (await async_client.post("/events/nope/register/")).status_code == 404
+    # The overlap page's confirmation goes straight to the service, which finds only published events.
+    for slug in ("draft", "nope"):
+        response = await async_client.post(f"/events/{slug}/register/", {"confirm_overlap": "yes"})
+        assert response.status_code == 404
     assert (await session.execute(select(Registration.id))).first() is None
 
 

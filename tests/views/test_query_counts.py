@@ -82,3 +82,9 @@ async def test_a_registration_is_one_transaction(student):
     pagecache.clear()
     sent = await _sent(client, "post", "/events/rando/register/")
     assert [verb for verb in sent if verb != "BEGIN"] == ["SELECT"] * 4 + ["INSERT", "INSERT", "SELECT"]
+    # Confirmed from the overlap page: nothing read before the lock, even with nothing kept.
+    await factories.event(association_id=await factories.association(slug="bds", name="BDS"), slug="match",
+                          capacity=None, starts_at=utcnow() + timedelta(days=30))
+    pagecache.clear()
+    sent = await _sent(client, "post", "/events/match/register/", confirm_overlap="yes")
+    assert [verb for verb in sent if verb != "BEGIN"] == ["SELECT", "SELECT", "INSERT", "INSERT", "SELECT"]
