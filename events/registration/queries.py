@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
+from sqlalchemy.orm import aliased
 
 from events.catalog.queries import EVENT_ROW_COLUMNS, EventRow, event_row
 from events.models import (
@@ -46,21 +46,34 @@ async def my_registrations(session: db.Reader, *, user_id: int) -> list[MyEventR
     ]
 
 
+def _confirmed_overlaps():
+    """The published event of the slug (its id), with the title of each of the user's confirmed events going
+    ahead that overlaps it (one row per overlap, soonest first; one row with no title when none does)."""
+    target = aliased(Event, name="target")
+    mine = (select(Event.id, Event.title, Event.starts_at, Event.ends_at)
+            .join(Registration, Registration.event_id == Event.id)
+            .where(Registration.user_id == bindparam("user_id"), Registration.status == RegistrationStatus.CONFIRMED,
+                   visibility.going_ahead())
+            .subquery("mine"))
+    return (
+        select(target.id, mine.c.title)
+        .select_from(target)
+        .outerjoin(mine, and_(mine.c.id != target.id, mine.c.starts_at < target.ends_at,
+                              mine.c.ends_at > target.starts_at))
+        .where(target.slug == bindparam("slug"), visibility.published(target.status))
+        .order_by(mine.c.starts_at)
+    )
+
+
 # Built once (every registration runs it): building a SELECT costs more CPU than running it.
-_CONFIRMED_OVERLAPS = (
-    select(Event.title)
-    .join(Registration, Registration.event_id == Event.id)
-    .where(Registration.user_id == bindparam("user_id"), Registration.status == RegistrationStatus.CONFIRMED,
-           visibility.going_ahead(), Event.id != bindparam("exclude_event_id"),
-           Event.starts_at < bindparam("ends_at"), Event.ends_at > bindparam("starts_at"))
-    .order_by(Event.starts_at)
-)
+_CONFIRMED_OVERLAPS = _confirmed_overlaps()
 
 
-async def confirmed_overlaps(
-    session: db.Reader, *, user_id: int, starts_at: datetime, ends_at: datetime, exclude_event_id: int
-) -> list[str]:
-    """Titles of the user's confirmed, not cancelled events that overlap [starts_at, ends_at)."""
-    rows = await session.execute(_CONFIRMED_OVERLAPS, {
-        "user_id": user_id, "starts_at": starts_at, "ends_at": ends_at, "exclude_event_id": exclude_event_id})
-    return list(rows.scalars())
+async def confirmed_overlaps(session: db.Reader, *, user_id: int, slug: str) -> list[str] | None:
+    """Titles of the user's confirmed, not cancelled events that overlap the published event ``slug``, soonest
+    first (an event that ends when the other starts does not overlap); None when no published event has that
+    slug. One statement: a registration that is not confirmed yet needs nothing else before its transaction."""
+    rows = (await session.execute(_CONFIRMED_OVERLAPS, {"user_id": user_id, "slug": slug})).all()
+    if not rows:
+        return None
+    return [row.title for row in rows if row.title is not None]

@@ -20,22 +20,29 @@ from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db
 
 
-async def _published_event(slug: str, user_id: int, *, overlaps: bool = False):
-    """The published event the address names (404 otherwise), and, if asked, the student's confirmed
-    registrations it overlaps: from memory when both are kept (events/registration/memory.py; the service
-    checks the seats and the window again under the event's lock), else one read connection for both."""
+async def _published_event(slug: str, user_id: int):
+    """The published event the address names (404 otherwise): from memory when kept, else read."""
     event = memory.kept_event(slug)
-    found = memory.kept_overlaps(user_id, event) if event is not None and overlaps else []
-    if event is not None and found is not None:
-        return event, found
-    async with db.read_connection() as connection:
-        event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user_id)
+    if event is None:
+        async with db.read_connection() as connection:
+            event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user_id)
         if event is None or not event.is_published:
             raise Http404
-        found = await registration_queries.confirmed_overlaps(
-            connection, user_id=user_id, starts_at=event.starts_at, ends_at=event.ends_at,
-            exclude_event_id=event.id) if overlaps else []
-    return event, found
+    return event
+
+
+async def _overlaps(slug: str, user_id: int) -> list[str]:
+    """Titles of the student's confirmed events that the published event ``slug`` overlaps (404 when there is
+    no such event): from memory when both the event and the student's registrations are kept, else one
+    statement. The service checks the seats and the window again under the event's lock."""
+    event = memory.kept_event(slug)
+    found = memory.kept_overlaps(user_id, event) if event is not None else None
+    if found is None:
+        async with db.read_connection() as connection:
+            found = await registration_queries.confirmed_overlaps(connection, user_id=user_id, slug=slug)
+        if found is None:
+            raise Http404
+    return found
 
 
 @require_POST
@@ -44,8 +51,9 @@ async def _published_event(slug: str, user_id: int, *, overlaps: bool = False):
 async def register(request, slug: str):
     user = request.user
     if request.POST.get("confirm_overlap") != "yes":
-        event, overlaps = await _published_event(slug, user.id, overlaps=True)
+        overlaps = await _overlaps(slug, user.id)
         if overlaps:
+            event = await _published_event(slug, user.id)
             return render(request, "events/register_confirm.html", {
                 "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
     # By slug: the service finds the published event under its lock (404 below otherwise), so a confirmed
@@ -69,7 +77,7 @@ async def register(request, slug: str):
 @require_POST
 @login_required
 async def leave(request, slug: str):
-    event, _overlaps = await _published_event(slug, request.user.id)
+    event = await _published_event(slug, request.user.id)
     try:
         outcome = await run_service(registration_services.registration_leave, event_id=event.id,
                                     user_id=request.user.id)

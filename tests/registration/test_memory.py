@@ -13,7 +13,7 @@ from django.test import AsyncClient
 from events.accounts import auth
 from events.accounts.session_cache import session_cache
 from events.catalog import queries as catalog_queries
-from events.models import utcnow
+from events.models import EventStatus, utcnow
 from events.registration import memory
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
@@ -151,7 +151,7 @@ async def test_the_kept_overlap_warning_follows_the_same_rule_as_the_query():
     that ends when the other starts does not overlap), soonest first."""
     association = await factories.association()
     start = utcnow().replace(microsecond=0) + timedelta(days=3)
-    new = await factories.event(association_id=association, slug="new", title="New", starts_at=start, hours=2)
+    await factories.event(association_id=association, slug="new", title="New", starts_at=start, hours=2)
     shapes = {  # title: (starts after `start`, hours, registered as)
         "Before": (-3, 4, "confirmed"), "Inside": (1, 0.5, "confirmed"), "Around": (-1, 5, "confirmed"),
         "Touching": (2, 1, "confirmed"), "Waiting": (0, 1, "waitlisted"), "Left": (0, 1, "left"),
@@ -172,7 +172,10 @@ async def test_the_kept_overlap_warning_follows_the_same_rule_as_the_query():
     assert await memory.my_registrations(lea)  # kept now
     async with db.read_connection() as connection:
         detail = await catalog_queries.event_detail(connection, slug="new", viewer_id=None)
-        from_sql = await registration_queries.confirmed_overlaps(
-            connection, user_id=lea, starts_at=detail.starts_at, ends_at=detail.ends_at, exclude_event_id=new)
+        from_sql = await registration_queries.confirmed_overlaps(connection, user_id=lea, slug="new")
     assert from_sql == ["Before", "Around", "Inside"]
+    await factories.event(association_id=association, slug="draft", status=EventStatus.DRAFT)
+    async with db.read_connection() as connection:  # no published event: nothing to register for
+        for slug in ("draft", "nope"):
+            assert await registration_queries.confirmed_overlaps(connection, user_id=lea, slug=slug) is None
     assert memory.kept_overlaps(lea, detail) == from_sql
