@@ -166,9 +166,7 @@ def register(request, slug: str):
     with db.read_session() as session:
         event = _published_event(session, user, slug)
         if request.POST.get("confirm_overlap") != "yes":
-            overlaps = db.run(registration_queries.confirmed_overlaps, session, user_id=user.id,
-                              starts_at=event.starts_at,
-                              ends_at=event.ends_at, exclude_event_id=event.id)
+            overlaps = db.run(registration_queries.confirmed_overlaps, session, user_id=user.id, slug=slug)
             if overlaps:
                 return render(request, "events/register_confirm.html", {
                     "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
