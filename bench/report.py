@@ -351,7 +351,8 @@ def markdown(results: dict) -> str:
         if _cell(results, "a", "ours", "detail_student"):
             out += ["", "### Event page `/events/<random slug>/` alone, c=50, logged-in students", "",
                     "The same pages with a student's session: each carries the student's own registration, so "
-                    "no stored page can answer it (one query for the session, one for the page).", ""]
+                    "no stored page can answer it (it is rendered for the student from the session, the event and "
+                    "their registrations kept in memory, or one query for what is missing).", ""]
             out += _table(results, "a", "detail_student")
         for count in plan.get("concurrency", []):
             if _cell(results, "a", "ours", f"mix_c{count}"):

@@ -494,6 +494,7 @@ def scenario_a(plan: Plan, database: Database, base_env: dict, data: dict, resul
                      log_name=f"a-{server.key}")
         try:
             cells = out.setdefault(server.key, {})
+            database.reset()  # the previous server's last cell wrote registrations the smoke would show
             cells.update(pool=server.pool, smoke=smoke(server, data))
             database.reset()
             runs: list[tuple[str, str, int, float, str]] = []
