@@ -94,12 +94,14 @@ def split_by_layer(raw: Path) -> dict[str, float]:
     return {name: counts[name] / total for name, _ in sorted(counts.items(), key=lambda item: -item[1])}
 
 
-def profile_page(server: run.Server, page: str, seconds: float, out: Path, warm: float) -> dict:
+def profile_page(server: run.Server, page: str, seconds: float, out: Path, warm: float,
+                 connections: int = 50) -> dict:
     env = {**os.environ, "BENCH_WRK_DATA": str(run.WRK_DATA), "BENCH_LUA_DIR": str(run.BENCH / "lua"),
-           "PROFILE_PAGE": page}
-    script = out / "profile.lua"
-    command = ["wrk", "-t2", "-c50", f"-d{seconds:.0f}s", "--latency", "--timeout", "10s", "-s", str(script),
-               f"http://127.0.0.1:{server.port}/"]
+           "PROFILE_PAGE": page, "BENCH_KIND": "mix"}
+    # "mix": the benchmark's logged-in mix (bench/lua/loggedin.lua), as (a) and (b) send it.
+    script = run.BENCH / "lua" / "loggedin.lua" if page == "mix" else out / "profile.lua"
+    command = ["wrk", "-t2", f"-c{connections}", f"-d{seconds:.0f}s", "--latency", "--timeout", "10s", "-s",
+               str(script), f"http://127.0.0.1:{server.port}/"]
     # Warm-up, not measured: 2,000 students' sessions and registrations get into memory, as on a busy evening.
     subprocess.run([*command[:3], f"-d{warm:.0f}s", *command[4:]], env=env, capture_output=True,  # noqa: S603 - wrk
                    timeout=warm + 60, check=False)
@@ -125,7 +127,10 @@ def profile_page(server: run.Server, page: str, seconds: float, out: Path, warm:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--pages", default=",".join(PAGES))
+    parser.add_argument("--pages", default=",".join(PAGES), help="of " + ", ".join(PAGES) + ", and mix")
+    parser.add_argument("--connections", type=int, default=50)
+    parser.add_argument("--delay", type=float, default=0.0,
+                        help="seconds added to every database round trip (bench/latency_proxy.py), as in (b)")
     parser.add_argument("--seconds", type=float, default=8)
     parser.add_argument("--warm", type=float, default=6, help="seconds of load before each measured one")
     parser.add_argument("--reuse-data", action="store_true")
@@ -155,18 +160,32 @@ def main(argv: list[str] | None = None) -> int:
     server = run.Server("ours", "ours", "ours", page_cache=options.page_cache != "0")
     out = Path(tempfile.mkdtemp(prefix="hyperion-profile."))
     (out / "profile.lua").write_text(_LUA)
+    database_url, pool, extra_env = database.async_url(), 10, {"PAGE_CACHE_SECONDS": options.page_cache}
+    proxy = None
+    if options.delay:
+        # As scenario (b): the proxy between the server and PostgreSQL, a pool sized for the delay and twice
+        # the pool let into Django at once.
+        port = run.free_port()
+        proxy = run._spawn([run.PYTHON, "-m", "bench.latency_proxy", "--port", str(port), "--upstream",
+                            f"{database.url.host or '127.0.0.1'}:{database.url.port or 5432}",
+                            "--delay", str(options.delay)], env={**os.environ}, log=run.LOGS / "profile-proxy.log")
+        run.wait_port(port)
+        database_url, pool = database.async_url(host="127.0.0.1", port=port), 60
+        extra_env["SERVER_MAX_IN_FLIGHT"] = str(2 * pool)
     try:
-        server.start(database_url=database.async_url(), base_env=base_env, pool_size=10, max_overflow=0,
-                     log_name="profile", extra_env={"PAGE_CACHE_SECONDS": options.page_cache})
+        server.start(database_url=database_url, base_env=base_env, pool_size=pool, max_overflow=0,
+                     log_name="profile", extra_env=extra_env)
         for page in options.pages.split(","):
             database.reset()
-            result = profile_page(server, page, options.seconds, out, options.warm)
+            result = profile_page(server, page, options.seconds, out, options.warm, options.connections)
             print(f"\n{page}: {result['cpu_ms']:.2f} ms CPU/request, {result['requests']} requests, "
                   f"p99 {result['p99_ms']:.0f} ms, {result['errors']} errors")
             for name, share in result["layers"].items():
                 print(f"  {share:6.1%}  {name}")
     finally:
         server.stop()
+        if proxy is not None:
+            run._stop_process(proxy)
     print(f"\nraw py-spy stacks: {out}")
     return 0
 

@@ -103,6 +103,14 @@ def _spawn(command: list[str], *, env: dict[str, str], log: Path) -> subprocess.
     return process
 
 
+def wait_port(port: int, seconds: float = 10) -> None:
+    """Until something accepts connections on 127.0.0.1:``port`` (a process just started), ``seconds`` at most."""
+    for _ in range(int(seconds * 10)):
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return
+        time.sleep(0.1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -567,10 +575,7 @@ def scenario_b(plan: Plan, database: Database, base_env: dict, results: dict, bu
                     f"{database.url.host or '127.0.0.1'}:{database.url.port or 5432}", "--delay", "0.1"],
                    env={**os.environ}, log=LOGS / "latency-proxy.log")
     try:
-        for _ in range(100):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", proxy_port), timeout=1):
-                break
-            time.sleep(0.1)
+        wait_port(proxy_port)
         url = database.async_url(host="127.0.0.1", port=proxy_port)
         # Pools within max_connections: ours one pool (no overflow: overflow connections are reopened over and
         # over, each set-up a few round trips here; + its LISTEN connection); the baseline wants one connection

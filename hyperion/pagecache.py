@@ -20,6 +20,7 @@ write. Memory is bounded by ``PAGE_CACHE_MAX_BYTES``; the least recently used en
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import OrderedDict, deque
 from collections.abc import Iterable
@@ -203,13 +204,40 @@ def monotonic_at(moment, *, now) -> float:
     return time.monotonic() + (moment - now).total_seconds()
 
 
+# How long past its due time a fragment may still be served while one request builds it again (as the
+# visitors' stored pages, hyperion/publicpages.py).
+_FRAGMENT_STALE_SERVE = 10.0
+# The builds in progress, by key: the other requests that need the fragment meanwhile take its result.
+_building: dict[tuple, asyncio.Future] = {}
+
+
 async def fragment(key: tuple, build, *, tags: Iterable[object] = (LISTS,)):
-    """The stored fragment for ``key``, or ``await build()``, stored showing ``tags``."""
-    value = get(key)
-    if value is None:
+    """The stored fragment for ``key``, or ``await build()``, stored showing ``tags``.
+
+    One build at a time per key and process: while it runs, the other requests get the previous fragment (at
+    most ``_FRAGMENT_STALE_SERVE`` seconds past its due time) or, with none, that build's result. A month's
+    calendar costs ~40 ms of CPU to build and every registration changes the lists: with 100 ms database
+    round trips, each calendar request built its own (a quarter of the server's CPU in the logged-in mix),
+    and builds outlasted the grace, so none was kept."""
+    found = lookup(key, stale_for=_FRAGMENT_STALE_SERVE)
+    if found is not None and (found[1] or key in _building):
+        return found[0]
+    building = _building.get(key)
+    if building is not None:
+        value = await asyncio.shield(building)
+        if value is not None:
+            return value
+        # That build failed or was cancelled (its own error went to its own request): build here.
+    future = _building[key] = asyncio.get_running_loop().create_future()
+    value = None
+    try:
         built_from = version()
         value = await build()
         put(key, value, version=built_from, tags=tags)
+    finally:
+        future.set_result(value)
+        if _building.get(key) is future:
+            del _building[key]
     return value
 
 
@@ -217,6 +245,7 @@ def clear() -> None:
     """Forget every entry (tests, whose data changes under the services' feet)."""
     global _bytes, _log_floor
     _entries.clear()
+    _building.clear()
     _clean.clear()
     _log.clear()
     _bytes = 0

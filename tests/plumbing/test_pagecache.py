@@ -1,5 +1,7 @@
 """The home page's cache: served without a query while nothing changes, dropped the moment something does."""
 
+import asyncio
+
 import pytest
 
 from events.registration import services as registration_services
@@ -91,3 +93,62 @@ async def test_under_a_burst_of_changes_lists_lag_by_at_most_the_grace_period(as
     assert "5 seats left" in (await async_client.get("/", headers=english)).text  # within the grace period
     clock.now += 0.2
     assert "4 seats left" in (await async_client.get("/", headers=english)).text  # never later than that
+
+
+class _Build:
+    """A fragment's build that holds until released, counting how often it ran."""
+
+    def __init__(self, value: bytes, *, fails: bool = False, held: bool = True) -> None:
+        self.value, self.fails, self.runs = value, fails, 0
+        self.started, self.release = asyncio.Event(), asyncio.Event()
+        if not held:
+            self.release.set()
+
+    async def __call__(self) -> bytes:
+        self.runs += 1
+        self.started.set()
+        await self.release.wait()
+        if self.fails:
+            raise ConnectionError("the database went away")
+        return self.value
+
+
+async def test_simultaneous_misses_of_a_fragment_build_it_once(cache_on):
+    """A calendar month costs ~40 ms of CPU to build: the requests that miss it while it is built wait for
+    that build rather than each building their own."""
+    build = _Build(b"<table>month</table>")
+    first = asyncio.ensure_future(pagecache.fragment(("month",), build))
+    await build.started.wait()
+    others = [asyncio.ensure_future(pagecache.fragment(("month",), build)) for _ in range(5)]
+    build.release.set()
+    assert await asyncio.gather(first, *others) == [b"<table>month</table>"] * 6
+    assert build.runs == 1
+    assert await pagecache.fragment(("month",), _Build(b"built again", held=False)) == b"<table>month</table>"  # kept
+
+
+async def test_while_a_changed_fragment_is_built_again_the_others_get_the_previous_one(cache_on, clock):
+    assert await pagecache.fragment(("month",), _Build(b"4 seats left", held=False)) == b"4 seats left"
+    pagecache.invalidate([1])  # a registration: the lists changed
+    clock.now += 0.1
+    after = _Build(b"3 seats left")
+    rebuilding = asyncio.ensure_future(pagecache.fragment(("month",), after))
+    await after.started.wait()
+    # Another request meanwhile: the previous fragment, without waiting or building.
+    assert await pagecache.fragment(("month",), _Build(b"built again", held=False)) == b"4 seats left"
+    after.release.set()
+    assert await rebuilding == b"3 seats left"
+    assert await pagecache.fragment(("month",), _Build(b"built again", held=False)) == b"3 seats left"
+    assert after.runs == 1
+
+
+async def test_when_a_build_fails_the_requests_waiting_for_it_build_their_own(cache_on):
+    failing = _Build(b"never", fails=True)
+    first = asyncio.ensure_future(pagecache.fragment(("month",), failing))
+    await failing.started.wait()
+    second_build = _Build(b"<table>month</table>", held=False)
+    second = asyncio.ensure_future(pagecache.fragment(("month",), second_build))
+    failing.release.set()
+    with pytest.raises(ConnectionError):
+        await first  # its own error, for its own request
+    assert await second == b"<table>month</table>"
+    assert second_build.runs == 1
