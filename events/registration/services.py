@@ -102,8 +102,12 @@ async def registration_create(
     Group commit: registrations for the same event that arrive while one is being written wait in this
     process's line for the event and are then written together, in arrival order, by one transaction (see
     ``_RegistrationLine``); each caller gets its own outcome or its own ``DomainError``."""
-    key: EventKey = event_id if event_id is not None else slug  # type: ignore[assignment]
-    if key is None:
+    key: EventKey
+    if event_id is not None:
+        key = event_id
+    elif slug is not None:
+        key = slug
+    else:
         raise TypeError("registration_create needs event_id or slug")
     applicant = _Applicant(user_id, now or utcnow())
     if _UNSAFE_RACE_WINDOW_SECONDS:  # the control run: every registration alone, as N processes would
