@@ -40,10 +40,13 @@ function request()
    if page == "calendar" then return wrk.format("GET", "/calendar/", {Cookie = cookie}) end
    if page == "feed" then return wrk.format("GET", "/feeds/me/" .. pick(data.feeds) .. ".ics") end
    if page == "floor" then return wrk.format("GET", "/healthz", {Cookie = cookie}) end
-   if page == "register" then
+   if page == "register" or page == "register_form" then
+      -- register: confirmed from the overlap page; register_form: what the event page's form sends (as the
+      -- benchmark's cell), the overlap warning checked by the service
+      local confirm = page == "register" and "confirm_overlap=yes&" or ""
       return wrk.format("POST", "/events/" .. pick(data.open_slugs) .. "/register/",
                         {Cookie = cookie, ["Content-Type"] = "application/x-www-form-urlencoded"},
-                        "confirm_overlap=yes&csrfmiddlewaretoken=" .. pair[2])
+                        confirm .. "csrfmiddlewaretoken=" .. pair[2])
    end
    error("unknown page " .. page)
 end
@@ -51,7 +54,7 @@ end
 # The bench group installs py-spy into the venv, beside this interpreter (not on PATH unless activated).
 _PY_SPY = str(Path(sys.executable).with_name("py-spy"))
 
-PAGES = ["floor", "home", "detail", "my_events", "calendar", "feed", "register"]
+PAGES = ["floor", "home", "detail", "my_events", "calendar", "feed", "register", "register_form"]
 
 # (layer, what a frame's file path starts with), first match wins for a frame; a sample goes to its innermost
 # frame that matches any layer. py-spy names files relative to their sys.path entry ("sqlalchemy/engine/…").
@@ -125,6 +128,12 @@ def profile_page(server: run.Server, page: str, seconds: float, out: Path, warm:
             "layers": split_by_layer(raw) if raw.exists() else {}}
 
 
+def _memory_mb(pid: int) -> tuple[float, float]:
+    """The server's resident memory now and its peak so far (VmRSS, VmHWM), in MB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines() if ":" in line)
+    return tuple(int(fields[name].split()[0]) / 1024 for name in ("VmRSS", "VmHWM"))  # type: ignore[return-value]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pages", default=",".join(PAGES), help="of " + ", ".join(PAGES) + ", and mix")
@@ -178,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         for page in options.pages.split(","):
             database.reset()
             result = profile_page(server, page, options.seconds, out, options.warm, options.connections)
+            rss, peak = _memory_mb(server.process.pid)
             print(f"\n{page}: {result['cpu_ms']:.2f} ms CPU/request, {result['requests']} requests, "
-                  f"p99 {result['p99_ms']:.0f} ms, {result['errors']} errors")
+                  f"p99 {result['p99_ms']:.0f} ms, {result['errors']} errors; RSS {rss:.0f} MB after it, "
+                  f"{peak:.0f} MB at most since the server started")
             for name, share in result["layers"].items():
                 print(f"  {share:6.1%}  {name}")
     finally:

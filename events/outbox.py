@@ -8,12 +8,13 @@ the meantime still counts.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
-from sqlalchemy import JSON, insert, literal, select, update
+from sqlalchemy import JSON, Integer, Text, bindparam, cast, func, insert, literal, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,15 +160,13 @@ async def registration_messages(
     await registrations_messages(session, event=event, placed=[(user_id, status, waitlist_position)])
 
 
-async def registrations_messages(
-    session: AsyncSession, *, event: Event, placed: list[tuple[int, RegistrationStatus, int | None]]
-) -> None:
-    """Students registered (a registration batch: user, status, place in line): tell each, and arm the
-    reminder of each confirmed one, all in ONE statement (an upsert on the reminders' dedupe key; the other
-    messages have no key, so they never conflict): a batch of a rush holds the event's lock for one round
-    trip of messages, not one per student. The caller holds the event's lock."""
+def registrations_message_rows(
+    *, event: Event, placed: list[tuple[int, RegistrationStatus, int | None]]
+) -> list[dict[str, Any]]:
+    """The outbox rows of a registration batch (user, status, place in line): a message to each student, and
+    the reminder of each confirmed one (none when the event is tomorrow or sooner)."""
     when = reminder_time(event.starts_at)
-    arm = when > utcnow()  # else too late for a reminder: the event is tomorrow or sooner
+    arm = when > utcnow()
     rows: list[dict[str, Any]] = []
     for user_id, status, waitlist_position in placed:
         if status == RegistrationStatus.CONFIRMED:
@@ -177,8 +176,50 @@ async def registrations_messages(
         else:
             rows.append({**_message_row("registration.waitlisted", user_id, event.id,
                                         {"position": waitlist_position}), "dedupe_key": None})
+    return rows
+
+
+async def registrations_messages(
+    session: AsyncSession, *, event: Event, placed: list[tuple[int, RegistrationStatus, int | None]]
+) -> None:
+    """Students registered (a registration batch: user, status, place in line): tell each, and arm the
+    reminder of each confirmed one, all in ONE statement (an upsert on the reminders' dedupe key; the other
+    messages have no key, so they never conflict): a batch of a rush holds the event's lock for one round
+    trip of messages, not one per student. The caller holds the event's lock. (On PostgreSQL the
+    registration batch writes the same rows inside its own single statement: ``upsert_from_arrays``.)"""
+    rows = registrations_message_rows(event=event, placed=placed)
     if rows:
         await _reminders_upsert(session, rows)
+
+
+# The same upsert as one part of a larger PostgreSQL statement (a registration batch writes its registrations,
+# their messages and the live news in one round trip): the rows come as one array per column (``as_arrays``),
+# so the statement's text is the same whatever the number of rows, and is prepared once per connection.
+_ARRAY_COLUMNS = {"kind": postgresql.ARRAY(OutboxMessage.kind.type),
+                  "recipient_id": postgresql.ARRAY(Integer),
+                  "event_id": postgresql.ARRAY(Integer),
+                  "payload": postgresql.ARRAY(Text),  # JSON texts, cast back below
+                  "send_after": postgresql.ARRAY(OutboxMessage.send_after.type),
+                  "dedupe_key": postgresql.ARRAY(OutboxMessage.dedupe_key.type),
+                  "created_at": postgresql.ARRAY(OutboxMessage.created_at.type)}
+
+
+def upsert_from_arrays():
+    """The outbox upsert (``_outbox_upsert``'s rule) of rows given as the arrays of ``as_arrays``."""
+    given = func.unnest(*(bindparam(f"outbox_{name}", type_=array) for name, array in _ARRAY_COLUMNS.items())
+                        ).table_valued(*_ARRAY_COLUMNS).render_derived()
+    rows = select(given.c.kind, given.c.recipient_id, given.c.event_id, cast(given.c.payload, JSON),
+                  literal(OutboxStatus.PENDING, OutboxMessage.status.type), given.c.send_after, given.c.dedupe_key,
+                  literal(0), literal(""), given.c.created_at)
+    return _outbox_upsert(postgresql.insert).from_select(
+        ["kind", "recipient_id", "event_id", "payload", "status", "send_after", "dedupe_key", "attempts",
+         "last_error", "created_at"], rows)
+
+
+def as_arrays(rows: list[dict[str, Any]]) -> dict[str, list]:
+    """``rows`` (of ``registrations_message_rows``) as the parameters of ``upsert_from_arrays``."""
+    return {f"outbox_{name}": [json.dumps(row[name]) if name == "payload" else row[name] for row in rows]
+            for name in _ARRAY_COLUMNS}
 
 
 async def promotion_messages(session: AsyncSession, *, event: Event, user_ids: tuple[int, ...]) -> None:

@@ -123,12 +123,33 @@ async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | 
             news = _news_of(row) if row is not None else None
     if news is None and postgresql:
         await session.execute(select(func.pg_notify(CHANNEL, str(event_id))))
+    _remember(session, event_id, users, news)
+
+
+def _remember(session: AsyncSession, event_id: int, users: tuple[int, ...], news: SeatNews | None) -> None:
+    """What this process drops or publishes when the transaction commits."""
     if users:
         session.sync_session.info.setdefault("hyperion_users_changed", set()).update(users)
     changed = session.sync_session.info.setdefault("hyperion_seats_changed", {})
     # On PostgreSQL the streams follow the NOTIFY, which arrives in commit order across all processes;
     # publishing our own news at our commit as well could put it after a later commit's news.
     changed[event_id] = news if db.dialect_name(session) != "postgresql" else None
+
+
+def news_in_statement(session: AsyncSession, *, event_id: int, status: EventStatus, seats: SeatState,
+                      user_ids: tuple[int, ...]) -> dict[str, str]:
+    """``seats_changed`` for a writer that sends its news inside a larger PostgreSQL statement (a registration
+    batch), with counts it knows exactly (read under the event's lock, plus its own writes): the parameters
+    of ``NEWS_IN_STATEMENT``, the SELECT of the two ``pg_notify`` calls (the news, and the students whose
+    own registrations changed) that the statement includes. The payloads are the ones ``seats_changed``
+    sends."""
+    counts = [event_id, seats.capacity, seats.confirmed, seats.waitlisted, status]
+    _remember(session, event_id, user_ids, _news_of(counts))
+    return {"news": json.dumps(counts), "users_news": json.dumps(["users", list(user_ids)])}
+
+
+NEWS_IN_STATEMENT = select(func.pg_notify(CHANNEL, bindparam("news", type_=Text)).label("news_sent"),
+                           func.pg_notify(CHANNEL, bindparam("users_news", type_=Text)).label("users_news_sent"))
 
 
 @sa_event.listens_for(Session, "after_commit")

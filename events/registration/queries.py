@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import ColumnElement, Subquery, and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from events.catalog.queries import EVENT_ROW_COLUMNS, EventRow, event_row
@@ -46,20 +46,32 @@ async def my_registrations(session: db.Reader, *, user_id: int) -> list[MyEventR
     ]
 
 
+# The overlap rule in SQL, in two parts (``memory.kept_overlaps`` is the same rule in Python, and the tests
+# hold it to this one): the students' confirmed events going ahead, and which of them overlap a target event.
+def confirmed_going_ahead(user_id_among: ColumnElement[bool], name: str) -> Subquery:
+    """The confirmed events going ahead of the users ``user_id_among`` selects: user_id, id, title, starts_at,
+    ends_at."""
+    return (select(Registration.user_id, Event.id, Event.title, Event.starts_at, Event.ends_at)
+            .join(Registration, Registration.event_id == Event.id)
+            .where(user_id_among, Registration.status == RegistrationStatus.CONFIRMED, visibility.going_ahead())
+            .subquery(name))
+
+
+def overlapping(mine: Subquery, *, target_id, starts_at, ends_at) -> ColumnElement[bool]:
+    """``mine``'s event is another event than the target, and their times overlap (an event that ends when the
+    other starts does not). The target is columns of an outer query or bound parameters."""
+    return and_(mine.c.id != target_id, mine.c.starts_at < ends_at, mine.c.ends_at > starts_at)
+
+
 def _confirmed_overlaps():
     """The published event of the slug (its id), with the title of each of the user's confirmed events going
     ahead that overlaps it (one row per overlap, soonest first; one row with no title when none does)."""
     target = aliased(Event, name="target")
-    mine = (select(Event.id, Event.title, Event.starts_at, Event.ends_at)
-            .join(Registration, Registration.event_id == Event.id)
-            .where(Registration.user_id == bindparam("user_id"), Registration.status == RegistrationStatus.CONFIRMED,
-                   visibility.going_ahead())
-            .subquery("mine"))
+    mine = confirmed_going_ahead(Registration.user_id == bindparam("user_id"), "mine")
     return (
         select(target.id, mine.c.title)
         .select_from(target)
-        .outerjoin(mine, and_(mine.c.id != target.id, mine.c.starts_at < target.ends_at,
-                              mine.c.ends_at > target.starts_at))
+        .outerjoin(mine, overlapping(mine, target_id=target.id, starts_at=target.starts_at, ends_at=target.ends_at))
         .where(target.slug == bindparam("slug"), visibility.published(target.status))
         .order_by(mine.c.starts_at)
     )

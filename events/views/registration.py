@@ -14,7 +14,6 @@ from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
 from events.registration import memory
 from events.registration import presenters as registration_presenters
-from events.registration import queries as registration_queries
 from events.registration import services as registration_services
 from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db
@@ -31,18 +30,18 @@ async def _published_event(slug: str, user_id: int):
     return event
 
 
-async def _overlaps(slug: str, user_id: int) -> list[str]:
-    """Titles of the student's confirmed events that the published event ``slug`` overlaps (404 when there is
-    no such event): from memory when both the event and the student's registrations are kept, else one
-    statement. The service checks the seats and the window again under the event's lock."""
+def _kept_overlaps(slug: str, user_id: int) -> list[str] | None:
+    """Titles of the student's confirmed events that the event ``slug`` overlaps, from memory when both the
+    event and the student's registrations are kept; None when not (then the service checks, under the lock,
+    in the statement that counts the seats)."""
     event = memory.kept_event(slug)
-    found = memory.kept_overlaps(user_id, event) if event is not None else None
-    if found is None:
-        async with db.read_connection() as connection:
-            found = await registration_queries.confirmed_overlaps(connection, user_id=user_id, slug=slug)
-        if found is None:
-            raise Http404
-    return found
+    return memory.kept_overlaps(user_id, event) if event is not None else None
+
+
+async def _confirm_page(request, slug: str, overlaps: list[str]):
+    event = await _published_event(slug, request.user.id)
+    return render(request, "events/register_confirm.html", {
+        "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
 
 
 @require_POST
@@ -50,18 +49,21 @@ async def _overlaps(slug: str, user_id: int) -> list[str]:
 @verified_required
 async def register(request, slug: str):
     user = request.user
+    check_overlaps = False
     if request.POST.get("confirm_overlap") != "yes":
-        overlaps = await _overlaps(slug, user.id)
+        overlaps = _kept_overlaps(slug, user.id)
         if overlaps:
-            event = await _published_event(slug, user.id)
-            return render(request, "events/register_confirm.html", {
-                "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
-    # By slug: the service finds the published event under its lock (404 below otherwise), so a confirmed
-    # POST reads nothing before its transaction.
+            return await _confirm_page(request, slug, overlaps)
+        check_overlaps = overlaps is None
+    # By slug: the service finds the published event under its lock (404 below otherwise), so the POST reads
+    # nothing before its transaction.
     try:
-        outcome = await run_service(registration_services.registration_create, slug=slug, user_id=user.id)
+        outcome = await run_service(registration_services.registration_create, slug=slug, user_id=user.id,
+                                    check_overlaps=check_overlaps)
     except errors.EventNotFound:
         raise Http404 from None
+    except registration_services.OverlapsToConfirm as overlapping:
+        return await _confirm_page(request, slug, overlapping.titles)
     except errors.DomainError as error:
         messages.error(request, error.message)
         return redirect("event_detail", slug=slug)

@@ -179,3 +179,15 @@ async def test_the_kept_overlap_warning_follows_the_same_rule_as_the_query():
         for slug in ("draft", "nope"):
             assert await registration_queries.confirmed_overlaps(connection, user_id=lea, slug=slug) is None
     assert memory.kept_overlaps(lea, detail) == from_sql
+    # A registration asked for without confirming is checked by the same rule under the event's lock, and
+    # nothing is written until she confirms.
+    async with db.write_session() as session:
+        with pytest.raises(registration_services.OverlapsToConfirm) as refused:
+            await registration_services.registration_create(session, slug="new", user_id=lea, check_overlaps=True)
+    assert refused.value.titles == from_sql
+    assert "new" not in {row.event.slug for row in await memory.my_registrations(lea, fresh=True)}
+    await factories.event(association_id=association, slug="later", starts_at=start + timedelta(days=9))
+    async with db.write_session() as session:  # without overlaps, the same check registers at once
+        outcome = await registration_services.registration_create(session, slug="later", user_id=lea,
+                                                                   check_overlaps=True)
+    assert outcome.status == "confirmed"
