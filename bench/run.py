@@ -677,6 +677,89 @@ def scenario_c(plan: Plan, database: Database, base_env: dict, data: dict, resul
          f"waitlist in lock order: {c['waitlist_in_lock_order']}, streams full within 1 s: "
          f"{c['streams_full_within_1s']}/{c['streams']} (max {c['full_delay_max_ms']} ms, "
          f"p99 {c['full_delay_p99_ms']} ms), CPU {c['cpu_ms_per_req']:.2f} ms/registration")
+    scenario_c_lottery(plan, database, base_env, data, results)
+
+
+def scenario_c_lottery(plan: Plan, database: Database, base_env: dict, data: dict, results: dict) -> None:
+    """(c) again with the rush event opening by lottery (issue 19): every ask is an entry (one INSERT, no
+    lock); once all are answered, `manage.py drawlotteries rush --now` draws, and the open streams hear
+    "full" from the draw."""
+    _say(f"== (c) the same rush, the event opening by lottery: {plan.rush_students} entries, then the draw")
+    database.reset()
+    with database.connect() as connection:
+        connection.execute("UPDATE events SET registration_opens_at = now() - interval '1 minute', "
+                           "lottery_minutes = 10, lottery_seed = NULL, lottery_drawn_at = NULL WHERE slug = 'rush'")
+    server = SERVERS[0]
+    server.start(database_url=database.async_url(), base_env=base_env, pool_size=OURS_POOL[0],
+                 max_overflow=OURS_POOL[1], log_name="c-lottery")
+    try:
+        run_wrk(server.port, "detail.lua", 50, plan.warm, plan.wrk_threads)  # warm-up
+        server.wait_idle(plan.idle_limit)
+        out_file = LOGS / "rush-lottery.json"
+        draw = [PYTHON, "manage.py", "drawlotteries", "rush", "--now"]
+
+        def rush() -> dict:
+            command = [PYTHON, "-m", "bench.rush", "--port", str(server.port), "--students", str(plan.rush_students),
+                       "--streams", str(plan.rush_streams), "--spread", "1.0", "--data", str(TOKENS),
+                       "--out", str(out_file), "--draw", json.dumps(draw)]
+            env = {**base_env, "DATABASE_URL": database.async_url(), "LOG_LEVEL": "WARNING"}
+            subprocess.run(command, cwd=ROOT, timeout=400, check=True, env=env)  # noqa: S603 - our own module
+            raw = json.loads(out_file.read_text())
+            return {"requests": sum(1 for post in raw["posts"] if post["status"]), "raw": raw}
+
+        cell = measured(server, rush)
+    finally:
+        server.stop()
+        with database.connect() as connection:
+            connection.execute("UPDATE events SET lottery_minutes = NULL, lottery_seed = NULL, "
+                               "lottery_drawn_at = NULL WHERE slug = 'rush'")
+    raw = cell.pop("raw")
+    results["c"]["ours_lottery"] = {**cell, **lottery_check(database, raw)}
+    c = results["c"]["ours_lottery"]
+    _say(f"  entries answered p50 {c['p50_ms']} ms / p99 {c['p99_ms']} ms, errors {c['errors']}; drawn: "
+         f"{c['confirmed']} confirmed, {c['waitlisted']} waitlisted, order from the seed: {c['drawn_order_matches']}; "
+         f"streams told after the draw p99 {c['result_delay_p99_ms']} ms, max {c['result_delay_max_ms']} ms")
+
+
+def lottery_check(database: Database, raw: dict) -> dict:
+    """The lottery cell against the database: the answers' latency, the draw's result and its order (the
+    seed recorded with the draw gives it again), and how long after the draw each open stream heard it."""
+    from bench.openloop import percentile
+    from events.rules.lottery import drawn_order
+
+    posts = raw["posts"]
+    with database.connect() as connection:
+        event_id, seed, drawn_at = connection.execute(
+            "SELECT id, lottery_seed, lottery_drawn_at FROM events WHERE slug = 'rush'").fetchone()
+        rows = connection.execute("SELECT user_id, status FROM registrations WHERE event_id = %s "
+                                  "ORDER BY status = 'waitlisted', queued_at, id", (event_id,)).fetchall()
+    errors = [post for post in posts if post["error"] or post["status"] != 302]
+    answer_times = sorted(post["answered"] - post["scheduled"] for post in posts if post["answered"])
+    first_sent = min((post["scheduled"] for post in posts if post["scheduled"]), default=None)
+    last_answer = max((post["answered"] for post in posts if post["answered"]), default=None)
+    users = [row[0] for row in rows]
+    delays = []
+    if drawn_at is not None:
+        delays = sorted((state["full_at"] - drawn_at.timestamp()) * 1000 if state["full_at"] else float("inf")
+                        for state in raw["stream_state"])
+    return {
+        "students": raw["students"], "streams": raw["streams"], "streams_ready": raw["streams_ready"],
+        "registrations": len(rows), "errors": len(errors),
+        "error_kinds": sorted({str(post["error"] or post["status"]) for post in errors}),
+        "confirmed": sum(1 for row in rows if row[1] == "confirmed"),
+        "waitlisted": sum(1 for row in rows if row[1] == "waitlisted"),
+        "entries_left": sum(1 for row in rows if row[1] == "entered"),
+        "drawn_order_matches": seed is not None and users == drawn_order(users, seed),
+        "rush_seconds": round(last_answer - first_sent, 2) if first_sent and last_answer else None,
+        "p50_ms": round(percentile(answer_times, 50) * 1000, 1),
+        "p99_ms": round(percentile(answer_times, 99) * 1000, 1),
+        "draw_seconds": round(raw["draw"]["done"] - raw["draw"]["started"], 2) if raw.get("draw") else None,
+        "draw_output": (raw.get("draw") or {}).get("output", "").strip()[-300:],
+        "result_delay_p50_ms": round(percentile(delays, 50), 1) if delays else None,
+        "result_delay_p99_ms": round(percentile(delays, 99), 1) if delays else None,
+        "result_delay_max_ms": round(delays[-1], 1) if delays else None,
+        "streams_told_within_2s": sum(1 for delay in delays if delay <= 2000),
+    }
 
 
 def rush_check(database: Database, data: dict, raw: dict) -> dict:

@@ -3,6 +3,10 @@ counter open (GET /events/<slug>/seats/, server-sent events) while ``--students`
 students POST a registration for it, open-loop, spread evenly over ``--spread`` seconds (each on its own
 new connection, with its own session and CSRF pair). Writes what each side saw, with wall-clock times, for
 bench.run to check against the database. Bounded: every wait has a deadline. Loopback only.
+
+``--draw COMMAND``: the event opens by lottery; once every POST is answered (each an entry), COMMAND (a
+JSON list: ``manage.py drawlotteries rush --now``) closes the window and draws, and the streams then hear
+"full" from the draw.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from bench.httpclient import Connection, SseStream, raw_request
 
 
 async def run(*, host: str, port: int, slug: str, data: dict, students: int, streams: int, spread: float,
-              request_timeout: float) -> dict:
+              request_timeout: float, draw: list[str] | None = None) -> dict:
     loop = asyncio.get_running_loop()
     address = f"{host}:{port}"
     stream_state = [{"opened": None, "first": None, "full_at": None, "events": 0, "error": None}
@@ -110,6 +114,13 @@ async def run(*, host: str, port: int, slug: str, data: dict, students: int, str
     senders = [asyncio.create_task(register(index, start + index * spread / students)) for index in range(students)]
     await asyncio.wait(senders, timeout=spread + request_timeout + 30)
     posts_done = time.time()
+    drew = None
+    if draw:
+        process = await asyncio.create_subprocess_exec(*draw, stdout=asyncio.subprocess.PIPE,
+                                                       stderr=asyncio.subprocess.STDOUT)
+        output, _ = await asyncio.wait_for(process.communicate(), timeout=120)
+        drew = {"started": posts_done, "done": time.time(), "exit": process.returncode,
+                "output": output.decode(errors="replace")[-2000:]}
     # Every stream should now hear "full": wait for the last ones, bounded.
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_settled.wait(), timeout=30)
@@ -118,7 +129,7 @@ async def run(*, host: str, port: int, slug: str, data: dict, students: int, str
     await asyncio.gather(*senders, *watchers, return_exceptions=True)
     return {"slug": slug, "students": students, "streams": streams, "spread_s": spread,
             "streams_ready": ready_count, "streams_ready_s": streams_ready_s, "posts_done": posts_done,
-            "posts": posts, "stream_state": stream_state}
+            "posts": posts, "stream_state": stream_state, "draw": drew}
 
 
 def main() -> None:
@@ -132,6 +143,7 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--data", required=True, help="tokens JSON written by bench.run")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--draw", help="JSON list: the command that draws once every POST is answered")
     args = parser.parse_args()
     if not args.host.startswith("127."):
         raise SystemExit("loopback targets only")
@@ -142,7 +154,8 @@ def main() -> None:
     import uvloop
 
     result = uvloop.run(run(host=args.host, port=args.port, slug=args.slug, data=data, students=args.students,
-                            streams=args.streams, spread=args.spread, request_timeout=args.timeout))
+                            streams=args.streams, spread=args.spread, request_timeout=args.timeout,
+                            draw=json.loads(args.draw) if args.draw else None))
     with open(args.out, "w") as file:
         json.dump(result, file)
 

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     DateTime,
@@ -96,6 +97,8 @@ class RegistrationStatus(enum.StrEnum):
     CONFIRMED = "confirmed"
     WAITLISTED = "waitlisted"
     CANCELLED = "cancelled"
+    # Asked during a lottery window: no seat and no place in line until the draw makes it one or the other.
+    ENTERED = "entered"
 
 
 class User(Base):
@@ -157,6 +160,7 @@ class Event(Base):
     __table_args__ = (
         CheckConstraint("ends_at >= starts_at", name="ends_after_start"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
+        CheckConstraint("lottery_minutes IS NULL OR lottery_minutes > 0", name="lottery_minutes_positive"),
         # The public list: approved events from now on, in start order.
         Index("ix_events_status_starts_at", "status", "starts_at"),
         Index("ix_events_association_id_starts_at", "association_id", "starts_at"),
@@ -177,6 +181,14 @@ class Event(Base):
     registration_opens_at: Mapped[datetime | None]
     registration_closes_at: Mapped[datetime | None]  # None: until the event starts
     unregistration_closes_at: Mapped[datetime | None]  # None: until the event starts
+    # Opening by lottery: every student who asks in the first N minutes after registration opens gets an
+    # entry, and the seats are drawn at random among the entries when that window closes (None: first come).
+    lottery_minutes: Mapped[int | None] = mapped_column(Integer)
+    # The draw, once it ran: its seed (the drawn order is reproducible from it), when, and who ran it (None:
+    # the site itself, at the window's close).
+    lottery_seed: Mapped[int | None] = mapped_column(BigInteger)
+    lottery_drawn_at: Mapped[datetime | None]
+    lottery_drawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"), default=EventStatus.DRAFT)
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

@@ -173,9 +173,10 @@ def registrations_message_rows(
             rows.append({**_message_row("registration.confirmed", user_id, event.id), "dedupe_key": None})
             if arm:
                 rows.append(_reminder_row(event.id, user_id, when))
-        else:
+        elif status == RegistrationStatus.WAITLISTED:
             rows.append({**_message_row("registration.waitlisted", user_id, event.id,
                                         {"position": waitlist_position}), "dedupe_key": None})
+        # An entry in a lottery's draw is told by the page at once, and by the message of the draw's result.
     return rows
 
 

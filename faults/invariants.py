@@ -19,6 +19,8 @@ nothing else is.
 9. audit_status      each event.cancelled audit entry has its cancelled event, and each cancelled event its entry
 10. audit_capacity   the event.updated entries of an event chain its capacity values and end at the current one
 11. audit_added      each registration.added entry names an existing registration of that user and event
+12. entries          an entry in a draw belongs to a lottery event not drawn yet (a draw leaves no entry)
+13. lottery_draws    an event's draw is recorded once: drawn ⇔ one lottery.drawn audit entry, with its seed
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from events.models import (
 from events.rules.seats import waitlist_position_of
 
 CHECKS = ("capacity", "one_per_user", "no_free_seat", "waitlist_order", "positions", "outbox_match", "reminders",
-          "cancel_messages", "audit_status", "audit_capacity", "audit_added")
+          "cancel_messages", "audit_status", "audit_capacity", "audit_added", "entries", "lottery_draws")
 JOINS = ("registration.confirmed", "registration.waitlisted")
 EXITS = ("registration.left", "registration.removed")
 ACTIVE = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
@@ -84,7 +86,8 @@ async def invariant_report(url: str) -> InvariantReport:
     try:
         async with engine.connect() as connection:
             events = (await connection.execute(
-                select(Event.id, Event.capacity, Event.status, Event.starts_at))).all()
+                select(Event.id, Event.capacity, Event.status, Event.starts_at, Event.lottery_minutes,
+                       Event.lottery_drawn_at, Event.lottery_seed))).all()
             registrations = (await connection.execute(
                 select(Registration.id, Registration.event_id, Registration.user_id, Registration.status,
                        Registration.queued_at, waitlist_position_of(Registration).label("position")))).all()
@@ -223,4 +226,22 @@ def _check(events, registrations, outbox, audit) -> InvariantReport:
                 report.fail("audit_capacity", f"event {event.id}: capacity {event.capacity}, audit chain {chain}")
     for event_id in set(cancelled_entries) - set(event_by_id):
         report.fail("audit_status", f"event.cancelled entry for missing event {event_id}")
+
+    # 12. entries only while a lottery waits for its draw
+    for row in registrations:
+        event = event_by_id[row.event_id]
+        if row.status == RegistrationStatus.ENTERED and (event.lottery_minutes is None or event.lottery_drawn_at):
+            report.fail("entries", f"registration {row.id}: an entry in event {event.id}, which "
+                                   f"{'was drawn' if event.lottery_minutes else 'opens first come'}")
+    # 13. one recorded draw per drawn event, with its seed
+    draws: dict[int, list] = defaultdict(list)
+    for entry in audit:
+        if entry.action == "lottery.drawn":
+            draws[entry.object_id].append((entry.changes or {}).get("seed", [None, None])[1])
+    for event in events:
+        seeds = draws.get(event.id, [])
+        drawn = event.lottery_drawn_at is not None
+        if (drawn and seeds != [str(event.lottery_seed)]) or (not drawn and seeds):
+            report.fail("lottery_draws", f"event {event.id} ({'drawn' if drawn else 'not drawn'}, seed "
+                                         f"{event.lottery_seed}): draws recorded with seeds {seeds}")
     return report

@@ -16,6 +16,7 @@ The app's changes reach the visitors' page store the other way round, by calling
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -44,6 +45,39 @@ class SessionLoader(Protocol):
     def apply_cookie(self, request, response) -> None:
         """Set or clear the session cookie on ``response``, as the view decided (log-in, log-out, an unknown
         token)."""
+
+
+class BackgroundTask:
+    """A ``LifespanHook`` that runs one long task of the app in the server's event loop (the outbox sender,
+    the lottery drawer): started if ``enabled()``, told to stop through ``self.stopping``, awaited at
+    shutdown. It holds no response open, so there is no stream to release."""
+
+    name = "background-task"
+
+    def __init__(self) -> None:
+        self.task: asyncio.Task | None = None
+        self.stopping = asyncio.Event()
+
+    def enabled(self) -> bool:
+        return True
+
+    async def run(self) -> None:
+        """The task: return once ``self.stopping`` is set."""
+        raise NotImplementedError
+
+    def start(self) -> None:
+        if self.enabled():
+            self.stopping = asyncio.Event()
+            self.task = asyncio.create_task(self.run(), name=self.name)
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.stopping.set()
+            await self.task
+            self.task = None
+
+    def release_streams(self) -> None:
+        """Nothing to release: the task holds no response open, and stops with the lifespan shutdown."""
 
 
 def lifespan_hooks() -> list[LifespanHook]:

@@ -90,7 +90,8 @@ MIDDLEWARE = [
 
 # What the plumbing (hyperion/) needs from the app, by dotted path: hyperion never imports events
 # (hyperion/hooks.py says what each must provide).
-LIFESPAN_HOOKS = ["events.live.broadcast.broadcaster", "events.notifications.mailer.sender_in_web"]
+LIFESPAN_HOOKS = ["events.live.broadcast.broadcaster", "events.notifications.mailer.sender_in_web",
+                  "events.registration.lottery.drawer"]
 SESSION_LOADER = "events.accounts.auth.session_loader"
 
 # Our wrappers run Django's security, clickjacking and CSRF middleware; hyperion/checks.py runs the deploy
@@ -268,6 +269,11 @@ OUTBOX_BATCH_SIZE = env.int("OUTBOX_BATCH_SIZE", default=100)
 OUTBOX_SMTP_CONCURRENCY = env.int("OUTBOX_SMTP_CONCURRENCY", default=8)
 # Run the sender as a background task of each web process too (off: run `manage.py sendmail --loop`).
 OUTBOX_SENDER_IN_WEB = env.bool("OUTBOX_SENDER_IN_WEB", default=False)
+# Lottery openings: each web process draws the seats of a lottery event when its window closes (the first
+# ask after the window, and `manage.py drawlotteries`, draw it too; the draw runs once whoever runs it). The
+# drawer looks again at least every LOTTERY_DRAWER_INTERVAL seconds for lotteries set up meanwhile.
+LOTTERY_DRAWER_IN_WEB = env.bool("LOTTERY_DRAWER_IN_WEB", default=True)
+LOTTERY_DRAWER_INTERVAL = env.float("LOTTERY_DRAWER_INTERVAL", default=30.0)
 OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=30.0)
 # The live seat counter LISTENs on its own connection, straight to PostgreSQL (never through PgBouncer's
 # transaction pool). Empty: DATABASE_URL.

@@ -7,7 +7,7 @@ on 20 rows was most of a millisecond, measured here).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 from django.http import QueryDict
@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from events.catalog.categories import category_label
 from events.catalog.queries import EventDetail, EventRow
 from events.localtime import local
-from events.rules import window
+from events.rules import visibility, window
 from events.rules.seats import SeatState
 
 
@@ -174,6 +174,9 @@ class EventPage:
     registration_open: bool
     unregistration_open: bool
     registration_window_label: str
+    lottery_label: str  # how this event opens, when it opens by lottery ("" for first come)
+    lottery_open: bool  # an ask now is an entry in the draw
+    opens_soon_at: datetime | None  # registration opens within a day: the page counts down to it
     is_cancelled: bool
     is_over: bool
     changed_label: str  # for registered students: when the date, place or seats last changed
@@ -190,6 +193,18 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
         window_label = translation.gettext("Registration closes on %(when)s.") % {"when": moment_label(closes)}
     else:
         window_label = translation.gettext("Registration is closed.")
+    lottery_closes = window.lottery_closes_at(detail)
+    if lottery_closes is None:
+        lottery_label = ""
+    elif detail.lottery_drawn_at is not None:
+        lottery_label = translation.gettext("The seats were drawn at random on %(when)s, among the students "
+                                            "who asked in the first minutes; later asks join the waitlist.") % {
+            "when": moment_label(detail.lottery_drawn_at)}
+    else:
+        lottery_label = translation.gettext(
+            "Opening by lottery: every student who asks between %(opens)s and %(closes)s gets an entry, and the "
+            "seats are drawn at random when that window closes. When you ask in the window does not matter.") % {
+            "opens": moment_label(detail.registration_opens_at), "closes": moment_label(lottery_closes)}
     start = local(detail.starts_at)
     is_over = detail.ends_at <= now
     return EventPage(
@@ -202,6 +217,11 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
         registration_open=window.registration_is_open(detail, now),
         unregistration_open=window.unregistration_is_open(detail, now),
         registration_window_label=window_label,
+        lottery_label=lottery_label,
+        lottery_open=window.in_lottery_window(detail, now),
+        opens_soon_at=detail.registration_opens_at if detail.registration_opens_at is not None
+        and window.registration_not_yet_open(detail, now) and detail.registration_opens_at - now <= timedelta(days=1)
+        and visibility.goes_ahead(detail.status) else None,
         is_cancelled=detail.status == EventStatus.CANCELLED,
         is_over=is_over,
         changed_label=moment_label(detail.changed_at)
@@ -217,4 +237,5 @@ def registration_status_label(status) -> str:
         RegistrationStatus.CONFIRMED: translation.gettext("Confirmed"),
         RegistrationStatus.WAITLISTED: translation.gettext("Waitlisted"),
         RegistrationStatus.CANCELLED: translation.gettext("Cancelled (you left)"),
+        RegistrationStatus.ENTERED: translation.gettext("Entered in the draw"),
     }[status]

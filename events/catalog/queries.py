@@ -192,6 +192,8 @@ class EventDetail:
     registration_opens_at: datetime | None
     registration_closes_at: datetime | None
     unregistration_closes_at: datetime | None
+    lottery_minutes: int | None
+    lottery_drawn_at: datetime | None
     updated_at: datetime
     changed_at: datetime | None
     association_id: int
@@ -213,6 +215,7 @@ _EVENT_DETAIL = (
         Event.id, Event.slug, Event.title, Event.description, Event.category, Event.location,
         Event.starts_at, Event.ends_at, Event.all_day, Event.status, Event.decision_reason,
         Event.registration_opens_at, Event.registration_closes_at, Event.unregistration_closes_at,
+        Event.lottery_minutes, Event.lottery_drawn_at,
         Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
         CONFIRMED_COUNT, WAITLISTED_COUNT,
@@ -240,7 +243,8 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
         location=row.location, starts_at=row.starts_at, ends_at=row.ends_at, all_day=row.all_day,
         status=row.status, decision_reason=row.decision_reason,
         registration_opens_at=row.registration_opens_at, registration_closes_at=row.registration_closes_at,
-        unregistration_closes_at=row.unregistration_closes_at, updated_at=row.updated_at,
+        unregistration_closes_at=row.unregistration_closes_at, lottery_minutes=row.lottery_minutes,
+        lottery_drawn_at=row.lottery_drawn_at, updated_at=row.updated_at,
         changed_at=row.changed_at,
         association_id=row.association_id, association_name=row.association_name,
         association_slug=row.association_slug, seats=SeatState(row.capacity, row.confirmed, row.waitlisted),

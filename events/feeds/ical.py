@@ -45,7 +45,7 @@ def calendar_registrations(rows: Iterable[FeedRegistrationRow], *, name: str, ev
 def registration_status(row: FeedRegistrationRow) -> STATUS:
     if row.event.status == EventStatus.CANCELLED or row.status == RegistrationStatus.CANCELLED:
         return STATUS.CANCELLED
-    if row.status == RegistrationStatus.WAITLISTED:
+    if row.status in (RegistrationStatus.WAITLISTED, RegistrationStatus.ENTERED):
         return STATUS.TENTATIVE
     return STATUS.CONFIRMED
 
@@ -55,6 +55,8 @@ def registration_summary(row: FeedRegistrationRow) -> str:
         return translation.gettext("%(title)s (waitlist #%(position)d)") % {
             "title": row.event.title, "position": row.waitlist_position,
         }
+    if row.status == RegistrationStatus.ENTERED:
+        return translation.gettext("%(title)s (entered in the draw)") % {"title": row.event.title}
     return row.event.title
 
 

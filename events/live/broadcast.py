@@ -126,6 +126,16 @@ async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | 
     _remember(session, event_id, users, news)
 
 
+async def students_changed(session: AsyncSession, *, event_id: int, user_ids: tuple[int, ...]) -> None:
+    """Students' own registrations for ``event_id`` changed without a change to its seats (an entry in a
+    lottery's draw): what every process keeps of their registrations is dropped at commit (here, and
+    elsewhere through ``NOTIFY``), the event's seats news is not sent."""
+    if db.dialect_name(session) == "postgresql":
+        await session.execute(select(func.pg_notify(CHANNEL, bindparam("users_news", type_=Text))),
+                              {"users_news": json.dumps(["users", list(user_ids)])})
+    session.sync_session.info.setdefault("hyperion_users_changed", set()).update(user_ids)
+
+
 def _remember(session: AsyncSession, event_id: int, users: tuple[int, ...], news: SeatNews | None) -> None:
     """What this process drops or publishes when the transaction commits."""
     if users:

@@ -42,7 +42,7 @@ from events.models import (
 from events.notifications.messages import ACCOUNT_LINKS, NO_EVENT_KINDS, Claimed, build
 from events.rules import visibility
 from events.rules.accounts import is_verified
-from hyperion import db
+from hyperion import db, hooks
 
 logger = logging.getLogger("hyperion.mailer")
 
@@ -261,27 +261,17 @@ async def run_loop(stop: asyncio.Event, *, interval: float = 2.0) -> None:
                 await asyncio.wait_for(stop.wait(), timeout=interval)
 
 
-class SenderInWeb:
+class SenderInWeb(hooks.BackgroundTask):
     """The sender as a background task of the web process, when ``OUTBOX_SENDER_IN_WEB`` is on (a lifespan
     hook of the server: hyperion.hooks.LifespanHook, listed in settings.LIFESPAN_HOOKS)."""
 
-    def __init__(self) -> None:
-        self.task: asyncio.Task | None = None
-        self.stopping = asyncio.Event()
+    name = "outbox-sender"
 
-    def start(self) -> None:
-        if settings.OUTBOX_SENDER_IN_WEB:
-            self.stopping = asyncio.Event()
-            self.task = asyncio.create_task(run_loop(self.stopping), name="outbox-sender")
+    def enabled(self) -> bool:
+        return settings.OUTBOX_SENDER_IN_WEB
 
-    async def stop(self) -> None:
-        if self.task is not None:
-            self.stopping.set()
-            await self.task
-            self.task = None
-
-    def release_streams(self) -> None:
-        """Nothing to release: the sender holds no response open, and stops with the lifespan shutdown."""
+    async def run(self) -> None:
+        await run_loop(self.stopping)
 
 
 sender_in_web = SenderInWeb()

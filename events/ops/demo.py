@@ -18,6 +18,7 @@ from django.utils.text import slugify
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from events.localtime import site_zone
 from events.models import (
     Association,
     Event,
@@ -250,8 +251,15 @@ async def demo_load(
                 if status == EventStatus.DECLINED else
                 ("Salle indisponible, nous sommes désolés." if status == EventStatus.CANCELLED else ""),
                 "created_by_id": student_ids[list(association_ids).index(slug_assoc) * 7 % len(student_ids)],
-                "sequence": 0, "created_at": now, "updated_at": now,
+                "sequence": 0, "created_at": now, "updated_at": now, "lottery_minutes": None,
             })
+        # One popular event opens by lottery tomorrow at noon (Paris): a 15-minute window, nobody entered yet.
+        lottery = next((row for row in event_rows if visibility.goes_ahead(row["status"]) and row["capacity"]
+                        and row["starts_at"] > now + timedelta(days=10)), None)
+        if lottery is not None:
+            noon = (now.astimezone(site_zone()) + timedelta(days=1)).replace(hour=12, minute=0, second=0,
+                                                                                microsecond=0)
+            lottery.update(registration_opens_at=noon.astimezone(now.tzinfo), lottery_minutes=15)
         result = await session.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), event_rows)
         event_ids = result.scalars().all()
         counts["events"] = len(event_ids)
@@ -260,7 +268,7 @@ async def demo_load(
         registration_rows = []
         queued = now - timedelta(days=20)
         for event_id, row in zip(event_ids, event_rows, strict=True):
-            if not visibility.is_published(row["status"]):
+            if not visibility.is_published(row["status"]) or row["lottery_minutes"]:
                 continue
             capacity = row["capacity"]
             if capacity is None:

@@ -17,6 +17,8 @@ NOTIFY (milliseconds): the action's message cookie marks that request, which the
 from __future__ import annotations
 
 import dataclasses
+from datetime import datetime
+from typing import Protocol
 
 from django.contrib.messages.storage.cookie import CookieStorage
 
@@ -96,7 +98,20 @@ def kept_event(slug: str) -> EventDetail | None:
     return pagecache.get(_event_key(slug))
 
 
-def kept_overlaps(user_id: int, event: EventDetail) -> list[str] | None:
+class _Times(Protocol):
+    """What the overlap rule reads of the target event (an ``EventDetail``, or an event's row)."""
+
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def starts_at(self) -> datetime: ...
+
+    @property
+    def ends_at(self) -> datetime: ...
+
+
+def kept_overlaps(user_id: int, event: _Times) -> list[str] | None:
     """Titles of the student's confirmed events going ahead that overlap ``event``, soonest first, from their
     kept registrations (exact: never kept past a change); None when they are not kept. The same rule as
     queries.confirmed_overlaps, which the tests hold it to."""

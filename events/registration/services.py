@@ -34,13 +34,26 @@ from events.models import (
     utcnow,
 )
 from events.registration import queries as registration_queries
-from events.rules import visibility, window
+from events.rules import lottery, visibility, window
 from events.rules.seats import SeatState, count_of, seat_state
 from hyperion import db, turns
 
 
 class RegistrationClosed(DomainError):
     message = _("Registration is not open for this event.")
+
+
+class RegistrationNotYetOpen(RegistrationClosed):
+    """Asked before the opening: refused with the opening time (asking early gains nothing)."""
+
+    def __init__(self, opens_at: datetime) -> None:
+        from django.utils.formats import date_format
+
+        from events.localtime import local
+
+        super().__init__(_("Registration opens on %(when)s: come back then.")
+                         % {"when": date_format(local(opens_at), "l j F Y, H:i")})
+        self.opens_at = opens_at
 
 
 class AlreadyRegistered(DomainError):
@@ -91,7 +104,11 @@ _UNSAFE_RACE_WINDOW_SECONDS: float = 0.0
 _EVENT = select(Event).where(Event.id == bindparam("event_id"))
 
 
-_EVENT_LOCKED = _EVENT.with_for_update()  # built once: every registration and cancellation runs it
+# The event's lock is FOR NO KEY UPDATE, not FOR UPDATE: it excludes every other seat writer and staff edit as
+# much (they take the same lock, or an UPDATE's), but not the KEY SHARE lock that inserting a row which refers
+# to the event takes (the foreign key's check). So an entry in a lottery's draw, a plain INSERT, never waits
+# for a registration batch or a draw to commit. (SQLite: the write transaction serialises writers anyway.)
+_EVENT_LOCKED = _EVENT.with_for_update(key_share=True)  # built once: every registration and cancellation runs it
 
 
 async def _event_locked(session: AsyncSession, event_id: int) -> Event:
@@ -248,7 +265,7 @@ async def _register_alone(session: AsyncSession, event_key: EventKey, applicant:
 # entity load (identity map, instance state) cost ~0.1 ms per registration for nothing it uses.
 _EVENT_ROW = {by: select(*Event.__table__.columns).where(column == bindparam("key"))
               for by, column in ((int, Event.id), (str, Event.slug))}
-_EVENT_ROW_LOCKED = {by: statement.with_for_update() for by, statement in _EVENT_ROW.items()}
+_EVENT_ROW_LOCKED = {by: statement.with_for_update(key_share=True) for by, statement in _EVENT_ROW.items()}
 
 
 async def _event_row_locked(session: AsyncSession, event_key: EventKey) -> Event:
@@ -270,6 +287,9 @@ async def _register_batch(session: AsyncSession, event_key: EventKey, batch: lis
         try:
             async with session.begin():
                 event = await _event_row_locked(session, event_key)
+                if window.lottery_draw_due(event, utcnow()) and visibility.goes_ahead(event.status):
+                    # the lottery's window closed: its draw comes first
+                    await _draw_locked(session, event, actor_id=None)
                 answers = await _place_batch_locked(session, event, batch)
         except IntegrityError:
             # A registration written meanwhile by a path that does not take the event's lock (none should):
@@ -370,17 +390,23 @@ async def registration_place_locked(
     session: AsyncSession, *, event: Event, user_id: int
 ) -> RegistrationOutcome:
     """Give ``user_id`` a seat or a place in line. The caller holds the event's lock and checked the rules
-    of its own path (the registration window for students; staff may add at any time)."""
-    (answer,) = await _place_batch_locked(session, event, [_Applicant(user_id, utcnow())], window_checked=True)
+    of its own path (the registration window for students; staff may add at any time, a lottery's window
+    included: the student gets a seat or a place in line at once, an entry of theirs becoming it)."""
+    (answer,) = await _place_batch_locked(session, event, [_Applicant(user_id, utcnow())], window_checked=True,
+                                          direct=True)
     return _outcome_or_raise(answer)
 
 
 async def _place_batch_locked(
-    session: AsyncSession, event: Event, batch: list[_Applicant], *, window_checked: bool = False
+    session: AsyncSession, event: Event, batch: list[_Applicant], *, window_checked: bool = False,
+    direct: bool = False
 ) -> list[RegistrationOutcome | DomainError]:
     """Give each applicant of ``batch``, in order, a seat or a place in line, with the rules of one
     registration applied to each in turn (the window at its own time, ``SeatState``, no second registration);
-    the answers in the same order. The caller holds the event's lock."""
+    the answers in the same order. During a lottery window an applicant gets an entry in the draw instead
+    (no seat, no place in line; a second ask gets the same entry). ``direct``: placed now whatever the
+    lottery says, an entry becoming a seat or a place in line (the draw, whose applicants are the entries in
+    drawn order; staff adding a student). The caller holds the event's lock."""
     rows = (await session.execute(_PLACE_STATE[db.dialect_name(session)], {
         "event_id": event.id, "user_ids": [member.user_id for member in batch],
         "check_ids": [member.user_id for member in batch if member.check_overlaps],
@@ -407,18 +433,29 @@ async def _place_batch_locked(
     rejoining: list[dict] = []
     for member in batch:
         if not window_checked and not window.registration_is_open(event, member.now):
-            answers.append(RegistrationClosed())
+            not_yet = window.registration_not_yet_open(event, member.now)
+            answers.append(RegistrationNotYetOpen(event.registration_opens_at)  # type: ignore[arg-type]
+                           if not_yet else RegistrationClosed())  # (not_yet: it has an opening)
             continue
         earlier = existing.get(member.user_id)
-        if earlier is not None and earlier[1] != RegistrationStatus.CANCELLED:
+        entering = not direct and window.in_lottery_window(event, member.now)
+        if entering and earlier is not None and earlier[1] == RegistrationStatus.ENTERED:
+            answers.append(RegistrationOutcome(status=RegistrationStatus.ENTERED, registration_id=earlier[0]))
+            continue
+        replaceable = (RegistrationStatus.CANCELLED, RegistrationStatus.ENTERED) if direct else \
+            (RegistrationStatus.CANCELLED,)
+        if earlier is not None and earlier[1] not in replaceable:
             answers.append(AlreadyRegistered())  # also the second click of a double submit in the same batch
             continue
         if member.check_overlaps and member.user_id in overlaps:
             answers.append(OverlapsToConfirm(overlaps[member.user_id]))
             continue
-        full = seats.is_full
-        status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.CONFIRMED
-        position = seats.next_waitlist_position if full else None
+        full = seats.is_full and not entering
+        if entering:
+            status, position = RegistrationStatus.ENTERED, None
+        else:
+            status = RegistrationStatus.WAITLISTED if full else RegistrationStatus.CONFIRMED
+            position = seats.next_waitlist_position if full else None
         queued_at = utcnow()
         if last_queued_at is not None and queued_at <= last_queued_at:
             queued_at = last_queued_at + timedelta(microseconds=1)
@@ -430,7 +467,8 @@ async def _place_batch_locked(
             fresh.append({"event_id": event.id, "user_id": member.user_id, "status": status, "queued_at": queued_at,
                           "created_at": queued_at, "updated_at": queued_at})
         existing[member.user_id] = (earlier_id, status)
-        seats = SeatState(seats.capacity, seats.confirmed + (not full), seats.waitlisted + full)
+        if not entering:
+            seats = SeatState(seats.capacity, seats.confirmed + (not full), seats.waitlisted + full)
         placed.append((member.user_id, status, position))
         answers.append(RegistrationOutcome(status=status, waitlist_position=position, registration_id=earlier_id))
     if not placed:
@@ -482,7 +520,8 @@ async def registration_leave(
         registration.status = RegistrationStatus.CANCELLED
         await session.flush()
         await outbox.reminders_drop(session, event_id=event.id, user_id=user_id)
-        await outbox.notify(session, kind="registration.left", recipient_ids=[user_id], event_id=event.id)
+        if previous != RegistrationStatus.ENTERED:  # an entry came and goes without e-mail: the page says it
+            await outbox.notify(session, kind="registration.left", recipient_ids=[user_id], event_id=event.id)
         promoted = await waitlist_promote_locked(session, event) if previous == RegistrationStatus.CONFIRMED else ()
         await broadcast.seats_changed(session, event_id=event.id)
     return LeaveOutcome(previous_status=previous, promoted_user_ids=promoted)
@@ -527,3 +566,62 @@ async def waitlist_promote(session: AsyncSession, *, event_id: int) -> tuple[int
                             object_id=event.id, association_id=event.association_id,
                             changes={"promoted_user_ids": [None, list(promoted)]})
         return promoted
+
+
+@dataclass(frozen=True, slots=True)
+class DrawOutcome:
+    seed: int
+    entries: int
+    confirmed: int
+    waitlisted: int
+
+
+async def lottery_draw(
+    session: AsyncSession, *, event_id: int, actor_id: int | None = None, early: bool = False
+) -> DrawOutcome | None:
+    """Draw the seats of a lottery event whose window has closed (``early``: staff closing it now), once:
+    None when there is nothing to draw (not a lottery, already drawn, window still open). Safe to run at any
+    time from any number of processes: the event's lock and its recorded draw make every later run a no-op."""
+    async with session.begin():
+        event = await _event_row_locked(session, event_id)
+        if not visibility.goes_ahead(event.status):  # a cancelled event keeps its entries undrawn
+            return None
+        now = utcnow()
+        due = window.lottery_draw_due(event, now) or (
+            early and window.lottery_closes_at(event) is not None and event.lottery_drawn_at is None)
+        if not due:
+            return None
+        return await _draw_locked(session, event, actor_id=actor_id)
+
+
+_ENTRIES = select(Registration.user_id).where(Registration.event_id == bindparam("event_id"),
+                                              Registration.status == RegistrationStatus.ENTERED)
+
+
+async def _draw_locked(session: AsyncSession, event: Event, *, actor_id: int | None) -> DrawOutcome:
+    """The draw, under the event's lock: the entries in an order drawn from a new seed, placed one after the
+    other by the registration rule (seats first, then the waitlist in that order; each student told by the
+    usual message), the seed and time recorded on the event and in the audit log."""
+    entries = (await session.execute(_ENTRIES, {"event_id": event.id})).scalars().all()
+    seed = lottery.new_seed()
+    order = lottery.drawn_order(list(entries), seed)
+    now = utcnow()
+    answers: list[RegistrationOutcome | DomainError] = []
+    for start in range(0, len(order), _BATCH_MAX):
+        answers += await _place_batch_locked(
+            session, event, [_Applicant(user_id, now) for user_id in order[start:start + _BATCH_MAX]],
+            window_checked=True, direct=True)
+    outcome = DrawOutcome(seed=seed, entries=len(order), confirmed=sum(
+        1 for answer in answers if isinstance(answer, RegistrationOutcome)
+        and answer.status == RegistrationStatus.CONFIRMED), waitlisted=sum(
+        1 for answer in answers if isinstance(answer, RegistrationOutcome)
+        and answer.status == RegistrationStatus.WAITLISTED))
+    await session.execute(update(Event).where(Event.id == event.id).values(
+        lottery_seed=seed, lottery_drawn_at=now, lottery_drawn_by_id=actor_id))
+    await audit_log(session, actor_id=actor_id, action="lottery.drawn", object_type="event", object_id=event.id,
+                    association_id=event.association_id,
+                    changes={"seed": [None, str(seed)], "entries": [None, outcome.entries],
+                             "confirmed": [None, outcome.confirmed], "waitlisted": [None, outcome.waitlisted]})
+    if not order:  # no batch told the pages: the event's page still changes (the draw is done)
+        await broadcast.seats_changed(session, event_id=event.id)
+    return outcome

@@ -3,6 +3,7 @@ refuses a time that does not exist or is ambiguous around a DST change (no silen
 
 from __future__ import annotations
 
+from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
@@ -49,6 +50,11 @@ class EventForm(forms.Form):
                                              help_text=_("Empty: when the event starts."))
     unregistration_closes_at = _datetime_field(_("Last moment to leave"), required=False,
                                                help_text=_("Empty: when the event starts."))
+    lottery_minutes = forms.IntegerField(
+        label=_("Lottery window (minutes)"), min_value=1, max_value=7 * 24 * 60, required=False,
+        help_text=_("Empty: first come, first served. A number: every student who asks in that many minutes after "
+                    "registration opens gets an entry, and the seats are drawn at random when they end (the rest "
+                    "join the waitlist in drawn order). Needs an opening time."))
     description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 8}),
                                   max_length=20_000, required=False, validators=[plain_text(multiline=True)])
 
@@ -78,6 +84,15 @@ class EventForm(forms.Form):
         opens, closes = cleaned.get("registration_opens_at"), cleaned.get("registration_closes_at")
         if opens and closes and closes < opens:
             self.add_error("registration_closes_at", _("Registration cannot close before it opens."))
+        minutes = cleaned.get("lottery_minutes")
+        if minutes and "registration_opens_at" in self.fields and not opens:
+            self.add_error("lottery_minutes", _("A lottery needs an opening time: set when registration opens."))
+        elif minutes and opens:
+            draw = opens + timedelta(minutes=minutes)
+            last = closes or starts
+            if last and draw > last:
+                self.add_error("lottery_minutes", _("The lottery window must end before registration closes "
+                                                    "(or the event starts, when no closing is set)."))
         for name in ("registration_opens_at", "registration_closes_at", "unregistration_closes_at"):
             try:
                 _sane_year(cleaned.get(name))

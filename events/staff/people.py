@@ -72,8 +72,9 @@ async def attendee_remove(
         registration.status = RegistrationStatus.CANCELLED
         await session.flush()
         await outbox.reminders_drop(session, event_id=event.id, user_id=registration.user_id)
-        await outbox.notify(session, kind="registration.removed", recipient_ids=[registration.user_id],
-                                   event_id=event.id)
+        if before != RegistrationStatus.ENTERED:  # an entry in a draw is told nothing by e-mail, either way
+            await outbox.notify(session, kind="registration.removed", recipient_ids=[registration.user_id],
+                                event_id=event.id)
         promoted = await registration_services.waitlist_promote_locked(session, event)
         await broadcast.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="registration.removed", object_type="registration",

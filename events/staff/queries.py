@@ -25,7 +25,7 @@ from events.models import (
 from events.rules.accounts import verified
 from events.rules.emails import normalize_email
 from events.rules.permissions import Actor
-from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, waitlist_position_of
+from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, count_of, waitlist_position_of
 from hyperion import db
 
 PER_PAGE = 25
@@ -108,17 +108,18 @@ class AdminEvent:
     event: Event
     association_name: str
     seats: SeatState
+    entries: int = 0  # entries waiting for a lottery's draw
 
 
 async def admin_event(session: AsyncSession, *, event_id: int) -> AdminEvent | None:
     """The event as an ORM entity (so a session, not a bare connection), its association's name, its seats."""
     row = (await session.execute(
-        select(Event, Association.name, CONFIRMED_COUNT, WAITLISTED_COUNT)
+        select(Event, Association.name, CONFIRMED_COUNT, WAITLISTED_COUNT, count_of(RegistrationStatus.ENTERED))
         .join(Association, Association.id == Event.association_id).where(Event.id == event_id))).first()
     if row is None:
         return None
-    event, association_name, confirmed, waitlisted = row
-    return AdminEvent(event, association_name, SeatState(event.capacity, confirmed, waitlisted))
+    event, association_name, confirmed, waitlisted, entries = row
+    return AdminEvent(event, association_name, SeatState(event.capacity, confirmed, waitlisted), entries)
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,11 +88,15 @@ async def event_detail(request, slug: str):
     now = utcnow()
     # What a visitor without a session sees changes with the event, when its registration opens or closes, and
     # when it ends.
-    turns = [moment for moment in (event.registration_opens_at, window.registration_closes_at(event), event.ends_at)
+    turns = [moment for moment in (event.registration_opens_at, window.lottery_closes_at(event),
+                                   window.registration_closes_at(event), event.ends_at)
              if moment is not None and moment > now]
     pagecache.allow(request, tags=(pagecache.event_tag(event.id),),
                       expires_at=pagecache.monotonic_at(min(turns), now=now) if turns else None)
-    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=now)})
+    # now_iso: the server's clock, for the countdown to an opening (shown to logged-in students only, so that
+    # no stored page carries it).
+    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=now),
+                                                  "now_iso": now.isoformat()})
 
 
 async def association_detail(request, slug: str):

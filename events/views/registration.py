@@ -6,15 +6,18 @@ from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from events import errors
 from events.catalog import presenters
 from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
-from events.registration import memory
+from events.registration import lottery, memory
 from events.registration import presenters as registration_presenters
+from events.registration import queries as registration_queries
 from events.registration import services as registration_services
+from events.rules import window
 from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db
 
@@ -44,13 +47,34 @@ async def _confirm_page(request, slug: str, overlaps: list[str]):
         "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
 
 
+_ENTRY_RECORDED = gettext_lazy("Your entry for the draw is recorded. When you asked during the window does not "
+                               "matter: the seats are drawn at random when it closes.")
+
+
 @require_POST
 @login_required
 @verified_required
 async def register(request, slug: str):
     user = request.user
+    confirmed = request.POST.get("confirm_overlap") == "yes"
+    kept = memory.kept_event(slug) or lottery.undrawn(slug)
+    if kept is not None and window.in_lottery_window(kept, utcnow()):
+        # An entry in the draw: one INSERT, no lock (an entry does not change the seats, so the event stays
+        # in memory during the window). Anything unusual (a registration already there, an event changed
+        # meanwhile) goes the locked way below, which answers every case.
+        if not confirmed:
+            overlaps = memory.kept_overlaps(user.id, kept)
+            if overlaps is None:
+                async with db.read_connection() as connection:
+                    overlaps = await registration_queries.confirmed_overlaps(connection, user_id=user.id, slug=slug)
+            if overlaps:
+                return await _confirm_page(request, slug, overlaps)
+        entry = await run_service(lottery.lottery_enter, event=kept, event_id=kept.id, user_id=user.id)
+        if entry is not None:
+            messages.success(request, _ENTRY_RECORDED)
+            return redirect("event_detail", slug=slug)
     check_overlaps = False
-    if request.POST.get("confirm_overlap") != "yes":
+    if not confirmed:
         overlaps = _kept_overlaps(slug, user.id)
         if overlaps:
             return await _confirm_page(request, slug, overlaps)
@@ -67,7 +91,9 @@ async def register(request, slug: str):
     except errors.DomainError as error:
         messages.error(request, error.message)
         return redirect("event_detail", slug=slug)
-    if outcome.status == RegistrationStatus.CONFIRMED:
+    if outcome.status == RegistrationStatus.ENTERED:
+        messages.success(request, _ENTRY_RECORDED)
+    elif outcome.status == RegistrationStatus.CONFIRMED:
         messages.success(request, _("You are registered: your place is confirmed."))
     else:
         messages.warning(request, _("The event is full: you are on the waitlist, position %(position)d. "
@@ -88,6 +114,8 @@ async def leave(request, slug: str):
         return redirect("event_detail", slug=slug)
     if outcome.previous_status == RegistrationStatus.WAITLISTED:
         messages.success(request, _("You have left the waitlist."))
+    elif outcome.previous_status == RegistrationStatus.ENTERED:
+        messages.success(request, _("Your entry is withdrawn: you are not in the draw any more."))
     else:
         messages.success(request, _("You have left this event; your seat has been freed."))
     return redirect("event_detail", slug=slug)

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 
 from events import errors
 from events.catalog import presenters
-from events.rules import permissions
+from events.rules import permissions, window
 from events.staff import pages as staff_pages
 from events.staff import queries as staff_queries
 from events.staff import services as staff_services
@@ -132,6 +132,8 @@ async def event_admin(request, event_id: int):
         "found": page.found, "event": event, "history": page.history,
         "time_label": presenters.time_range_label(event.starts_at, event.ends_at, event.all_day),
         "when_label": presenters.moment_label(event.starts_at),
+        "lottery_closes_label": presenters.moment_label(window.lottery_closes_at(event)),
+        "lottery_drawn_label": presenters.moment_label(event.lottery_drawn_at),
         "can": staff_pages.event_actions(page.actor, event),
     })
 

@@ -1,7 +1,8 @@
 // Live seat counter on an event page (progressive enhancement: without JavaScript the page shows the
 // count as it was when loaded). Listens to the server-sent events of /events/<slug>/seats/?language=..,
 // whose values carry the counter's text made by the server in the page's language (wording and plural
-// forms from the catalog): this script shows it as is and holds no user-facing text of its own.
+// forms from the catalog): this script shows it as is and holds no user-facing text of its own. A change
+// is also announced to the page (a "seats-changed" event on the document) for opening.js.
 (function () {
   "use strict";
   var element = document.querySelector("[data-live-seats]");
@@ -9,8 +10,10 @@
   var source = new EventSource(element.dataset.liveSeats);
   source.addEventListener("seats", function (message) {
     var news = JSON.parse(message.data);
+    var changed = typeof news.text === "string" && news.text !== element.textContent;
     if (typeof news.text === "string") { element.textContent = news.text; }
     element.classList.toggle("is-full", news.full);
     element.dataset.full = news.full ? "true" : "false";
+    if (changed) { document.dispatchEvent(new CustomEvent("seats-changed")); }
   });
 })();

@@ -167,7 +167,8 @@ def test_the_counter_script_holds_no_text_of_its_own():
     code = "\n".join(line.split("//", 1)[0] for line in script.splitlines())
     literals = set(re.findall(r'"([^"]*)"|\'([^\']*)\'', code))
     assert {first or second for first, second in literals} <= {"use strict", "[data-live-seats]", "seats",
-                                                                 "is-full", "true", "false", "string"}
+                                                                 "is-full", "true", "false", "string",
+                                                                 "seats-changed"}
     assert "textContent = news.text" in code
 
 

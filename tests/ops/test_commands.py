@@ -8,7 +8,17 @@ import pytest
 from sqlalchemy import func, select
 
 from events.management.commands import loaddemo
-from events.models import Association, Event, EventStatus, Membership, Registration, RegistrationStatus, Role, User
+from events.models import (
+    Association,
+    Event,
+    EventStatus,
+    Membership,
+    Registration,
+    RegistrationStatus,
+    Role,
+    User,
+    utcnow,
+)
 from events.ops import demo
 from tests.support import ROOT
 
@@ -46,6 +56,13 @@ async def test_loaddemo_fills_the_database_with_realistic_data_once(session):
     titles = (await session.execute(select(Event.title, Association.name)
                                     .join(Association, Association.id == Event.association_id))).all()
     assert not [title for title, association in titles if association in title]
+    # One event opens by lottery tomorrow, nobody entered yet: a new user can watch its countdown and draw.
+    lotteries = (await session.execute(select(Event.id, Event.registration_opens_at, Event.status)
+                                       .where(Event.lottery_minutes.is_not(None)))).all()
+    assert len(lotteries) == 1 and lotteries[0].status == EventStatus.APPROVED
+    assert lotteries[0].registration_opens_at > utcnow()
+    assert (await session.execute(select(func.count(Registration.id))
+                                  .where(Registration.event_id == lotteries[0].id))).scalar_one() == 0
 
     second = manage("loaddemo", "--students", "300", "--events", "60")
     assert second.returncode == 0 and "already present" in second.stdout

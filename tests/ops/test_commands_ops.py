@@ -1,7 +1,8 @@
-"""The operators' commands (createstaff, setrole, importics, exportics, promotewaitlist, purgeusers), run as an
-operator runs them: ``manage.py`` in a child process against the test database (in-process ``call_command`` only
-for refusals that come before any query). Each does what it says in the database, the idempotent ones change
-nothing the second time, and wrong input fails in one clear line, without a traceback."""
+"""The operators' commands (createstaff, setrole, importics, exportics, promotewaitlist, purgeusers,
+drawlotteries), run as an operator runs them: ``manage.py`` in a child process against the test database
+(in-process ``call_command`` only for refusals that come before any query). Each does what it says in the
+database, the idempotent ones change nothing the second time, and wrong input fails in one clear line,
+without a traceback."""
 
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ from hyperion import db
 from tests import factories, support
 from tests.support import ROOT
 
-OPS_COMMANDS = ["createstaff", "setrole", "importics", "exportics", "promotewaitlist", "purgeusers"]
+OPS_COMMANDS = ["createstaff", "setrole", "importics", "exportics", "promotewaitlist", "purgeusers", "drawlotteries"]
 
 
 def manage(*args: str, env: dict[str, str] | None = None, stdin: str = "", timeout: float = 60,
@@ -117,7 +118,7 @@ def test_every_operator_command_explains_itself_with_help(command, capsys):
     assert {
         "createstaff": "HYPERION_STAFF_PASSWORD", "setrole": "{member,editor,manager,none}",
         "importics": "APPROVED", "exportics": "--base-url", "promotewaitlist": "EVENT_SLUG",
-        "purgeusers": "--dry-run",
+        "purgeusers": "--dry-run", "drawlotteries": "--now",
     }[command] in shown
 
 
@@ -607,3 +608,30 @@ def test_purgeusers_refuses_a_date_that_is_not_one_or_is_to_come():
         call_command("purgeusers", "--inactive-since", tomorrow)
     result = manage("purgeusers", "--inactive-since", "2023-13-01")
     assert_fails_clearly(result, "must be a date as YYYY-MM-DD, not '2023-13-01'")
+
+
+# drawlotteries
+
+async def test_drawlotteries_draws_the_due_lotteries_once_and_closes_one_early_when_asked(session):
+    from tests.registration.test_lottery import close_window, enter, lottery_event
+
+    due = await lottery_event(slug="due", capacity=1)
+    await lottery_event(slug="early", capacity=1)
+    alice = await factories.user(email="alice@etu.test")
+    bob = await factories.user(email="bob@etu.test")
+    for slug in ("due", "early"):
+        await enter(slug, alice)
+        await enter(slug, bob)
+    await close_window(due)
+    first = manage("drawlotteries")
+    assert first.returncode == 0, first.stderr
+    assert "due: 2 entries, 1 confirmed, 1 waitlisted (seed " in first.stdout
+    assert "1 lottery draw(s)." in first.stdout
+    assert "0 lottery draw(s)." in manage("drawlotteries").stdout  # drawn once
+    still_open = manage("drawlotteries", "early")
+    assert "nothing to draw" in still_open.stdout
+    early = manage("drawlotteries", "early", "--now")
+    assert "early: 2 entries, 1 confirmed, 1 waitlisted" in early.stdout
+    unknown = manage("drawlotteries", "nope")
+    assert unknown.returncode != 0 and "no event with the slug 'nope'" in unknown.stderr
+    assert (await audit_actions(session)).count("lottery.drawn") == 2

@@ -80,7 +80,8 @@ def test_french_translations_keep_the_placeholders_of_their_message():
 
 
 # What a script may spell out: code, not words for people (event and class names, selectors, keywords).
-_CODE_LITERAL = re.compile(r"use strict|[a-z][a-z0-9-]*|\[[a-z][a-z0-9-]*\]|[.#][a-z][a-z0-9-]*")
+# What a script may spell for the browser, not for people: names, [data-…] and .class/#id selectors, MIME types.
+_CODE_LITERAL = re.compile(r"use strict|[a-z][a-z0-9-]*|\[[a-z][a-z0-9-]*\]|[.#][a-z][a-z0-9-]*|[a-z]+/[a-z0-9.+-]+")
 _STRING_LITERAL = re.compile(r"\"((?:[^\"\\\n]|\\.)*)\"|'((?:[^'\\\n]|\\.)*)'|`([^`]*)`")
 
 

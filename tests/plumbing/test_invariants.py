@@ -1,6 +1,7 @@
 """Concurrency invariants as property tests: Hypothesis draws plans of ~50 operations (register, leave,
-staff add, capacity change, cancel) with small random delays, and runs each plan concurrently through the
-real services on PostgreSQL; after every plan, every invariant of faults/invariants.py must hold.
+staff add, capacity change, cancel, a lottery's draw) with small random delays, and runs each plan concurrently
+through the real services on PostgreSQL (one event of two opens by lottery); after every plan, every
+invariant of faults/invariants.py must hold.
 
 The checker itself is tested first: each invariant catches a violation planted in the data, and the
 control run (the event lock switched off, a pause between the seat check and the write) does oversell
@@ -54,11 +55,14 @@ async def _reset_and_seed(engine, capacities: list[int | None]) -> Scene:
         event_ids = []
         for number, capacity in enumerate(capacities):
             starts_at = now + timedelta(days=10, hours=number)
+            # The last event opens by lottery, its window open: its registrations are entries until a draw.
+            lottery = {"registration_opens_at": now - timedelta(minutes=1), "lottery_minutes": 60} \
+                if number == len(capacities) - 1 else {}
             event_ids.append((await connection.execute(insert(Event).returning(Event.id), {
                 "slug": f"prop-{number}", "title": f"Prop {number}", "association_id": association_id,
                 "category": "party", "starts_at": starts_at, "ends_at": starts_at + timedelta(hours=2),
                 "capacity": capacity, "status": EventStatus.APPROVED, "created_at": now,
-                "updated_at": now})).scalar_one())
+                "updated_at": now, **lottery})).scalar_one())
         users = [{"email": f"p{number}@etu.test", "display_name": f"P{number}", "password_hash": "!",
                   "created_at": now} for number in range(STUDENTS)]
         users.append({"email": "staff@etu.test", "display_name": "Staff", "password_hash": "!", "is_staff": True,
@@ -93,6 +97,10 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
             elif kind == "capacity":
                 await staff_services.event_update(session, actor=scene.staff, event_id=event_id,
                                                   values={"capacity": value})
+            elif kind == "draw":  # staff closing the lottery's window early (none for a first-come event)
+                if await registration_services.lottery_draw(session, event_id=event_id, actor_id=scene.staff.id,
+                                                            early=True) is None:
+                    return "none"
             elif kind == "cancel":
                 await staff_services.event_transition(session, actor=scene.staff, event_id=event_id,
                                                       action="cancel", reason="property test")
@@ -103,7 +111,7 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
 
 capacities = st.one_of(st.none(), st.integers(min_value=0, max_value=5))
 operation = st.tuples(
-    st.sampled_from(["register"] * 5 + ["leave"] * 3 + ["add"] * 2 + ["remove", "capacity", "capacity"]),
+    st.sampled_from(["register"] * 5 + ["leave"] * 3 + ["add"] * 2 + ["remove", "capacity", "capacity", "draw"]),
     st.integers(min_value=0, max_value=STUDENTS - 1),
     st.integers(min_value=0, max_value=EVENTS - 1),
     capacities,
@@ -183,6 +191,8 @@ PLANTED = {
     "audit_status": _sql("UPDATE events SET status = 'cancelled' WHERE id = :event"),
     "audit_capacity": _sql("UPDATE events SET capacity = 4 WHERE id = :other"),
     "audit_added": _sql("UPDATE audit_log SET object_id = 999 WHERE action = 'registration.added'"),
+    "entries": _sql("UPDATE registrations SET status = 'entered' WHERE id = :waitlisted"),  # a first-come event
+    "lottery_draws": _sql("UPDATE events SET lottery_drawn_at = starts_at, lottery_seed = 7 WHERE id = :other"),
 }
 
 

@@ -35,7 +35,13 @@ def counter_says_full(page: str) -> bool:
 
 
 def register_button(page: str, slug: str) -> bool:
-    return f'action="/events/{slug}/register/"' in page
+    """The page offers to register now: the form is there and its button is not waiting for the opening
+    (a countdown's button is disabled until then)."""
+    start = page.find(f'action="/events/{slug}/register/"')
+    if start < 0:
+        return False
+    form = page[start:page.find("</form>", start)]
+    return "disabled" not in form
 
 
 async def first_live_frame(client: AsyncClient, slug: str) -> dict:

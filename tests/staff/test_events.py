@@ -700,3 +700,26 @@ async def test_registered_students_see_that_a_published_event_changed(session):
     page = (await registered.get("/events/moved/", headers={"Accept-Language": "en"})).text
     assert "This event changed on" in page and "Salle B" in page
     assert "This event changed" not in (await visitor.get("/events/moved/", headers={"Accept-Language": "en"})).text
+
+
+async def test_an_editor_sets_a_lottery_opening_only_with_an_opening_time_and_sees_its_entries():
+    people = await team()
+    editor = await client_for(people.editor)
+    fields = event_fields(people.bde, title="Ski trip", lottery_minutes="10")
+    refused = await editor.post(url("staff_event_new"), fields)
+    assert refused.status_code == 400  # the form again, with why
+    assert "A lottery needs an opening time" in refused.text
+    async with db.read_session() as session:
+        assert (await session.execute(select(Event.id).where(Event.title == "Ski trip"))).first() is None
+    too_long = await editor.post(url("staff_event_new"), {**fields, "registration_opens_at": typed(
+        paris(2030, 5, 1, 18)), "lottery_minutes": "120"})  # would end after the start (19:00)
+    assert "The lottery window must end before registration closes" in too_long.text
+    created = await editor.post(url("staff_event_new"), {**fields, "registration_opens_at": typed(
+        paris(2030, 4, 10, 12))})
+    assert created.status_code == 302
+    async with db.read_session() as session:
+        event_id, minutes = (await session.execute(select(Event.id, Event.lottery_minutes)
+                                                   .where(Event.title == "Ski trip"))).one()
+    assert minutes == 10
+    page = (await editor.get(url("staff_event", event_id))).text
+    assert "the seats are drawn at random on" in page and "Entries so far: 0." in page

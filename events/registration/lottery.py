@@ -1,0 +1,148 @@
+"""Openings by lottery: entries during the window, and the draw when it closes.
+
+An event that opens by lottery (``Event.lottery_minutes``) takes, for its first minutes of registration, an
+entry from every eligible student who asks; the order of the asks does not matter. An entry is one INSERT
+that takes no lock on the event (``lottery_enter``), so a rush of entries is answered at once. When the
+window closes the seats are drawn among the entries (``services.lottery_draw``: under the event's lock, once,
+seed recorded): by the site's drawer (``Drawer``, a lifespan hook of each web process), by ``manage.py
+drawlotteries``, or by the first ask after the window, whichever comes first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from sqlalchemy import Row, bindparam, literal, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events import errors
+from events.live import broadcast
+from events.models import Event, Registration, RegistrationStatus, utcnow
+from events.registration import services
+from events.rules import visibility, window
+from hyperion import db, hooks
+
+logger = logging.getLogger("hyperion.lottery")
+
+
+def _enter(dialect_insert):
+    """The entry, guarded by the window the page saw (same opening and length, not drawn yet, published):
+    an event changed meanwhile writes nothing, and the locked path decides. A student who already has a
+    registration for the event (an entry, or left) writes nothing either."""
+    now = bindparam("now", type_=Registration.queued_at.type)
+    guarded = select(Event.id, bindparam("user_id"), literal(RegistrationStatus.ENTERED, Registration.status.type),
+                     now, now, now).where(
+        Event.id == bindparam("event_id"), visibility.going_ahead(),
+        Event.lottery_minutes == bindparam("minutes"), Event.lottery_drawn_at.is_(None),
+        Event.registration_opens_at == bindparam("opens_at", type_=Event.registration_opens_at.type))
+    return (dialect_insert(Registration)
+            .from_select(["event_id", "user_id", "status", "queued_at", "created_at", "updated_at"], guarded)
+            .on_conflict_do_nothing(index_elements=[Registration.event_id, Registration.user_id])
+            .returning(Registration.id))
+
+
+_ENTER = {"postgresql": _enter(postgresql.insert), "sqlite": _enter(sqlite.insert)}
+
+
+async def lottery_enter(
+    session: AsyncSession, *, event: window.Window, event_id: int, user_id: int, now: datetime | None = None
+) -> services.RegistrationOutcome | None:
+    """An entry in the draw of ``event`` (as the page knows it, in its lottery window at ``now``), in one
+    INSERT and without the event's lock. None when nothing was written (the student already has a
+    registration for the event, or the event changed since): the caller then takes the locked path
+    (``services.registration_create``), which answers every case."""
+    now = now or utcnow()
+    if not window.in_lottery_window(event, now):
+        return None
+    async with session.begin():
+        connection = await session.connection()  # Core: the ORM's bulk INSERT path adds nothing used here
+        new_id = (await connection.execute(_ENTER[connection.dialect.name], {
+            "event_id": event_id, "user_id": user_id, "now": now, "minutes": event.lottery_minutes,
+            "opens_at": event.registration_opens_at})).scalar_one_or_none()
+        if new_id is None:
+            return None
+        await broadcast.students_changed(session, event_id=event_id, user_ids=(user_id,))
+    return services.RegistrationOutcome(status=RegistrationStatus.ENTERED, registration_id=new_id)
+
+
+_UNDRAWN = (select(*Event.__table__.columns)
+            .where(Event.lottery_minutes.is_not(None), Event.lottery_drawn_at.is_(None),
+                   Event.registration_opens_at.is_not(None), visibility.going_ahead()))
+
+
+# The lottery events waiting for their draw, by slug, as this process's drawer last read them (at most
+# LOTTERY_DRAWER_INTERVAL seconds ago): a student's ask finds its event's window here without a read, so
+# that an entry is one INSERT even when the event's page was not served by this process. Stale at worst by
+# the interval: the INSERT's guard then writes nothing and the locked path answers.
+_undrawn: dict[str, Row] = {}
+
+
+def undrawn(slug: str) -> Row | None:
+    """The lottery event ``slug`` waiting for its draw, as last read (None: not one, or not known here)."""
+    return _undrawn.get(slug)
+
+
+@dataclass(frozen=True, slots=True)
+class Drawn:
+    slug: str
+    outcome: services.DrawOutcome
+
+
+async def draw_due(*, now: datetime | None = None) -> tuple[list[Drawn], datetime | None]:
+    """Draw every lottery whose window has closed (each in its own transaction; one already drawn elsewhere
+    meanwhile is skipped), and say when the next window closes (None: no lottery waits)."""
+    now = now or utcnow()
+    async with db.read_connection() as connection:
+        waiting = (await connection.execute(_UNDRAWN)).all()
+    _undrawn.clear()
+    _undrawn.update((row.slug, row) for row in waiting if not window.lottery_draw_due(row, now))
+    drawn: list[Drawn] = []
+    upcoming = [closes for row in waiting if (closes := window.lottery_closes_at(row)) is not None and closes > now]
+    for row in waiting:
+        if not window.lottery_draw_due(row, now):
+            continue
+        async with db.write_session() as session:
+            try:
+                outcome = await services.lottery_draw(session, event_id=row.id)
+            except errors.EventNotFound:  # deleted meanwhile
+                continue
+        if outcome is not None:
+            drawn.append(Drawn(row.slug, outcome))
+    return drawn, min(upcoming, default=None)
+
+
+class Drawer(hooks.BackgroundTask):
+    """The site's drawer, a background task of each web process (a lifespan hook, settings.LIFESPAN_HOOKS,
+    on unless ``LOTTERY_DRAWER_IN_WEB`` is off): it sleeps until the next lottery window closes (at most
+    ``LOTTERY_DRAWER_INTERVAL`` seconds, so that a lottery set up meanwhile is seen), then draws. Several
+    processes may draw the same event at the same moment: the event's lock and its recorded draw let one
+    of them draw and make the others no-ops."""
+
+    name = "lottery-drawer"
+
+    def enabled(self) -> bool:
+        return settings.LOTTERY_DRAWER_IN_WEB
+
+    async def run(self) -> None:
+        interval = settings.LOTTERY_DRAWER_INTERVAL
+        while not self.stopping.is_set():
+            try:
+                drawn, next_closes = await draw_due()
+                for done in drawn:
+                    logger.info("lottery of %s drawn: %s", done.slug, done.outcome)
+                wait = interval if next_closes is None else min(
+                    interval, max((next_closes - utcnow()) / timedelta(seconds=1), 0.05))
+            except Exception:
+                logger.exception("lottery drawer iteration failed; trying again")
+                wait = interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=wait)
+
+
+drawer = Drawer()
