@@ -708,13 +708,13 @@ def scenario_c_lottery(plan: Plan, database: Database, base_env: dict, data: dic
             return {"requests": sum(1 for post in raw["posts"] if post["status"]), "raw": raw}
 
         cell = measured(server, rush)
+        raw = cell.pop("raw")
+        results["c"]["ours_lottery"] = {**cell, **lottery_check(database, raw)}
     finally:
         server.stop()
-        with database.connect() as connection:
+        with database.connect() as connection:  # the rush event opens first come again
             connection.execute("UPDATE events SET lottery_minutes = NULL, lottery_seed = NULL, "
                                "lottery_drawn_at = NULL WHERE slug = 'rush'")
-    raw = cell.pop("raw")
-    results["c"]["ours_lottery"] = {**cell, **lottery_check(database, raw)}
     c = results["c"]["ours_lottery"]
     _say(f"  entries answered p50 {c['p50_ms']} ms / p99 {c['p99_ms']} ms, errors {c['errors']}; drawn: "
          f"{c['confirmed']} confirmed, {c['waitlisted']} waitlisted, order from the seed: {c['drawn_order_matches']}; "

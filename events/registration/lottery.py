@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
-from sqlalchemy import Row, bindparam, literal, select
+from sqlalchemy import ARRAY, Integer, Row, bindparam, func, literal, select, true
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,44 +33,74 @@ from hyperion import db, hooks
 logger = logging.getLogger("hyperion.lottery")
 
 
-def _enter(dialect_insert):
-    """The entry, guarded by the window the page saw (same opening and length, not drawn yet, published):
-    an event changed meanwhile writes nothing, and the locked path decides. A student who already has a
-    registration for the event (an entry, or left) writes nothing either."""
+def _enter(dialect: str):
+    """Entries for a batch of students, guarded by the window the process knows (same opening and length, not
+    drawn, going ahead): an event changed meanwhile writes nothing, and the locked path decides. A student who
+    already has a registration for the event (an entry, or one they left) gets nothing written either. One
+    statement text whatever the batch's size (an array of user ids; JSON on SQLite)."""
+    dialect_insert: Any
+    if dialect == "postgresql":
+        given = func.unnest(bindparam("user_ids", type_=ARRAY(Integer))).table_valued("user_id").render_derived()
+        user_id, dialect_insert = given.c.user_id, postgresql.insert
+    else:
+        given = func.json_each(bindparam("user_ids_json")).table_valued("value")
+        user_id, dialect_insert = given.c.value, sqlite.insert
     now = bindparam("now", type_=Registration.queued_at.type)
-    guarded = select(Event.id, bindparam("user_id"), literal(RegistrationStatus.ENTERED, Registration.status.type),
-                     now, now, now).where(
+    guarded = select(Event.id, user_id, literal(RegistrationStatus.ENTERED, Registration.status.type),
+                     now, now, now).select_from(Event).join(given, true()).where(
         Event.id == bindparam("event_id"), visibility.going_ahead(),
         Event.lottery_minutes == bindparam("minutes"), Event.lottery_drawn_at.is_(None),
         Event.registration_opens_at == bindparam("opens_at", type_=Event.registration_opens_at.type))
     return (dialect_insert(Registration)
             .from_select(["event_id", "user_id", "status", "queued_at", "created_at", "updated_at"], guarded)
             .on_conflict_do_nothing(index_elements=[Registration.event_id, Registration.user_id])
-            .returning(Registration.id))
+            .returning(Registration.id, Registration.user_id))
 
 
-_ENTER = {"postgresql": _enter(postgresql.insert), "sqlite": _enter(sqlite.insert)}
+_ENTER = {dialect: _enter(dialect) for dialect in ("postgresql", "sqlite")}
+
+# The window each event's last entry saw, for the batch that writes it: (opening, minutes).
+_window_seen: dict[int, tuple[datetime | None, int | None]] = {}
 
 
 async def lottery_enter(
     session: AsyncSession, *, event: window.Window, event_id: int, user_id: int, now: datetime | None = None
 ) -> services.RegistrationOutcome | None:
-    """An entry in the draw of ``event`` (as the page knows it, in its lottery window at ``now``), in one
-    INSERT and without the event's lock. None when nothing was written (the student already has a
-    registration for the event, or the event changed since): the caller then takes the locked path
-    (``services.registration_create``), which answers every case."""
+    """An entry in the draw of ``event`` (as this process knows it, in its lottery window at ``now``), without
+    the event's lock: entries that arrive together are written together (one INSERT, one notification, one
+    commit for the batch: the registrations' group commit, services.in_line). None when nothing was written
+    (the student already has a registration for the event, or the event changed since): the caller then
+    takes the locked path (``services.registration_create``), which answers every case."""
     now = now or utcnow()
     if not window.in_lottery_window(event, now):
         return None
-    async with session.begin():
-        connection = await session.connection()  # Core: the ORM's bulk INSERT path adds nothing used here
-        new_id = (await connection.execute(_ENTER[connection.dialect.name], {
-            "event_id": event_id, "user_id": user_id, "now": now, "minutes": event.lottery_minutes,
-            "opens_at": event.registration_opens_at})).scalar_one_or_none()
-        if new_id is None:
-            return None
-        await broadcast.students_changed(session, event_id=event_id, user_ids=(user_id,))
-    return services.RegistrationOutcome(status=RegistrationStatus.ENTERED, registration_id=new_id)
+    _window_seen[event_id] = (event.registration_opens_at, event.lottery_minutes)
+    return await services.in_line(session, event_id=event_id, user_id=user_id, now=now, writer=_enter_batch)
+
+
+async def _enter_batch(session: AsyncSession, event_id, batch: list) -> None:
+    opens_at, minutes = _window_seen[event_id]
+    user_ids = [member.user_id for member in batch]
+    try:
+        async with session.begin():
+            connection = await session.connection()  # Core: the ORM's bulk INSERT path adds nothing used here
+            rows = (await connection.execute(_ENTER[connection.dialect.name], {
+                "event_id": event_id, "user_ids": user_ids, "user_ids_json": json.dumps(user_ids),
+                "now": batch[0].now, "minutes": minutes, "opens_at": opens_at})).all()
+            new_ids = {row.user_id: row.id for row in rows}
+            if new_ids:
+                await broadcast.students_changed(session, event_id=event_id, user_ids=tuple(new_ids))
+    except BaseException as error:
+        for member in batch:
+            if not member.answer.done():
+                member.answer.set_result(error if isinstance(error, Exception) else RuntimeError(
+                    "the entry was interrupted"))
+        raise
+    for member in batch:
+        if not member.answer.done():
+            new_id = new_ids.pop(member.user_id, None)  # a double click in the batch: the second gets None
+            member.answer.set_result(None if new_id is None else services.RegistrationOutcome(
+                status=RegistrationStatus.ENTERED, registration_id=new_id))
 
 
 _UNDRAWN = (select(*Event.__table__.columns)

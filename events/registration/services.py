@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import weakref
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -164,6 +165,9 @@ class _Applicant:
 
 _LEAD = object()  # the answer that makes a waiting applicant the writer of the next batch
 
+# Writes a batch in one transaction and answers each of its applicants (``_register_batch``).
+BatchWriter = Callable[[AsyncSession, "EventKey", "list[_Applicant]"], Awaitable[None]]
+
 # At most this many registrations per transaction: bounds the statements' parameters (SQLite allows 32,766;
 # a confirmed registration writes two outbox rows of 10 columns) and how long one batch holds the lock.
 _BATCH_MAX = 200
@@ -182,20 +186,26 @@ class _RegistrationLine:
     own; their batches serialise on the event's row lock, so the rule holds across processes as before.
     """
 
-    _lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[EventKey, _RegistrationLine]] = \
+    _lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, _RegistrationLine]] = \
         weakref.WeakKeyDictionary()
 
-    def __init__(self, event_key: EventKey) -> None:
+    def __init__(self, event_key: EventKey, writer: BatchWriter, line_key: tuple) -> None:
         self.event_key = event_key
+        self.writer = writer
+        self.line_key = line_key
         self.waiting: deque[_Applicant] = deque()
         self.writing = False
 
     @classmethod
-    def of(cls, event_key: EventKey) -> _RegistrationLine:
+    def of(cls, event_key: EventKey, writer: BatchWriter | None = None) -> _RegistrationLine:
+        """The line of ``event_key`` for ``writer`` (registrations by default; a lottery's entries have a
+        line of their own, written by their own statement)."""
+        writer = writer or _register_batch
         lines = cls._lines.setdefault(asyncio.get_running_loop(), {})
-        line = lines.get(event_key)
+        line_key = (writer, event_key)
+        line = lines.get(line_key)
         if line is None:
-            line = lines[event_key] = cls(event_key)
+            line = lines[line_key] = cls(event_key, writer, line_key)
         return line
 
     async def register(self, session: AsyncSession, applicant: _Applicant) -> RegistrationOutcome:
@@ -219,7 +229,7 @@ class _RegistrationLine:
             batch = [self.waiting.popleft() for _ in range(min(len(self.waiting), _BATCH_MAX))]
             for member in batch:
                 member.in_batch = True
-            await _register_batch(session, self.event_key, batch)
+            await self.writer(session, self.event_key, batch)
         finally:
             self._hand_over()
         return _outcome_or_raise(applicant.answer.result())
@@ -246,8 +256,15 @@ class _RegistrationLine:
             self.waiting.popleft()  # gave up meanwhile
         self.writing = False
         lines = self._lines.get(asyncio.get_running_loop(), {})
-        if lines.get(self.event_key) is self:
-            del lines[self.event_key]
+        if lines.get(self.line_key) is self:
+            del lines[self.line_key]
+
+
+async def in_line(session: AsyncSession, *, event_id: int, user_id: int, now: datetime,
+                  writer: BatchWriter) -> RegistrationOutcome | None:
+    """``user_id`` joins ``event_id``'s line for ``writer`` (another kind of batch than a registration: a
+    lottery's entries), and gets what the writer answered for them."""
+    return await _RegistrationLine.of(event_id, writer).register(session, _Applicant(user_id, now))
 
 
 def _outcome_or_raise(answer) -> RegistrationOutcome:

@@ -244,3 +244,24 @@ async def test_an_ask_is_one_insert_without_the_lock_even_when_the_page_came_fro
     await close_window(event_id)
     await lottery.draw_due()
     assert lottery.undrawn("gala") is None  # drawn: forgotten
+
+
+async def test_a_rush_of_entries_is_written_together_and_each_student_gets_their_own_entry():
+    event_id = await lottery_event(capacity=5)
+    crowd = await students(40)
+    async with db.read_connection() as connection:
+        detail = await catalog_queries.event_detail(connection, slug="gala", viewer_id=None)
+
+    async def one(user_id: int):
+        async with db.write_session() as session:
+            return await lottery.lottery_enter(session, event=detail, event_id=event_id, user_id=user_id)
+
+    with support.engine_events("before_cursor_execute") as statements:
+        answers = await asyncio.gather(*(one(user_id) for user_id in crowd + crowd[:5]))  # five double clicks
+    inserts = sum(1 for statement in statements if statement.upper().startswith("INSERT"))
+    assert inserts < len(crowd)  # entries that arrived together shared their INSERT
+    firsts = answers[:len(crowd)]
+    assert all(answer is not None and answer.status == ENTERED for answer in firsts)
+    assert len({answer.registration_id for answer in firsts}) == len(crowd)
+    assert all(answer is None for answer in answers[len(crowd):])  # the second click writes nothing
+    assert Counter(state for state, _when in (await states(event_id)).values()) == {ENTERED: len(crowd)}
