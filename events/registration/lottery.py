@@ -50,7 +50,13 @@ def _enter(dialect: str):
                      now, now, now).select_from(Event).join(given, true()).where(
         Event.id == bindparam("event_id"), visibility.going_ahead(),
         Event.lottery_minutes == bindparam("minutes"), Event.lottery_drawn_at.is_(None),
-        Event.registration_opens_at == bindparam("opens_at", type_=Event.registration_opens_at.type))
+        Event.registration_opens_at == bindparam("opens_at", type_=Event.registration_opens_at.type)
+    ).with_for_update(read=True, key_share=True, of=Event)
+    # FOR KEY SHARE (PostgreSQL; SQLite serialises writers anyway): it never waits for the seat writers'
+    # FOR NO KEY UPDATE, only for a draw (FOR UPDATE, services._draw_locked). An entry that comes while the
+    # draw runs waits for it, and its guard is then checked again against the drawn event: nothing is
+    # written, and the locked path places the student after the draw. An entry in flight when the draw
+    # starts makes the draw wait for it, so the draw counts it. No entry is ever left behind a draw.
     return (dialect_insert(Registration)
             .from_select(["event_id", "user_id", "status", "queued_at", "created_at", "updated_at"], guarded)
             .on_conflict_do_nothing(index_elements=[Registration.event_id, Registration.user_id])

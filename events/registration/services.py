@@ -611,6 +611,8 @@ async def lottery_draw(
         return await _draw_locked(session, event, actor_id=actor_id)
 
 
+_EVENT_DRAW_LOCK = select(Event.id).where(Event.id == bindparam("event_id")).with_for_update()
+
 _ENTRIES = select(Registration.user_id).where(Registration.event_id == bindparam("event_id"),
                                               Registration.status == RegistrationStatus.ENTERED)
 
@@ -619,6 +621,10 @@ async def _draw_locked(session: AsyncSession, event: Event, *, actor_id: int | N
     """The draw, under the event's lock: the entries in an order drawn from a new seed, placed one after the
     other by the registration rule (seats first, then the waitlist in that order; each student told by the
     usual message), the seed and time recorded on the event and in the audit log."""
+    # The strongest lock first: entries (registration/lottery.py) hold FOR KEY SHARE on the event while they
+    # are written, which the seat writers' lock lets through; FOR UPDATE waits for those in flight (so they
+    # are drawn) and makes later ones wait for the draw (they are then no entries: nothing is written).
+    await session.execute(_EVENT_DRAW_LOCK, {"event_id": event.id})
     entries = (await session.execute(_ENTRIES, {"event_id": event.id})).scalars().all()
     seed = lottery.new_seed()
     order = lottery.drawn_order(list(entries), seed)

@@ -265,3 +265,69 @@ async def test_a_rush_of_entries_is_written_together_and_each_student_gets_their
     assert len({answer.registration_id for answer in firsts}) == len(crowd)
     assert all(answer is None for answer in answers[len(crowd):])  # the second click writes nothing
     assert Counter(state for state, _when in (await states(event_id)).values()) == {ENTERED: len(crowd)}
+
+
+async def _lock_waiters(event_id: int) -> int:
+    async with db.get_engine().connect() as connection:
+        return (await connection.execute(text(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+            "AND wait_event_type = 'Lock'"))).scalar_one()
+
+
+@pytest.mark.postgres_only
+async def test_a_draw_waits_for_an_entry_being_written_and_counts_it(database_url):
+    """An entry holds FOR KEY SHARE on the event while it is written (the seat writers' lock lets it through,
+    a draw's does not): the draw waits for it, and draws it."""
+    event_id = await lottery_event(capacity=1)
+    (alice,) = await students(1)
+    await close_window(event_id)
+    in_flight = await _raw_connection(database_url)
+    try:
+        async with in_flight.transaction():
+            await in_flight.execute("SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE", event_id)
+            await in_flight.execute(
+                "INSERT INTO registrations (event_id, user_id, status, queued_at, created_at, updated_at) "
+                "VALUES ($1, $2, 'entered', now(), now(), now())", event_id, alice)
+            drawing = asyncio.create_task(draw(event_id))
+            await support.until(lambda: _lock_waiters(event_id), what="the draw waiting for the entry")
+        outcome = await drawing
+    finally:
+        await in_flight.close()
+    assert outcome.entries == 1
+    assert (await states(event_id))[alice][0] == CONFIRMED
+
+
+@pytest.mark.postgres_only
+async def test_an_entry_that_comes_during_the_draw_writes_nothing(database_url):
+    """While a draw holds the event (FOR UPDATE), an entry waits; the event is then drawn, so its guard
+    lets nothing through (the view then takes the locked path: a late ask, at the end of the line)."""
+    event_id = await lottery_event()
+    (alice,) = await students(1)
+    async with db.read_connection() as connection:
+        detail = await catalog_queries.event_detail(connection, slug="gala", viewer_id=None)
+    the_draw = await _raw_connection(database_url)
+    try:
+        async with the_draw.transaction():
+            await the_draw.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event_id)
+            await the_draw.execute("UPDATE events SET lottery_drawn_at = now(), lottery_seed = 1 WHERE id = $1",
+                                   event_id)
+
+            async def entering():
+                async with db.write_session() as session:
+                    return await lottery.lottery_enter(session, event=detail, event_id=event_id, user_id=alice)
+
+            entry = asyncio.create_task(entering())
+            await support.until(lambda: _lock_waiters(event_id), what="the entry waiting for the draw")
+        assert await entry is None
+    finally:
+        await the_draw.close()
+    assert await states(event_id) == {}
+
+
+async def _raw_connection(database_url: str):
+    import asyncpg
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    return await asyncpg.connect(host=url.host, port=url.port or 5432, user=url.username, database=url.database,
+                                 statement_cache_size=0)
