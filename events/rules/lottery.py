@@ -22,5 +22,5 @@ def drawn_order(user_ids: list[int] | set[int], seed: int) -> list[int]:
     order). ``random.Random`` with a given seed gives the same sequence on every Python version that keeps
     its algorithm (Mersenne Twister, stable since 3.2), which is what makes the draw re-runnable."""
     order = sorted(user_ids)
-    random.Random(seed).shuffle(order)  # noqa: S311 - the seed came from secrets; this only replays it
+    random.Random(seed).shuffle(order)  # noqa: S311 - the seed came from secrets; this replays it  # nosec B311
     return order
