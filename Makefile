@@ -7,9 +7,10 @@ test:
 	./scripts/test
 test-fast:
 	./scripts/test-fast
-# The static checks of make test alone (ruff, mypy, the import contracts), on an installed .venv.
+# The static checks of make test alone (ruff, bandit, mypy, the import contracts), on an installed .venv.
 lint:
-	.venv/bin/python -m ruff check . && .venv/bin/python -m mypy && .venv/bin/lint-imports
+	.venv/bin/python -m ruff check . && .venv/bin/python -m bandit -q -r hyperion events && .venv/bin/python -m mypy \
+		&& .venv/bin/lint-imports
 bench:
 	./bench/run
 

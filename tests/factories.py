@@ -16,7 +16,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 
 from events.accounts import services as account_services
+from events.catalog import queries as catalog_queries
 from events.models import Event, EventStatus, Role, User, utcnow
+from events.registration import lottery
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people
@@ -102,3 +104,30 @@ async def registration_leave(*, event_id: int, user_id: int) -> registration_ser
     """The student leaves (the row stays, cancelled); a freed seat goes to the first in line."""
     async with db.write_session() as session:
         return await registration_services.registration_leave(session, event_id=event_id, user_id=user_id)
+
+
+# Openings by lottery (events/registration/lottery.py).
+
+async def lottery_event(*, capacity: int = 3, opened_minutes_ago: float = 1, minutes: int = 10,
+                        slug: str = "gala") -> int:
+    """An event whose registration opened ``opened_minutes_ago`` with a lottery window of ``minutes``."""
+    organiser = await association(slug=f"asso-{slug}", name=f"Asso {slug}")
+    return await event(association_id=organiser, slug=slug, capacity=capacity,
+                       registration_opens_at=utcnow() - timedelta(minutes=opened_minutes_ago), lottery_minutes=minutes)
+
+
+async def lottery_window_close(event_id: int) -> None:
+    """The window ends now (as time passing would: the opening moves back past the window's length)."""
+    async with db.write_session() as session, session.begin():
+        minutes = (await session.execute(select(Event.lottery_minutes).where(Event.id == event_id))).scalar_one()
+        await session.execute(Event.__table__.update().where(Event.id == event_id).values(
+            registration_opens_at=utcnow() - timedelta(minutes=minutes, seconds=1)))
+
+
+async def lottery_entry(slug: str, user_id: int) -> registration_services.RegistrationOutcome | None:
+    """An ask by the fast path the page's form takes: the event as the page knows it, one INSERT (None: nothing
+    written, the view would take the locked path)."""
+    async with db.read_connection() as connection:
+        detail = await catalog_queries.event_detail(connection, slug=slug, viewer_id=None)
+    async with db.write_session() as session:
+        return await lottery.lottery_enter(session, event=detail, event_id=detail.id, user_id=user_id)

@@ -16,7 +16,6 @@ from events.models import Event, utcnow
 from hyperion import db
 from tests import factories, support
 from tests.browser.test_staff_journey import log_in
-from tests.registration.test_lottery import close_window
 
 pytestmark = pytest.mark.browser
 
@@ -56,7 +55,7 @@ async def test_the_button_opens_on_time_the_ask_is_an_entry_and_the_draw_shows_w
     await expect(box).to_contain_text("Your entry for the draw is recorded")
     await expect(student.get_by_role("button", name="Withdraw my entry")).to_be_visible()
 
-    await close_window(event_id)  # the window ends now: the server's drawer draws (one entry, one seat)
+    await factories.lottery_window_close(event_id)  # now: the server's drawer draws (one entry, one seat)
     await expect(box).to_contain_text("You are registered: your place is confirmed.",
                                       timeout=support.EVENT_WITHIN * 1000)
     await expect(student.locator("[data-live-seats]")).to_contain_text("Full (1 seat)")

@@ -613,16 +613,14 @@ def test_purgeusers_refuses_a_date_that_is_not_one_or_is_to_come():
 # drawlotteries
 
 async def test_drawlotteries_draws_the_due_lotteries_once_and_closes_one_early_when_asked(session):
-    from tests.registration.test_lottery import close_window, enter, lottery_event
-
-    due = await lottery_event(slug="due", capacity=1)
-    await lottery_event(slug="early", capacity=1)
+    due = await factories.lottery_event(slug="due", capacity=1)
+    await factories.lottery_event(slug="early", capacity=1)
     alice = await factories.user(email="alice@etu.test")
     bob = await factories.user(email="bob@etu.test")
     for slug in ("due", "early"):
-        await enter(slug, alice)
-        await enter(slug, bob)
-    await close_window(due)
+        await factories.lottery_entry(slug, alice)
+        await factories.lottery_entry(slug, bob)
+    await factories.lottery_window_close(due)
     first = manage("drawlotteries")
     assert first.returncode == 0, first.stderr
     assert "due: 2 entries, 1 confirmed, 1 waitlisted (seed " in first.stdout

@@ -24,23 +24,6 @@ from tests import factories, support
 ENTERED, CONFIRMED, WAITLISTED = RegistrationStatus.ENTERED, RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED
 
 
-async def lottery_event(*, capacity: int = 3, opened_minutes_ago: float = 1, minutes: int = 10,
-                        slug: str = "gala") -> int:
-    """An event whose registration opened ``opened_minutes_ago`` with a lottery window of ``minutes``."""
-    association = await factories.association(slug=f"asso-{slug}", name=f"Asso {slug}")
-    return await factories.event(association_id=association, slug=slug, capacity=capacity,
-                                 registration_opens_at=utcnow() - timedelta(minutes=opened_minutes_ago),
-                                 lottery_minutes=minutes)
-
-
-async def close_window(event_id: int) -> None:
-    """The window ends now (as time passing would: the opening moves back past the window's length)."""
-    async with db.write_session() as session, session.begin():
-        minutes = (await session.execute(select(Event.lottery_minutes).where(Event.id == event_id))).scalar_one()
-        await session.execute(Event.__table__.update().where(Event.id == event_id).values(
-            registration_opens_at=utcnow() - timedelta(minutes=minutes, seconds=1)))
-
-
 async def students(count: int, prefix: str = "s") -> list[int]:
     return [await factories.user(email=f"{prefix}{n}@etu.test", display_name=f"Student {n}") for n in range(count)]
 
@@ -48,14 +31,6 @@ async def students(count: int, prefix: str = "s") -> list[int]:
 async def ask(event_id: int, user_id: int) -> registration_services.RegistrationOutcome:
     async with db.write_session() as session:
         return await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
-
-
-async def enter(slug: str, user_id: int):
-    """The fast path the page's form takes: the event as the page knows it, one INSERT."""
-    async with db.read_connection() as connection:
-        detail = await catalog_queries.event_detail(connection, slug=slug, viewer_id=None)
-    async with db.write_session() as session:
-        return await lottery.lottery_enter(session, event=detail, event_id=detail.id, user_id=user_id)
 
 
 async def states(event_id: int) -> dict[int, tuple[RegistrationStatus, object]]:
@@ -71,12 +46,12 @@ async def draw(event_id: int, **kwargs) -> registration_services.DrawOutcome | N
 
 
 async def test_an_ask_in_the_window_is_an_entry_that_takes_no_seat_and_a_second_ask_gets_the_same_entry():
-    event_id = await lottery_event(capacity=1)
+    event_id = await factories.lottery_event(capacity=1)
     alice, bob = await students(2)
-    first = await enter("gala", alice)
+    first = await factories.lottery_entry("gala", alice)
     assert first.status == ENTERED
     assert (await ask(event_id, bob)).status == ENTERED  # the locked path (a stale page) enters too
-    assert await enter("gala", alice) is None  # the fast path writes nothing more...
+    assert await factories.lottery_entry("gala", alice) is None  # the fast path writes nothing more...
     again = await ask(event_id, alice)  # ...and the locked path answers with her entry
     assert (again.status, again.registration_id) == (ENTERED, first.registration_id)
     assert {user: state for user, (state, _when) in (await states(event_id)).items()} == {alice: ENTERED, bob: ENTERED}
@@ -86,23 +61,23 @@ async def test_an_ask_in_the_window_is_an_entry_that_takes_no_seat_and_a_second_
 
 
 async def test_an_ask_before_the_opening_is_refused_with_the_opening_time():
-    event_id = await lottery_event(opened_minutes_ago=-90)  # opens in 90 minutes
+    event_id = await factories.lottery_event(opened_minutes_ago=-90)  # opens in 90 minutes
     (alice,) = await students(1)
     with pytest.raises(registration_services.RegistrationNotYetOpen) as refused:
         await ask(event_id, alice)
     assert abs(refused.value.opens_at - (utcnow() + timedelta(minutes=90))) < timedelta(minutes=1)
     assert ":" in refused.value.message and refused.value.message != registration_services.RegistrationClosed.message
-    assert await enter("gala", alice) is None
+    assert await factories.lottery_entry("gala", alice) is None
     assert await states(event_id) == {}
 
 
 async def test_the_draw_gives_the_seats_at_random_and_the_line_in_drawn_order_reproducibly_once(session):
-    event_id = await lottery_event(capacity=3)
+    event_id = await factories.lottery_event(capacity=3)
     entrants = await students(8)
     for user_id in entrants:
-        await enter("gala", user_id)
+        await factories.lottery_entry("gala", user_id)
     assert await draw(event_id) is None  # the window is still open: nothing to draw
-    await close_window(event_id)
+    await factories.lottery_window_close(event_id)
     outcome = await draw(event_id)
     assert (outcome.entries, outcome.confirmed, outcome.waitlisted) == (8, 3, 5)
     assert await draw(event_id) is None  # once
@@ -130,11 +105,11 @@ async def test_the_draw_order_depends_only_on_the_entries_and_the_seed():
 
 
 async def test_an_ask_after_the_window_draws_first_then_joins_the_end_of_the_line():
-    event_id = await lottery_event(capacity=2)
+    event_id = await factories.lottery_event(capacity=2)
     entrants = await students(3)
     for user_id in entrants:
-        await enter("gala", user_id)
-    await close_window(event_id)
+        await factories.lottery_entry("gala", user_id)
+    await factories.lottery_window_close(event_id)
     (late,) = await students(1, prefix="late")
     outcome = await ask(event_id, late)  # nobody drew yet: this ask runs the draw, then its own
     assert (outcome.status, outcome.waitlist_position) == (WAITLISTED, 2)
@@ -145,23 +120,23 @@ async def test_an_ask_after_the_window_draws_first_then_joins_the_end_of_the_lin
 
 
 async def test_a_withdrawn_entry_is_not_drawn():
-    event_id = await lottery_event(capacity=5)
+    event_id = await factories.lottery_event(capacity=5)
     alice, bob = await students(2)
-    await enter("gala", alice)
-    await enter("gala", bob)
+    await factories.lottery_entry("gala", alice)
+    await factories.lottery_entry("gala", bob)
     left = await factories.registration_leave(event_id=event_id, user_id=alice)
     assert left.previous_status == ENTERED and left.promoted_user_ids == ()
-    await close_window(event_id)
+    await factories.lottery_window_close(event_id)
     assert (await draw(event_id)).entries == 1
     assert {user: state for user, (state, _when) in (await states(event_id)).items()} == {
         alice: RegistrationStatus.CANCELLED, bob: CONFIRMED}
 
 
 async def test_concurrent_draws_draw_once():
-    event_id = await lottery_event(capacity=2)
+    event_id = await factories.lottery_event(capacity=2)
     for user_id in await students(6):
-        await enter("gala", user_id)
-    await close_window(event_id)
+        await factories.lottery_entry("gala", user_id)
+    await factories.lottery_window_close(event_id)
     outcomes = await asyncio.gather(*(draw(event_id) for _ in range(4)))
     assert sum(outcome is not None for outcome in outcomes) == 1
     assert Counter(state for state, _when in (await states(event_id)).values()) == {CONFIRMED: 2, WAITLISTED: 4}
@@ -171,23 +146,23 @@ async def test_concurrent_draws_draw_once():
 async def test_an_entry_does_not_wait_for_the_events_lock():
     """A registration batch or a draw holds the event's lock (FOR NO KEY UPDATE): an entry, one INSERT whose
     foreign key only needs KEY SHARE, is written meanwhile."""
-    event_id = await lottery_event()
+    event_id = await factories.lottery_event()
     (alice,) = await students(1)
     async with db.get_engine().connect() as holder:
         await holder.execute(text("BEGIN"))
         await holder.execute(text("SELECT 1 FROM events WHERE id = :id FOR NO KEY UPDATE"), {"id": event_id})
-        entry = await asyncio.wait_for(enter("gala", alice), timeout=support.EVENT_WITHIN)
+        entry = await asyncio.wait_for(factories.lottery_entry("gala", alice), timeout=support.EVENT_WITHIN)
         assert entry.status == ENTERED
         await holder.execute(text("ROLLBACK"))
 
 
 async def test_the_sites_drawer_draws_when_the_window_closes():
-    event_id = await lottery_event(capacity=1)
+    event_id = await factories.lottery_event(capacity=1)
     (alice,) = await students(1)
-    await enter("gala", alice)
+    await factories.lottery_entry("gala", alice)
     drawn, next_closes = await lottery.draw_due()
     assert drawn == [] and next_closes is not None  # it knows when to look again
-    await close_window(event_id)
+    await factories.lottery_window_close(event_id)
     drawer = lottery.Drawer()
     drawer.start()
     try:
@@ -212,7 +187,7 @@ async def student_client():
 @pytest.mark.usefixtures("cache_on")
 async def test_the_event_page_offers_the_draw_records_the_entry_and_shows_the_result(student_client):
     client, lea = student_client
-    event_id = await lottery_event(capacity=1)
+    event_id = await factories.lottery_event(capacity=1)
     page = (await client.get("/events/gala/")).content.decode()
     assert "Opening by lottery" in page and "Enter the draw" in page
     response = await client.post("/events/gala/register/")
@@ -220,7 +195,7 @@ async def test_the_event_page_offers_the_draw_records_the_entry_and_shows_the_re
     page = (await client.get(response["Location"])).content.decode()
     assert "Your entry for the draw is recorded" in page and "Withdraw my entry" in page
     assert "Enter the draw" not in page
-    await close_window(event_id)
+    await factories.lottery_window_close(event_id)
     await draw(event_id)
     page = (await client.get("/events/gala/")).content.decode()
     assert "You are registered: your place is confirmed." in page
@@ -232,7 +207,7 @@ async def test_an_ask_is_one_insert_without_the_lock_even_when_the_page_came_fro
     """The drawer's last look tells every process which events are in a lottery window: a student whose event
     page was served elsewhere (nothing kept here) still enters without the event's lock."""
     client, lea = student_client
-    event_id = await lottery_event()
+    event_id = await factories.lottery_event()
     await lottery.draw_due()  # what the drawer does at least every LOTTERY_DRAWER_INTERVAL seconds
     assert lottery.undrawn("gala").id == event_id
     with support.engine_events("before_cursor_execute") as statements:
@@ -241,13 +216,13 @@ async def test_an_ask_is_one_insert_without_the_lock_even_when_the_page_came_fro
     sent = " ".join(statements).upper()
     assert "INSERT INTO REGISTRATIONS" in sent and "FOR UPDATE" not in sent and "FOR NO KEY UPDATE" not in sent
     assert (await states(event_id))[lea][0] == ENTERED
-    await close_window(event_id)
+    await factories.lottery_window_close(event_id)
     await lottery.draw_due()
     assert lottery.undrawn("gala") is None  # drawn: forgotten
 
 
 async def test_a_rush_of_entries_is_written_together_and_each_student_gets_their_own_entry():
-    event_id = await lottery_event(capacity=5)
+    event_id = await factories.lottery_event(capacity=5)
     crowd = await students(40)
     async with db.read_connection() as connection:
         detail = await catalog_queries.event_detail(connection, slug="gala", viewer_id=None)
@@ -278,9 +253,9 @@ async def _lock_waiters(event_id: int) -> int:
 async def test_a_draw_waits_for_an_entry_being_written_and_counts_it(database_url):
     """An entry holds FOR KEY SHARE on the event while it is written (the seat writers' lock lets it through,
     a draw's does not): the draw waits for it, and draws it."""
-    event_id = await lottery_event(capacity=1)
+    event_id = await factories.lottery_event(capacity=1)
     (alice,) = await students(1)
-    await close_window(event_id)
+    await factories.lottery_window_close(event_id)
     in_flight = await _raw_connection(database_url)
     try:
         async with in_flight.transaction():
@@ -301,7 +276,7 @@ async def test_a_draw_waits_for_an_entry_being_written_and_counts_it(database_ur
 async def test_an_entry_that_comes_during_the_draw_writes_nothing(database_url):
     """While a draw holds the event (FOR UPDATE), an entry waits; the event is then drawn, so its guard
     lets nothing through (the view then takes the locked path: a late ask, at the end of the line)."""
-    event_id = await lottery_event()
+    event_id = await factories.lottery_event()
     (alice,) = await students(1)
     async with db.read_connection() as connection:
         detail = await catalog_queries.event_detail(connection, slug="gala", viewer_id=None)
