@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from events import errors
 from events.live import broadcast
 from events.models import Event, Registration, RegistrationStatus, utcnow
-from events.registration import services
+from events.registration import lines, services
 from events.rules import visibility, window
 from hyperion import db, hooks
 
@@ -74,17 +74,17 @@ async def lottery_enter(
 ) -> services.RegistrationOutcome | None:
     """An entry in the draw of ``event`` (as this process knows it, in its lottery window at ``now``), without
     the event's lock: entries that arrive together are written together (one INSERT, one notification, one
-    commit for the batch: the registrations' group commit, services.in_line). None when nothing was written
+    commit for the batch: the registrations' group commit, lines.Line). None when nothing was written
     (the student already has a registration for the event, or the event changed since): the caller then
     takes the locked path (``services.registration_create``), which answers every case."""
     now = now or utcnow()
     if not window.in_lottery_window(event, now):
         return None
     _window_seen[event_id] = (event.registration_opens_at, event.lottery_minutes)
-    return await services.in_line(session, event_id=event_id, user_id=user_id, now=now, writer=_enter_batch)
+    return await lines.Line.of(event_id, _enter_batch).register(session, lines.Applicant(user_id, now))
 
 
-async def _enter_batch(session: AsyncSession, event_id, batch: list) -> None:
+async def _enter_batch(session: AsyncSession, event_id, batch: list[lines.Applicant]) -> None:
     opens_at, minutes = _window_seen[event_id]
     user_ids = [member.user_id for member in batch]
     try:
@@ -97,10 +97,7 @@ async def _enter_batch(session: AsyncSession, event_id, batch: list) -> None:
             if new_ids:
                 await broadcast.students_changed(session, event_id=event_id, user_ids=tuple(new_ids))
     except BaseException as error:
-        for member in batch:
-            if not member.answer.done():
-                member.answer.set_result(error if isinstance(error, Exception) else RuntimeError(
-                    "the entry was interrupted"))
+        lines.fail_all(batch, error)
         raise
     for member in batch:
         if not member.answer.done():

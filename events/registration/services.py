@@ -13,9 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import weakref
-from collections import deque
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -35,9 +32,18 @@ from events.models import (
     utcnow,
 )
 from events.registration import queries as registration_queries
+from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: the callers' error, here with the others
+    BATCH_MAX,
+    Applicant,
+    EventKey,
+    Line,
+    RegistrationAbandoned,
+    fail_all,
+    outcome_or_raise,
+)
 from events.rules import lottery, visibility, window
 from events.rules.seats import SeatState, count_of, seat_state
-from hyperion import db, turns
+from hyperion import db
 
 
 class RegistrationClosed(DomainError):
@@ -59,10 +65,6 @@ class RegistrationNotYetOpen(RegistrationClosed):
 
 class AlreadyRegistered(DomainError):
     message = _("You are already registered for this event.")
-
-
-class RegistrationAbandoned(DomainError):
-    message = _("You left the page before your registration was written: you are not registered.")
 
 
 class OverlapsToConfirm(DomainError):
@@ -133,7 +135,7 @@ async def registration_create(
 
     Group commit: registrations for the same event that arrive while one is being written wait in this
     process's line for the event and are then written together, in arrival order, by one transaction (see
-    ``_RegistrationLine``); each caller gets its own outcome or its own ``DomainError``."""
+    ``lines.Line``); each caller gets its own outcome or its own ``DomainError``."""
     key: EventKey
     if event_id is not None:
         key = event_id
@@ -141,141 +143,15 @@ async def registration_create(
         key = slug
     else:
         raise TypeError("registration_create needs event_id or slug")
-    applicant = _Applicant(user_id, now or utcnow(), check_overlaps)
+    applicant = Applicant(user_id, now or utcnow(), check_overlaps)
     if _UNSAFE_RACE_WINDOW_SECONDS:  # the control run: every registration alone, as N processes would
         return await _register_alone(session, key, applicant)
-    return await _RegistrationLine.of(key).register(session, applicant)
+    return await Line.of(key, _register_batch).register(session, applicant)
 
 
-# An event as a registration names it: its id (commands, staff, tests) or its slug (a student's POST).
-EventKey = int | str
-
-
-@dataclass(slots=True)
-class _Applicant:
-    """One registration request in an event's line: who, when it asked (for the window rule), and the answer
-    its caller awaits (a ``RegistrationOutcome``, a ``DomainError``, or ``_LEAD``: write the next batch)."""
-
-    user_id: int
-    now: datetime
-    check_overlaps: bool = False
-    answer: asyncio.Future = field(default_factory=lambda: asyncio.get_running_loop().create_future())
-    in_batch: bool = False
-
-
-_LEAD = object()  # the answer that makes a waiting applicant the writer of the next batch
-
-# Writes a batch in one transaction and answers each of its applicants (``_register_batch``).
-BatchWriter = Callable[[AsyncSession, "EventKey", "list[_Applicant]"], Awaitable[None]]
-
-# At most this many registrations per transaction: bounds the statements' parameters (SQLite allows 32,766;
-# a confirmed registration writes two outbox rows of 10 columns) and how long one batch holds the lock.
-_BATCH_MAX = 200
-
-
-class _RegistrationLine:
-    """One event's line of registrations in this process (per event loop).
-
-    Without it, each registration of a rush runs its own transaction of seven round trips while holding the
-    event's row lock, each round trip waiting for the busy event loop to come back to it: the lock was held
-    for milliseconds per student and 2,000 students took ~19 s (bench/README.md). Here, whoever arrives while
-    the line is idle writes at once; whoever arrives while a batch is being written waits (giving back its
-    admission turn, so that the next requests can get this far meanwhile), and when the batch commits the
-    first in line writes everyone waiting, with its own session: one lock, one state query, one INSERT, one
-    outbox statement, one ``pg_notify``, one COMMIT for all of them. Several processes each batch their
-    own; their batches serialise on the event's row lock, so the rule holds across processes as before.
-    """
-
-    _lines: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, _RegistrationLine]] = \
-        weakref.WeakKeyDictionary()
-
-    def __init__(self, event_key: EventKey, writer: BatchWriter, line_key: tuple) -> None:
-        self.event_key = event_key
-        self.writer = writer
-        self.line_key = line_key
-        self.waiting: deque[_Applicant] = deque()
-        self.writing = False
-
-    @classmethod
-    def of(cls, event_key: EventKey, writer: BatchWriter | None = None) -> _RegistrationLine:
-        """The line of ``event_key`` for ``writer`` (registrations by default; a lottery's entries have a
-        line of their own, written by their own statement)."""
-        writer = writer or _register_batch
-        lines = cls._lines.setdefault(asyncio.get_running_loop(), {})
-        line_key = (writer, event_key)
-        line = lines.get(line_key)
-        if line is None:
-            line = lines[line_key] = cls(event_key, writer, line_key)
-        return line
-
-    async def register(self, session: AsyncSession, applicant: _Applicant) -> RegistrationOutcome:
-        self.waiting.append(applicant)
-        if self.writing:
-            try:
-                answer = await turns.wait_aside(applicant.answer)
-            except turns.ClientLeft:
-                if not applicant.in_batch:
-                    self._leave_line(applicant)
-                    raise RegistrationAbandoned from None
-                answer = await applicant.answer  # being written: the outcome is what it is
-            except BaseException:
-                self._leave_line(applicant)
-                raise
-            if answer is not _LEAD:
-                return _outcome_or_raise(answer)
-            applicant.answer = asyncio.get_running_loop().create_future()  # for its own answer in the batch
-        self.writing = True
-        try:
-            batch = [self.waiting.popleft() for _ in range(min(len(self.waiting), _BATCH_MAX))]
-            for member in batch:
-                member.in_batch = True
-            await self.writer(session, self.event_key, batch)
-        finally:
-            self._hand_over()
-        return _outcome_or_raise(applicant.answer.result())
-
-    def _leave_line(self, applicant: _Applicant) -> None:
-        """The waiting caller was cancelled or its client left. Not yet in a batch: it leaves the line and is
-        never registered. Made the writer of the next batch: it passes that on. Already in a batch: the batch
-        goes on (the student is registered or not, whole, as that transaction decides)."""
-        answer = applicant.answer
-        if answer.done() and not answer.cancelled() and answer.result() is _LEAD:
-            self.waiting.remove(applicant)
-            self._hand_over()
-        elif not applicant.in_batch:
-            with contextlib.suppress(ValueError):
-                self.waiting.remove(applicant)
-
-    def _hand_over(self) -> None:
-        """The batch is written (or failed): the first in line writes the next one, if any."""
-        while self.waiting:
-            head = self.waiting[0]
-            if not head.answer.done():
-                head.answer.set_result(_LEAD)
-                return
-            self.waiting.popleft()  # gave up meanwhile
-        self.writing = False
-        lines = self._lines.get(asyncio.get_running_loop(), {})
-        if lines.get(self.line_key) is self:
-            del lines[self.line_key]
-
-
-async def in_line(session: AsyncSession, *, event_id: int, user_id: int, now: datetime,
-                  writer: BatchWriter) -> RegistrationOutcome | None:
-    """``user_id`` joins ``event_id``'s line for ``writer`` (another kind of batch than a registration: a
-    lottery's entries), and gets what the writer answered for them."""
-    return await _RegistrationLine.of(event_id, writer).register(session, _Applicant(user_id, now))
-
-
-def _outcome_or_raise(answer) -> RegistrationOutcome:
-    if isinstance(answer, BaseException):
-        raise answer
-    return answer
-
-
-async def _register_alone(session: AsyncSession, event_key: EventKey, applicant: _Applicant) -> RegistrationOutcome:
+async def _register_alone(session: AsyncSession, event_key: EventKey, applicant: Applicant) -> RegistrationOutcome:
     await _register_batch(session, event_key, [applicant])
-    return _outcome_or_raise(applicant.answer.result())
+    return outcome_or_raise(applicant.answer.result())
 
 
 # The registration path's lock as a Core statement: the batch reads only the event's columns, and the ORM's
@@ -298,7 +174,7 @@ async def _event_row_locked(session: AsyncSession, event_key: EventKey) -> Event
     return row  # type: ignore[return-value]  # a Row with the Event's columns as attributes
 
 
-async def _register_batch(session: AsyncSession, event_key: EventKey, batch: list[_Applicant]) -> None:
+async def _register_batch(session: AsyncSession, event_key: EventKey, batch: list[Applicant]) -> None:
     """Write ``batch`` in one transaction and answer each of its members (its outcome or its own error)."""
     try:
         try:
@@ -319,13 +195,7 @@ async def _register_batch(session: AsyncSession, event_key: EventKey, batch: lis
                         await _register_batch(alone, event_key, [member])
             return
     except BaseException as error:
-        # The batch failed as one transaction (rolled back; or cancelled, at a shutdown, with the outcome
-        # unknown): each member gets the error, as it would have alone (a DomainError such as EventNotFound
-        # is everyone's answer).
-        for member in batch:
-            if not member.answer.done():
-                member.answer.set_result(error if isinstance(error, Exception) else RuntimeError(
-                    "the registration was interrupted"))
+        fail_all(batch, error)  # a DomainError such as EventNotFound is everyone's answer
         raise
     for member, answer in zip(batch, answers, strict=True):
         if not member.answer.done():
@@ -409,13 +279,13 @@ async def registration_place_locked(
     """Give ``user_id`` a seat or a place in line. The caller holds the event's lock and checked the rules
     of its own path (the registration window for students; staff may add at any time, a lottery's window
     included: the student gets a seat or a place in line at once, an entry of theirs becoming it)."""
-    (answer,) = await _place_batch_locked(session, event, [_Applicant(user_id, utcnow())], window_checked=True,
+    (answer,) = await _place_batch_locked(session, event, [Applicant(user_id, utcnow())], window_checked=True,
                                           direct=True)
-    return _outcome_or_raise(answer)
+    return outcome_or_raise(answer)
 
 
 async def _place_batch_locked(
-    session: AsyncSession, event: Event, batch: list[_Applicant], *, window_checked: bool = False,
+    session: AsyncSession, event: Event, batch: list[Applicant], *, window_checked: bool = False,
     direct: bool = False
 ) -> list[RegistrationOutcome | DomainError]:
     """Give each applicant of ``batch``, in order, a seat or a place in line, with the rules of one
@@ -630,9 +500,9 @@ async def _draw_locked(session: AsyncSession, event: Event, *, actor_id: int | N
     order = lottery.drawn_order(list(entries), seed)
     now = utcnow()
     answers: list[RegistrationOutcome | DomainError] = []
-    for start in range(0, len(order), _BATCH_MAX):
+    for start in range(0, len(order), BATCH_MAX):
         answers += await _place_batch_locked(
-            session, event, [_Applicant(user_id, now) for user_id in order[start:start + _BATCH_MAX]],
+            session, event, [Applicant(user_id, now) for user_id in order[start:start + BATCH_MAX]],
             window_checked=True, direct=True)
     outcome = DrawOutcome(seed=seed, entries=len(order), confirmed=sum(
         1 for answer in answers if isinstance(answer, RegistrationOutcome)

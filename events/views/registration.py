@@ -33,14 +33,6 @@ async def _published_event(slug: str, user_id: int):
     return event
 
 
-def _kept_overlaps(slug: str, user_id: int) -> list[str] | None:
-    """Titles of the student's confirmed events that the event ``slug`` overlaps, from memory when both the
-    event and the student's registrations are kept; None when not (then the service checks, under the lock,
-    in the statement that counts the seats)."""
-    event = memory.kept_event(slug)
-    return memory.kept_overlaps(user_id, event) if event is not None else None
-
-
 async def _confirm_page(request, slug: str, overlaps: list[str]):
     event = await _published_event(slug, request.user.id)
     return render(request, "events/register_confirm.html", {
@@ -57,25 +49,28 @@ _ENTRY_RECORDED = gettext_lazy("Your entry for the draw is recorded. When you as
 async def register(request, slug: str):
     user = request.user
     confirmed = request.POST.get("confirm_overlap") == "yes"
-    kept = memory.kept_event(slug) or lottery.undrawn(slug)
-    if kept is not None and window.in_lottery_window(kept, utcnow()):
+    kept = memory.kept_event(slug)
+    opening = kept or lottery.undrawn(slug)  # a lottery's window, known to this process without a read
+    if opening is not None and window.in_lottery_window(opening, utcnow()):
         # An entry in the draw: one INSERT, no lock (an entry does not change the seats, so the event stays
         # in memory during the window). Anything unusual (a registration already there, an event changed
         # meanwhile) goes the locked way below, which answers every case.
         if not confirmed:
-            overlaps = memory.kept_overlaps(user.id, kept)
+            overlaps = memory.kept_overlaps(user.id, opening)
             if overlaps is None:
                 async with db.read_connection() as connection:
                     overlaps = await registration_queries.confirmed_overlaps(connection, user_id=user.id, slug=slug)
             if overlaps:
                 return await _confirm_page(request, slug, overlaps)
-        entry = await run_service(lottery.lottery_enter, event=kept, event_id=kept.id, user_id=user.id)
+        entry = await run_service(lottery.lottery_enter, event=opening, event_id=opening.id, user_id=user.id)
         if entry is not None:
             messages.success(request, _ENTRY_RECORDED)
             return redirect("event_detail", slug=slug)
     check_overlaps = False
     if not confirmed:
-        overlaps = _kept_overlaps(slug, user.id)
+        # From memory when the event and the student's registrations are kept; else the service checks, under
+        # the lock, in the statement that counts the seats.
+        overlaps = memory.kept_overlaps(user.id, kept) if kept is not None else None
         if overlaps:
             return await _confirm_page(request, slug, overlaps)
         check_overlaps = overlaps is None
