@@ -99,6 +99,11 @@ class RegistrationStatus(enum.StrEnum):
     CANCELLED = "cancelled"
     # Asked during a lottery window: no seat and no place in line until the draw makes it one or the other.
     ENTERED = "entered"
+    # Promoted from the waitlist of an event whose promotions are offers (events.offer_hours): the seat is held
+    # for the student until registrations.offer_expires_at; accepted, it is confirmed.
+    OFFERED = "offered"
+    # An offer not accepted in time: the seat passed to the next in line (the student may join the line again).
+    EXPIRED = "expired"
 
 
 class User(Base):
@@ -161,6 +166,7 @@ class Event(Base):
         CheckConstraint("ends_at >= starts_at", name="ends_after_start"),
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
         CheckConstraint("lottery_minutes IS NULL OR lottery_minutes > 0", name="lottery_minutes_positive"),
+        CheckConstraint("offer_hours IS NULL OR offer_hours > 0", name="offer_hours_positive"),
         # The public list: approved events from now on, in start order.
         Index("ix_events_status_starts_at", "status", "starts_at"),
         Index("ix_events_association_id_starts_at", "association_id", "starts_at"),
@@ -189,6 +195,9 @@ class Event(Base):
     lottery_seed: Mapped[int | None] = mapped_column(BigInteger)
     lottery_drawn_at: Mapped[datetime | None]
     lottery_drawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Promotions from the waitlist are offers the student accepts within this many hours (less close to the
+    # event: events/rules/offers.py); None: a promotion confirms at once.
+    offer_hours: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"), default=EventStatus.DRAFT)
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -215,6 +224,8 @@ class Registration(Base):
         # Seat counts and the waitlist in arrival order.
         Index("ix_registrations_event_id_status_queued_at", "event_id", "status", "queued_at"),
         Index("ix_registrations_user_id_status", "user_id", "status"),
+        # The offers due to expire, across events (the sweeper's scan).
+        Index("ix_registrations_offer_expires_at", "offer_expires_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -224,6 +235,8 @@ class Registration(Base):
     # When the student (re)joined: the waitlist is served in (queued_at, id) order.
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     checked_in_at: Mapped[datetime | None]
+    # An offered seat's deadline (status offered), kept once it lapsed (status expired); None otherwise.
+    offer_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

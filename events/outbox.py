@@ -36,7 +36,9 @@ from events.models import (
 PREFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "registration": (_("My registrations (confirmed, waitlist, promotion, removal)"),
                      ("registration.confirmed", "registration.waitlisted", "registration.promoted",
-                      "registration.removed", "registration.left")),
+                      "registration.offered", "registration.accepted", "registration.offer_expired",
+                      "registration.removed",
+                      "registration.left")),
     "event_changes": (_("Changes and cancellations of my events"), ("event.changed", "event.cancelled")),
     "reminders": (_("Reminders the day before my events"), ("event.reminder",)),
     "decisions": (_("Approval decisions on my association's events"), ("event.approved", "event.declined")),
@@ -227,6 +229,21 @@ async def promotion_messages(session: AsyncSession, *, event: Event, user_ids: t
     await notify(session, kind="registration.promoted", recipient_ids=list(user_ids), event_id=event.id)
     for user_id in user_ids:
         await reminder_schedule(session, event=event, user_id=user_id)
+
+
+async def offer_messages(session: AsyncSession, *, event: Event, user_ids: tuple[int, ...],
+                         expires_at: datetime) -> None:
+    """Seats offered from the waitlist: each student is told until when they may accept (no reminder yet:
+    it is armed when they accept)."""
+    await notify(session, kind="registration.offered", recipient_ids=list(user_ids), event_id=event.id,
+                 payload={"expires_at": expires_at.isoformat()})
+
+
+async def offer_accepted_messages(session: AsyncSession, *, event: Event, user_id: int) -> None:
+    """A student accepted the seat offered to them: told (with the calendar invitation), and reminded the day
+    before like every confirmed student. The caller holds the event's lock."""
+    await notify(session, kind="registration.accepted", recipient_ids=[user_id], event_id=event.id)
+    await reminder_schedule(session, event=event, user_id=user_id)
 
 
 async def staff_ids(session: AsyncSession) -> list[int]:

@@ -6,13 +6,15 @@ They hold for data written through the services (events.registration.services, e
 events.staff.people); the events of a scenario may be inserted directly, as long as they start approved and
 nothing else is.
 
-1. capacity          confirmed ≤ capacity, for every event
+1. capacity          seats taken (confirmed, and offered not answered yet) ≤ capacity, for every event
 2. one_per_user      one registration per (event, user)
 3. no_free_seat      an approved event with people waiting has no free seat (and no waitlist without capacity)
-4. waitlist_order    approved events: every confirmed registration was queued before every waitlisted one
+4. waitlist_order    approved events: every seat holder (confirmed or offered) was queued before every
+                     waitlisted registration
 5. positions         the site's waitlist positions are 1..n, unique, in (queued_at, id) order
-6. outbox_match      per (user, event): registration messages (confirmed/waitlisted) minus exits (left/removed)
-                     = 1 for an active registration, 0 otherwise; no registration message without its row
+6. outbox_match      per (user, event): registration messages (confirmed/waitlisted) minus exits (left/removed,
+                     offer expired) = 1 for an active registration (confirmed, offered, waitlisted), 0 otherwise;
+                     no registration message without its row
 7. reminders         a confirmed seat of an approved event (10+ days ahead) has one pending reminder; a pending
                      reminder belongs to a confirmed seat of an approved event
 8. cancel_messages   a cancelled event told each of its registrants; an approved one told nobody
@@ -21,6 +23,8 @@ nothing else is.
 11. audit_added      each registration.added entry names an existing registration of that user and event
 12. entries          an entry in a draw belongs to a lottery event not drawn yet (a draw leaves no entry)
 13. lottery_draws    an event's draw is recorded once: drawn ⇔ one lottery.drawn audit entry, with its seed
+14. offers           a registration has an offer's deadline ⇔ it is offered or its offer expired; each offer
+                     was told to its student (one registration.offered message per offer made)
 """
 
 from __future__ import annotations
@@ -45,10 +49,11 @@ from events.models import (
 from events.rules.seats import waitlist_position_of
 
 CHECKS = ("capacity", "one_per_user", "no_free_seat", "waitlist_order", "positions", "outbox_match", "reminders",
-          "cancel_messages", "audit_status", "audit_capacity", "audit_added", "entries", "lottery_draws")
+          "cancel_messages", "audit_status", "audit_capacity", "audit_added", "entries", "lottery_draws", "offers")
 JOINS = ("registration.confirmed", "registration.waitlisted")
-EXITS = ("registration.left", "registration.removed")
-ACTIVE = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
+EXITS = ("registration.left", "registration.removed", "registration.offer_expired")
+ACTIVE = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED)
+HOLDERS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
 
 
 @dataclass
@@ -90,7 +95,8 @@ async def invariant_report(url: str) -> InvariantReport:
                        Event.lottery_drawn_at, Event.lottery_seed))).all()
             registrations = (await connection.execute(
                 select(Registration.id, Registration.event_id, Registration.user_id, Registration.status,
-                       Registration.queued_at, waitlist_position_of(Registration).label("position")))).all()
+                       Registration.queued_at, waitlist_position_of(Registration).label("position"),
+                       Registration.offer_expires_at))).all()
             outbox = (await connection.execute(
                 select(OutboxMessage.kind, OutboxMessage.recipient_id, OutboxMessage.event_id, OutboxMessage.status,
                        OutboxMessage.dedupe_key))).all()
@@ -119,11 +125,11 @@ def _check(events, registrations, outbox, audit) -> InvariantReport:
 
     for event in events:
         rows = by_event.get(event.id, [])
-        confirmed = [row for row in rows if row.status == RegistrationStatus.CONFIRMED]
+        confirmed = [row for row in rows if row.status in HOLDERS]  # seats taken
         waitlisted = [row for row in rows if row.status == RegistrationStatus.WAITLISTED]
         # 1. capacity
         if event.capacity is not None and len(confirmed) > event.capacity:
-            report.fail("capacity", f"event {event.id}: {len(confirmed)} confirmed for {event.capacity} seats")
+            report.fail("capacity", f"event {event.id}: {len(confirmed)} seats taken for {event.capacity} seats")
         if event.status == EventStatus.APPROVED and waitlisted:
             # 3. nobody waits while a seat is free
             if event.capacity is None or len(confirmed) < event.capacity:
@@ -244,4 +250,15 @@ def _check(events, registrations, outbox, audit) -> InvariantReport:
         if (drawn and seeds != [str(event.lottery_seed)]) or (not drawn and seeds):
             report.fail("lottery_draws", f"event {event.id} ({'drawn' if drawn else 'not drawn'}, seed "
                                          f"{event.lottery_seed}): draws recorded with seeds {seeds}")
+    # 14. offers: a deadline exactly on offers (pending or expired), and each offer told
+    offers_told: Counter = Counter()
+    for message in outbox:
+        if message.kind == "registration.offered":
+            offers_told[(message.recipient_id, message.event_id)] += 1
+    for row in registrations:
+        offer_state = row.status in (RegistrationStatus.OFFERED, RegistrationStatus.EXPIRED)
+        if offer_state != (row.offer_expires_at is not None):
+            report.fail("offers", f"registration {row.id} ({row.status}): offer deadline {row.offer_expires_at}")
+        if offer_state and not offers_told[(row.user_id, row.event_id)]:
+            report.fail("offers", f"registration {row.id} ({row.status}): its student was never told of the offer")
     return report

@@ -17,6 +17,9 @@ The app's changes reach the visitors' page store the other way round, by calling
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from django.conf import settings
@@ -78,6 +81,33 @@ class BackgroundTask:
 
     def release_streams(self) -> None:
         """Nothing to release: the task holds no response open, and stops with the lifespan shutdown."""
+
+
+class DueTask(BackgroundTask):
+    """A ``BackgroundTask`` that does what is due, then sleeps until the next thing falls due (at most
+    ``interval()`` seconds, so that something set up meanwhile is seen), again and again: the lottery drawer,
+    the expiry of waitlist offers. A failed round is logged and tried again after the interval."""
+
+    def interval(self) -> float:
+        raise NotImplementedError
+
+    async def do_due(self) -> datetime | None:
+        """Do what is due now; return when the next thing falls due (None: nothing waits)."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        logger = logging.getLogger(f"hyperion.{self.name}")
+        while not self.stopping.is_set():
+            interval = self.interval()
+            try:
+                next_due = await self.do_due()
+                wait = interval if next_due is None else min(
+                    interval, max((next_due - datetime.now(UTC)) / timedelta(seconds=1), 0.05))
+            except Exception:
+                logger.exception("%s: round failed; trying again", self.name)
+                wait = interval
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stopping.wait(), timeout=wait)
 
 
 def lifespan_hooks() -> list[LifespanHook]:

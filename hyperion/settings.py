@@ -91,7 +91,7 @@ MIDDLEWARE = [
 # What the plumbing (hyperion/) needs from the app, by dotted path: hyperion never imports events
 # (hyperion/hooks.py says what each must provide).
 LIFESPAN_HOOKS = ["events.live.broadcast.broadcaster", "events.notifications.mailer.sender_in_web",
-                  "events.registration.lottery.drawer"]
+                  "events.registration.lottery.drawer", "events.registration.offers.sweeper"]
 SESSION_LOADER = "events.accounts.auth.session_loader"
 
 # Our wrappers run Django's security, clickjacking and CSRF middleware; hyperion/checks.py runs the deploy
@@ -274,6 +274,11 @@ OUTBOX_SENDER_IN_WEB = env.bool("OUTBOX_SENDER_IN_WEB", default=False)
 # drawer looks again at least every LOTTERY_DRAWER_INTERVAL seconds for lotteries set up meanwhile.
 LOTTERY_DRAWER_IN_WEB = env.bool("LOTTERY_DRAWER_IN_WEB", default=True)
 LOTTERY_DRAWER_INTERVAL = env.float("LOTTERY_DRAWER_INTERVAL", default=30.0)
+# Waitlist offers: each web process passes an offer not accepted in time to the next in line at its deadline
+# (`manage.py promotewaitlist`, and any seat change of the event, do it too), and looks at least every
+# OFFER_SWEEPER_INTERVAL seconds for offers made by other processes.
+OFFER_SWEEPER_IN_WEB = env.bool("OFFER_SWEEPER_IN_WEB", default=True)
+OFFER_SWEEPER_INTERVAL = env.float("OFFER_SWEEPER_INTERVAL", default=60.0)
 OUTBOX_RETRY_BASE_SECONDS = env.float("OUTBOX_RETRY_BASE_SECONDS", default=30.0)
 # The live seat counter LISTENs on its own connection, straight to PostgreSQL (never through PgBouncer's
 # transaction pool). Empty: DATABASE_URL.

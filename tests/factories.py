@@ -36,7 +36,7 @@ _PATH = {
     EventStatus.CANCELLED: ("submit", "approve", "cancel"),
 }
 _FIELDS = ("description", "location", "all_day", "registration_opens_at", "registration_closes_at",
-           "unregistration_closes_at", "lottery_minutes")
+           "unregistration_closes_at", "lottery_minutes", "offer_hours")
 
 
 async def association(*, slug: str = "bde", name: str = "BDE", description: str = "") -> int:

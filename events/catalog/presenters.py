@@ -180,6 +180,7 @@ class EventPage:
     is_cancelled: bool
     is_over: bool
     changed_label: str  # for registered students: when the date, place or seats last changed
+    offer_deadline_label: str = ""  # a seat offered to the viewer: until when they may accept it
 
 
 def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
@@ -226,6 +227,8 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
         is_over=is_over,
         changed_label=moment_label(detail.changed_at)
         if detail.changed_at and detail.mine and detail.mine.status != "cancelled" else "",
+        offer_deadline_label=moment_label(detail.mine.offer_expires_at)
+        if detail.mine and detail.mine.status == "offered" else "",
     )
 
 
@@ -238,4 +241,6 @@ def registration_status_label(status) -> str:
         RegistrationStatus.WAITLISTED: translation.gettext("Waitlisted"),
         RegistrationStatus.CANCELLED: translation.gettext("Cancelled (you left)"),
         RegistrationStatus.ENTERED: translation.gettext("Entered in the draw"),
+        RegistrationStatus.OFFERED: translation.gettext("Seat offered: accept it"),
+        RegistrationStatus.EXPIRED: translation.gettext("Offer expired"),
     }[status]

@@ -22,7 +22,7 @@ from events.models import (
     User,
 )
 from events.rules import visibility
-from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, has_seat_left, waitlist_position_of
+from events.rules.seats import TAKEN_COUNT, WAITLISTED_COUNT, SeatState, has_seat_left, waitlist_position_of
 from hyperion import db
 
 
@@ -76,7 +76,7 @@ EVENT_ROW_COLUMNS = (
     Event.capacity,
     Association.name.label("association_name"),
     Association.slug.label("association_slug"),
-    CONFIRMED_COUNT,
+    TAKEN_COUNT,
     WAITLISTED_COUNT,
 )
 
@@ -94,7 +94,7 @@ def event_row(row) -> EventRow:
         status=row.status,
         association_name=row.association_name,
         association_slug=row.association_slug,
-        seats=SeatState(row.capacity, row.confirmed, row.waitlisted),
+        seats=SeatState(row.capacity, row.taken, row.waitlisted),
     )
 
 
@@ -174,6 +174,7 @@ class MyState:
     registration_id: int
     status: RegistrationStatus
     waitlist_position: int | None
+    offer_expires_at: datetime | None = None  # a seat offered: until when it may be accepted (or when it lapsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,9 +219,9 @@ _EVENT_DETAIL = (
         Event.lottery_minutes, Event.lottery_drawn_at,
         Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
-        CONFIRMED_COUNT, WAITLISTED_COUNT,
+        TAKEN_COUNT, WAITLISTED_COUNT,
         _MINE.id.label("mine_id"), _MINE.status.label("mine_status"),
-        waitlist_position_of(_MINE).label("mine_position"),
+        waitlist_position_of(_MINE).label("mine_position"), _MINE.offer_expires_at.label("mine_offer_expires_at"),
     )
     .join(Association, Association.id == Event.association_id)
     .outerjoin(_MINE, (_MINE.event_id == Event.id) & (_MINE.user_id == bindparam("viewer_id")))
@@ -237,7 +238,7 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
     state = None
     if row.mine_id is not None:
         position = row.mine_position if row.mine_status == RegistrationStatus.WAITLISTED else None
-        state = MyState(row.mine_id, row.mine_status, position)
+        state = MyState(row.mine_id, row.mine_status, position, row.mine_offer_expires_at)
     return EventDetail(
         id=row.id, slug=row.slug, title=row.title, description=row.description, category=row.category,
         location=row.location, starts_at=row.starts_at, ends_at=row.ends_at, all_day=row.all_day,
@@ -247,7 +248,7 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
         lottery_drawn_at=row.lottery_drawn_at, updated_at=row.updated_at,
         changed_at=row.changed_at,
         association_id=row.association_id, association_name=row.association_name,
-        association_slug=row.association_slug, seats=SeatState(row.capacity, row.confirmed, row.waitlisted),
+        association_slug=row.association_slug, seats=SeatState(row.capacity, row.taken, row.waitlisted),
         mine=state,
     )
 

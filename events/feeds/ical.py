@@ -6,11 +6,12 @@ from collections.abc import Callable, Iterable
 from datetime import date, datetime, time, timedelta
 
 from django.utils import translation
+from django.utils.formats import date_format
 from icalendar import STATUS, Calendar, Event
 
 from events.catalog.categories import category_label
 from events.feeds.queries import FeedEventRow, FeedRegistrationRow
-from events.localtime import site_zone
+from events.localtime import local, site_zone
 from events.models import EventStatus, RegistrationStatus
 
 PRODID = "-//Hyperion Events//Event feeds//EN"
@@ -43,9 +44,10 @@ def calendar_registrations(rows: Iterable[FeedRegistrationRow], *, name: str, ev
 
 
 def registration_status(row: FeedRegistrationRow) -> STATUS:
-    if row.event.status == EventStatus.CANCELLED or row.status == RegistrationStatus.CANCELLED:
+    if row.event.status == EventStatus.CANCELLED or row.status in (RegistrationStatus.CANCELLED,
+                                                                   RegistrationStatus.EXPIRED):
         return STATUS.CANCELLED
-    if row.status in (RegistrationStatus.WAITLISTED, RegistrationStatus.ENTERED):
+    if row.status in (RegistrationStatus.WAITLISTED, RegistrationStatus.ENTERED, RegistrationStatus.OFFERED):
         return STATUS.TENTATIVE
     return STATUS.CONFIRMED
 
@@ -57,6 +59,10 @@ def registration_summary(row: FeedRegistrationRow) -> str:
         }
     if row.status == RegistrationStatus.ENTERED:
         return translation.gettext("%(title)s (entered in the draw)") % {"title": row.event.title}
+    if row.status == RegistrationStatus.OFFERED and row.offer_expires_at is not None:
+        # The feed shows the offer, with its deadline, so that a calendar reminds the student to answer it.
+        return translation.gettext("%(title)s (seat offered: accept before %(when)s)") % {
+            "title": row.event.title, "when": date_format(local(row.offer_expires_at), "j F Y, H:i")}
     return row.event.title
 
 

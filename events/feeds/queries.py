@@ -36,6 +36,7 @@ class FeedRegistrationRow:
     status: RegistrationStatus
     waitlist_position: int | None  # set only while waitlisted
     updated_at: datetime
+    offer_expires_at: datetime | None = None  # a seat offered: until when it may be accepted
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +149,7 @@ _FEED_REGISTRATIONS = (
         Registration.status.label("registration_status"),
         Registration.updated_at.label("registration_updated_at"),
         waitlist_position_of(Registration).label("waitlist_position"),
+        Registration.offer_expires_at.label("offer_expires_at"),
     )
     .join(Event, Event.id == Registration.event_id)
     .where(Registration.user_id == bindparam("user_id"), published())
@@ -164,6 +166,7 @@ async def feed_registrations(session: db.Reader, *, user_id: int) -> list[FeedRe
             waitlist_position=(row.waitlist_position
                                if row.registration_status == RegistrationStatus.WAITLISTED else None),
             updated_at=row.registration_updated_at,
+            offer_expires_at=row.offer_expires_at,
         )
         for row in (await session.execute(_FEED_REGISTRATIONS, {"user_id": user_id})).all()
     ]

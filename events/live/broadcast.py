@@ -34,7 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from events.models import Event, EventStatus, RegistrationStatus
-from events.rules.seats import SeatState, count_of
+from events.rules.seats import SEAT_HOLDERS, SeatState, count_of
 from hyperion import db, pagecache
 
 logger = logging.getLogger("hyperion.live")
@@ -45,13 +45,13 @@ CHANNEL = "hyperion_seats"
 class SeatNews:
     event_id: int
     capacity: int | None
-    confirmed: int
+    taken: int
     waitlisted: int
     cancelled: bool
 
     @property
     def seats(self) -> SeatState:
-        return SeatState(self.capacity, self.confirmed, self.waitlisted)
+        return SeatState(self.capacity, self.taken, self.waitlisted)
 
     @property
     def seats_left(self) -> int | None:
@@ -66,10 +66,9 @@ class SeatNews:
                           ensure_ascii=False)
 
 
-# Capacity, confirmed and waitlisted seats and status of one event: one row, statements built once (each
+# Capacity, taken and waitlisted seats and status of one event: one row, statements built once (each
 # registration of a rush runs the first, each newly opened page the second).
-_COUNTS = (Event.id, Event.capacity, count_of(RegistrationStatus.CONFIRMED), count_of(RegistrationStatus.WAITLISTED),
-           Event.status)
+_COUNTS = (Event.id, Event.capacity, count_of(SEAT_HOLDERS), count_of(RegistrationStatus.WAITLISTED), Event.status)
 _SEATS = select(*_COUNTS).where(Event.id == bindparam("event_id"))
 _SEATS_NOTIFIED = (select(func.pg_notify(CHANNEL, cast(func.json_build_array(*_COUNTS), Text)), *_COUNTS)
                    .where(Event.id == bindparam("event_id")))
@@ -91,8 +90,8 @@ _SEATS_NOTIFIED_FOR_USERS = (  # the same for several students: ["users", [ids]]
 
 
 def _news_of(row) -> SeatNews:
-    event_id, capacity, confirmed, waitlisted, status = row
-    return SeatNews(event_id, capacity, confirmed, waitlisted, status == EventStatus.CANCELLED)
+    event_id, capacity, taken, waitlisted, status = row
+    return SeatNews(event_id, capacity, taken, waitlisted, status == EventStatus.CANCELLED)
 
 
 async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | None = None,
@@ -153,7 +152,7 @@ def news_in_statement(session: AsyncSession, *, event_id: int, status: EventStat
     of ``NEWS_IN_STATEMENT``, the SELECT of the two ``pg_notify`` calls (the news, and the students whose
     own registrations changed) that the statement includes. The payloads are the ones ``seats_changed``
     sends."""
-    counts = [event_id, seats.capacity, seats.confirmed, seats.waitlisted, status]
+    counts = [event_id, seats.capacity, seats.taken, seats.waitlisted, status]
     _remember(session, event_id, user_ids, _news_of(counts))
     return {"news": json.dumps(counts), "users_news": json.dumps(["users", list(user_ids)])}
 

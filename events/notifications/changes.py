@@ -18,7 +18,8 @@ from events.rules import visibility
 
 # A change to one of these is what registered students and their calendars must hear about.
 SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
-_REGISTRANTS = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED, RegistrationStatus.ENTERED)
+_REGISTRANTS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED,
+                RegistrationStatus.ENTERED)
 
 
 async def event_schedule_changed(session: AsyncSession, *, event: Event, changed_fields: Iterable[str]) -> bool:

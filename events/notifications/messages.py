@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
 
@@ -73,7 +74,8 @@ def account_link(message: Claimed) -> str:
 
 # Which kinds carry an invitation, and whether it adds (REQUEST) or removes (CANCEL) the event.
 INVITATIONS = {
-    "registration.confirmed": False, "registration.promoted": False, "event.changed": False,
+    "registration.confirmed": False, "registration.promoted": False, "registration.accepted": False,
+    "event.changed": False,
     "event.reminder": False, "registration.removed": True, "registration.left": True, "event.cancelled": True,
 }
 
@@ -99,6 +101,18 @@ def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[st
         "registration.promoted": (_("You have a place: %(title)s"),
                                   [_("A place freed up at '%(title)s': it is yours, your registration is "
                                      "confirmed.")]),
+        "registration.offered": (_("A seat is offered to you: %(title)s"),
+                                  [_("A place freed up at '%(title)s' and it is offered to you, first in line. "
+                                     "Accept it on the event's page before %(deadline)s, or it passes to the "
+                                     "next in line. If you cannot come, decline it there: the next student "
+                                     "gets it sooner.")]),
+        "registration.accepted": (_("Seat accepted: %(title)s"),
+                                   [_("You accepted the seat offered to you at '%(title)s': your place is "
+                                      "confirmed.")]),
+        "registration.offer_expired": (_("Offer expired: %(title)s"),
+                                       [_("The seat offered to you at '%(title)s' was not accepted in time and "
+                                          "passed to the next in line. You may join the waitlist again from "
+                                          "the event's page.")]),
         "registration.removed": (_("Registration cancelled: %(title)s"),
                                  [_("The organisers removed your registration for '%(title)s'.")]),
         "registration.left": (_("You left: %(title)s"), [_("You are no longer registered for '%(title)s'.")]),
@@ -125,7 +139,10 @@ def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[st
                                   _("If it was not you, you need not do anything: no account was created.")]),
     }
     subject, lines = texts[message.kind]
-    values = {"title": title, "position": position, "count": len(queue)}
+    deadline = message.payload.get("expires_at")
+    values = {"title": title, "position": position, "count": len(queue),
+              "deadline": date_format(localtime.local(datetime.fromisoformat(deadline)), "l j F Y, H:i")
+              if deadline else ""}
     return subject % values, [line % values for line in lines]
 
 

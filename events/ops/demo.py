@@ -252,6 +252,8 @@ async def demo_load(
                 ("Salle indisponible, nous sommes désolés." if status == EventStatus.CANCELLED else ""),
                 "created_by_id": student_ids[list(association_ids).index(slug_assoc) * 7 % len(student_ids)],
                 "sequence": 0, "created_at": now, "updated_at": now, "lottery_minutes": None,
+                # A seat freed at an event with seats is offered to the first in line for a day.
+                "offer_hours": 24 if capacity else None,
             })
         # One popular event opens by lottery tomorrow at noon (Paris): a 15-minute window, nobody entered yet.
         lottery = next((row for row in event_rows if visibility.goes_ahead(row["status"]) and row["capacity"]
@@ -280,7 +282,7 @@ async def demo_load(
             # The plain demo student registers like the others (no role, so only through "My events").
             registrants = [*student_ids, named[STUDENT_EMAIL]]
             for position, user_id in enumerate(rng.sample(registrants, min(wanted, len(registrants)))):
-                confirmed = not SeatState(capacity, confirmed=position).is_full  # seats given in arrival order
+                confirmed = not SeatState(capacity, taken=position).is_full  # seats given in arrival order
                 queued += timedelta(seconds=1)
                 registration_rows.append({
                     "event_id": event_id, "user_id": user_id,

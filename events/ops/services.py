@@ -149,7 +149,8 @@ def _purgeable(*, inactive_before: datetime, now: datetime):
         select(Registration.id)
         .join(Event, Event.id == Registration.event_id)
         .where(Registration.user_id == User.id,
-               Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)),
+               Registration.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED,
+                                        RegistrationStatus.OFFERED)),
                visibility.still_to_come(now))
         .exists()
     )
@@ -221,10 +222,11 @@ async def event_by_slug(session: AsyncSession, *, slug: str) -> EventRef | None:
 
 
 async def events_with_waitlist(session: AsyncSession, *, now: datetime | None = None) -> list[EventRef]:
-    """Approved events not yet over that have someone in line, in start order."""
+    """Approved events not yet over that have someone in line or a seat offered, in start order."""
     now = now or utcnow()
     waiting = select(Registration.id).where(
-        Registration.event_id == Event.id, Registration.status == RegistrationStatus.WAITLISTED).exists()
+        Registration.event_id == Event.id,
+        Registration.status.in_((RegistrationStatus.WAITLISTED, RegistrationStatus.OFFERED))).exists()
     rows = (await session.execute(
         select(Event.id, Event.slug, Event.status)
         .where(visibility.still_to_come(now), waiting)

@@ -10,12 +10,10 @@ drawlotteries``, or by the first ask after the window, whichever comes first.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
@@ -152,7 +150,7 @@ async def draw_due(*, now: datetime | None = None) -> tuple[list[Drawn], datetim
     return drawn, min(upcoming, default=None)
 
 
-class Drawer(hooks.BackgroundTask):
+class Drawer(hooks.DueTask):
     """The site's drawer, a background task of each web process (a lifespan hook, settings.LIFESPAN_HOOKS,
     on unless ``LOTTERY_DRAWER_IN_WEB`` is off): it sleeps until the next lottery window closes (at most
     ``LOTTERY_DRAWER_INTERVAL`` seconds, so that a lottery set up meanwhile is seen), then draws. Several
@@ -164,20 +162,14 @@ class Drawer(hooks.BackgroundTask):
     def enabled(self) -> bool:
         return settings.LOTTERY_DRAWER_IN_WEB
 
-    async def run(self) -> None:
-        interval = settings.LOTTERY_DRAWER_INTERVAL
-        while not self.stopping.is_set():
-            try:
-                drawn, next_closes = await draw_due()
-                for done in drawn:
-                    logger.info("lottery of %s drawn: %s", done.slug, done.outcome)
-                wait = interval if next_closes is None else min(
-                    interval, max((next_closes - utcnow()) / timedelta(seconds=1), 0.05))
-            except Exception:
-                logger.exception("lottery drawer iteration failed; trying again")
-                wait = interval
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stopping.wait(), timeout=wait)
+    def interval(self) -> float:
+        return settings.LOTTERY_DRAWER_INTERVAL
+
+    async def do_due(self) -> datetime | None:
+        drawn, next_closes = await draw_due()
+        for done in drawn:
+            logger.info("lottery of %s drawn: %s", done.slug, done.outcome)
+        return next_closes
 
 
 drawer = Drawer()

@@ -82,7 +82,8 @@ async def event_for_student(slug: str, user_id: int) -> EventDetail | None:
     mine = next((row for row in rows if row.event.id == event.id), None)
     if mine is None:
         return event
-    return dataclasses.replace(event, mine=MyState(mine.registration_id, mine.status, mine.waitlist_position))
+    return dataclasses.replace(event, mine=MyState(mine.registration_id, mine.status, mine.waitlist_position,
+                                                      mine.offer_expires_at))
 
 
 def remember_event(event: EventDetail, *, built_from: float) -> None:

@@ -7,7 +7,7 @@ from datetime import datetime
 
 from django.utils import translation
 
-from events.catalog.presenters import EventCard, event_card, registration_status_label
+from events.catalog.presenters import EventCard, event_card, moment_label, registration_status_label
 from events.models import EventStatus, RegistrationStatus
 from events.registration.queries import MyEventRow
 from events.rules import visibility
@@ -20,6 +20,7 @@ class MyEventCard:
     status_label: str
     waitlist_position: int | None
     overlaps_with: list[str]
+    offer_deadline_label: str = ""  # a seat offered: until when it may be accepted
 
 
 def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
@@ -37,8 +38,10 @@ def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
         label = registration_status_label(row.status)
         if row.event.status == EventStatus.CANCELLED:
             label = translation.gettext("Event cancelled")
+        deadline = moment_label(row.offer_expires_at) \
+            if row.status == RegistrationStatus.OFFERED and row.offer_expires_at else ""
         return MyEventCard(event_card(row.event), row.status.value, label, row.waitlist_position,
-                           overlaps.get(row.event.id, []))
+                           overlaps.get(row.event.id, []), deadline)
 
     upcoming = [card(row) for row in rows if row.event.ends_at >= now]
     past = [card(row) for row in reversed(rows) if row.event.ends_at < now]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Subquery, and_, bindparam, select
 from sqlalchemy.orm import aliased
@@ -25,11 +26,13 @@ class MyEventRow:
     status: RegistrationStatus
     waitlist_position: int | None
     registration_id: int = 0
+    offer_expires_at: datetime | None = None  # a seat offered: until when it may be accepted (or when it lapsed)
 
 
 _MY_REGISTRATIONS = (
     select(*EVENT_ROW_COLUMNS, Registration.id.label("my_id"), Registration.status.label("my_status"),
-           waitlist_position_of(Registration).label("my_position"))
+           waitlist_position_of(Registration).label("my_position"),
+           Registration.offer_expires_at.label("my_offer_expires_at"))
     .join(Association, Association.id == Event.association_id)
     .join(Registration, Registration.event_id == Event.id)
     .where(Registration.user_id == bindparam("user_id"))
@@ -41,7 +44,8 @@ async def my_registrations(session: db.Reader, *, user_id: int) -> list[MyEventR
     """Every event the user registered for (any state), soonest first."""
     return [
         MyEventRow(event_row(row), row.my_status,
-                   row.my_position if row.my_status == RegistrationStatus.WAITLISTED else None, row.my_id)
+                   row.my_position if row.my_status == RegistrationStatus.WAITLISTED else None, row.my_id,
+                   row.my_offer_expires_at)
         for row in await session.execute(_MY_REGISTRATIONS, {"user_id": user_id})
     ]
 

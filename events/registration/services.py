@@ -41,8 +41,8 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     fail_all,
     outcome_or_raise,
 )
-from events.rules import lottery, visibility, window
-from events.rules.seats import SeatState, count_of, seat_state
+from events.rules import lottery, offers, visibility, window
+from events.rules.seats import SEAT_HOLDERS, SeatState, count_of, seat_state
 from hyperion import db
 
 
@@ -86,6 +86,14 @@ class UnregistrationClosed(DomainError):
     message = _("It is too late to leave this event.")
 
 
+class NoOfferPending(DomainError):
+    message = _("No seat is offered to you for this event.")
+
+
+class OfferExpired(DomainError):
+    message = _("Your offer expired and the seat passed to the next in line. You may join the waitlist again.")
+
+
 @dataclass(frozen=True, slots=True)
 class RegistrationOutcome:
     status: RegistrationStatus
@@ -114,7 +122,8 @@ _EVENT = select(Event).where(Event.id == bindparam("event_id"))
 _EVENT_LOCKED = _EVENT.with_for_update(key_share=True)  # built once: every registration and cancellation runs it
 
 
-async def _event_locked(session: AsyncSession, event_id: int) -> Event:
+async def event_locked(session: AsyncSession, event_id: int) -> Event:
+    """The event as an ORM entity, under the seat writers' lock (every service that changes seats)."""
     statement = _EVENT if _UNSAFE_RACE_WINDOW_SECONDS else _EVENT_LOCKED
     event = (await session.execute(statement, {"event_id": event_id})).scalar_one_or_none()
     if event is None:
@@ -162,11 +171,11 @@ _EVENT_ROW_LOCKED = {by: statement.with_for_update(key_share=True) for by, state
 
 
 async def _event_row_locked(session: AsyncSession, event_key: EventKey) -> Event:
-    """The event's row, locked (``_event_locked`` without the ORM entity): a Core row whose attributes are
+    """The event's row, locked (``event_locked`` without the ORM entity): a Core row whose attributes are
     the event's columns, read-only, which is all a registration batch needs of it. By slug, only a
     published event is found."""
     connection = await session.connection()
-    # The control run of the race tests reads without the lock, as _event_locked does.
+    # The control run of the race tests reads without the lock, as event_locked does.
     statement = (_EVENT_ROW if _UNSAFE_RACE_WINDOW_SECONDS else _EVENT_ROW_LOCKED)[type(event_key)]
     row = (await connection.execute(statement, {"key": event_key})).one_or_none()
     if row is None or (isinstance(event_key, str) and not visibility.is_published(row.status)):
@@ -216,7 +225,7 @@ def _place_state(dialect: str):
 
     state = (
         select(
-            count_of(RegistrationStatus.CONFIRMED, event_id=bindparam("event_id")).label("confirmed"),
+            count_of(SEAT_HOLDERS, event_id=bindparam("event_id")).label("taken"),
             count_of(RegistrationStatus.WAITLISTED, event_id=bindparam("event_id")).label("waitlisted"),
             select(func.max(Registration.queued_at)).where(Registration.event_id == bindparam("event_id"))
             .scalar_subquery().label("last_queued_at"),
@@ -270,7 +279,7 @@ _WRITE_BATCH_POSTGRESQL = _write_batch_postgresql()
 
 _REJOIN = (update(Registration).where(Registration.id == bindparam("registration_id"))
            .values(status=bindparam("new_status"), queued_at=bindparam("new_queued_at"), checked_in_at=None,
-                   updated_at=bindparam("new_queued_at")))
+                   offer_expires_at=None, updated_at=bindparam("new_queued_at")))
 
 
 async def registration_place_locked(
@@ -303,11 +312,11 @@ async def _place_batch_locked(
     for row in rows:
         if row.overlap_title is not None:
             overlaps.setdefault(row.user_id, []).append(row.overlap_title)
-        elif row.confirmed is not None:
+        elif row.taken is not None:
             counts = row
             if row.user_id is not None:
                 existing[row.user_id] = (row.id, row.status)
-    seats = SeatState(event.capacity, counts.confirmed, counts.waitlisted)
+    seats = SeatState(event.capacity, counts.taken, counts.waitlisted)
     if _UNSAFE_RACE_WINDOW_SECONDS:
         await asyncio.sleep(_UNSAFE_RACE_WINDOW_SECONDS)
     # The place in line is taken now, under the lock, not when the request arrived: lock order is the
@@ -329,8 +338,9 @@ async def _place_batch_locked(
         if entering and earlier is not None and earlier[1] == RegistrationStatus.ENTERED:
             answers.append(RegistrationOutcome(status=RegistrationStatus.ENTERED, registration_id=earlier[0]))
             continue
-        replaceable = (RegistrationStatus.CANCELLED, RegistrationStatus.ENTERED) if direct else \
-            (RegistrationStatus.CANCELLED,)
+        # Gone (left, or an offer that expired): back at the end of the line.
+        replaceable = (RegistrationStatus.CANCELLED, RegistrationStatus.EXPIRED, RegistrationStatus.ENTERED) \
+            if direct else (RegistrationStatus.CANCELLED, RegistrationStatus.EXPIRED)
         if earlier is not None and earlier[1] not in replaceable:
             answers.append(AlreadyRegistered())  # also the second click of a double submit in the same batch
             continue
@@ -355,7 +365,7 @@ async def _place_batch_locked(
                           "created_at": queued_at, "updated_at": queued_at})
         existing[member.user_id] = (earlier_id, status)
         if not entering:
-            seats = SeatState(seats.capacity, seats.confirmed + (not full), seats.waitlisted + full)
+            seats = SeatState(seats.capacity, seats.taken + (not full), seats.waitlisted + full)
         placed.append((member.user_id, status, position))
         answers.append(RegistrationOutcome(status=status, waitlist_position=position, registration_id=earlier_id))
     if not placed:
@@ -392,35 +402,62 @@ async def _place_batch_locked(
 async def registration_leave(
     session: AsyncSession, *, event_id: int, user_id: int, now: datetime | None = None
 ) -> LeaveOutcome:
-    """The student leaves: a freed seat goes to the first in line."""
+    """The student leaves (or declines the seat offered to them, which is always allowed: it is not theirs
+    yet): a freed seat goes to the first in line."""
     now = now or utcnow()
     async with session.begin():
-        event = await _event_locked(session, event_id)
+        event = await event_locked(session, event_id)
         registration = (await session.execute(
             select(Registration).where(Registration.event_id == event_id, Registration.user_id == user_id)
         )).scalar_one_or_none()
-        if registration is None or registration.status == RegistrationStatus.CANCELLED:
+        if registration is None or registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.EXPIRED):
             raise NotRegistered
-        if not window.unregistration_is_open(event, now):
-            raise UnregistrationClosed
         previous = registration.status
+        if previous != RegistrationStatus.OFFERED and not window.unregistration_is_open(event, now):
+            raise UnregistrationClosed
         registration.status = RegistrationStatus.CANCELLED
+        registration.offer_expires_at = None
         await session.flush()
         await outbox.reminders_drop(session, event_id=event.id, user_id=user_id)
         if previous != RegistrationStatus.ENTERED:  # an entry came and goes without e-mail: the page says it
             await outbox.notify(session, kind="registration.left", recipient_ids=[user_id], event_id=event.id)
-        promoted = await waitlist_promote_locked(session, event) if previous == RegistrationStatus.CONFIRMED else ()
+        promoted = await waitlist_promote_locked(session, event, now=now) if previous in SEAT_HOLDERS else ()
         await broadcast.seats_changed(session, event_id=event.id)
     return LeaveOutcome(previous_status=previous, promoted_user_ids=promoted)
 
 
-async def waitlist_promote_locked(session: AsyncSession, event: Event) -> tuple[int, ...]:
-    """Fill free seats from the waitlist in arrival order. The caller holds the event's lock."""
-    if not visibility.goes_ahead(event.status):
+_OFFERS_DUE = (select(Registration.id, Registration.user_id)
+               .where(Registration.event_id == bindparam("event_id"), Registration.status == RegistrationStatus.OFFERED,
+                      Registration.offer_expires_at <= bindparam("now", type_=Registration.offer_expires_at.type)))
+
+
+async def offers_expire_locked(session: AsyncSession, event: Event, *, now: datetime) -> tuple[int, ...]:
+    """The event's offers whose deadline has passed expire (each student told), freeing their seats; the
+    students whose offer expired. The caller holds the event's lock and fills the seats next."""
+    due = (await session.execute(_OFFERS_DUE, {"event_id": event.id, "now": now})).all()
+    if not due:
         return ()
+    await session.execute(update(Registration).where(Registration.id.in_([row.id for row in due]))
+                          .values(status=RegistrationStatus.EXPIRED, updated_at=now))
+    expired = tuple(row.user_id for row in due)
+    await outbox.notify(session, kind="registration.offer_expired", recipient_ids=list(expired), event_id=event.id)
+    return expired
+
+
+async def waitlist_promote_locked(session: AsyncSession, event: Event, *, now: datetime | None = None
+                                  ) -> tuple[int, ...]:
+    """Pass on the offers that expired, then fill free seats from the waitlist in arrival order: each
+    promotion confirms at once, or is an offer when the event makes them (``rules.offers``). The students
+    promoted or offered a seat. The caller holds the event's lock."""
+    if not visibility.goes_ahead(event.status):  # a cancelled event's offers stay as they are: nothing to pass on
+        return ()
+    now = now or utcnow()
+    expired = await offers_expire_locked(session, event, now=now)
     # No capacity: no seat to count, everyone in line gets in.
     free = None if event.capacity is None else (await seat_state(session, event=event)).seats_left
     if free == 0:
+        if expired:
+            await broadcast.seats_changed(session, event_id=event.id)
         return ()
     statement = (
         select(Registration.id, Registration.user_id)
@@ -432,12 +469,18 @@ async def waitlist_promote_locked(session: AsyncSession, event: Event) -> tuple[
     chosen = (await session.execute(statement)).all()
     promoted = tuple(row.user_id for row in chosen)
     if chosen:
+        expires_at = offers.offer_expires_at(event, now)
         await session.execute(
             update(Registration)
             .where(Registration.id.in_([row.id for row in chosen]))
-            .values(status=RegistrationStatus.CONFIRMED, updated_at=utcnow())
+            .values(status=RegistrationStatus.CONFIRMED if expires_at is None else RegistrationStatus.OFFERED,
+                    offer_expires_at=expires_at, updated_at=now)
         )
-        await outbox.promotion_messages(session, event=event, user_ids=promoted)
+        if expires_at is None:
+            await outbox.promotion_messages(session, event=event, user_ids=promoted)
+        else:
+            await outbox.offer_messages(session, event=event, user_ids=promoted, expires_at=expires_at)
+    if chosen or expired:
         await broadcast.seats_changed(session, event_id=event.id)
     return promoted
 
@@ -446,7 +489,7 @@ async def waitlist_promote(session: AsyncSession, *, event_id: int) -> tuple[int
     """Re-check an event's seats and promote from the waitlist in order (safe to run at any time; the
     operator's ``manage.py promotewaitlist``)."""
     async with session.begin():
-        event = await _event_locked(session, event_id)
+        event = await event_locked(session, event_id)
         promoted = await waitlist_promote_locked(session, event)
         if promoted:
             await audit_log(session, actor_id=None, action="registration.promoted", object_type="event",

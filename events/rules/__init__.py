@@ -4,11 +4,14 @@ a second one; the other tests under tests/rules/ check that each consumer follow
 
 Rule → where it is decided:
 
-- Seats: confirmed and waitlisted counts, "N seats left", "full", "has a seat left", "the capacity cannot go
-  below the confirmed count", a waitlist position → ``seats`` (``count_of``, ``CONFIRMED_COUNT``,
+- Seats: which registrations hold a seat (confirmed, and offered until the offer is answered), taken and
+  waitlisted counts, "N seats left", "full", "has a seat left", "the capacity cannot go below the seats taken",
+  a waitlist position → ``seats`` (``SEAT_HOLDERS``, ``count_of``, ``TAKEN_COUNT``,
   ``WAITLISTED_COUNT``, ``has_seat_left``, ``waitlist_position_of`` in SQL; ``SeatState`` in Python, which the
   live counter's news carries too).
-- May register now, may still leave, when registration closes → ``window``.
+- May register now, may still leave, when registration closes, a lottery's window and when its draw is due
+  → ``window``; the order a lottery's seed draws → ``lottery``.
+- Whether a promotion is an offer, and when an offer expires → ``offers``.
 - Published (approved or cancelled: shown to everyone) and goes ahead (approved: takes registrations,
   promotions, reminders, offers seats) → ``visibility`` (Python and SQL).
 - Which status may go where, and the audit action of each transition → ``lifecycle`` (``TRANSITIONS``,

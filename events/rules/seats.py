@@ -1,4 +1,7 @@
-"""Seats: the one owner of "how many confirmed, how many waiting, who is where in line".
+"""Seats: the one owner of "how many taken, how many waiting, who is where in line".
+
+A seat is taken by a confirmed registration or by an offer the student has not answered yet (``SEAT_HOLDERS``):
+an offered seat is held for its student until the offer expires, so nobody else may take it meanwhile.
 
 The SQL expressions here are used by every query that shows or decides seats (lists, event page, My events,
 feeds, staff pages, the live counter, the services under the event's lock), and ``SeatState`` by everything
@@ -22,14 +25,17 @@ from events.models import (
     RegistrationStatus,
 )
 
+# The statuses that hold a seat: confirmed, and offered until the offer is accepted or expires.
+SEAT_HOLDERS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
 
-async def confirmed_count(session: AsyncSession, *, event_id: int) -> int:
-    return (await session.execute(select(count_of(RegistrationStatus.CONFIRMED, event_id=event_id)))).scalar_one()
+
+async def taken_count(session: AsyncSession, *, event_id: int) -> int:
+    return (await session.execute(select(count_of(SEAT_HOLDERS, event_id=event_id)))).scalar_one()
 
 
 async def seat_state(session: AsyncSession, *, event: Event) -> SeatState:
     """The seats of ``event`` as this transaction sees them (under the event's lock in a service)."""
-    row = (await session.execute(select(count_of(RegistrationStatus.CONFIRMED, event_id=event.id),
+    row = (await session.execute(select(count_of(SEAT_HOLDERS, event_id=event.id),
                                         count_of(RegistrationStatus.WAITLISTED, event_id=event.id)))).one()
     return SeatState(event.capacity, row[0], row[1])
 
@@ -49,7 +55,7 @@ class SeatState:
     """Seats of one event: the one place that says how many are left and whether it is full."""
 
     capacity: int | None
-    confirmed: int
+    taken: int  # confirmed, or offered and not answered yet
     waitlisted: int = 0
 
     @property
@@ -58,16 +64,16 @@ class SeatState:
 
     @property
     def seats_left(self) -> int | None:
-        return None if self.capacity is None else max(self.capacity - self.confirmed, 0)
+        return None if self.capacity is None else max(self.capacity - self.taken, 0)
 
     @property
     def is_full(self) -> bool:
-        return self.capacity is not None and self.confirmed >= self.capacity
+        return self.capacity is not None and self.taken >= self.capacity
 
     @property
     def overbooked(self) -> bool:
-        """More confirmed than seats: a capacity may never be set below the confirmed count."""
-        return self.capacity is not None and self.confirmed > self.capacity
+        """More seats taken than there are: a capacity may never be set below the seats taken."""
+        return self.capacity is not None and self.taken > self.capacity
 
     @property
     def next_waitlist_position(self) -> int:
@@ -75,26 +81,28 @@ class SeatState:
         return self.waitlisted + 1
 
 
-def count_of(status: RegistrationStatus, *, event_id: Any = Event.id) -> ScalarSelect[int]:
-    """Count of an event's registrations in ``status`` (seats are counted, never stored): correlated with the
-    enclosing query's events by default, or of ``event_id`` (a value or a bound parameter)."""
+def count_of(status: RegistrationStatus | tuple[RegistrationStatus, ...], *,
+             event_id: Any = Event.id) -> ScalarSelect[int]:
+    """Count of an event's registrations in ``status`` (or any of several; seats are counted, never stored):
+    correlated with the enclosing query's events by default, or of ``event_id`` (a value or a bound parameter)."""
+    in_status = Registration.status.in_(status) if isinstance(status, tuple) else Registration.status == status
     return (
         select(func.count(Registration.id))
-        .where(Registration.event_id == event_id, Registration.status == status)
+        .where(Registration.event_id == event_id, in_status)
         .correlate(Event)
         .scalar_subquery()
     )
 
 
-CONFIRMED_COUNT = count_of(RegistrationStatus.CONFIRMED).label("confirmed")
+TAKEN_COUNT = count_of(SEAT_HOLDERS).label("taken")
 
 
 WAITLISTED_COUNT = count_of(RegistrationStatus.WAITLISTED).label("waitlisted")
 
 
 def has_seat_left() -> ColumnElement[bool]:
-    """SQL: the event in the enclosing query has a free seat (no capacity, or fewer confirmed than seats)."""
-    return or_(Event.capacity.is_(None), count_of(RegistrationStatus.CONFIRMED) < Event.capacity)
+    """SQL: the event in the enclosing query has a free seat (no capacity, or fewer taken than seats)."""
+    return or_(Event.capacity.is_(None), count_of(SEAT_HOLDERS) < Event.capacity)
 
 
 def waitlist_position_of(

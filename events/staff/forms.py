@@ -55,6 +55,11 @@ class EventForm(forms.Form):
         help_text=_("Empty: first come, first served. A number: every student who asks in that many minutes after "
                     "registration opens gets an entry, and the seats are drawn at random when they end (the rest "
                     "join the waitlist in drawn order). Needs an opening time."))
+    offer_hours = forms.IntegerField(
+        label=_("Waitlist offers (hours to accept)"), min_value=1, max_value=14 * 24, required=False,
+        help_text=_("Empty: a seat that frees up goes to the first in line at once. A number: it is offered to them, "
+                    "and passes to the next in line unless they accept it within that many hours (less close to "
+                    "the event: at most half the time left before it starts)."))
     description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 8}),
                                   max_length=20_000, required=False, validators=[plain_text(multiline=True)])
 

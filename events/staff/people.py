@@ -66,10 +66,11 @@ async def attendee_remove(
             raise Forbidden
         registration = (await session.execute(select(Registration).where(
             Registration.id == registration_id, Registration.event_id == event.id))).scalar_one_or_none()
-        if registration is None or registration.status == RegistrationStatus.CANCELLED:
+        if registration is None or registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.EXPIRED):
             raise NotFound
         before = registration.status
         registration.status = RegistrationStatus.CANCELLED
+        registration.offer_expires_at = None
         await session.flush()
         await outbox.reminders_drop(session, event_id=event.id, user_id=registration.user_id)
         if before != RegistrationStatus.ENTERED:  # an entry in a draw is told nothing by e-mail, either way

@@ -25,7 +25,7 @@ from events.models import (
 from events.rules.accounts import verified
 from events.rules.emails import normalize_email
 from events.rules.permissions import Actor
-from events.rules.seats import CONFIRMED_COUNT, WAITLISTED_COUNT, SeatState, count_of, waitlist_position_of
+from events.rules.seats import TAKEN_COUNT, WAITLISTED_COUNT, SeatState, count_of, waitlist_position_of
 from hyperion import db
 
 PER_PAGE = 25
@@ -60,13 +60,13 @@ class StaffEventRow:
 _STAFF_EVENT_COLUMNS = (
     Event.id, Event.slug, Event.title, Event.association_id, Association.name.label("association_name"),
     Event.starts_at, Event.status, Event.submitted_at, Event.capacity,
-    CONFIRMED_COUNT, WAITLISTED_COUNT,
+    TAKEN_COUNT, WAITLISTED_COUNT,
 )
 
 
 def _staff_row(row) -> StaffEventRow:
     return StaffEventRow(row.id, row.slug, row.title, row.association_id, row.association_name, row.starts_at,
-                         row.status, row.submitted_at, SeatState(row.capacity, row.confirmed, row.waitlisted))
+                         row.status, row.submitted_at, SeatState(row.capacity, row.taken, row.waitlisted))
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +114,12 @@ class AdminEvent:
 async def admin_event(session: AsyncSession, *, event_id: int) -> AdminEvent | None:
     """The event as an ORM entity (so a session, not a bare connection), its association's name, its seats."""
     row = (await session.execute(
-        select(Event, Association.name, CONFIRMED_COUNT, WAITLISTED_COUNT, count_of(RegistrationStatus.ENTERED))
+        select(Event, Association.name, TAKEN_COUNT, WAITLISTED_COUNT, count_of(RegistrationStatus.ENTERED))
         .join(Association, Association.id == Event.association_id).where(Event.id == event_id))).first()
     if row is None:
         return None
-    event, association_name, confirmed, waitlisted, entries = row
-    return AdminEvent(event, association_name, SeatState(event.capacity, confirmed, waitlisted), entries)
+    event, association_name, taken, waitlisted, entries = row
+    return AdminEvent(event, association_name, SeatState(event.capacity, taken, waitlisted), entries)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +134,7 @@ class AttendeeRow:
     checked_in_at: datetime | None
     waitlist_position: int | None
     is_staff: bool = False  # shown as a badge beside the name (a name alone can read "staff")
+    offer_expires_at: datetime | None = None  # a seat offered: its deadline (passed, for an expired offer)
 
 
 # Staff status as the rest of the site grants it: only with a confirmed address (events.rules.accounts).
@@ -141,11 +142,13 @@ _CONFIRMED_STAFF = User.is_staff.is_(True) & verified()
 
 
 async def attendees(session: db.Reader, *, event_id: int, query: str = "") -> list[AttendeeRow]:
-    """Confirmed first (by name), then the waitlist in order."""
+    """Confirmed first (by name), then the seats offered and not answered yet (soonest deadline first), the
+    waitlist in order, and the offers that expired (latest first)."""
     statement = (
         select(Registration.id, Registration.user_id, User.display_name, User.email, User.promo,
                Registration.status, Registration.queued_at, Registration.checked_in_at,
-               waitlist_position_of(Registration).label("position"), _CONFIRMED_STAFF.label("is_staff"))
+               waitlist_position_of(Registration).label("position"), _CONFIRMED_STAFF.label("is_staff"),
+               Registration.offer_expires_at)
         .join(User, User.id == Registration.user_id)
         .where(Registration.event_id == event_id, Registration.status != RegistrationStatus.CANCELLED)
         .order_by(Registration.status, Registration.queued_at, Registration.id)
@@ -156,14 +159,18 @@ async def attendees(session: db.Reader, *, event_id: int, query: str = "") -> li
     rows = [
         AttendeeRow(row.id, row.user_id, row.display_name, row.email, row.promo, row.status, row.queued_at,
                     row.checked_in_at, row.position if row.status == RegistrationStatus.WAITLISTED else None,
-                    bool(row.is_staff))
+                    bool(row.is_staff), row.offer_expires_at)
         for row in await session.execute(statement)
     ]
     confirmed = sorted((r for r in rows if r.status == RegistrationStatus.CONFIRMED),
                        key=lambda r: r.display_name.casefold())
+    offered = sorted((r for r in rows if r.status == RegistrationStatus.OFFERED),
+                     key=lambda r: r.offer_expires_at or r.queued_at)
     waitlist = sorted((r for r in rows if r.status == RegistrationStatus.WAITLISTED),
                       key=lambda r: r.waitlist_position or 0)
-    return confirmed + waitlist
+    expired = sorted((r for r in rows if r.status == RegistrationStatus.EXPIRED),
+                     key=lambda r: r.offer_expires_at or r.queued_at, reverse=True)
+    return confirmed + offered + waitlist + expired
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,11 +155,11 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
         changes = diff(before, {**before, **new_values})
         if not changes:
             return EventUpdate(changed={})
-        confirmed = await seats.confirmed_count(session, event_id=event.id)
-        if seats.SeatState(new_values.get("capacity", event.capacity), confirmed).overbooked:
+        taken = await seats.taken_count(session, event_id=event.id)
+        if seats.SeatState(new_values.get("capacity", event.capacity), taken).overbooked:
             raise CapacityBelowConfirmed(
-                _("%(count)d students are confirmed: the capacity cannot go below %(count)d. Remove attendees "
-                  "first if you must.") % {"count": confirmed})
+                _("%(count)d seats are taken (confirmed, or offered and not answered yet): the capacity cannot "
+                  "go below %(count)d. Remove attendees first if you must.") % {"count": taken})
         for name, value in new_values.items():
             setattr(event, name, value)
         event.updated_at = utcnow()

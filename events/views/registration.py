@@ -13,7 +13,7 @@ from events import errors
 from events.catalog import presenters
 from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
-from events.registration import lottery, memory
+from events.registration import lottery, memory, offers
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
@@ -109,10 +109,27 @@ async def leave(request, slug: str):
         return redirect("event_detail", slug=slug)
     if outcome.previous_status == RegistrationStatus.WAITLISTED:
         messages.success(request, _("You have left the waitlist."))
+    elif outcome.previous_status == RegistrationStatus.OFFERED:
+        messages.success(request, _("You declined the seat: it goes to the next in line."))
     elif outcome.previous_status == RegistrationStatus.ENTERED:
         messages.success(request, _("Your entry is withdrawn: you are not in the draw any more."))
     else:
         messages.success(request, _("You have left this event; your seat has been freed."))
+    return redirect("event_detail", slug=slug)
+
+
+@require_POST
+@login_required
+@verified_required
+async def accept_offer(request, slug: str):
+    """The student takes the seat offered to them (from the page the offer's e-mail links to)."""
+    event = await _published_event(slug, request.user.id)
+    try:
+        await run_service(offers.offer_accept, event_id=event.id, user_id=request.user.id)
+    except errors.DomainError as error:
+        messages.error(request, error.message)
+        return redirect("event_detail", slug=slug)
+    messages.success(request, _("You accepted the seat: your place is confirmed."))
     return redirect("event_detail", slug=slug)
 
 

@@ -41,7 +41,9 @@ async def attendees(request, event_id: int):
     return render(request, "staff/attendees.html", {
         "found": page.found, "query": query, "form": form, "can_change": can_change,
         "confirmed": [row for row in page.attendees if row.status == RegistrationStatus.CONFIRMED],
+        "offered": [row for row in page.attendees if row.status == RegistrationStatus.OFFERED],
         "waitlist": [row for row in page.attendees if row.status == RegistrationStatus.WAITLISTED],
+        "expired": [row for row in page.attendees if row.status == RegistrationStatus.EXPIRED],
     }, status=form_status(form))
 
 

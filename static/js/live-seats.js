@@ -8,12 +8,17 @@
   var element = document.querySelector("[data-live-seats]");
   if (!element || !window.EventSource) { return; }
   var source = new EventSource(element.dataset.liveSeats);
+  var waitlisted = null;  // the line's length in the last news
   source.addEventListener("seats", function (message) {
     var news = JSON.parse(message.data);
     var changed = typeof news.text === "string" && news.text !== element.textContent;
+    var lineShorter = waitlisted !== null && typeof news.waitlisted === "number" && news.waitlisted < waitlisted;
+    if (typeof news.waitlisted === "number") { waitlisted = news.waitlisted; }
     if (typeof news.text === "string") { element.textContent = news.text; }
     element.classList.toggle("is-full", news.full);
     element.dataset.full = news.full ? "true" : "false";
-    if (changed) { document.dispatchEvent(new CustomEvent("seats-changed")); }
+    if (changed || lineShorter) {
+      document.dispatchEvent(new CustomEvent("seats-changed", {detail: {lineShorter: lineShorter}}));
+    }
   });
 })();

@@ -3,8 +3,10 @@
 // - a button that waits for the opening (a form with data-opens-at) counts down on the server's clock (the
 //   page carries the server's time in data-server-now: a visitor's clock may be off) and enables itself at
 //   the moment, so nobody has to reload;
-// - the student's own box marked data-refresh (an entry in a lottery's draw) is fetched again when the seats
-//   change (live-seats.js announces it: the draw), so the result shows without a reload.
+// - the student's own box marked data-refresh is fetched again when the seats change (live-seats.js announces
+//   it), so the result shows without a reload: "true" (an entry in a lottery's draw) on any change, "line" (a
+//   place in the waitlist) only when the line got shorter (a promotion, maybe this student's: a rush's every
+//   registration must not make every waiting page fetch itself).
 (function () {
   "use strict";
 
@@ -27,9 +29,11 @@
     tick();
   }
 
-  document.addEventListener("seats-changed", function () {
+  document.addEventListener("seats-changed", function (changed) {
     var mine = document.getElementById("my-state");
-    if (!mine || mine.dataset.refresh !== "true") { return; }
+    if (!mine) { return; }
+    var refresh = mine.dataset.refresh;
+    if (refresh !== "true" && !(refresh === "line" && changed.detail && changed.detail.lineShorter)) { return; }
     fetch(window.location.href, {credentials: "same-origin"})
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {

@@ -60,11 +60,11 @@ async def test_stream_sends_the_count_then_each_change_until_full(async_client):
     assert response["Content-Type"].startswith("text/event-stream")
     stream = _Stream(response)
     first = await stream.next_value()
-    assert first == {"event_id": event_id, "capacity": 2, "confirmed": 0, "waitlisted": 0, "cancelled": False,
+    assert first == {"event_id": event_id, "capacity": 2, "taken": 0, "waitlisted": 0, "cancelled": False,
                      "seats_left": 2, "full": False, "text": "2 places restantes sur 2"}
     students = [await factories.user(email=f"s{n}@etu.test") for n in range(3)]
     await _register(event_id, students[0])
-    assert (await stream.until(lambda news: news["confirmed"] == 1))["seats_left"] == 1
+    assert (await stream.until(lambda news: news["taken"] == 1))["seats_left"] == 1
     await _register(event_id, students[1])
     await _register(event_id, students[2])
     last = await stream.until(lambda news: news["waitlisted"] == 1)
@@ -86,7 +86,7 @@ async def test_a_burst_of_registrations_reaches_an_open_page_as_a_few_values_the
     burst = time.monotonic() - started
     await stream.until(lambda news: news["waitlisted"] == 7)
     values = stream.values[1:]
-    assert values[-1] == {"event_id": event_id, "capacity": 5, "confirmed": 5, "waitlisted": 7, "cancelled": False,
+    assert values[-1] == {"event_id": event_id, "capacity": 5, "taken": 5, "waitlisted": 7, "cancelled": False,
                           "seats_left": 0, "full": True,
                           "text": "Complet (5 places), liste d'attente ouverte · 7 en liste d'attente"}
     # One value at once, "full" at once, then at most one per second of the burst, plus the trailing one.
@@ -102,7 +102,7 @@ async def test_the_event_filling_up_reaches_open_pages_at_once_whatever_the_paci
     students = [await factories.user(email=f"s{n}@etu.test") for n in range(3)]
     response = await async_client.get("/events/gala/seats/")
     stream = _Stream(response)
-    assert (await stream.next_value(5))["confirmed"] == 0
+    assert (await stream.next_value(5))["taken"] == 0
     await _register(event_id, students[0])
     assert (await stream.next_value(5))["seats_left"] == 1  # after a quiet spell: at once
     await _register(event_id, students[1])
@@ -144,8 +144,8 @@ async def test_the_counter_speaks_the_language_of_its_page_with_its_plural_forms
     assert (await in_english.next_value())["text"] == "2 seats left of 2"
     students = [await factories.user(email=f"s{n}@etu.test") for n in range(3)]
     await _register(event_id, students[0])
-    assert (await in_french.until(lambda news: news["confirmed"] == 1))["text"] == "1 place restante sur 2"
-    assert (await in_english.until(lambda news: news["confirmed"] == 1))["text"] == "1 seat left of 2"
+    assert (await in_french.until(lambda news: news["taken"] == 1))["text"] == "1 place restante sur 2"
+    assert (await in_english.until(lambda news: news["taken"] == 1))["text"] == "1 seat left of 2"
     for student in students[1:]:
         await _register(event_id, student)
     assert (await in_french.until(lambda news: news["waitlisted"] == 1))["text"] == (
@@ -168,7 +168,7 @@ def test_the_counter_script_holds_no_text_of_its_own():
     literals = set(re.findall(r'"([^"]*)"|\'([^\']*)\'', code))
     assert {first or second for first, second in literals} <= {"use strict", "[data-live-seats]", "seats",
                                                                  "is-full", "true", "false", "string",
-                                                                 "seats-changed"}
+                                                                 "seats-changed", "number"}
     assert "textContent = news.text" in code
 
 

@@ -16,8 +16,9 @@ from django.test import override_settings
 from sqlalchemy import func, select, update
 
 from events.accounts import services as account_services
-from events.models import EventStatus, OutboxMessage, OutboxStatus, RegistrationStatus, Role, utcnow
+from events.models import EventStatus, OutboxMessage, OutboxStatus, Registration, RegistrationStatus, Role, utcnow
 from events.notifications import mailer
+from events.registration import offers
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
@@ -125,6 +126,32 @@ async def test_waitlist_then_promotion_then_leaving_each_tell_the_student(smtp, 
     kinds = Counter(kind for kind, _user, _status in await outbox_rows(session))
     assert kinds == {"registration.confirmed": 1, "registration.waitlisted": 1, "registration.left": 1,
                      "registration.promoted": 1, "event.reminder": 2}
+
+
+async def test_an_offer_tells_until_when_and_its_expiry_tells_both_students(smtp, session):
+    event_id = await factories.event(association_id=await factories.association(), slug="gala", title="Gala",
+                                     capacity=1, offer_hours=24)
+    holder, first, second = [await factories.user(email=f"{name}@etu.test", display_name=name.title())
+                             for name in ("holder", "first", "second")]
+    for user_id in (holder, first, second):
+        await register(event_id, user_id)
+    await leave(event_id, holder)
+    await send()
+    offered = smtp.inbox.to("first@etu.test")[-1]
+    assert offered["Subject"] == "Une place vous est proposée : Gala" and ics_of(offered) is None
+    assert "avant le" in text_of(offered) and "http://127.0.0.1:8000/events/gala/" in text_of(offered)
+    async with db.write_session() as write, write.begin():  # the deadline passes
+        await write.execute(update(Registration).where(Registration.user_id == first)
+                            .values(offer_expires_at=utcnow() - timedelta(seconds=1)))
+    await offers.expire_due()
+    await send()
+    assert smtp.inbox.to("first@etu.test")[-1]["Subject"] == "Proposition expirée : Gala"
+    assert smtp.inbox.to("second@etu.test")[-1]["Subject"] == "Une place vous est proposée : Gala"
+    async with db.write_session() as write:
+        await offers.offer_accept(write, event_id=event_id, user_id=second)
+    await send()
+    accepted = smtp.inbox.to("second@etu.test")[-1]
+    assert accepted["Subject"] == "Place acceptée : Gala" and ics_of(accepted)["METHOD"] == "REQUEST"
 
 
 async def test_a_refused_or_rolled_back_change_sends_nothing(smtp, session):

@@ -1,7 +1,8 @@
 """Concurrency invariants as property tests: Hypothesis draws plans of ~50 operations (register, leave,
-staff add, capacity change, cancel, a lottery's draw) with small random delays, and runs each plan concurrently
-through the real services on PostgreSQL (one event of two opens by lottery); after every plan, every
-invariant of faults/invariants.py must hold.
+staff add, capacity change, cancel, a lottery's draw, accepting a seat offered, offers expiring) with small
+random delays, and runs each plan concurrently through the real services on PostgreSQL (one event of two
+opens by lottery, the other makes its promotions offers); after every plan, every invariant of
+faults/invariants.py must hold.
 
 The checker itself is tested first: each invariant catches a violation planted in the data, and the
 control run (the event lock switched off, a pause between the seat check and the write) does oversell
@@ -26,6 +27,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from events import errors
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User, utcnow
+from events.registration import offers
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
@@ -56,8 +58,9 @@ async def _reset_and_seed(engine, capacities: list[int | None]) -> Scene:
         for number, capacity in enumerate(capacities):
             starts_at = now + timedelta(days=10, hours=number)
             # The last event opens by lottery, its window open: its registrations are entries until a draw.
+            # The others make their promotions offers, to accept within a day.
             lottery = {"registration_opens_at": now - timedelta(minutes=1), "lottery_minutes": 60} \
-                if number == len(capacities) - 1 else {}
+                if number == len(capacities) - 1 else {"offer_hours": 24}
             event_ids.append((await connection.execute(insert(Event).returning(Event.id), {
                 "slug": f"prop-{number}", "title": f"Prop {number}", "association_id": association_id,
                 "category": "party", "starts_at": starts_at, "ends_at": starts_at + timedelta(hours=2),
@@ -101,6 +104,15 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
                 if await registration_services.lottery_draw(session, event_id=event_id, actor_id=scene.staff.id,
                                                             early=True) is None:
                     return "none"
+            elif kind == "accept":
+                await offers.offer_accept(session, event_id=event_id, user_id=user_id)
+            elif kind == "expire":  # time passes every offer's deadline, and the sweeper comes by
+                async with session.begin():
+                    locked = await registration_services.event_locked(session, event_id)
+                    await session.execute(update(Registration).where(
+                        Registration.event_id == event_id, Registration.status == RegistrationStatus.OFFERED)
+                        .values(offer_expires_at=utcnow() - timedelta(seconds=1)))
+                    await registration_services.waitlist_promote_locked(session, locked)
             elif kind == "cancel":
                 await staff_services.event_transition(session, actor=scene.staff, event_id=event_id,
                                                       action="cancel", reason="property test")
@@ -111,7 +123,8 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
 
 capacities = st.one_of(st.none(), st.integers(min_value=0, max_value=5))
 operation = st.tuples(
-    st.sampled_from(["register"] * 5 + ["leave"] * 3 + ["add"] * 2 + ["remove", "capacity", "capacity", "draw"]),
+    st.sampled_from(["register"] * 5 + ["leave"] * 3 + ["add"] * 2
+                    + ["remove", "capacity", "capacity", "draw", "accept", "accept", "expire"]),
     st.integers(min_value=0, max_value=STUDENTS - 1),
     st.integers(min_value=0, max_value=EVENTS - 1),
     capacities,
@@ -193,6 +206,7 @@ PLANTED = {
     "audit_added": _sql("UPDATE audit_log SET object_id = 999 WHERE action = 'registration.added'"),
     "entries": _sql("UPDATE registrations SET status = 'entered' WHERE id = :waitlisted"),  # a first-come event
     "lottery_draws": _sql("UPDATE events SET lottery_drawn_at = starts_at, lottery_seed = 7 WHERE id = :other"),
+    "offers": _sql("UPDATE registrations SET offer_expires_at = queued_at WHERE id = :waitlisted"),
 }
 
 

@@ -358,7 +358,7 @@ async def test_a_page_rendered_after_waiting_in_the_queue_is_stored_despite_chan
                                                             user_id=await factories.user())
         # On PostgreSQL the process hears of the change twice: at its commit, and again when the NOTIFY comes
         # back. The page is rendered after both, as a page rendered in between is rightly marked out of date.
-        while (await asyncio.wait_for(news.get(), timeout=30)).confirmed != 1:
+        while (await asyncio.wait_for(news.get(), timeout=30)).taken != 1:
             pass
     finally:
         broadcast.broadcaster.unsubscribe(event_id, news)

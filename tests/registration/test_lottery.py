@@ -57,7 +57,7 @@ async def test_an_ask_in_the_window_is_an_entry_that_takes_no_seat_and_a_second_
     assert {user: state for user, (state, _when) in (await states(event_id)).items()} == {alice: ENTERED, bob: ENTERED}
     async with db.read_connection() as connection:  # the one seat is still free: entries are not seats
         detail = await catalog_queries.event_detail(connection, slug="gala", viewer_id=alice)
-    assert (detail.seats.confirmed, detail.seats.waitlisted, detail.mine.status) == (0, 0, ENTERED)
+    assert (detail.seats.taken, detail.seats.waitlisted, detail.mine.status) == (0, 0, ENTERED)
 
 
 async def test_an_ask_before_the_opening_is_refused_with_the_opening_time():

@@ -48,7 +48,7 @@ async def test_attendees_page_lists_confirmed_and_the_waitlist_with_positions_an
         await factories.registration(event_id=event_id, user_id=user_id)
     page = await (await client_for(people.editor)).get(url("staff_attendees", event_id))
     assert page.status_code == 200
-    assert "2 / 2 confirmed · 2 on the waitlist" in page.text
+    assert "2 / 2 seats taken · 2 on the waitlist" in page.text
     assert page.text.index("Alice Martin") < page.text.index("Bob Durand")
     assert re.search(r"<td[^>]*>1</td><td>Dana Roux</td>.*<td[^>]*>2</td><td>Carl Petit</td>", page.text, re.S)
     assert "Add a student" not in page.text and "/remove/" not in page.text  # editors only look

@@ -473,8 +473,8 @@ async def test_capacity_below_the_confirmed_count_is_refused_with_a_clear_messag
     response = await manager.post(url("staff_event_edit", event_id), {
         "starts_at": typed(before.starts_at), "ends_at": typed(before.ends_at), "location": "", "capacity": "2"})
     assert response.status_code == 400
-    assert ("3 students are confirmed: the capacity cannot go below 3. Remove attendees first if you must."
-            in response.text)
+    assert ("3 seats are taken (confirmed, or offered and not answered yet): the capacity cannot go below 3. "
+            "Remove attendees first if you must." in response.text)
     assert await event_row(session, event_id) == before and await audit_all(session) == []
     # Exactly the confirmed count is fine.
     fine = await manager.post(url("staff_event_edit", event_id), {

@@ -17,8 +17,9 @@ class Command(AsyncCommand):
     # `manage.py check` is where they belong.
     requires_system_checks: list[str] = []
     help = (
-        "Fill the free seats of an event from its waitlist, first in line first, and print how many were "
-        "promoted. Without EVENT_SLUG: every approved event not yet over that has a waitlist. Idempotent: "
+        "Fill the free seats of an event from its waitlist, first in line first (passing on the offers not "
+        "accepted in time, for an event whose promotions are offers), and print how many were promoted. "
+        "Without EVENT_SLUG: every approved event not yet over that has a waitlist or offers. Idempotent: "
         "a second run promotes nobody unless seats were freed in between."
     )
 

@@ -1,0 +1,112 @@
+"""Waitlist offers: a promotion the student accepts in time, or that passes to the next in line.
+
+For an event whose promotions are offers (``Event.offer_hours``; the rule is ``events.rules.offers``), a seat
+that frees up is offered to the first in line (``services.waitlist_promote_locked``) and held for them until
+the offer expires. They accept it on the event's page (``offer_accept``: confirmed, reminded the day before)
+or decline it (leaving, which is always allowed for an offer). An offer not accepted in time expires and its
+seat is offered to the next in line, both students told by e-mail: whoever next holds the event's lock for
+its seats does it (a student leaving, staff, ``manage.py promotewaitlist``), and each web process's sweeper
+(``Sweeper``, a lifespan hook) wakes at the next deadline to do it for events nobody touches.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from django.conf import settings
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from events import errors, outbox
+from events.live import broadcast
+from events.models import Event, Registration, RegistrationStatus, utcnow
+from events.registration import services
+from events.rules import offers, visibility
+from hyperion import db, hooks
+
+logger = logging.getLogger("hyperion.offers")
+
+
+async def offer_accept(session: AsyncSession, *, event_id: int, user_id: int, now: datetime | None = None) -> None:
+    """The student takes the seat offered to them: confirmed. ``OfferExpired`` when its deadline has passed
+    (the offer then expires and its seat goes on, committed, before the error reaches the caller),
+    ``NoOfferPending`` when nothing is offered to them."""
+    now = now or utcnow()
+    expired = False
+    async with session.begin():
+        event = await services.event_locked(session, event_id)
+        registration = (await session.execute(
+            select(Registration).where(Registration.event_id == event_id, Registration.user_id == user_id)
+        )).scalar_one_or_none()
+        if registration is not None and registration.status == RegistrationStatus.EXPIRED:
+            raise services.OfferExpired
+        if registration is None or registration.status != RegistrationStatus.OFFERED:
+            raise services.NoOfferPending
+        if not visibility.goes_ahead(event.status):
+            raise services.RegistrationClosed
+        if offers.offer_is_open(registration.offer_expires_at, now):
+            registration.status = RegistrationStatus.CONFIRMED
+            registration.offer_expires_at = None
+            await session.flush()
+            await outbox.offer_accepted_messages(session, event=event, user_id=user_id)
+            await broadcast.seats_changed(session, event_id=event.id, user_id=user_id)
+        else:  # too late: it expires now, and its seat goes on (committed with this transaction)
+            await services.waitlist_promote_locked(session, event, now=now)
+            expired = True
+    if expired:
+        raise services.OfferExpired
+
+
+# The events with an offer past its deadline, and the next deadline of all (one statement each, for the
+# sweeper's round).
+_EVENTS_WITH_OFFERS_DUE = (
+    select(Registration.event_id).distinct()
+    .join(Event, Event.id == Registration.event_id)
+    .where(Registration.status == RegistrationStatus.OFFERED, visibility.going_ahead(),
+           Registration.offer_expires_at <= bindparam("now", type_=Registration.offer_expires_at.type)))
+_NEXT_DEADLINE = (select(func.min(Registration.offer_expires_at))
+                  .join(Event, Event.id == Registration.event_id)
+                  .where(Registration.status == RegistrationStatus.OFFERED, visibility.going_ahead()))
+
+
+async def expire_due(*, now: datetime | None = None) -> tuple[int, datetime | None]:
+    """Pass on every offer whose deadline has passed (each event in its own transaction, under its lock: one
+    handled meanwhile by another process is a no-op here); the number of events handled, and the next
+    deadline (None: no offer waits)."""
+    now = now or utcnow()
+    async with db.read_connection() as connection:
+        due = (await connection.execute(_EVENTS_WITH_OFFERS_DUE, {"now": now})).scalars().all()
+    for event_id in due:
+        async with db.write_session() as session:
+            try:
+                await services.waitlist_promote(session, event_id=event_id)
+            except errors.EventNotFound:  # deleted meanwhile
+                continue
+    async with db.read_connection() as connection:
+        next_deadline = (await connection.execute(_NEXT_DEADLINE)).scalar_one_or_none()
+    return len(due), next_deadline
+
+
+class Sweeper(hooks.DueTask):
+    """Each web process passes on expired offers at their deadline (a lifespan hook, settings.LIFESPAN_HOOKS,
+    on unless ``OFFER_SWEEPER_IN_WEB`` is off; it looks at least every ``OFFER_SWEEPER_INTERVAL`` seconds for
+    offers made meanwhile by another process). Several processes may sweep the same event: the event's
+    lock makes the second one find nothing due."""
+
+    name = "offer-sweeper"
+
+    def enabled(self) -> bool:
+        return settings.OFFER_SWEEPER_IN_WEB
+
+    def interval(self) -> float:
+        return settings.OFFER_SWEEPER_INTERVAL
+
+    async def do_due(self) -> datetime | None:
+        handled, next_deadline = await expire_due()
+        if handled:
+            logger.info("expired offers passed on in %d event(s)", handled)
+        return next_deadline
+
+
+sweeper = Sweeper()
