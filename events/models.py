@@ -195,6 +195,14 @@ class Event(Base):
     lottery_seed: Mapped[int | None] = mapped_column(BigInteger)
     lottery_drawn_at: Mapped[datetime | None]
     lottery_drawn_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Priority openings (events/rules/priority.py): registration opens earlier for the members of the
+    # organising association, for some promo years, for a list of addresses, each group at its own time; all
+    # merge into one pool at registration_opens_at. None: no such group.
+    members_open_at: Mapped[datetime | None]
+    promos_open_at: Mapped[datetime | None]
+    priority_promos: Mapped[list[int] | None] = mapped_column(JSON)
+    emails_open_at: Mapped[datetime | None]
+    priority_emails: Mapped[list[str] | None] = mapped_column(JSON)  # normalised addresses
     # Promotions from the waitlist are offers the student accepts within this many hours (less close to the
     # event: events/rules/offers.py); None: a promotion confirms at once.
     offer_hours: Mapped[int | None] = mapped_column(Integer)

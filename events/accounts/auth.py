@@ -14,7 +14,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.middleware.csrf import rotate_token
-from sqlalchemy import bindparam, case, delete, func, select
+from sqlalchemy import String, bindparam, case, cast, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.accounts.session_cache import session_cache
@@ -61,6 +61,10 @@ class CurrentUser:
     # The owner opened the link sent to the address. Until then: no registration, feed, role or staff area.
     is_verified: bool = True
     is_authenticated: bool = True
+    # What priority openings read (events/rules/priority.py): the promo given at sign-up, and the associations
+    # the student is a member of (any role).
+    promo: int | None = None
+    association_ids: frozenset[int] = frozenset()
 
     @property
     def can_manage(self) -> bool:
@@ -139,10 +143,14 @@ _QUEUE_COUNT = case(
     (_IS_STAFF, select(func.count(Event.id)).where(Event.status == EventStatus.SUBMITTED).scalar_subquery()),
     else_=0,
 )
+_MEMBER_OF = (  # "3,12": the associations the user is a member of (string_agg / group_concat)
+    select(func.aggregate_strings(cast(Membership.association_id, String), ","))
+    .where(Membership.user_id == User.id).correlate(User).scalar_subquery()
+)
 _USER_FOR_TOKEN = (
     select(User.id, User.email, User.display_name, _IS_STAFF.label("is_staff"), User.language,
            _RUNS_AN_ASSOCIATION.label("runs_an_association"), _QUEUE_COUNT.label("approval_queue_count"),
-           _VERIFIED.label("is_verified"), AuthSession.expires_at)
+           _VERIFIED.label("is_verified"), AuthSession.expires_at, User.promo, _MEMBER_OF.label("member_of"))
     .join(AuthSession, AuthSession.user_id == User.id)
     .where(AuthSession.token_hash == bindparam("token_hash"))
     .where(AuthSession.expires_at > bindparam("now"))
@@ -161,6 +169,8 @@ def _current_user(row, token: str) -> CurrentUser:
         runs_an_association=bool(row.runs_an_association),
         approval_queue_count=row.approval_queue_count or 0,
         is_verified=bool(row.is_verified),
+        promo=row.promo,
+        association_ids=frozenset(int(part) for part in (row.member_of or "").split(",") if part),
     )
 
 

@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from events.catalog.categories import category_label
 from events.catalog.queries import EventDetail, EventRow
 from events.localtime import local
-from events.rules import visibility, window
+from events.rules import priority, visibility, window
 from events.rules.seats import SeatState
 
 
@@ -181,15 +181,20 @@ class EventPage:
     is_over: bool
     changed_label: str  # for registered students: when the date, place or seats last changed
     offer_deadline_label: str = ""  # a seat offered to the viewer: until when they may accept it
+    priority_label: str = ""  # who registers before everyone else, and when ("" when nobody does)
+    my_priority_label: str = ""  # registration opens earlier for the viewer: when, and as a member of which group
 
 
-def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
+def event_page(detail: EventDetail, *, now: datetime, student: priority.Student | None = None) -> EventPage:
+    """The event page for ``student`` (None: a visitor, or a page that does not depend on who asks): the
+    registration window is theirs (a priority group may open it earlier for them)."""
     from events.models import EventStatus
 
+    opens_at = priority.opening_for(detail, student)
     closes = window.registration_closes_at(detail)
-    if window.registration_not_yet_open(detail, now):
+    if window.registration_not_yet_open(detail, now, opens_at):
         window_label = translation.gettext("Registration opens on %(when)s.") % {
-            "when": moment_label(detail.registration_opens_at)}
+            "when": moment_label(opens_at)}
     elif now < closes:
         window_label = translation.gettext("Registration closes on %(when)s.") % {"when": moment_label(closes)}
     else:
@@ -215,21 +220,53 @@ def event_page(detail: EventDetail, *, now: datetime) -> EventPage:
         category_label=category_label(detail.category),
         seats_counter_label=seats_counter_label(detail.seats, is_over=is_over),
         description_html=description_html(detail.description),
-        registration_open=window.registration_is_open(detail, now),
+        registration_open=window.registration_is_open(detail, now, opens_at),
         unregistration_open=window.unregistration_is_open(detail, now),
         registration_window_label=window_label,
         lottery_label=lottery_label,
         lottery_open=window.in_lottery_window(detail, now),
-        opens_soon_at=detail.registration_opens_at if detail.registration_opens_at is not None
-        and window.registration_not_yet_open(detail, now) and detail.registration_opens_at - now <= timedelta(days=1)
-        and visibility.goes_ahead(detail.status) else None,
+        opens_soon_at=opens_at if opens_at is not None and window.registration_not_yet_open(detail, now, opens_at)
+        and opens_at - now <= timedelta(days=1) and visibility.goes_ahead(detail.status) else None,
         is_cancelled=detail.status == EventStatus.CANCELLED,
         is_over=is_over,
         changed_label=moment_label(detail.changed_at)
         if detail.changed_at and detail.mine and detail.mine.status != "cancelled" else "",
         offer_deadline_label=moment_label(detail.mine.offer_expires_at)
         if detail.mine and detail.mine.status == "offered" else "",
+        priority_label=priority_label(detail, detail.association_name)
+        if window.registration_not_yet_open(detail, now) else "",
+        my_priority_label=translation.gettext(
+            "Priority opening: as %(group)s, you may register from %(when)s, before everyone else.") % {
+            "group": _group_label(detail, priority.groups_of(detail, student)[0][0]), "when": moment_label(opens_at)}
+        if opens_at != detail.registration_opens_at and window.registration_not_yet_open(detail, now) else "",
     )
+
+
+def _group_label(detail: EventDetail, group: str) -> str:
+    if group == priority.MEMBERS:
+        return translation.gettext("a member of %(association)s") % {"association": detail.association_name}
+    if group == priority.PROMO:
+        return translation.gettext("a student of a promo with priority")
+    return translation.gettext("a student on the organisers' list")
+
+
+def priority_label(detail: priority.Prioritised, association_name: str) -> str:
+    """Who registers before everyone else, told to everyone (a fair opening is a transparent one); "" when
+    nobody does."""
+    groups = []
+    if detail.members_open_at is not None:
+        groups.append(translation.gettext("members of %(association)s from %(when)s") % {
+            "association": association_name, "when": moment_label(detail.members_open_at)})
+    if detail.promos_open_at is not None and detail.priority_promos:
+        groups.append(translation.gettext("promos %(promos)s from %(when)s") % {
+            "promos": ", ".join(str(promo) for promo in detail.priority_promos),
+            "when": moment_label(detail.promos_open_at)})
+    if detail.emails_open_at is not None and detail.priority_emails:
+        groups.append(translation.gettext("students on the organisers' list from %(when)s") % {
+            "when": moment_label(detail.emails_open_at)})
+    if not groups or not priority.has_priority_openings(detail):
+        return ""
+    return translation.gettext("Priority openings: %(groups)s; then everyone.") % {"groups": "; ".join(groups)}
 
 
 def registration_status_label(status) -> str:

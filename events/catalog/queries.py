@@ -195,6 +195,11 @@ class EventDetail:
     unregistration_closes_at: datetime | None
     lottery_minutes: int | None
     lottery_drawn_at: datetime | None
+    members_open_at: datetime | None
+    promos_open_at: datetime | None
+    priority_promos: list[int] | None
+    emails_open_at: datetime | None
+    priority_emails: list[str] | None
     updated_at: datetime
     changed_at: datetime | None
     association_id: int
@@ -216,7 +221,8 @@ _EVENT_DETAIL = (
         Event.id, Event.slug, Event.title, Event.description, Event.category, Event.location,
         Event.starts_at, Event.ends_at, Event.all_day, Event.status, Event.decision_reason,
         Event.registration_opens_at, Event.registration_closes_at, Event.unregistration_closes_at,
-        Event.lottery_minutes, Event.lottery_drawn_at,
+        Event.lottery_minutes, Event.lottery_drawn_at, Event.members_open_at, Event.promos_open_at,
+        Event.priority_promos, Event.emails_open_at, Event.priority_emails,
         Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
         TAKEN_COUNT, WAITLISTED_COUNT,
@@ -245,7 +251,9 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
         status=row.status, decision_reason=row.decision_reason,
         registration_opens_at=row.registration_opens_at, registration_closes_at=row.registration_closes_at,
         unregistration_closes_at=row.unregistration_closes_at, lottery_minutes=row.lottery_minutes,
-        lottery_drawn_at=row.lottery_drawn_at, updated_at=row.updated_at,
+        lottery_drawn_at=row.lottery_drawn_at, members_open_at=row.members_open_at,
+        promos_open_at=row.promos_open_at, priority_promos=row.priority_promos, emails_open_at=row.emails_open_at,
+        priority_emails=row.priority_emails, updated_at=row.updated_at,
         changed_at=row.changed_at,
         association_id=row.association_id, association_name=row.association_name,
         association_slug=row.association_slug, seats=SeatState(row.capacity, row.taken, row.waitlisted),

@@ -73,6 +73,7 @@ LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Pet
               "Simon", "Laurent", "Lefèvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier",
               "Morel", "Girard", "André", "Mercier", "Dupont", "Lambert", "Bonnet", "François", "Martinez", "Nguyen"]
 
+PROMOS = (2026, 2027, 2028, 2029)  # the students' promo years (the youngest: the first-years)
 STAFF_EMAIL = "staff@hyperion.test"
 MANAGER_EMAIL = "manager.bde@hyperion.test"
 EDITOR_EMAIL = "editeur.bde@hyperion.test"
@@ -172,7 +173,7 @@ async def demo_load(
                 "email": f"{slugify(first)}.{slugify(last)}.{number}@etu.hyperion.test",
                 "display_name": f"{first} {last}",
                 "password_hash": student_password_hash,
-                "promo": rng.choice([2026, 2027, 2028, 2029]),
+                "promo": rng.choice(PROMOS),
                 "is_staff": False, "is_active": True, "language": "fr", "created_at": now, "email_verified_at": now,
             })
         student_ids: list[int] = []
@@ -254,6 +255,7 @@ async def demo_load(
                 "sequence": 0, "created_at": now, "updated_at": now, "lottery_minutes": None,
                 # A seat freed at an event with seats is offered to the first in line for a day.
                 "offer_hours": 24 if capacity else None,
+                "members_open_at": None, "promos_open_at": None, "priority_promos": None,
             })
         # One popular event opens by lottery tomorrow at noon (Paris): a 15-minute window, nobody entered yet.
         lottery = next((row for row in event_rows if visibility.goes_ahead(row["status"]) and row["capacity"]
@@ -262,6 +264,17 @@ async def demo_load(
             noon = (now.astimezone(site_zone()) + timedelta(days=1)).replace(hour=12, minute=0, second=0,
                                                                                 microsecond=0)
             lottery.update(registration_opens_at=noon.astimezone(now.tzinfo), lottery_minutes=15)
+        # Another opens for everyone in three days at noon, a day earlier for its association's members and for
+        # the first-years (the youngest promo of the demo).
+        member_first = next((row for row in event_rows if row is not lottery and visibility.goes_ahead(row["status"])
+                             and row["capacity"] and row["starts_at"] > now + timedelta(days=10)), None)
+        if member_first is not None:
+            noon = (now.astimezone(site_zone()) + timedelta(days=3)).replace(hour=12, minute=0, second=0,
+                                                                                microsecond=0)
+            member_first.update(registration_opens_at=noon.astimezone(now.tzinfo),
+                                members_open_at=(noon - timedelta(days=1)).astimezone(now.tzinfo),
+                                promos_open_at=(noon - timedelta(days=1)).astimezone(now.tzinfo),
+                                priority_promos=[max(PROMOS)])
         result = await session.execute(insert(Event).returning(Event.id, sort_by_parameter_order=True), event_rows)
         event_ids = result.scalars().all()
         counts["events"] = len(event_ids)
@@ -270,7 +283,7 @@ async def demo_load(
         registration_rows = []
         queued = now - timedelta(days=20)
         for event_id, row in zip(event_ids, event_rows, strict=True):
-            if not visibility.is_published(row["status"]) or row["lottery_minutes"]:
+            if not visibility.is_published(row["status"]) or row["lottery_minutes"] or row["members_open_at"]:
                 continue
             capacity = row["capacity"]
             if capacity is None:

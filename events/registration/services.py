@@ -27,8 +27,10 @@ from events.errors import DomainError, EventNotFound
 from events.live import broadcast
 from events.models import (
     Event,
+    Membership,
     Registration,
     RegistrationStatus,
+    User,
     utcnow,
 )
 from events.registration import queries as registration_queries
@@ -41,7 +43,7 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     fail_all,
     outcome_or_raise,
 )
-from events.rules import lottery, offers, visibility, window
+from events.rules import lottery, offers, priority, visibility, window
 from events.rules.seats import SEAT_HOLDERS, SeatState, count_of, seat_state
 from hyperion import db
 
@@ -323,14 +325,18 @@ async def _place_batch_locked(
     # arrival order that counts, and it keeps positions unique. Strictly after the last one even if the
     # clock stepped back, so the line is the order of the lock, and each place is after the one before.
     last_queued_at = counts.last_queued_at
+    # Before the event's own opening, a priority group may have opened it for some of the batch.
+    openings = await _priority_openings(session, event, batch) if not window_checked and \
+        priority.has_priority_openings(event) and window.registration_not_yet_open(event, utcnow()) else {}
     answers: list[RegistrationOutcome | DomainError] = []
     placed: list[tuple[int, RegistrationStatus, int | None]] = []
     fresh: list[dict] = []  # new rows, in order
     rejoining: list[dict] = []
     for member in batch:
-        if not window_checked and not window.registration_is_open(event, member.now):
-            not_yet = window.registration_not_yet_open(event, member.now)
-            answers.append(RegistrationNotYetOpen(event.registration_opens_at)  # type: ignore[arg-type]
+        opens_at = openings.get(member.user_id)
+        if not window_checked and not window.registration_is_open(event, member.now, opens_at):
+            not_yet = window.registration_not_yet_open(event, member.now, opens_at)
+            answers.append(RegistrationNotYetOpen(opens_at or event.registration_opens_at)  # type: ignore[arg-type]
                            if not_yet else RegistrationClosed())  # (not_yet: it has an opening)
             continue
         earlier = existing.get(member.user_id)
@@ -397,6 +403,33 @@ async def _place_batch_locked(
     return [replace(answer, registration_id=new_id_of[member.user_id])
             if isinstance(answer, RegistrationOutcome) and answer.registration_id is None else answer
             for member, answer in zip(batch, answers, strict=True)]
+
+
+@dataclass(frozen=True, slots=True)
+class _Student:
+    promo: int | None
+    email: str
+    association_ids: frozenset[int]
+
+
+_APPLICANTS = (select(User.id, User.promo, User.email, Membership.association_id)
+               .outerjoin(Membership, and_(Membership.user_id == User.id,
+                                           Membership.association_id == bindparam("association_id")))
+               .where(User.id.in_(bindparam("user_ids", expanding=True))))
+
+
+async def _priority_openings(session: AsyncSession, event: Event, batch: list[Applicant]) -> dict[int, datetime]:
+    """When registration opens for each applicant of ``batch`` (``rules.priority``), read in one statement:
+    their promo, address and membership of the organising association."""
+    rows = await session.execute(_APPLICANTS, {"association_id": event.association_id,
+                                               "user_ids": [member.user_id for member in batch]})
+    openings = {}
+    for row in rows:
+        student = _Student(row.promo, row.email, frozenset(() if row.association_id is None else (row.association_id,)))
+        opening = priority.opening_for(event, student)
+        if opening is not None:
+            openings[row.id] = opening
+    return openings
 
 
 async def registration_leave(

@@ -10,7 +10,8 @@ from events.models import (
 # The fields an event form carries; published events only let managers change the PUBLISHED_EDITABLE ones.
 EVENT_FIELDS = ("title", "description", "association_id", "category", "location", "starts_at", "ends_at",
                 "all_day", "capacity", "registration_opens_at", "registration_closes_at",
-                "unregistration_closes_at", "lottery_minutes", "offer_hours")
+                "unregistration_closes_at", "lottery_minutes", "members_open_at", "priority_promos", "promos_open_at",
+                "priority_emails", "emails_open_at", "offer_hours")
 
 
 PUBLISHED_EDITABLE = ("starts_at", "ends_at", "all_day", "location", "capacity")

@@ -44,13 +44,17 @@ def registration_closes_at(event: Window) -> datetime:
     return event.registration_closes_at or event.starts_at
 
 
-def registration_not_yet_open(event: Window, now: datetime) -> bool:
-    return event.registration_opens_at is not None and now < event.registration_opens_at
+def registration_not_yet_open(event: Window, now: datetime, opens_at: datetime | None = None) -> bool:
+    """``opens_at``: the opening of the student asking when a priority group opens earlier for them
+    (``events.rules.priority.opening_for``); None: the event's own."""
+    opening = opens_at or event.registration_opens_at
+    return opening is not None and now < opening
 
 
-def registration_is_open(event: Window, now: datetime) -> bool:
-    """The one rule for "may register now": the event goes ahead, the window has opened and not closed."""
-    return (visibility.goes_ahead(event.status) and not registration_not_yet_open(event, now)
+def registration_is_open(event: Window, now: datetime, opens_at: datetime | None = None) -> bool:
+    """The one rule for "may register now": the event goes ahead, the window has opened (for the student
+    asking: ``opens_at``, see ``registration_not_yet_open``) and not closed."""
+    return (visibility.goes_ahead(event.status) and not registration_not_yet_open(event, now, opens_at)
             and now < registration_closes_at(event))
 
 

@@ -3,17 +3,28 @@ refuses a time that does not exist or is ambiguous around a DST change (no silen
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
+from django.core.validators import validate_email
 from django.utils.translation import gettext_lazy as _
 
 from events.catalog.categories import CATEGORIES
 from events.models import EventStatus, Role
+from events.rules.emails import normalize_email
 from events.rules.text import plain_text
 from events.staff import series
+
+
+def _is_email(address: str) -> bool:
+    try:
+        validate_email(address)
+    except forms.ValidationError:
+        return False
+    return True
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -55,6 +66,18 @@ class EventForm(forms.Form):
         help_text=_("Empty: first come, first served. A number: every student who asks in that many minutes after "
                     "registration opens gets an entry, and the seats are drawn at random when they end (the rest "
                     "join the waitlist in drawn order). Needs an opening time."))
+    members_open_at = _datetime_field(
+        _("Priority: the association's members register from"), required=False,
+        help_text=_("Empty: no priority for members. Before registration opens for everyone."))
+    priority_promos = forms.CharField(
+        label=_("Priority: these promo years"), required=False, max_length=200,
+        help_text=_("The promo years students gave at sign-up, separated by commas (e.g. 2029, 2030)."))
+    promos_open_at = _datetime_field(_("Priority: these promos register from"), required=False)
+    priority_emails = forms.CharField(
+        label=_("Priority: these e-mail addresses"), required=False, max_length=100_000,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("One address per line (or separated by commas): a team, the staff of the event, ..."))
+    emails_open_at = _datetime_field(_("Priority: these addresses register from"), required=False)
     offer_hours = forms.IntegerField(
         label=_("Waitlist offers (hours to accept)"), min_value=1, max_value=14 * 24, required=False,
         help_text=_("Empty: a seat that frees up goes to the first in line at once. A number: it is offered to them, "
@@ -98,12 +121,52 @@ class EventForm(forms.Form):
             if last and draw > last:
                 self.add_error("lottery_minutes", _("The lottery window must end before registration closes "
                                                     "(or the event starts, when no closing is set)."))
-        for name in ("registration_opens_at", "registration_closes_at", "unregistration_closes_at"):
+        self._clean_priority(cleaned, opens)
+        for name in ("registration_opens_at", "registration_closes_at", "unregistration_closes_at",
+                     "members_open_at", "promos_open_at", "emails_open_at"):
             try:
                 _sane_year(cleaned.get(name))
             except forms.ValidationError as error:
                 self.add_error(name, error)
         return cleaned
+
+    def clean_priority_promos(self) -> list[int] | None:
+        text = self.cleaned_data.get("priority_promos") or ""
+        parts = [part for part in re.split(r"[\s,;]+", text) if part]
+        if not all(part.isdigit() and 1950 <= int(part) <= 2100 for part in parts):
+            raise forms.ValidationError(_("Type promo years as numbers separated by commas, e.g. 2029, 2030."))
+        return sorted({int(part) for part in parts}) or None
+
+    def clean_priority_emails(self) -> list[str] | None:
+        text = self.cleaned_data.get("priority_emails") or ""
+        addresses = sorted({normalize_email(part) for part in re.split(r"[\s,;]+", text) if part})
+        wrong = [address for address in addresses if not _is_email(address)]
+        if wrong:
+            raise forms.ValidationError(_("Not an e-mail address: %(wrong)s") % {"wrong": ", ".join(wrong[:5])})
+        if len(addresses) > 2000:
+            raise forms.ValidationError(_("At most 2,000 addresses."))
+        return addresses or None
+
+    def _clean_priority(self, cleaned: dict, opens) -> None:
+        """A priority opening comes before everyone's, which it needs; a list needs its time and the other way
+        round; a lottery has no priority groups (when one asks in its window already does not matter)."""
+        pairs = (("members_open_at", None), ("promos_open_at", "priority_promos"),
+                 ("emails_open_at", "priority_emails"))
+        for when_name, list_name in pairs:
+            if when_name not in self.fields:
+                continue
+            when, listed = cleaned.get(when_name), cleaned.get(list_name) if list_name else True
+            if list_name and bool(when) != bool(listed) and list_name not in self.errors:
+                self.add_error(when_name if listed else list_name,
+                               _("Give both the group and the time it registers from."))
+            elif when and not opens:
+                self.add_error(when_name, _("A priority opening needs an opening for everyone: set when "
+                                            "registration opens."))
+            elif when and opens and when >= opens:
+                self.add_error(when_name, _("A priority opening comes before registration opens for everyone."))
+            elif when and cleaned.get("lottery_minutes"):
+                self.add_error(when_name, _("An event that opens by lottery has no priority openings: in its "
+                                            "window, when one asks does not matter."))
 
     def values(self) -> dict:
         values = dict(self.cleaned_data)

@@ -95,7 +95,8 @@ async def event_detail(request, slug: str):
                       expires_at=pagecache.monotonic_at(min(turns), now=now) if turns else None)
     # now_iso: the server's clock, for the countdown to an opening (shown to logged-in students only, so that
     # no stored page carries it).
-    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=now),
+    student = user if user.is_authenticated else None  # a priority group may open registration earlier for them
+    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=now, student=student),
                                                   "now_iso": now.isoformat()})
 
 

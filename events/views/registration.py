@@ -36,7 +36,7 @@ async def _published_event(slug: str, user_id: int):
 async def _confirm_page(request, slug: str, overlaps: list[str]):
     event = await _published_event(slug, request.user.id)
     return render(request, "events/register_confirm.html", {
-        "event": presenters.event_page(event, now=utcnow()), "overlaps": overlaps})
+        "event": presenters.event_page(event, now=utcnow(), student=request.user), "overlaps": overlaps})
 
 
 _ENTRY_RECORDED = gettext_lazy("Your entry for the draw is recorded. When you asked during the window does not "

@@ -134,6 +134,7 @@ async def event_admin(request, event_id: int):
         "when_label": presenters.moment_label(event.starts_at),
         "lottery_closes_label": presenters.moment_label(window.lottery_closes_at(event)),
         "lottery_drawn_label": presenters.moment_label(event.lottery_drawn_at),
+        "priority_label": presenters.priority_label(event, page.found.association_name),
         "can": staff_pages.event_actions(page.actor, event),
     })
 

@@ -32,6 +32,15 @@ RULES = [
         r"\bnow\s*[<>]=?\s*[\w.]*registration_",
         r"registration_\w+_at\s*[<>]=?\s*now\b",
     ]),
+    ("an offer's deadline", "events/rules/offers.py", [
+        r"timedelta\(hours=[\w.]*offer_hours",
+        r"offer_expires_at\s*[<>]=?\s*now\b|\bnow\s*[<>]=?\s*[\w.]*offer_expires_at",  # (SQL's <= is the sweeper's)
+    ]),
+    ("a student's priority opening", "events/rules/priority.py", [
+        r"association_id\s+in\s+[\w.]*association_ids",
+        r"\b(if|and|or)\b.*\bin\s*\(?[\w.]*priority_(promos|emails)",  # membership tested (not a loop)
+        r"(members|promos|emails)_open_at\s*[<>]",
+    ]),
     ("status transitions", "events/rules/lifecycle.py", [
         r"TRANSITIONS\[",
     ]),
@@ -91,6 +100,9 @@ def test_the_rule_catches_a_second_definition(tmp_path):
         "address verified": "staff = User.is_staff & User.email_verified_at.is_not(None)\n"
                             "if account.email_verified_at is None:\n",
         "e-mail normalisation": "email = form.cleaned_data['email'].strip().lower()\n",
+        "an offer's deadline": "expires = now + timedelta(hours=event.offer_hours)\n",
+        "a student's priority opening": "early = user.promo is not None and user.promo in event.priority_promos\n"
+                                        "member = event.association_id in user.association_ids\n",
     }
     (tmp_path / "events").mkdir()
     for rule, owner, patterns in RULES:

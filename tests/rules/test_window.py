@@ -84,7 +84,7 @@ async def test_leaving_follows_the_owner_on_the_page_and_in_the_service(windows)
 
 
 async def test_bending_the_owner_s_rule_closes_the_page_and_the_service_together(windows, monkeypatch):
-    monkeypatch.setattr(window, "registration_is_open", lambda event, now: False)
+    monkeypatch.setattr(window, "registration_is_open", lambda event, now, opens_at=None: False)
     client, student = await _pages.student_client()
     page = (await client.get("/events/closing-soon/")).content.decode()
     assert not _pages.register_button(page, "closing-soon")
