@@ -136,11 +136,20 @@ class User(Base):
 
 class Association(Base):
     __tablename__ = "associations"
+    __table_args__ = (
+        CheckConstraint("no_show_delay_hours IS NULL OR no_show_delay_hours > 0", name="no_show_delay_positive"),
+        CheckConstraint("no_show_penalty_days > 0", name="no_show_penalty_days_positive"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     description: Mapped[str] = mapped_column(Text, default="")
+    # No-shows (events/rules/attendance.py): a student who held a seat at one of the association's events where
+    # attendance was taken, and did not come, registers this many hours after everyone at its next openings,
+    # for no_show_penalty_days after that event. None: no such delay.
+    no_show_delay_hours: Mapped[int | None] = mapped_column(Integer)
+    no_show_penalty_days: Mapped[int] = mapped_column(Integer, default=30, server_default=text("30"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="association", lazy="raise")

@@ -39,10 +39,11 @@ _FIELDS = ("description", "location", "all_day", "registration_opens_at", "regis
            "unregistration_closes_at", "lottery_minutes", "offer_hours")
 
 
-async def association(*, slug: str = "bde", name: str = "BDE", description: str = "") -> int:
+async def association(*, slug: str = "bde", name: str = "BDE", description: str = "", **no_shows) -> int:
+    """An association (``no_shows``: its no_show_delay_hours and no_show_penalty_days)."""
     async with db.write_session() as session:
         return await people.association_save(session, actor=SET_UP, association_id=None, slug=slug, name=name,
-                                             description=description)
+                                             description=description, **no_shows)
 
 
 async def user(*, email: str = "alice@etu.test", display_name: str = "Alice", is_staff: bool = False,

@@ -261,6 +261,17 @@ def engine_events(name: str):
         event.remove(engine, name, record)
 
 
+async def client_as(user_id: int, *, language: str = "en"):
+    """A test client logged in as ``user_id``, its pages in ``language``."""
+    from django.conf import settings
+    from django.test import AsyncClient
+
+    client = AsyncClient()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    await login(client, user_id)
+    return client
+
+
 async def login(client, user_id: int) -> str:
     """Log a test client in as ``user_id`` through a real server-side session."""
     from django.conf import settings

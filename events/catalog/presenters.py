@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from events.catalog.categories import category_label
 from events.catalog.queries import EventDetail, EventRow
 from events.localtime import local
-from events.rules import priority, visibility, window
+from events.rules import attendance, priority, visibility, window
 from events.rules.seats import SeatState
 
 
@@ -183,14 +183,19 @@ class EventPage:
     offer_deadline_label: str = ""  # a seat offered to the viewer: until when they may accept it
     priority_label: str = ""  # who registers before everyone else, and when ("" when nobody does)
     my_priority_label: str = ""  # registration opens earlier for the viewer: when, and as a member of which group
+    no_show_label: str = ""  # registration opens later for the viewer after a no-show: why, and until when
 
 
-def event_page(detail: EventDetail, *, now: datetime, student: priority.Student | None = None) -> EventPage:
+def event_page(detail: EventDetail, *, now: datetime, student: priority.Student | None = None,
+               no_show: attendance.NoShow | None = None) -> EventPage:
     """The event page for ``student`` (None: a visitor, or a page that does not depend on who asks): the
-    registration window is theirs (a priority group may open it earlier for them)."""
+    registration window is theirs (a priority group may open it earlier for them, their latest no-show at the
+    association's events, ``no_show``, later)."""
     from events.models import EventStatus
 
-    opens_at = priority.opening_for(detail, student)
+    early = priority.opening_for(detail, student)
+    opens_at = attendance.delayed_opening(early, no_show, delay_hours=detail.no_show_delay_hours,
+                                          penalty_days=detail.no_show_penalty_days)
     closes = window.registration_closes_at(detail)
     if window.registration_not_yet_open(detail, now, opens_at):
         window_label = translation.gettext("Registration opens on %(when)s.") % {
@@ -238,8 +243,25 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
         my_priority_label=translation.gettext(
             "Priority opening: as %(group)s, you may register from %(when)s, before everyone else.") % {
             "group": _group_label(detail, priority.groups_of(detail, student)[0][0]), "when": moment_label(opens_at)}
-        if opens_at != detail.registration_opens_at and window.registration_not_yet_open(detail, now) else "",
+        if early != detail.registration_opens_at and opens_at == early
+        and window.registration_not_yet_open(detail, now) else "",
+        no_show_label=_no_show_label(detail, no_show) if opens_at != early else "",
     )
+
+
+def _no_show_label(detail: EventDetail, no_show: attendance.NoShow | None) -> str:
+    """Why registration opens later for this student, and until when (a penalty is told, with its reason)."""
+    if no_show is None:
+        return ""
+    return translation.ngettext(
+        "You held a seat at '%(title)s' (%(when)s), where attendance was taken, and did not come: until %(end)s, "
+        "registration for the events of %(association)s opens %(hours)d hour later for you.",
+        "You held a seat at '%(title)s' (%(when)s), where attendance was taken, and did not come: until %(end)s, "
+        "registration for the events of %(association)s opens %(hours)d hours later for you.",
+        detail.no_show_delay_hours or 0) % {
+        "title": no_show.event_title, "when": moment_label(no_show.event_ends_at),
+        "end": moment_label(attendance.penalty_ends_at(no_show, detail.no_show_penalty_days)),
+        "association": detail.association_name, "hours": detail.no_show_delay_hours}
 
 
 def _group_label(detail: EventDetail, group: str) -> str:

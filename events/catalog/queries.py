@@ -207,6 +207,9 @@ class EventDetail:
     association_slug: str
     seats: SeatState
     mine: MyState | None
+    # The association's no-show delay (events/rules/attendance.py; None: it has none) and how long it lasts.
+    no_show_delay_hours: int | None = None
+    no_show_penalty_days: int = 30
 
     @property
     def is_published(self) -> bool:
@@ -225,6 +228,7 @@ _EVENT_DETAIL = (
         Event.priority_promos, Event.emails_open_at, Event.priority_emails,
         Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
+        Association.no_show_delay_hours, Association.no_show_penalty_days,
         TAKEN_COUNT, WAITLISTED_COUNT,
         _MINE.id.label("mine_id"), _MINE.status.label("mine_status"),
         waitlist_position_of(_MINE).label("mine_position"), _MINE.offer_expires_at.label("mine_offer_expires_at"),
@@ -257,7 +261,7 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
         changed_at=row.changed_at,
         association_id=row.association_id, association_name=row.association_name,
         association_slug=row.association_slug, seats=SeatState(row.capacity, row.taken, row.waitlisted),
-        mine=state,
+        mine=state, no_show_delay_hours=row.no_show_delay_hours, no_show_penalty_days=row.no_show_penalty_days,
     )
 
 

@@ -15,7 +15,7 @@ from events.models import (
     Registration,
     RegistrationStatus,
 )
-from events.rules import visibility
+from events.rules import attendance, visibility
 from events.rules.seats import waitlist_position_of
 from hyperion import db
 
@@ -93,3 +93,23 @@ async def confirmed_overlaps(session: db.Reader, *, user_id: int, slug: str) -> 
     if not rows:
         return None
     return [row.title for row in rows if row.title is not None]
+
+
+# The latest no-show (events/rules/attendance.py) of each of some students at an association's events that
+# ended after a moment: one statement (a registration batch, or one student's event page).
+_NO_SHOWS = (
+    select(Registration.user_id, Event.title, Event.ends_at)
+    .join(Event, Event.id == Registration.event_id)
+    .where(Registration.user_id.in_(bindparam("user_ids", expanding=True)),
+           Event.association_id == bindparam("association_id"),
+           Event.ends_at > bindparam("since", type_=Event.ends_at.type), attendance.no_show())
+    .order_by(Event.ends_at)
+)
+
+
+async def latest_no_shows(session: db.Reader, *, user_ids: list[int], association_id: int, since: datetime,
+                          now: datetime) -> dict[int, attendance.NoShow]:
+    """Each student's latest no-show at the association's events that ended after ``since`` (none: absent)."""
+    rows = await session.execute(_NO_SHOWS, {"user_ids": user_ids, "association_id": association_id,
+                                             "since": since, "now": now})
+    return {row.user_id: attendance.NoShow(row.title, row.ends_at) for row in rows}  # the latest wins

@@ -26,6 +26,7 @@ from events.audit import audit_log
 from events.errors import DomainError, EventNotFound
 from events.live import broadcast
 from events.models import (
+    Association,
     Event,
     Membership,
     Registration,
@@ -43,7 +44,7 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     fail_all,
     outcome_or_raise,
 )
-from events.rules import lottery, offers, priority, visibility, window
+from events.rules import attendance, lottery, offers, priority, visibility, window
 from events.rules.seats import SEAT_HOLDERS, SeatState, count_of, seat_state
 from hyperion import db
 
@@ -167,7 +168,11 @@ async def _register_alone(session: AsyncSession, event_key: EventKey, applicant:
 
 # The registration path's lock as a Core statement: the batch reads only the event's columns, and the ORM's
 # entity load (identity map, instance state) cost ~0.1 ms per registration for nothing it uses.
-_EVENT_ROW = {by: select(*Event.__table__.columns).where(column == bindparam("key"))
+# With the organising association's no-show settings (rules/attendance.py), which an opening may depend on.
+_ASSOCIATION_NO_SHOWS = tuple(
+    select(column).where(Association.id == Event.association_id).correlate(Event).scalar_subquery().label(column.key)
+    for column in (Association.no_show_delay_hours, Association.no_show_penalty_days))
+_EVENT_ROW = {by: select(*Event.__table__.columns, *_ASSOCIATION_NO_SHOWS).where(column == bindparam("key"))
               for by, column in ((int, Event.id), (str, Event.slug))}
 _EVENT_ROW_LOCKED = {by: statement.with_for_update(key_share=True) for by, statement in _EVENT_ROW.items()}
 
@@ -325,9 +330,8 @@ async def _place_batch_locked(
     # arrival order that counts, and it keeps positions unique. Strictly after the last one even if the
     # clock stepped back, so the line is the order of the lock, and each place is after the one before.
     last_queued_at = counts.last_queued_at
-    # Before the event's own opening, a priority group may have opened it for some of the batch.
-    openings = await _priority_openings(session, event, batch) if not window_checked and \
-        priority.has_priority_openings(event) and window.registration_not_yet_open(event, utcnow()) else {}
+    # A priority group may open registration earlier for some of the batch, a no-show later.
+    openings = {} if window_checked else await _students_openings(session, event, batch)
     answers: list[RegistrationOutcome | DomainError] = []
     placed: list[tuple[int, RegistrationStatus, int | None]] = []
     fresh: list[dict] = []  # new rows, in order
@@ -418,17 +422,37 @@ _APPLICANTS = (select(User.id, User.promo, User.email, Membership.association_id
                .where(User.id.in_(bindparam("user_ids", expanding=True))))
 
 
-async def _priority_openings(session: AsyncSession, event: Event, batch: list[Applicant]) -> dict[int, datetime]:
-    """When registration opens for each applicant of ``batch`` (``rules.priority``), read in one statement:
-    their promo, address and membership of the organising association."""
-    rows = await session.execute(_APPLICANTS, {"association_id": event.association_id,
-                                               "user_ids": [member.user_id for member in batch]})
+async def _students_openings(session: AsyncSession, event: Event, batch: list[Applicant]) -> dict[int, datetime]:
+    """When registration opens for each applicant of ``batch`` whose opening is not the event's own: earlier
+    in a priority group (``rules.priority``), later after a no-show (``rules.attendance``). Reads only when
+    one of them can matter now: before the event's opening for the groups, until the opening plus the delay
+    for the no-shows (one statement each)."""
+    now = utcnow()
+    grouped = priority.has_priority_openings(event) and window.registration_not_yet_open(event, now)
+    delay_hours = getattr(event, "no_show_delay_hours", None)  # (on the Core row the batch locks)
+    delaying = attendance.penalty_window_open(event.registration_opens_at, delay_hours, now)
+    if not grouped and not delaying:
+        return {}
+    user_ids = [member.user_id for member in batch]
+    students = {}
+    if grouped:
+        for row in await session.execute(_APPLICANTS, {"association_id": event.association_id, "user_ids": user_ids}):
+            students[row.id] = _Student(row.promo, row.email,
+                                        frozenset(() if row.association_id is None else (row.association_id,)))
+    no_shows = {}
+    if delaying:
+        penalty_days = event.no_show_penalty_days  # type: ignore[attr-defined]  # the Core row's
+        no_shows = await registration_queries.latest_no_shows(
+            session, user_ids=user_ids, association_id=event.association_id,
+            since=attendance.counts_since(event.registration_opens_at, penalty_days), now=now)  # type: ignore[arg-type]
     openings = {}
-    for row in rows:
-        student = _Student(row.promo, row.email, frozenset(() if row.association_id is None else (row.association_id,)))
-        opening = priority.opening_for(event, student)
+    for user_id in user_ids:
+        opening = priority.opening_for(event, students.get(user_id))
+        if delaying:
+            opening = attendance.delayed_opening(opening, no_shows.get(user_id), delay_hours=delay_hours,
+                                                 penalty_days=penalty_days)
         if opening is not None:
-            openings[row.id] = opening
+            openings[user_id] = opening
     return openings
 
 

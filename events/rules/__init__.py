@@ -12,7 +12,8 @@ Rule → where it is decided:
 - May register now, may still leave, when registration closes, a lottery's window and when its draw is due
   → ``window``; the order a lottery's seed draws → ``lottery``.
 - Whether a promotion is an offer, and when an offer expires → ``offers``.
-- When registration opens for a student (a priority group's earlier opening) → ``priority``.
+- When registration opens for a student (a priority group's earlier opening) → ``priority``; a no-show, and
+  how much later it opens for them → ``attendance``.
 - Published (approved or cancelled: shown to everyone) and goes ahead (approved: takes registrations,
   promotions, reminders, offers seats) → ``visibility`` (Python and SQL).
 - Which status may go where, and the audit action of each transition → ``lifecycle`` (``TRANSITIONS``,

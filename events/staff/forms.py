@@ -219,6 +219,17 @@ class AssociationForm(forms.Form):
                            help_text=_("Letters, digits and dashes: /associations/<slug>/"))
     description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 4}),
                                   required=False, max_length=5000, validators=[plain_text(multiline=True)])
+    no_show_delay_hours = forms.IntegerField(
+        label=_("No-shows register later (hours)"), min_value=1, max_value=7 * 24, required=False,
+        help_text=_("Empty: no delay. A number: a student who held a seat at one of the association's events where "
+                    "attendance was taken (check-in), and did not come, registers that many hours after the others "
+                    "at its next openings. The student sees why and until when."))
+    no_show_penalty_days = forms.IntegerField(
+        label=_("For how many days after the missed event"), min_value=1, max_value=365, initial=30, required=False,
+        help_text=_("Empty: 30."))
+
+    def clean_no_show_penalty_days(self) -> int:
+        return self.cleaned_data.get("no_show_penalty_days") or 30
 
 
 class MemberForm(forms.Form):

@@ -106,7 +106,8 @@ async def attendee_check_in(
 
 
 async def association_save(
-    session: AsyncSession, *, actor: Actor, association_id: int | None, slug: str, name: str, description: str
+    session: AsyncSession, *, actor: Actor, association_id: int | None, slug: str, name: str, description: str,
+    no_show_delay_hours: int | None = None, no_show_penalty_days: int = 30,
 ) -> int:
     """Create (staff) or edit (staff, or the association's managers) an association."""
     try:
@@ -115,7 +116,8 @@ async def association_save(
                 if not actor.is_staff:
                     raise Forbidden
                 association_id = (await session.execute(insert(Association).returning(Association.id), {
-                    "slug": slug, "name": name, "description": description, "created_at": utcnow()})).scalar_one()
+                    "slug": slug, "name": name, "description": description, "no_show_delay_hours": no_show_delay_hours,
+                    "no_show_penalty_days": no_show_penalty_days, "created_at": utcnow()})).scalar_one()
                 await audit_log(session, actor_id=actor.id, action="association.created",
                                 object_type="association", object_id=association_id, association_id=association_id,
                                 changes={"slug": [None, slug], "name": [None, name]})
@@ -124,9 +126,14 @@ async def association_save(
             if association is None or not actor.is_manager_of(association_id):
                 raise NotFound
             changes = diff({"slug": association.slug, "name": association.name,
-                            "description": association.description},
-                           {"slug": slug, "name": name, "description": description})
+                            "description": association.description,
+                            "no_show_delay_hours": association.no_show_delay_hours,
+                            "no_show_penalty_days": association.no_show_penalty_days},
+                           {"slug": slug, "name": name, "description": description,
+                            "no_show_delay_hours": no_show_delay_hours, "no_show_penalty_days": no_show_penalty_days})
             association.slug, association.name, association.description = slug, name, description
+            association.no_show_delay_hours = no_show_delay_hours
+            association.no_show_penalty_days = no_show_penalty_days
             await session.flush()
             await broadcast.seats_changed(session, event_id=0)  # its name shows in the cached public list
             if changes:

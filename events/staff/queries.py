@@ -180,6 +180,8 @@ class AssociationRow:
     name: str
     description: str
     members: int
+    no_show_delay_hours: int | None = None
+    no_show_penalty_days: int = 30
 
 
 async def associations_for(session: db.Reader, *, actor: Actor) -> list[AssociationRow]:
@@ -193,9 +195,13 @@ async def associations_for(session: db.Reader, *, actor: Actor) -> list[Associat
 
 
 async def association_by_id(session: db.Reader, *, association_id: int) -> AssociationRow | None:
-    row = (await session.execute(select(Association.id, Association.slug, Association.name,
-                                        Association.description).where(Association.id == association_id))).first()
-    return None if row is None else AssociationRow(*row, members=0)
+    row = (await session.execute(
+        select(Association.id, Association.slug, Association.name, Association.description,
+               Association.no_show_delay_hours, Association.no_show_penalty_days)
+        .where(Association.id == association_id))).first()
+    return None if row is None else AssociationRow(row.id, row.slug, row.name, row.description, members=0,
+                                                   no_show_delay_hours=row.no_show_delay_hours,
+                                                   no_show_penalty_days=row.no_show_penalty_days)
 
 
 @dataclass(frozen=True, slots=True)

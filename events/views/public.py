@@ -23,7 +23,8 @@ from events.catalog.forms import EventFilterForm
 from events.live import broadcast
 from events.models import utcnow
 from events.registration import memory
-from events.rules import permissions, window
+from events.registration import queries as registration_queries
+from events.rules import attendance, permissions, window
 from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
 
@@ -96,8 +97,16 @@ async def event_detail(request, slug: str):
     # now_iso: the server's clock, for the countdown to an opening (shown to logged-in students only, so that
     # no stored page carries it).
     student = user if user.is_authenticated else None  # a priority group may open registration earlier for them
-    return render(request, "events/detail.html", {"event": presenters.event_page(event, now=now, student=student),
-                                                  "now_iso": now.isoformat()})
+    no_show = None  # ...and a no-show later (read only while it can matter: one statement)
+    if student is not None and event.is_published and attendance.penalty_window_open(
+            event.registration_opens_at, event.no_show_delay_hours, now):
+        async with db.read_connection() as connection:
+            no_show = (await registration_queries.latest_no_shows(
+                connection, user_ids=[user.id], association_id=event.association_id, now=now,
+                since=attendance.counts_since(event.registration_opens_at, event.no_show_penalty_days),  # type: ignore[arg-type]
+            )).get(user.id)
+    return render(request, "events/detail.html", {
+        "event": presenters.event_page(event, now=now, student=student, no_show=no_show), "now_iso": now.isoformat()})
 
 
 async def association_detail(request, slug: str):

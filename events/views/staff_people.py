@@ -135,7 +135,9 @@ async def associations(request):
 async def association_edit(request, association_id: int | None = None):
     page = await staff_pages.association_page(request.user, association_id)
     row = page.association
-    initial = {} if row is None else {"name": row.name, "slug": row.slug, "description": row.description}
+    initial = {} if row is None else {"name": row.name, "slug": row.slug, "description": row.description,
+                                      "no_show_delay_hours": row.no_show_delay_hours,
+                                      "no_show_penalty_days": row.no_show_penalty_days}
     form = AssociationForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:

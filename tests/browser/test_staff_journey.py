@@ -47,7 +47,7 @@ async def test_editor_writes_an_event_staff_approves_it_and_visitors_see_it(serv
     await editor.get_by_role("navigation", name="Management").get_by_role("link", name="New event").click()
     await expect(editor.get_by_role("heading", name="New event", level=1)).to_be_visible()
     await editor.get_by_label("Title").fill(TITLE)
-    await editor.get_by_label("Association").select_option(label="BDE Hyperion")
+    await editor.get_by_label("Association", exact=True).select_option(label="BDE Hyperion")
     await editor.get_by_label("Category").select_option(label="Games")
     await editor.get_by_label("Place").fill("Le Foyer")
     await editor.get_by_label("Starts", exact=True).fill(f"{starts:%Y-%m-%dT%H:%M}")

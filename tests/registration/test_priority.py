@@ -96,23 +96,16 @@ async def test_a_promo_and_a_list_open_at_their_own_times():
     assert (await register(event_id, first_year)).status == RegistrationStatus.CONFIRMED
 
 
-async def client_as(user_id: int) -> AsyncClient:
-    client = AsyncClient()
-    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
-    await support.login(client, user_id)
-    return client
-
-
 @pytest.mark.usefixtures("cache_on")
 async def test_the_page_tells_everyone_who_registers_first_and_opens_the_button_for_the_member():
     event_id, organiser = await priority_event()
     member = await factories.user(email="member@etu.test")
     await factories.member(association_id=organiser, user_id=member, role=Role.MEMBER)
     other = await factories.user(email="other@etu.test")
-    page = (await (await client_as(other)).get("/events/gala/")).content.decode()
+    page = (await (await support.client_as(other)).get("/events/gala/")).content.decode()
     assert "Priority openings: members of BDE from" in page and "then everyone." in page
     assert "Registration opens on" in page and " disabled>Register<" in page  # counting down to everyone's
-    member_client = await client_as(member)
+    member_client = await support.client_as(member)
     page = (await member_client.get("/events/gala/")).content.decode()
     assert "Priority opening: as a member of BDE, you may register from" in page
     assert ">Register<" in page and " disabled>Register<" not in page
@@ -127,7 +120,7 @@ async def test_the_page_tells_everyone_who_registers_first_and_opens_the_button_
 async def test_staff_set_priority_openings_and_the_form_refuses_what_makes_no_sense(session):
     organiser = await factories.association(slug="bde", name="BDE")
     staff = await factories.user(email="staff@etu.test", is_staff=True)
-    client = await client_as(staff)
+    client = await support.client_as(staff)
     starts = utcnow() + timedelta(days=10)
 
     def typed(moment):

@@ -41,6 +41,10 @@ RULES = [
         r"\b(if|and|or)\b.*\bin\s*\(?[\w.]*priority_(promos|emails)",  # membership tested (not a loop)
         r"(members|promos|emails)_open_at\s*[<>]",
     ]),
+    ("a no-show and its delay", "events/rules/attendance.py", [
+        r"checked_in_at\.is_\(None\)|checked_in_at\s+is\s+None",  # "did not come"
+        r"timedelta\(hours=[\w.]*no_show_delay_hours",
+    ]),
     ("status transitions", "events/rules/lifecycle.py", [
         r"TRANSITIONS\[",
     ]),
@@ -101,6 +105,7 @@ def test_the_rule_catches_a_second_definition(tmp_path):
                             "if account.email_verified_at is None:\n",
         "e-mail normalisation": "email = form.cleaned_data['email'].strip().lower()\n",
         "an offer's deadline": "expires = now + timedelta(hours=event.offer_hours)\n",
+        "a no-show and its delay": "absent = Registration.checked_in_at.is_(None)\n",
         "a student's priority opening": "early = user.promo is not None and user.promo in event.priority_promos\n"
                                         "member = event.association_id in user.association_ids\n",
     }
