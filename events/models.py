@@ -176,6 +176,8 @@ class Event(Base):
         CheckConstraint("capacity IS NULL OR capacity >= 0", name="capacity_not_negative"),
         CheckConstraint("lottery_minutes IS NULL OR lottery_minutes > 0", name="lottery_minutes_positive"),
         CheckConstraint("offer_hours IS NULL OR offer_hours > 0", name="offer_hours_positive"),
+        CheckConstraint("reserved_seats IS NULL OR (reserved_seats > 0 AND reserved_seats <= capacity)",
+                        name="reserved_seats_within_capacity"),
         # The public list: approved events from now on, in start order.
         Index("ix_events_status_starts_at", "status", "starts_at"),
         Index("ix_events_association_id_starts_at", "association_id", "starts_at"),
@@ -212,6 +214,10 @@ class Event(Base):
     priority_promos: Mapped[list[int] | None] = mapped_column(JSON)
     emails_open_at: Mapped[datetime | None]
     priority_emails: Mapped[list[str] | None] = mapped_column(JSON)  # normalised addresses
+    # Seats held for the priority groups above until reserved_until: students outside them may take only the
+    # others meanwhile (events/rules/seats.py). None: nothing held.
+    reserved_seats: Mapped[int | None] = mapped_column(Integer)
+    reserved_until: Mapped[datetime | None]
     # Promotions from the waitlist are offers the student accepts within this many hours (less close to the
     # event: events/rules/offers.py); None: a promotion confirms at once.
     offer_hours: Mapped[int | None] = mapped_column(Integer)
@@ -252,6 +258,8 @@ class Registration(Base):
     # When the student (re)joined: the waitlist is served in (queued_at, id) order.
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     checked_in_at: Mapped[datetime | None]
+    # The seat was one of those held for the event's priority groups (rules/seats.py), taken while they were.
+    from_reserve: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # An offered seat's deadline (status offered), kept once it lapsed (status expired); None otherwise.
     offer_expires_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,9 +8,10 @@ nothing else is.
 
 1. capacity          seats taken (confirmed, and offered not answered yet) ≤ capacity, for every event
 2. one_per_user      one registration per (event, user)
-3. no_free_seat      an approved event with people waiting has no free seat (and no waitlist without capacity)
+3. no_free_seat      an approved event with people waiting has no free seat (and no waitlist without capacity);
+                     while it holds seats for its priority groups, no free seat but those held
 4. waitlist_order    approved events: every seat holder (confirmed or offered) was queued before every
-                     waitlisted registration
+                     waitlisted registration, but for seats held for the priority groups
 5. positions         the site's waitlist positions are 1..n, unique, in (queued_at, id) order
 6. outbox_match      per (user, event): registration messages (confirmed/waitlisted) minus exits (left/removed,
                      offer expired) = 1 for an active registration (confirmed, offered, waitlisted), 0 otherwise;
@@ -46,7 +47,7 @@ from events.models import (
     RegistrationStatus,
     utcnow,
 )
-from events.rules.seats import waitlist_position_of
+from events.rules.seats import held_seats, waitlist_position_of
 
 CHECKS = ("capacity", "one_per_user", "no_free_seat", "waitlist_order", "positions", "outbox_match", "reminders",
           "cancel_messages", "audit_status", "audit_capacity", "audit_added", "entries", "lottery_draws", "offers")
@@ -92,11 +93,11 @@ async def invariant_report(url: str) -> InvariantReport:
         async with engine.connect() as connection:
             events = (await connection.execute(
                 select(Event.id, Event.capacity, Event.status, Event.starts_at, Event.lottery_minutes,
-                       Event.lottery_drawn_at, Event.lottery_seed))).all()
+                       Event.lottery_drawn_at, Event.lottery_seed, Event.reserved_seats, Event.reserved_until))).all()
             registrations = (await connection.execute(
                 select(Registration.id, Registration.event_id, Registration.user_id, Registration.status,
                        Registration.queued_at, waitlist_position_of(Registration).label("position"),
-                       Registration.offer_expires_at))).all()
+                       Registration.offer_expires_at, Registration.from_reserve))).all()
             outbox = (await connection.execute(
                 select(OutboxMessage.kind, OutboxMessage.recipient_id, OutboxMessage.event_id, OutboxMessage.status,
                        OutboxMessage.dedupe_key))).all()
@@ -110,6 +111,7 @@ async def invariant_report(url: str) -> InvariantReport:
 
 def _check(events, registrations, outbox, audit) -> InvariantReport:
     report = InvariantReport(registrations=len(registrations), events=len(events))
+    now = utcnow()
     event_by_id = {row.id: row for row in events}
     by_event: dict[int, list] = defaultdict(list)
     for row in registrations:
@@ -131,13 +133,15 @@ def _check(events, registrations, outbox, audit) -> InvariantReport:
         if event.capacity is not None and len(confirmed) > event.capacity:
             report.fail("capacity", f"event {event.id}: {len(confirmed)} seats taken for {event.capacity} seats")
         if event.status == EventStatus.APPROVED and waitlisted:
-            # 3. nobody waits while a seat is free
-            if event.capacity is None or len(confirmed) < event.capacity:
+            # 3. nobody waits while a seat is free (but one held for the priority groups)
+            held = held_seats(event, sum(row.from_reserve for row in confirmed), now)
+            if event.capacity is None or len(confirmed) + held < event.capacity:
                 report.fail("no_free_seat", f"event {event.id}: {len(waitlisted)} waiting with "
-                                            f"{len(confirmed)}/{event.capacity} seats taken")
-            # 4. confirmed before waitlisted
-            if confirmed:
-                last_confirmed = max((row.queued_at, row.id) for row in confirmed)
+                                            f"{len(confirmed)}/{event.capacity} seats taken, {held} held")
+            # 4. confirmed before waitlisted (a seat held for the groups goes to them whenever they come)
+            in_order = [row for row in confirmed if not row.from_reserve]
+            if in_order:
+                last_confirmed = max((row.queued_at, row.id) for row in in_order)
                 first_waiting = min((row.queued_at, row.id) for row in waitlisted)
                 if last_confirmed > first_waiting:
                     report.fail("waitlist_order", f"event {event.id}: registration {last_confirmed[1]} confirmed "

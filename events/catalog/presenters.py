@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 from events.catalog.categories import category_label
 from events.catalog.queries import EventDetail, EventRow
 from events.localtime import local
-from events.rules import attendance, priority, visibility, window
+from events.rules import attendance, priority, seats, visibility, window
 from events.rules.seats import SeatState
 
 
@@ -184,6 +184,8 @@ class EventPage:
     priority_label: str = ""  # who registers before everyone else, and when ("" when nobody does)
     my_priority_label: str = ""  # registration opens earlier for the viewer: when, and as a member of which group
     no_show_label: str = ""  # registration opens later for the viewer after a no-show: why, and until when
+    reserve_label: str = ""  # seats held for the priority groups: how many, until when
+    full_for_viewer: bool = False  # no seat the viewer may take (all taken, or only held ones and not in a group)
 
 
 def event_page(detail: EventDetail, *, now: datetime, student: priority.Student | None = None,
@@ -239,13 +241,21 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
         offer_deadline_label=moment_label(detail.mine.offer_expires_at)
         if detail.mine and detail.mine.status == "offered" else "",
         priority_label=priority_label(detail, detail.association_name)
-        if window.registration_not_yet_open(detail, now) else "",
+        if window.registration_not_yet_open(detail, now) or seats.reserve_holds(detail, now) else "",
         my_priority_label=translation.gettext(
             "Priority opening: as %(group)s, you may register from %(when)s, before everyone else.") % {
             "group": _group_label(detail, priority.groups_of(detail, student)[0][0]), "when": moment_label(opens_at)}
         if early != detail.registration_opens_at and opens_at == early
         and window.registration_not_yet_open(detail, now) else "",
         no_show_label=_no_show_label(detail, no_show) if opens_at != early else "",
+        reserve_label=translation.ngettext(
+            "%(num)d of the seats is held for them until %(when)s.",
+            "%(num)d of the seats are held for them until %(when)s.", detail.reserved_seats or 0) % {
+            "num": detail.reserved_seats, "when": moment_label(detail.reserved_until)}
+        if seats.reserve_holds(detail, now) else "",
+        full_for_viewer=SeatState(detail.seats.capacity, detail.seats.taken, detail.seats.waitlisted,
+                                  seats.held_seats(detail, detail.reserve_taken, now)
+                                  ).full_for(in_group=bool(priority.groups_of(detail, student))),
     )
 
 

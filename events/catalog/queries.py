@@ -22,7 +22,15 @@ from events.models import (
     User,
 )
 from events.rules import visibility
-from events.rules.seats import TAKEN_COUNT, WAITLISTED_COUNT, SeatState, has_seat_left, waitlist_position_of
+from events.rules.seats import (
+    SEAT_HOLDERS,
+    TAKEN_COUNT,
+    WAITLISTED_COUNT,
+    SeatState,
+    count_of,
+    has_seat_left,
+    waitlist_position_of,
+)
 from hyperion import db
 
 
@@ -200,6 +208,8 @@ class EventDetail:
     priority_promos: list[int] | None
     emails_open_at: datetime | None
     priority_emails: list[str] | None
+    reserved_seats: int | None
+    reserved_until: datetime | None
     updated_at: datetime
     changed_at: datetime | None
     association_id: int
@@ -210,6 +220,7 @@ class EventDetail:
     # The association's no-show delay (events/rules/attendance.py; None: it has none) and how long it lasts.
     no_show_delay_hours: int | None = None
     no_show_penalty_days: int = 30
+    reserve_taken: int = 0  # seats taken among those held for the priority groups
 
     @property
     def is_published(self) -> bool:
@@ -225,7 +236,8 @@ _EVENT_DETAIL = (
         Event.starts_at, Event.ends_at, Event.all_day, Event.status, Event.decision_reason,
         Event.registration_opens_at, Event.registration_closes_at, Event.unregistration_closes_at,
         Event.lottery_minutes, Event.lottery_drawn_at, Event.members_open_at, Event.promos_open_at,
-        Event.priority_promos, Event.emails_open_at, Event.priority_emails,
+        Event.priority_promos, Event.emails_open_at, Event.priority_emails, Event.reserved_seats, Event.reserved_until,
+        count_of(SEAT_HOLDERS, from_reserve=True).label("reserve_taken"),
         Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
         Association.no_show_delay_hours, Association.no_show_penalty_days,
@@ -257,7 +269,8 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
         unregistration_closes_at=row.unregistration_closes_at, lottery_minutes=row.lottery_minutes,
         lottery_drawn_at=row.lottery_drawn_at, members_open_at=row.members_open_at,
         promos_open_at=row.promos_open_at, priority_promos=row.priority_promos, emails_open_at=row.emails_open_at,
-        priority_emails=row.priority_emails, updated_at=row.updated_at,
+        priority_emails=row.priority_emails, reserved_seats=row.reserved_seats, reserved_until=row.reserved_until,
+        reserve_taken=row.reserve_taken, updated_at=row.updated_at,
         changed_at=row.changed_at,
         association_id=row.association_id, association_name=row.association_name,
         association_slug=row.association_slug, seats=SeatState(row.capacity, row.taken, row.waitlisted),

@@ -7,12 +7,15 @@ or decline it (leaving, which is always allowed for an offer). An offer not acce
 seat is offered to the next in line, both students told by e-mail: whoever next holds the event's lock for
 its seats does it (a student leaving, staff, ``manage.py promotewaitlist``), and each web process's sweeper
 (``Sweeper``, a lifespan hook) wakes at the next deadline to do it for events nobody touches.
+
+The sweeper also frees the seats an event held for its priority groups when that hold ends
+(``Event.reserved_until``): the students waiting outside the groups get them, first in line first.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from sqlalchemy import bindparam, func, select
@@ -22,7 +25,7 @@ from events import errors, outbox
 from events.live import broadcast
 from events.models import Event, Registration, RegistrationStatus, utcnow
 from events.registration import services
-from events.rules import offers, visibility
+from events.rules import offers, seats, visibility
 from hyperion import db, hooks
 
 logger = logging.getLogger("hyperion.offers")
@@ -68,6 +71,17 @@ _EVENTS_WITH_OFFERS_DUE = (
 _NEXT_DEADLINE = (select(func.min(Registration.offer_expires_at))
                   .join(Event, Event.id == Registration.event_id)
                   .where(Registration.status == RegistrationStatus.OFFERED, visibility.going_ahead()))
+# Events whose hold on seats ended with someone waiting and a seat free (it frees as soon as it is filled),
+# and the next end of a hold.
+_EVENTS_HOLD_ENDED = (
+    select(Event.id)
+    .where(visibility.going_ahead(), seats.hold_ended_between(bindparam("recent", type_=Event.reserved_until.type),
+                                                              bindparam("now", type_=Event.reserved_until.type)),
+           seats.has_seat_left(),
+           select(Registration.id).where(Registration.event_id == Event.id,
+                                         Registration.status == RegistrationStatus.WAITLISTED).exists()))
+_NEXT_HOLD_END = select(func.min(Event.reserved_until)).where(
+    visibility.going_ahead(), seats.hold_ends_after(bindparam("now", type_=Event.reserved_until.type)))
 
 
 async def expire_due(*, now: datetime | None = None) -> tuple[int, datetime | None]:
@@ -76,16 +90,20 @@ async def expire_due(*, now: datetime | None = None) -> tuple[int, datetime | No
     deadline (None: no offer waits)."""
     now = now or utcnow()
     async with db.read_connection() as connection:
-        due = (await connection.execute(_EVENTS_WITH_OFFERS_DUE, {"now": now})).scalars().all()
-    for event_id in due:
+        due = set((await connection.execute(_EVENTS_WITH_OFFERS_DUE, {"now": now})).scalars().all())
+        # (A hold that ended more than a week ago had its seats given long since: not looked at again.)
+        due |= set((await connection.execute(_EVENTS_HOLD_ENDED, {"now": now, "recent": now - timedelta(days=7)}
+                                             )).scalars().all())
+    for event_id in sorted(due):
         async with db.write_session() as session:
             try:
                 await services.waitlist_promote(session, event_id=event_id)
             except errors.EventNotFound:  # deleted meanwhile
                 continue
     async with db.read_connection() as connection:
-        next_deadline = (await connection.execute(_NEXT_DEADLINE)).scalar_one_or_none()
-    return len(due), next_deadline
+        deadlines = [(await connection.execute(_NEXT_DEADLINE)).scalar_one_or_none(),
+                     (await connection.execute(_NEXT_HOLD_END, {"now": now})).scalar_one_or_none()]
+    return len(due), min((moment for moment in deadlines if moment is not None), default=None)
 
 
 class Sweeper(hooks.DueTask):

@@ -17,7 +17,21 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
-from sqlalchemy import ARRAY, Integer, and_, any_, bindparam, func, insert, null, select, true, union_all, update
+from sqlalchemy import (
+    ARRAY,
+    Boolean,
+    Integer,
+    and_,
+    any_,
+    bindparam,
+    func,
+    insert,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -45,7 +59,7 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     outcome_or_raise,
 )
 from events.rules import attendance, lottery, offers, priority, visibility, window
-from events.rules.seats import SEAT_HOLDERS, SeatState, count_of, seat_state
+from events.rules.seats import RESERVED, SEAT_HOLDERS, SeatState, count_of, held_seats, seat_state
 from hyperion import db
 
 
@@ -237,6 +251,7 @@ def _place_state(dialect: str):
             select(func.max(Registration.queued_at)).where(Registration.event_id == bindparam("event_id"))
             .scalar_subquery().label("last_queued_at"),
             Registration.user_id, Registration.id, Registration.status,
+            count_of(SEAT_HOLDERS, event_id=bindparam("event_id"), from_reserve=True).label("reserve_taken"),
             null().label("overlap_title"), null().label("overlap_starts_at"),
         )
         .select_from(Event)
@@ -245,7 +260,7 @@ def _place_state(dialect: str):
     )
     mine = registration_queries.confirmed_going_ahead(among("check_ids"), "mine")
     overlaps = (
-        select(null(), null(), null(), mine.c.user_id, null(), null(), mine.c.title, mine.c.starts_at)
+        select(null(), null(), null(), mine.c.user_id, null(), null(), null(), mine.c.title, mine.c.starts_at)
         .where(registration_queries.overlapping(
             mine, target_id=bindparam("event_id"), starts_at=bindparam("starts_at", type_=Event.starts_at.type),
             ends_at=bindparam("ends_at", type_=Event.ends_at.type)))
@@ -266,13 +281,14 @@ def _write_batch_postgresql():
     (a CTE that only reads runs when it is read)."""
     given = func.unnest(bindparam("user_ids", type_=ARRAY(Integer)),
                         bindparam("statuses", type_=ARRAY(Registration.status.type)),
-                        bindparam("queued_ats", type_=ARRAY(Registration.queued_at.type))
-                        ).table_valued("user_id", "status", "queued_at").render_derived()
+                        bindparam("queued_ats", type_=ARRAY(Registration.queued_at.type)),
+                        bindparam("from_reserves", type_=ARRAY(Boolean))
+                        ).table_valued("user_id", "status", "queued_at", "from_reserve").render_derived()
     registered = (
         insert(Registration)
-        .from_select(["event_id", "user_id", "status", "queued_at", "created_at", "updated_at"],
+        .from_select(["event_id", "user_id", "status", "queued_at", "created_at", "updated_at", "from_reserve"],
                      select(bindparam("event_id", type_=Integer), given.c.user_id, given.c.status,
-                            given.c.queued_at, given.c.queued_at, given.c.queued_at))
+                            given.c.queued_at, given.c.queued_at, given.c.queued_at, given.c.from_reserve))
         .returning(Registration.id, Registration.user_id)
         .cte("registered")
     )
@@ -286,7 +302,8 @@ _WRITE_BATCH_POSTGRESQL = _write_batch_postgresql()
 
 _REJOIN = (update(Registration).where(Registration.id == bindparam("registration_id"))
            .values(status=bindparam("new_status"), queued_at=bindparam("new_queued_at"), checked_in_at=None,
-                   offer_expires_at=None, updated_at=bindparam("new_queued_at")))
+                   offer_expires_at=None, from_reserve=bindparam("new_from_reserve"),
+                   updated_at=bindparam("new_queued_at")))
 
 
 async def registration_place_locked(
@@ -323,15 +340,18 @@ async def _place_batch_locked(
             counts = row
             if row.user_id is not None:
                 existing[row.user_id] = (row.id, row.status)
-    seats = SeatState(event.capacity, counts.taken, counts.waitlisted)
+    seats = SeatState(event.capacity, counts.taken, counts.waitlisted,
+                      held_seats(event, counts.reserve_taken, utcnow()))
     if _UNSAFE_RACE_WINDOW_SECONDS:
         await asyncio.sleep(_UNSAFE_RACE_WINDOW_SECONDS)
     # The place in line is taken now, under the lock, not when the request arrived: lock order is the
     # arrival order that counts, and it keeps positions unique. Strictly after the last one even if the
     # clock stepped back, so the line is the order of the lock, and each place is after the one before.
     last_queued_at = counts.last_queued_at
-    # A priority group may open registration earlier for some of the batch, a no-show later.
-    openings = {} if window_checked else await _students_openings(session, event, batch)
+    # A priority group may open registration earlier for some of the batch (and hold seats for them), a
+    # no-show later.
+    openings, in_group = await _students_openings(session, event, batch, window_checked=window_checked,
+                                                  reserve=seats.held > 0)
     answers: list[RegistrationOutcome | DomainError] = []
     placed: list[tuple[int, RegistrationStatus, int | None]] = []
     fresh: list[dict] = []  # new rows, in order
@@ -357,7 +377,8 @@ async def _place_batch_locked(
         if member.check_overlaps and member.user_id in overlaps:
             answers.append(OverlapsToConfirm(overlaps[member.user_id]))
             continue
-        full = seats.is_full and not entering
+        seat = None if entering else seats.seat_for(in_group=member.user_id in in_group)
+        full = seat is None and not entering
         if entering:
             status, position = RegistrationStatus.ENTERED, None
         else:
@@ -369,13 +390,14 @@ async def _place_batch_locked(
         last_queued_at = queued_at
         earlier_id = earlier[0] if earlier is not None else None
         if earlier_id is not None:  # came back after leaving: joins at the end of the line
-            rejoining.append({"registration_id": earlier_id, "new_status": status, "new_queued_at": queued_at})
+            rejoining.append({"registration_id": earlier_id, "new_status": status, "new_queued_at": queued_at,
+                              "new_from_reserve": seat == RESERVED})
         else:
             fresh.append({"event_id": event.id, "user_id": member.user_id, "status": status, "queued_at": queued_at,
-                          "created_at": queued_at, "updated_at": queued_at})
+                          "created_at": queued_at, "updated_at": queued_at, "from_reserve": seat == RESERVED})
         existing[member.user_id] = (earlier_id, status)
         if not entering:
-            seats = SeatState(seats.capacity, seats.taken + (not full), seats.waitlisted + full)
+            seats = seats.taking(seat)
         placed.append((member.user_id, status, position))
         answers.append(RegistrationOutcome(status=status, waitlist_position=position, registration_id=earlier_id))
     if not placed:
@@ -393,6 +415,7 @@ async def _place_batch_locked(
         written = await connection.execute(_WRITE_BATCH_POSTGRESQL, {
             "event_id": event.id, "user_ids": [row["user_id"] for row in fresh],
             "statuses": [row["status"] for row in fresh], "queued_ats": [row["queued_at"] for row in fresh],
+            "from_reserves": [row["from_reserve"] for row in fresh],
             **outbox.as_arrays(outbox.registrations_message_rows(event=event, placed=placed)), **news})
         new_id_of = {row.user_id: row.id for row in written if row.id is not None}
     else:
@@ -422,23 +445,25 @@ _APPLICANTS = (select(User.id, User.promo, User.email, Membership.association_id
                .where(User.id.in_(bindparam("user_ids", expanding=True))))
 
 
-async def _students_openings(session: AsyncSession, event: Event, batch: list[Applicant]) -> dict[int, datetime]:
+async def _students_openings(session: AsyncSession, event: Event, batch: list[Applicant], *, window_checked: bool,
+                             reserve: bool) -> tuple[dict[int, datetime], set[int]]:
     """When registration opens for each applicant of ``batch`` whose opening is not the event's own: earlier
-    in a priority group (``rules.priority``), later after a no-show (``rules.attendance``). Reads only when
-    one of them can matter now: before the event's opening for the groups, until the opening plus the delay
-    for the no-shows (one statement each)."""
+    in a priority group (``rules.priority``), later after a no-show (``rules.attendance``); and which of them
+    are in a priority group (the seats held for the groups are theirs, ``reserve``: some are held now).
+    Reads only what can matter now: the students before the event's opening or while seats are held, the
+    no-shows until the opening plus the delay (one statement each)."""
     now = utcnow()
-    grouped = priority.has_priority_openings(event) and window.registration_not_yet_open(event, now)
+    grouped = not window_checked and priority.has_priority_openings(event) \
+        and window.registration_not_yet_open(event, now)
     delay_hours = getattr(event, "no_show_delay_hours", None)  # (on the Core row the batch locks)
-    delaying = attendance.penalty_window_open(event.registration_opens_at, delay_hours, now)
-    if not grouped and not delaying:
-        return {}
+    delaying = not window_checked and attendance.penalty_window_open(event.registration_opens_at, delay_hours, now)
+    if not grouped and not delaying and not reserve:
+        return {}, set()
     user_ids = [member.user_id for member in batch]
-    students = {}
-    if grouped:
-        for row in await session.execute(_APPLICANTS, {"association_id": event.association_id, "user_ids": user_ids}):
-            students[row.id] = _Student(row.promo, row.email,
-                                        frozenset(() if row.association_id is None else (row.association_id,)))
+    students = await _students(session, event, user_ids) if grouped or reserve else {}
+    in_group = {user_id for user_id, student in students.items() if priority.groups_of(event, student)}
+    if not grouped and not delaying:
+        return {}, in_group
     no_shows = {}
     if delaying:
         penalty_days = event.no_show_penalty_days  # type: ignore[attr-defined]  # the Core row's
@@ -453,7 +478,15 @@ async def _students_openings(session: AsyncSession, event: Event, batch: list[Ap
                                                  penalty_days=penalty_days)
         if opening is not None:
             openings[user_id] = opening
-    return openings
+    return openings, in_group
+
+
+async def _students(session: AsyncSession, event: Event, user_ids: list[int]) -> dict[int, _Student]:
+    """What the priority groups read of these students, in one statement."""
+    rows = await session.execute(_APPLICANTS, {"association_id": event.association_id, "user_ids": user_ids})
+    return {row.id: _Student(row.promo, row.email,
+                             frozenset(() if row.association_id is None else (row.association_id,)))
+            for row in rows}
 
 
 async def registration_leave(
@@ -511,7 +544,8 @@ async def waitlist_promote_locked(session: AsyncSession, event: Event, *, now: d
     now = now or utcnow()
     expired = await offers_expire_locked(session, event, now=now)
     # No capacity: no seat to count, everyone in line gets in.
-    free = None if event.capacity is None else (await seat_state(session, event=event)).seats_left
+    seats = None if event.capacity is None else await seat_state(session, event=event, now=now)
+    free = None if seats is None else seats.seats_left
     if free == 0:
         if expired:
             await broadcast.seats_changed(session, event_id=event.id)
@@ -521,18 +555,34 @@ async def waitlist_promote_locked(session: AsyncSession, event: Event, *, now: d
         .where(Registration.event_id == event.id, Registration.status == RegistrationStatus.WAITLISTED)
         .order_by(Registration.queued_at, Registration.id)
     )
-    if free is not None:
-        statement = statement.limit(free)
-    chosen = (await session.execute(statement)).all()
-    promoted = tuple(row.user_id for row in chosen)
+    chosen: list[tuple[int, int, bool]] = []  # (registration, student, seat held for the groups)
+    if seats is not None and seats.held:
+        # Seats are held for the priority groups: the line in order, each taking a seat they may have (the
+        # held ones go to the first students of a group in line, the others to the first in line).
+        line = (await session.execute(statement)).all()
+        students = await _students(session, event, [row.user_id for row in line])
+        for row in line:
+            seat = seats.seat_for(in_group=bool(priority.groups_of(event, students.get(row.user_id))))
+            if seat is not None:
+                chosen.append((row.id, row.user_id, seat == RESERVED))
+                seats = seats.taking(seat)
+            if not seats.seats_left:
+                break
+    else:
+        if free is not None:
+            statement = statement.limit(free)
+        chosen = [(row.id, row.user_id, False) for row in await session.execute(statement)]
+    promoted = tuple(user_id for _id, user_id, _held in chosen)
     if chosen:
         expires_at = offers.offer_expires_at(event, now)
-        await session.execute(
+        await session.flush()
+        connection = await session.connection()  # a Core executemany (one row per promotion)
+        await connection.execute(
             update(Registration)
-            .where(Registration.id.in_([row.id for row in chosen]))
+            .where(Registration.id == bindparam("promoted_id"))
             .values(status=RegistrationStatus.CONFIRMED if expires_at is None else RegistrationStatus.OFFERED,
-                    offer_expires_at=expires_at, updated_at=now)
-        )
+                    offer_expires_at=expires_at, updated_at=now, from_reserve=bindparam("held")),
+            [{"promoted_id": registration_id, "held": held} for registration_id, _user, held in chosen])
         if expires_at is None:
             await outbox.promotion_messages(session, event=event, user_ids=promoted)
         else:

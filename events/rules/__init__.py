@@ -6,7 +6,8 @@ Rule → where it is decided:
 
 - Seats: which registrations hold a seat (confirmed, and offered until the offer is answered), taken and
   waitlisted counts, "N seats left", "full", "has a seat left", "the capacity cannot go below the seats taken",
-  a waitlist position → ``seats`` (``SEAT_HOLDERS``, ``count_of``, ``TAKEN_COUNT``,
+  a waitlist position, the seats held for the priority groups (``reserve_holds``, ``held_seats``,
+  ``SeatState.seat_for``) → ``seats`` (``SEAT_HOLDERS``, ``count_of``, ``TAKEN_COUNT``,
   ``WAITLISTED_COUNT``, ``has_seat_left``, ``waitlist_position_of`` in SQL; ``SeatState`` in Python, which the
   live counter's news carries too).
 - May register now, may still leave, when registration closes, a lottery's window and when its draw is due

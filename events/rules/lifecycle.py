@@ -11,7 +11,7 @@ from events.models import (
 EVENT_FIELDS = ("title", "description", "association_id", "category", "location", "starts_at", "ends_at",
                 "all_day", "capacity", "registration_opens_at", "registration_closes_at",
                 "unregistration_closes_at", "lottery_minutes", "members_open_at", "priority_promos", "promos_open_at",
-                "priority_emails", "emails_open_at", "offer_hours")
+                "priority_emails", "emails_open_at", "reserved_seats", "reserved_until", "offer_hours")
 
 
 PUBLISHED_EDITABLE = ("starts_at", "ends_at", "all_day", "location", "capacity")

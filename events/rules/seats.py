@@ -12,9 +12,10 @@ services placing and promoting students).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, or_, select
+from sqlalchemy import ColumnElement, ScalarSelect, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from sqlalchemy.orm.util import AliasedClass
@@ -28,16 +29,56 @@ from events.models import (
 # The statuses that hold a seat: confirmed, and offered until the offer is accepted or expires.
 SEAT_HOLDERS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
 
+# The two kinds of seat (``SeatState.seat_for``): one held for the event's priority groups, or any other.
+RESERVED, OPEN = "reserved", "open"
+
+
+class Reserving(Protocol):
+    """What the reserve's rule reads of an event."""
+
+    @property
+    def reserved_seats(self) -> int | None: ...
+
+    @property
+    def reserved_until(self) -> datetime | None: ...
+
+
+def reserve_holds(event: Reserving, now: datetime) -> bool:
+    """Some seats are held for the event's priority groups now: until ``reserved_until``, when they join the
+    others (one pool)."""
+    return bool(event.reserved_seats) and event.reserved_until is not None and now < event.reserved_until
+
+
+def hold_fits(held: int | None, capacity: int | None) -> bool:
+    """Seats held for the groups are no more than the event's seats (an unlimited event holds what it likes)."""
+    return not held or capacity is None or held <= capacity
+
+
+def hold_ended_between(after: Any, until: Any) -> ColumnElement[bool]:
+    """SQL: the event in the enclosing query stopped holding seats for its groups in (after, until]."""
+    return and_(Event.reserved_until > after, Event.reserved_until <= until)
+
+
+def hold_ends_after(moment: Any) -> ColumnElement[bool]:
+    """SQL: the event in the enclosing query holds seats for its groups until after ``moment``."""
+    return and_(Event.reserved_until > moment)
+
+
+def held_seats(event: Reserving, reserve_taken: int, now: datetime) -> int:
+    """How many seats held for the groups are still free now (0 once the reserve no longer holds)."""
+    return max((event.reserved_seats or 0) - reserve_taken, 0) if reserve_holds(event, now) else 0
+
 
 async def taken_count(session: AsyncSession, *, event_id: int) -> int:
     return (await session.execute(select(count_of(SEAT_HOLDERS, event_id=event_id)))).scalar_one()
 
 
-async def seat_state(session: AsyncSession, *, event: Event) -> SeatState:
+async def seat_state(session: AsyncSession, *, event: Event, now: datetime) -> SeatState:
     """The seats of ``event`` as this transaction sees them (under the event's lock in a service)."""
     row = (await session.execute(select(count_of(SEAT_HOLDERS, event_id=event.id),
-                                        count_of(RegistrationStatus.WAITLISTED, event_id=event.id)))).one()
-    return SeatState(event.capacity, row[0], row[1])
+                                        count_of(RegistrationStatus.WAITLISTED, event_id=event.id),
+                                        count_of(SEAT_HOLDERS, event_id=event.id, from_reserve=True)))).one()
+    return SeatState(event.capacity, row[0], row[1], held_seats(event, row[2], now))
 
 
 async def waitlist_position(session: AsyncSession, *, registration_id: int) -> int | None:
@@ -57,6 +98,7 @@ class SeatState:
     capacity: int | None
     taken: int  # confirmed, or offered and not answered yet
     waitlisted: int = 0
+    held: int = 0  # seats still free that are held for the priority groups (while the event's reserve holds)
 
     @property
     def unlimited(self) -> bool:
@@ -75,6 +117,26 @@ class SeatState:
         """More seats taken than there are: a capacity may never be set below the seats taken."""
         return self.capacity is not None and self.taken > self.capacity
 
+    def full_for(self, *, in_group: bool) -> bool:
+        """No seat for this student: none left, or only seats held for the priority groups and they are in
+        none of them."""
+        if in_group or not self.held:
+            return self.is_full
+        return self.capacity is not None and self.taken + self.held >= self.capacity
+
+    def seat_for(self, *, in_group: bool) -> str | None:
+        """Which seat a student gets now: ``RESERVED`` (one held for the groups, which a student of a group
+        takes first), ``OPEN``, or None (full for them: the waitlist)."""
+        if self.full_for(in_group=in_group):
+            return None
+        return RESERVED if in_group and self.held > 0 else OPEN
+
+    def taking(self, seat: str | None) -> SeatState:
+        """The seats once a student took ``seat`` (``seat_for``'s answer; None: they joined the line)."""
+        if seat is None:
+            return SeatState(self.capacity, self.taken, self.waitlisted + 1, self.held)
+        return SeatState(self.capacity, self.taken + 1, self.waitlisted, self.held - (seat == RESERVED))
+
     @property
     def next_waitlist_position(self) -> int:
         """The place in line of whoever joins it now: the end of the line."""
@@ -82,10 +144,13 @@ class SeatState:
 
 
 def count_of(status: RegistrationStatus | tuple[RegistrationStatus, ...], *,
-             event_id: Any = Event.id) -> ScalarSelect[int]:
+             event_id: Any = Event.id, from_reserve: bool | None = None) -> ScalarSelect[int]:
     """Count of an event's registrations in ``status`` (or any of several; seats are counted, never stored):
-    correlated with the enclosing query's events by default, or of ``event_id`` (a value or a bound parameter)."""
+    correlated with the enclosing query's events by default, or of ``event_id`` (a value or a bound parameter).
+    ``from_reserve``: only those whose seat was (True) or was not (False) one held for the priority groups."""
     in_status = Registration.status.in_(status) if isinstance(status, tuple) else Registration.status == status
+    if from_reserve is not None:
+        in_status = in_status & (Registration.from_reserve.is_(from_reserve))
     return (
         select(func.count(Registration.id))
         .where(Registration.event_id == event_id, in_status)

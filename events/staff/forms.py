@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy as _
 from events.catalog.categories import CATEGORIES
 from events.models import EventStatus, Role
 from events.rules.emails import normalize_email
+from events.rules.seats import hold_fits
 from events.rules.text import plain_text
 from events.staff import series
 
@@ -78,6 +79,11 @@ class EventForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("One address per line (or separated by commas): a team, the staff of the event, ..."))
     emails_open_at = _datetime_field(_("Priority: these addresses register from"), required=False)
+    reserved_seats = forms.IntegerField(
+        label=_("Seats held for the priority groups"), min_value=1, max_value=100_000, required=False,
+        help_text=_("Empty: none. A number: until the time below, only students of the groups above may take these "
+                    "seats; the others take the rest. Then every seat is open to everyone."))
+    reserved_until = _datetime_field(_("Held until"), required=False)
     offer_hours = forms.IntegerField(
         label=_("Waitlist offers (hours to accept)"), min_value=1, max_value=14 * 24, required=False,
         help_text=_("Empty: a seat that frees up goes to the first in line at once. A number: it is offered to them, "
@@ -122,8 +128,9 @@ class EventForm(forms.Form):
                 self.add_error("lottery_minutes", _("The lottery window must end before registration closes "
                                                     "(or the event starts, when no closing is set)."))
         self._clean_priority(cleaned, opens)
+        self._clean_reserve(cleaned, opens)
         for name in ("registration_opens_at", "registration_closes_at", "unregistration_closes_at",
-                     "members_open_at", "promos_open_at", "emails_open_at"):
+                     "members_open_at", "promos_open_at", "emails_open_at", "reserved_until"):
             try:
                 _sane_year(cleaned.get(name))
             except forms.ValidationError as error:
@@ -167,6 +174,24 @@ class EventForm(forms.Form):
             elif when and cleaned.get("lottery_minutes"):
                 self.add_error(when_name, _("An event that opens by lottery has no priority openings: in its "
                                             "window, when one asks does not matter."))
+
+    def _clean_reserve(self, cleaned: dict, opens) -> None:
+        """Held seats need a capacity that holds them, a priority group to hold them for, and an end after
+        registration opens for everyone (and no later than the start)."""
+        if "reserved_seats" not in self.fields:
+            return
+        held, until = cleaned.get("reserved_seats"), cleaned.get("reserved_until")
+        capacity, starts = cleaned.get("capacity"), cleaned.get("starts_at")
+        if bool(held) != bool(until):
+            self.add_error("reserved_until" if held else "reserved_seats",
+                           _("Give both how many seats are held and until when."))
+        elif held and (capacity is None or not hold_fits(held, capacity)):
+            self.add_error("reserved_seats", _("The seats held cannot be more than the seats of the event."))
+        elif held and not any(cleaned.get(name) for name in ("members_open_at", "promos_open_at", "emails_open_at")):
+            self.add_error("reserved_seats", _("Seats are held for the priority groups: set at least one."))
+        elif until and ((opens and until <= opens) or (starts and until > starts)):
+            self.add_error("reserved_until", _("Seats are held until a time after registration opens for everyone "
+                                               "and no later than the start."))
 
     def values(self) -> dict:
         values = dict(self.cleaned_data)

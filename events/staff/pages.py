@@ -103,7 +103,8 @@ def event_form_initial(event) -> dict:
     initial = {name: getattr(event, name) for name in lifecycle.EVENT_FIELDS}
     initial.update({name: localtime.local(initial[name]) for name in
                     ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at",
-                     "unregistration_closes_at", "members_open_at", "promos_open_at", "emails_open_at")
+                     "unregistration_closes_at", "members_open_at", "promos_open_at", "emails_open_at",
+                     "reserved_until")
                     if initial[name]})
     # The priority lists as typed in the form: "2028, 2029", one address per line.
     initial["priority_promos"] = ", ".join(str(promo) for promo in initial["priority_promos"] or ())

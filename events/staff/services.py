@@ -160,6 +160,12 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
             raise CapacityBelowConfirmed(
                 _("%(count)d seats are taken (confirmed, or offered and not answered yet): the capacity cannot "
                   "go below %(count)d. Remove attendees first if you must.") % {"count": taken})
+        capacity, held = new_values.get("capacity", event.capacity), new_values.get("reserved_seats",
+                                                                                    event.reserved_seats)
+        if not seats.hold_fits(held, capacity):
+            raise CapacityBelowConfirmed(
+                _("%(count)d seats are held for the priority groups: the capacity cannot go below %(count)d.")
+                % {"count": held})
         for name, value in new_values.items():
             setattr(event, name, value)
         event.updated_at = utcnow()

@@ -1,8 +1,9 @@
 """Concurrency invariants as property tests: Hypothesis draws plans of ~50 operations (register, leave,
 staff add, capacity change, cancel, a lottery's draw, accepting a seat offered, offers expiring) with small
 random delays, and runs each plan concurrently through the real services on PostgreSQL (one event of two
-opens by lottery, the other makes its promotions offers); after every plan, every invariant of
-faults/invariants.py must hold.
+opens by lottery, the other makes its promotions offers and holds a seat for its association's members,
+half the students, until the hold ends); after every plan, every invariant of faults/invariants.py must
+hold.
 
 The checker itself is tested first: each invariant catches a violation planted in the data, and the
 control run (the event lock switched off, a pause between the seat check and the write) does oversell
@@ -26,7 +27,17 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from events import errors
-from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User, utcnow
+from events.models import (
+    Association,
+    Event,
+    EventStatus,
+    Membership,
+    Registration,
+    RegistrationStatus,
+    Role,
+    User,
+    utcnow,
+)
 from events.registration import offers
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
@@ -58,9 +69,11 @@ async def _reset_and_seed(engine, capacities: list[int | None]) -> Scene:
         for number, capacity in enumerate(capacities):
             starts_at = now + timedelta(days=10, hours=number)
             # The last event opens by lottery, its window open: its registrations are entries until a draw.
-            # The others make their promotions offers, to accept within a day.
+            # The others make their promotions offers, to accept within a day, and hold a seat for the members.
+            held = {"registration_opens_at": now - timedelta(minutes=1), "members_open_at": now - timedelta(hours=1),
+                    "reserved_seats": 1, "reserved_until": now + timedelta(days=1)} if capacity else {}
             lottery = {"registration_opens_at": now - timedelta(minutes=1), "lottery_minutes": 60} \
-                if number == len(capacities) - 1 else {"offer_hours": 24}
+                if number == len(capacities) - 1 else {"offer_hours": 24, **held}
             event_ids.append((await connection.execute(insert(Event).returning(Event.id), {
                 "slug": f"prop-{number}", "title": f"Prop {number}", "association_id": association_id,
                 "category": "party", "starts_at": starts_at, "ends_at": starts_at + timedelta(hours=2),
@@ -72,6 +85,9 @@ async def _reset_and_seed(engine, capacities: list[int | None]) -> Scene:
                       "created_at": now})
         user_ids = list((await connection.execute(
             insert(User).returning(User.id, sort_by_parameter_order=True), users)).scalars())
+        await connection.execute(insert(Membership), [  # the first half of the students are members
+            {"user_id": user_id, "association_id": association_id, "role": Role.MEMBER, "created_at": now}
+            for user_id in user_ids[:STUDENTS // 2]])
     return Scene(event_ids, user_ids[:-1], Actor(id=user_ids[-1], is_staff=True))
 
 
@@ -113,6 +129,14 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
                         Registration.event_id == event_id, Registration.status == RegistrationStatus.OFFERED)
                         .values(offer_expires_at=utcnow() - timedelta(seconds=1)))
                     await registration_services.waitlist_promote_locked(session, locked)
+            elif kind == "unhold":  # time passes the end of the hold on seats, and the sweeper comes by
+                async with session.begin():
+                    locked = await registration_services.event_locked(session, event_id)
+                    if locked.reserved_seats is None:
+                        return "none"
+                    locked.reserved_until = utcnow() - timedelta(seconds=1)
+                    await session.flush()
+                    await registration_services.waitlist_promote_locked(session, locked)
             elif kind == "cancel":
                 await staff_services.event_transition(session, actor=scene.staff, event_id=event_id,
                                                       action="cancel", reason="property test")
@@ -124,7 +148,7 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
 capacities = st.one_of(st.none(), st.integers(min_value=0, max_value=5))
 operation = st.tuples(
     st.sampled_from(["register"] * 5 + ["leave"] * 3 + ["add"] * 2
-                    + ["remove", "capacity", "capacity", "draw", "accept", "accept", "expire"]),
+                    + ["remove", "capacity", "capacity", "draw", "accept", "accept", "expire", "unhold"]),
     st.integers(min_value=0, max_value=STUDENTS - 1),
     st.integers(min_value=0, max_value=EVENTS - 1),
     capacities,
