@@ -18,6 +18,7 @@ from events.registration import services as registration_services
 from events.rules import priority
 from hyperion import db
 from tests import factories, support
+from tests.staff.pages import event_fields, typed
 
 
 @dataclass
@@ -123,13 +124,8 @@ async def test_staff_set_priority_openings_and_the_form_refuses_what_makes_no_se
     client = await support.client_as(staff)
     starts = utcnow() + timedelta(days=10)
 
-    def typed(moment):
-        from events.localtime import local
-        return local(moment).strftime("%Y-%m-%dT%H:%M")
-
-    base = {"title": "Gala", "association_id": str(organiser), "category": "party", "location": "",
-            "starts_at": typed(starts), "ends_at": typed(starts + timedelta(hours=3)), "capacity": "100",
-            "registration_opens_at": typed(starts - timedelta(days=5)), "description": ""}
+    base = event_fields(organiser, starts=starts, title="Gala", category="party", location="", description="",
+                        capacity="100", registration_opens_at=typed(starts - timedelta(days=5)))
     wrong = await client.post(reverse("staff_event_new"), {
         **base, "members_open_at": typed(starts - timedelta(days=4)), "priority_promos": "2029, deux",
         "priority_emails": "ok@etu.test, not-an-address", "emails_open_at": typed(starts - timedelta(days=6))})

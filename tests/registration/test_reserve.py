@@ -16,6 +16,7 @@ from events.registration import offers
 from events.staff import services as staff_services
 from hyperion import db
 from tests import factories, support
+from tests.staff.pages import event_fields, typed
 
 CONFIRMED, WAITLISTED = RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED
 
@@ -100,13 +101,8 @@ async def test_the_form_refuses_holds_that_make_no_sense_and_the_capacity_cannot
     client = await support.client_as(staff)
     starts = utcnow() + timedelta(days=10)
 
-    def typed(moment):
-        from events.localtime import local
-        return local(moment).strftime("%Y-%m-%dT%H:%M")
-
-    base = {"title": "Gala", "association_id": str(organiser), "category": "party", "location": "",
-            "starts_at": typed(starts), "ends_at": typed(starts + timedelta(hours=3)), "capacity": "10",
-            "registration_opens_at": typed(starts - timedelta(days=5)), "description": ""}
+    base = event_fields(organiser, starts=starts, title="Gala", category="party", location="", description="",
+                        capacity="10", registration_opens_at=typed(starts - timedelta(days=5)))
     refusals = {
         "Seats are held for the priority groups: set at least one.":
             {"reserved_seats": "2", "reserved_until": typed(starts - timedelta(days=2))},
