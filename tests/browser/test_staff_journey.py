@@ -52,7 +52,7 @@ async def test_editor_writes_an_event_staff_approves_it_and_visitors_see_it(serv
     await editor.get_by_label("Place").fill("Le Foyer")
     await editor.get_by_label("Starts", exact=True).fill(f"{starts:%Y-%m-%dT%H:%M}")
     await editor.get_by_label("Ends", exact=True).fill(f"{starts + timedelta(hours=4):%Y-%m-%dT%H:%M}")
-    await editor.get_by_label("Seats").fill("40")
+    await editor.get_by_label("Seats", exact=True).fill("40")
     await editor.get_by_label("Description").fill("Apportez vos jeux préférés.")
     await editor.get_by_role("button", name="Save").click()
     await expect(editor.get_by_role("status")).to_contain_text("Draft created.")
