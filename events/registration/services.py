@@ -42,12 +42,11 @@ from events.live import broadcast
 from events.models import (
     Association,
     Event,
-    Membership,
     Registration,
     RegistrationStatus,
-    User,
     utcnow,
 )
+from events.registration import applicants
 from events.registration import queries as registration_queries
 from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: the callers' error, here with the others
     BATCH_MAX,
@@ -58,7 +57,7 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     fail_all,
     outcome_or_raise,
 )
-from events.rules import attendance, lottery, offers, priority, visibility, window
+from events.rules import lottery, offers, priority, visibility, window
 from events.rules.seats import RESERVED, SEAT_HOLDERS, SeatState, count_of, held_seats, seat_state
 from hyperion import db
 
@@ -350,7 +349,7 @@ async def _place_batch_locked(
     last_queued_at = counts.last_queued_at
     # A priority group may open registration earlier for some of the batch (and hold seats for them), a
     # no-show later.
-    openings, in_group = await _students_openings(session, event, batch, window_checked=window_checked,
+    openings, in_group = await applicants.openings_and_groups(session, event, batch, window_checked=window_checked,
                                                   reserve=seats.held > 0)
     answers: list[RegistrationOutcome | DomainError] = []
     placed: list[tuple[int, RegistrationStatus, int | None]] = []
@@ -432,63 +431,6 @@ async def _place_batch_locked(
             for member, answer in zip(batch, answers, strict=True)]
 
 
-@dataclass(frozen=True, slots=True)
-class _Student:
-    promo: int | None
-    email: str
-    association_ids: frozenset[int]
-
-
-_APPLICANTS = (select(User.id, User.promo, User.email, Membership.association_id)
-               .outerjoin(Membership, and_(Membership.user_id == User.id,
-                                           Membership.association_id == bindparam("association_id")))
-               .where(User.id.in_(bindparam("user_ids", expanding=True))))
-
-
-async def _students_openings(session: AsyncSession, event: Event, batch: list[Applicant], *, window_checked: bool,
-                             reserve: bool) -> tuple[dict[int, datetime], set[int]]:
-    """When registration opens for each applicant of ``batch`` whose opening is not the event's own: earlier
-    in a priority group (``rules.priority``), later after a no-show (``rules.attendance``); and which of them
-    are in a priority group (the seats held for the groups are theirs, ``reserve``: some are held now).
-    Reads only what can matter now: the students before the event's opening or while seats are held, the
-    no-shows until the opening plus the delay (one statement each)."""
-    now = utcnow()
-    grouped = not window_checked and priority.has_priority_openings(event) \
-        and window.registration_not_yet_open(event, now)
-    delay_hours = getattr(event, "no_show_delay_hours", None)  # (on the Core row the batch locks)
-    delaying = not window_checked and attendance.penalty_window_open(event.registration_opens_at, delay_hours, now)
-    if not grouped and not delaying and not reserve:
-        return {}, set()
-    user_ids = [member.user_id for member in batch]
-    students = await _students(session, event, user_ids) if grouped or reserve else {}
-    in_group = {user_id for user_id, student in students.items() if priority.groups_of(event, student)}
-    if not grouped and not delaying:
-        return {}, in_group
-    no_shows = {}
-    if delaying:
-        penalty_days = event.no_show_penalty_days  # type: ignore[attr-defined]  # the Core row's
-        no_shows = await registration_queries.latest_no_shows(
-            session, user_ids=user_ids, association_id=event.association_id,
-            since=attendance.counts_since(event.registration_opens_at, penalty_days), now=now)  # type: ignore[arg-type]
-    openings = {}
-    for user_id in user_ids:
-        opening = priority.opening_for(event, students.get(user_id))
-        if delaying:
-            opening = attendance.delayed_opening(opening, no_shows.get(user_id), delay_hours=delay_hours,
-                                                 penalty_days=penalty_days)
-        if opening is not None:
-            openings[user_id] = opening
-    return openings, in_group
-
-
-async def _students(session: AsyncSession, event: Event, user_ids: list[int]) -> dict[int, _Student]:
-    """What the priority groups read of these students, in one statement."""
-    rows = await session.execute(_APPLICANTS, {"association_id": event.association_id, "user_ids": user_ids})
-    return {row.id: _Student(row.promo, row.email,
-                             frozenset(() if row.association_id is None else (row.association_id,)))
-            for row in rows}
-
-
 async def registration_leave(
     session: AsyncSession, *, event_id: int, user_id: int, now: datetime | None = None
 ) -> LeaveOutcome:
@@ -560,7 +502,7 @@ async def waitlist_promote_locked(session: AsyncSession, event: Event, *, now: d
         # Seats are held for the priority groups: the line in order, each taking a seat they may have (the
         # held ones go to the first students of a group in line, the others to the first in line).
         line = (await session.execute(statement)).all()
-        students = await _students(session, event, [row.user_id for row in line])
+        students = await applicants.students(session, event, [row.user_id for row in line])
         for row in line:
             seat = seats.seat_for(in_group=bool(priority.groups_of(event, students.get(row.user_id))))
             if seat is not None:
