@@ -109,7 +109,8 @@ TEMPLATES = [
         "APP_DIRS": False,
         "OPTIONS": {"environment": "hyperion.jinja.environment", "autoescape": True,
                     "context_processors": ["hyperion.jinja.request_context"],
-                    "globals": {"local_moment": "events.catalog.presenters.moment_label"}},
+                    "globals": {"local_moment": "events.catalog.presenters.moment_label",
+                                "absolute_url": "events.catalog.share.absolute_url"}},
     },
     {
         # Django's own templates stay available for the form widgets Django renders itself.

@@ -14,6 +14,7 @@ from django.http import QueryDict
 from django.utils import formats, translation
 from markupsafe import Markup, escape
 
+from events.catalog import share
 from events.catalog.categories import category_label
 from events.catalog.queries import EventDetail, EventRow
 from events.localtime import local
@@ -185,6 +186,8 @@ class EventPage:
     my_priority_label: str = ""  # registration opens earlier for the viewer: when, and as a member of which group
     no_show_label: str = ""  # registration opens later for the viewer after a no-show: why, and until when
     reserve_label: str = ""  # seats held for the priority groups: how many, until when
+    share_description: str = ""  # the one line a shared link shows (when, where, who)
+    structured_data: Markup = Markup("")  # schema.org Event (JSON-LD), for search engines and chat apps
     full_for_viewer: bool = False  # no seat the viewer may take (all taken, or only held ones and not in a group)
 
 
@@ -220,10 +223,14 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
             "opens": moment_label(detail.registration_opens_at), "closes": moment_label(lottery_closes)}
     start = local(detail.starts_at)
     is_over = detail.ends_at <= now
+    when_label, time_label = date_format(start.date(), "l j F Y"), time_range_label(detail.starts_at, detail.ends_at,
+                                                                                     detail.all_day)
+    # What a shared link shows: only a visitor's render carries it (templates/base.html).
+    share_description = share.event_description(detail, when=when_label, time=time_label) if student is None else ""
     return EventPage(
         detail=detail,
-        when_label=date_format(start.date(), "l j F Y"),
-        time_label=time_range_label(detail.starts_at, detail.ends_at, detail.all_day),
+        when_label=when_label,
+        time_label=time_label,
         category_label=category_label(detail.category),
         seats_counter_label=seats_counter_label(detail.seats, is_over=is_over),
         description_html=description_html(detail.description),
@@ -253,6 +260,9 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
             "%(num)d of the seats are held for them until %(when)s.", detail.reserved_seats or 0) % {
             "num": detail.reserved_seats, "when": moment_label(detail.reserved_until)}
         if seats.reserve_holds(detail, now) else "",
+        share_description=share_description,
+        structured_data=share.event_structured_data(detail, description=share_description)
+        if student is None else Markup(""),
         full_for_viewer=SeatState(detail.seats.capacity, detail.seats.taken, detail.seats.waitlisted,
                                   seats.held_seats(detail, detail.reserve_taken, now)
                                   ).full_for(in_group=bool(priority.groups_of(detail, student))),
