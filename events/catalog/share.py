@@ -70,4 +70,4 @@ def _structured_data(slug: str, title: str, description: str, starts_at: datetim
     if capacity is not None:
         data["maximumAttendeeCapacity"] = capacity
         data["remainingAttendeeCapacity"] = seats_left
-    return Markup(_in_script(json.dumps(data, ensure_ascii=False)))  # noqa: S704 - escaped for <script>
+    return Markup(_in_script(json.dumps(data, ensure_ascii=False)))  # noqa: S704  # nosec B704 - escaped for <script>
