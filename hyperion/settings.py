@@ -110,7 +110,9 @@ TEMPLATES = [
         "OPTIONS": {"environment": "hyperion.jinja.environment", "autoescape": True,
                     "context_processors": ["hyperion.jinja.request_context"],
                     "globals": {"local_moment": "events.catalog.presenters.moment_label",
-                                "absolute_url": "events.catalog.share.absolute_url"}},
+                                "absolute_url": "events.catalog.share.absolute_url",
+                                "feed_links": "events.feeds.subscribe.feed_links",
+                                "event_links": "events.feeds.subscribe.event_links"}},
     },
     {
         # Django's own templates stay available for the form widgets Django renders itself.

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponseRedirect
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
@@ -23,6 +24,7 @@ from events.accounts.forms import (
     PasswordResetRequestForm,
     SignupForm,
 )
+from events.catalog import share
 from events.views.busy import refused_when_hashing_is_busy
 from events.views.helpers import client_address, login_required, safe_next
 from hyperion import db
@@ -200,7 +202,8 @@ async def feed_token(request):
     async with db.read_session() as session:
         account = await account_queries.user_account(session, user_id=request.user.id)
     response = render(request, "account/account.html", {
-        "account": account, "feed_url": request.build_absolute_uri(f"/feeds/me/{address.token}.ics")})
+        # At the site's public address (SITE_URL), as in the e-mails: the one calendar apps will reach.
+        "account": account, "feed_url": share.absolute_url(reverse("feed_personal", args=[address.token]))})
     add_never_cache_headers(response)
     return response
 
