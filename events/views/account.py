@@ -24,7 +24,6 @@ from events.accounts.forms import (
     PasswordResetRequestForm,
     SignupForm,
 )
-from events.catalog import share
 from events.views.busy import refused_when_hashing_is_busy
 from events.views.helpers import client_address, login_required, safe_next
 from hyperion import db
@@ -202,8 +201,7 @@ async def feed_token(request):
     async with db.read_session() as session:
         account = await account_queries.user_account(session, user_id=request.user.id)
     response = render(request, "account/account.html", {
-        # At the site's public address (SITE_URL), as in the e-mails: the one calendar apps will reach.
-        "account": account, "feed_url": share.absolute_url(reverse("feed_personal", args=[address.token]))})
+        "account": account, "feed_url": request.build_absolute_uri(reverse("feed_personal", args=[address.token]))})
     add_never_cache_headers(response)
     return response
 

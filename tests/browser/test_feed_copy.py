@@ -20,7 +20,7 @@ async def test_the_feed_address_is_copied_by_its_button(server, new_page):
     await log_in(page, "camille@etu.test")
     await page.goto("/account/")
     await page.get_by_role("button", name="Create my feed address").click()
-    address = await page.get_by_label("Or copy the address into any calendar application").input_value()
+    address = await page.get_by_label("Your personal feed address").input_value()
     assert address.startswith("http") and "/feeds/me/" in address
     webcal = await page.get_by_role("link", name="Subscribe in my calendar app").get_attribute("href")
     assert webcal == "webcal://" + address.split("://", 1)[1]
