@@ -14,6 +14,7 @@ urlpatterns = [
     path("events/<slug:slug>/register/", registration.register, name="event_register"),
     path("events/<slug:slug>/leave/", registration.leave, name="event_leave"),
     path("events/<slug:slug>/accept/", registration.accept_offer, name="event_accept_offer"),
+    path("associations/", public.associations, name="associations"),
     path("associations/<slug:slug>/", public.association_detail, name="association_detail"),
     path("me/events/", registration.my_events, name="my_events"),
     path("account/", account.account, name="account"),

@@ -261,6 +261,18 @@ def engine_events(name: str):
         event.remove(engine, name, record)
 
 
+async def visitor_page(path: str, *, language: str = "en") -> str:
+    """The page at ``path`` as a visitor without a session gets it (200 expected), in ``language``."""
+    from django.conf import settings
+    from django.test import AsyncClient
+
+    client = AsyncClient()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = language
+    response = await client.get(path)
+    assert response.status_code == 200, (path, response.status_code)
+    return response.content.decode()
+
+
 async def client_as(user_id: int, *, language: str = "en"):
     """A test client logged in as ``user_id``, its pages in ``language``."""
     from django.conf import settings

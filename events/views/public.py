@@ -109,6 +109,17 @@ async def event_detail(request, slug: str):
         "event": presenters.event_page(event, now=now, student=student, no_show=no_show), "now_iso": now.isoformat()})
 
 
+async def associations(request):
+    """The associations' directory: each with its number of events to come and the next one."""
+    async with db.read_connection() as connection:
+        rows = await catalog_queries.directory(connection, now=(now := utcnow()))
+    # A visitor's page changes with the lists, and when a next event ends (the one after it comes next).
+    ends = [row.next_ends_at for row in rows if row.next_ends_at is not None and row.next_ends_at > now]
+    pagecache.allow(request, tags=(pagecache.LISTS,),
+                    expires_at=pagecache.monotonic_at(min(ends), now=now) if ends else None)
+    return render(request, "events/associations.html", {"rows": rows})
+
+
 async def association_detail(request, slug: str):
     async with db.read_connection() as connection:
         association = await catalog_queries.association_page(connection, slug=slug, now=(now := utcnow()))

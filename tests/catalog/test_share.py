@@ -9,8 +9,6 @@ import re
 from datetime import datetime, timedelta
 from html import unescape
 
-from django.test import AsyncClient
-
 from events.localtime import site_zone
 from tests import factories, support
 
@@ -27,20 +25,12 @@ def structured(page: str) -> dict:
     return json.loads(data)
 
 
-async def english_page(path: str) -> str:
-    client = AsyncClient()
-    client.cookies["django_language"] = "en"
-    response = await client.get(path)
-    assert response.status_code == 200
-    return response.content.decode()
-
-
 async def test_an_event_page_says_what_when_where_and_who_to_chat_apps_and_search_engines():
     organiser = await factories.association(slug="bde", name="BDE Hyperion")
     starts = datetime(2030, 5, 17, 20, 0, tzinfo=site_zone())
     await factories.event(association_id=organiser, slug="gala", title="Gala d'été", starts_at=starts,
                           location="Grand Hall", capacity=120)
-    page = await english_page("/events/gala/")
+    page = await support.visitor_page("/events/gala/")
     assert meta(page, "og:title") == "Gala d'été" and meta(page, "twitter:title") == "Gala d'été"
     description = meta(page, "og:description")
     assert description == meta(page, "description") == meta(page, "twitter:description")
@@ -61,14 +51,14 @@ async def test_a_cancelled_event_says_so_in_its_structured_data():
     event_id = await factories.event(association_id=organiser, slug="rallye", title="Rallye",
                                      starts_at=datetime.now(site_zone()) + timedelta(days=3))
     await factories.event_transition(event_id=event_id, action="cancel")
-    assert structured(await english_page("/events/rallye/"))["eventStatus"] == "https://schema.org/EventCancelled"
+    assert structured(await support.visitor_page("/events/rallye/"))["eventStatus"] == "https://schema.org/EventCancelled"
 
 
 async def test_what_organisers_type_cannot_break_out_of_the_tags():
     organiser = await factories.association(slug="bde", name='BDE "<b>quoted</b>"')
     hostile = '</script><script>alert(1)</script>" onload="x'
     await factories.event(association_id=organiser, slug="gala", title=hostile, location="<img src=x>")
-    page = await english_page("/events/gala/")
+    page = await support.visitor_page("/events/gala/")
     assert "<script>alert(1)" not in page and "<img src=x>" not in page
     assert structured(page)["name"] == hostile  # the data is intact once parsed
     assert meta(page, "og:title") == hostile
@@ -78,13 +68,13 @@ async def test_what_organisers_type_cannot_break_out_of_the_tags():
 async def test_every_public_page_has_a_description_and_its_canonical_address():
     organiser = await factories.association(slug="bde", name="BDE", description="Le bureau des élèves.")
     await factories.event(association_id=organiser, slug="gala", title="Gala")
-    home = await english_page("/")
+    home = await support.visitor_page("/")
     assert "register in one click" in meta(home, "description")
     assert meta(home, "og:url") == f"{SITE}/" and meta(home, "og:type") == "website"
-    association = await english_page("/associations/bde/")
+    association = await support.visitor_page("/associations/bde/")
     assert meta(association, "description") == "Le bureau des élèves."
     assert meta(association, "og:url") == f"{SITE}/associations/bde/"
-    calendar = await english_page("/calendar/")
+    calendar = await support.visitor_page("/calendar/")
     assert meta(calendar, "og:title").startswith("Calendar")
 
 
