@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib import messages
-from django.http import HttpResponseRedirect
+from django.http import HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -24,6 +24,8 @@ from events.accounts.forms import (
     PasswordResetRequestForm,
     SignupForm,
 )
+from events.models import utcnow
+from events.ops import personal_data
 from events.views.busy import refused_when_hashing_is_busy
 from events.views.helpers import client_address, login_required, safe_next
 from hyperion import db
@@ -152,6 +154,17 @@ async def account(request):
     async with db.read_session() as session:
         account = await account_queries.user_account(session, user_id=request.user.id)
     return render(request, "account/account.html", {"account": account, "feed_url": None})
+
+
+@login_required
+async def account_data(request):
+    """Download my data: everything the site holds about the student, as a JSON file."""
+    async with db.read_session() as session:
+        data = await personal_data.personal_data(session, user_id=request.user.id)
+    response = JsonResponse({"exported_at": utcnow(), **data}, json_dumps_params={"ensure_ascii": False, "indent": 2})
+    response["Content-Disposition"] = 'attachment; filename="hyperion-my-data.json"'
+    add_never_cache_headers(response)
+    return response
 
 
 @login_required
