@@ -19,6 +19,7 @@ urlpatterns = [
     path("me/events/", registration.my_events, name="my_events"),
     path("account/", account.account, name="account"),
     path("account/data.json", account.account_data, name="account_data"),
+    path("account/delete/", account.account_delete, name="account_delete"),
     path("account/signup/", account.signup, name="signup"),
     path("account/login/", account.login, name="login"),
     path("account/logout/", account.logout, name="logout"),

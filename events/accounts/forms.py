@@ -111,6 +111,11 @@ class PasswordResetRequestForm(forms.Form):
                              widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True}))
 
 
+class AccountDeleteForm(forms.Form):
+    password = forms.CharField(label=_("Your password"), strip=False, max_length=MAX_PASSWORD_LENGTH,
+                               widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}))
+
+
 class NotificationPreferencesForm(forms.Form):
     """One checkbox per family of e-mails (events.outbox.PREFERENCES); checked means "send"."""
 

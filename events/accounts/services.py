@@ -133,15 +133,22 @@ class WrongCurrentPassword(DomainError):
     message = _("This is not your current password.")
 
 
-async def password_change(session: AsyncSession, *, user_id: int, current_password: str, new_password: str,
-                          keep_token: str) -> None:
-    """The password-change form: throttled like log-in (it tells whether a current password is right)."""
+async def password_confirm(session: AsyncSession, *, user_id: int, password: str) -> None:
+    """The account's owner typed its current password (before changing it, or closing the account):
+    ``WrongCurrentPassword`` otherwise. Throttled like log-in: it tells whether a password is right."""
     key = throttle.Key.of(throttle.PASSWORD_CHANGE, subject=user_id)
     async with session.begin():
         await throttle.attempt(session, [key])
         current_hash = (await session.execute(select(User.password_hash).where(User.id == user_id))).scalar_one()
-    if not await _unless_busy(session, [key], auth.password_matches(current_password, current_hash)):
+    if not await _unless_busy(session, [key], auth.password_matches(password, current_hash)):
         raise WrongCurrentPassword
+
+
+async def password_change(session: AsyncSession, *, user_id: int, current_password: str, new_password: str,
+                          keep_token: str) -> None:
+    """The password-change form: throttled like log-in (it tells whether a current password is right)."""
+    key = throttle.Key.of(throttle.PASSWORD_CHANGE, subject=user_id)
+    await password_confirm(session, user_id=user_id, password=current_password)
     # Still hashing: a 429 here must not count an attempt whose current password was right.
     new_hash = await _unless_busy(session, [key], auth.password_hash(new_password))
     async with session.begin():

@@ -36,6 +36,7 @@ from events.models import (
 )
 from events.notifications import changes as event_changes
 from events.ops.ical_import import ImportedEvent
+from events.registration import services as registration_services
 from events.rules import emails, lifecycle, visibility
 from events.staff.services import unique_slug
 
@@ -187,24 +188,62 @@ async def users_purge(
             progress(0, len(rows))
             for start in range(0, len(rows), _PURGE_BATCH):
                 batch = rows[start:start + _PURGE_BATCH]
-                user_ids = [row.id for row in batch]
-                await session.execute(delete(AuthSession).where(AuthSession.user_id.in_(user_ids)))
-                await session.execute(delete(Membership).where(Membership.user_id.in_(user_ids)))
-                await session.execute(delete(Throttle).where(Throttle.subject.in_(
-                    [row.email for row in batch] + [str(user_id) for user_id in user_ids])))
-                await session.execute(
-                    update(User).where(User.id.in_(user_ids)).values(
-                        email=literal("deleted-") + cast(User.id, String) + literal(f"@{ANONYMOUS_EMAIL_DOMAIN}"),
-                        display_name=ANONYMOUS_NAME, password_hash="!", promo=None, feed_token_hash=None,  # noqa: S106 - "!" is the unusable-password marker  # nosec B106
-                        is_active=False, anonymised_at=now,
-                    )
-                )
+                await _anonymise(session, batch, now=now)
                 progress(start + len(batch), len(rows))
             await audit_log(session, actor_id=None, action="users.purged", object_type="user", object_id=None,
                             changes={"count": len(rows), "inactive_before": inactive_before})
     except IntegrityError as exc:  # deleted-ID@invalid.hyperion can only be taken by a hand-made account
         raise AnonymousEmailTaken from exc
     return len(rows)
+
+
+async def _anonymise(session: AsyncSession, rows, *, now: datetime) -> None:
+    """Personal data of these accounts (rows of id and email) goes: e-mail, name, password, promo, feed token,
+    sessions, memberships, recorded log-in failures. Registrations stay, so past events keep their counts. The
+    caller holds the transaction."""
+    user_ids = [row.id for row in rows]
+    await session.execute(delete(AuthSession).where(AuthSession.user_id.in_(user_ids)))
+    await session.execute(delete(Membership).where(Membership.user_id.in_(user_ids)))
+    await session.execute(delete(Throttle).where(Throttle.subject.in_(
+        [row.email for row in rows] + [str(user_id) for user_id in user_ids])))
+    await session.execute(
+        update(User).where(User.id.in_(user_ids)).values(
+            email=literal("deleted-") + cast(User.id, String) + literal(f"@{ANONYMOUS_EMAIL_DOMAIN}"),
+            display_name=ANONYMOUS_NAME, password_hash="!", promo=None, feed_token_hash=None,  # noqa: S106 - "!" is the unusable-password marker  # nosec B106
+            is_active=False, anonymised_at=now,
+        )
+    )
+
+
+class StaffAccountNotClosedHere(DomainError):
+    message = _("A staff account is closed by another staff member, who first takes its staff role away.")
+
+
+async def account_delete(session: AsyncSession, *, user_id: int, now: datetime | None = None) -> None:
+    """The student closes their account (the GDPR's right to erasure): their places at events still to come
+    are released (a freed seat goes to the first in line, each under its event's lock), then their personal
+    data goes as ``users_purge`` does it. Past registrations stay, anonymised, so that past events keep their
+    counts. Safe to run again after a crash: what was released stays released."""
+    now = now or utcnow()
+    async with session.begin():
+        account = (await session.execute(select(User.id, User.email, User.is_staff).where(
+            User.id == user_id, User.anonymised_at.is_(None)))).one_or_none()
+        if account is not None and account.is_staff:
+            raise StaffAccountNotClosedHere
+        coming = (await session.execute(
+            select(Registration.event_id).join(Event, Event.id == Registration.event_id)
+            .where(Registration.user_id == user_id, Event.ends_at > now,
+                   Registration.status.not_in((RegistrationStatus.CANCELLED, RegistrationStatus.EXPIRED)))
+        )).scalars().all()
+    if account is None:
+        return
+    for event_id in coming:
+        await registration_services.registration_release(session, event_id=event_id, user_id=user_id)
+    async with session.begin():
+        await _anonymise(session, [account], now=now)
+        # Who closed their account is not logged: the log would itself be personal data.
+        await audit_log(session, actor_id=None, action="account.deleted", object_type="user", object_id=None,
+                        changes={"released_registrations": len(coming)})
 
 
 # Events.

@@ -17,6 +17,7 @@ from events.accounts import auth, throttle
 from events.accounts import queries as account_queries
 from events.accounts import services as account_services
 from events.accounts.forms import (
+    AccountDeleteForm,
     LoginForm,
     NewPasswordForm,
     NotificationPreferencesForm,
@@ -26,6 +27,7 @@ from events.accounts.forms import (
 )
 from events.models import utcnow
 from events.ops import personal_data
+from events.ops import services as ops_services
 from events.views.busy import refused_when_hashing_is_busy
 from events.views.helpers import client_address, login_required, safe_next
 from hyperion import db
@@ -154,6 +156,36 @@ async def account(request):
     async with db.read_session() as session:
         account = await account_queries.user_account(session, user_id=request.user.id)
     return render(request, "account/account.html", {"account": account, "feed_url": None})
+
+
+@login_required
+@refused_when_hashing_is_busy
+async def account_delete(request):
+    """Close my account: the student's password, then their places to come released and their personal data
+    gone (events.ops.services.account_delete); logged out, back to the home page."""
+    form = AccountDeleteForm(request.POST or None)
+    status = 400 if form.errors else 200
+    if request.method == "POST" and form.is_valid():
+        try:
+            async with db.write_session() as session:
+                await account_services.password_confirm(session, user_id=request.user.id,
+                                                        password=form.cleaned_data["password"])
+                await ops_services.account_delete(session, user_id=request.user.id)
+        except account_services.WrongCurrentPassword as error:
+            form.add_error("password", error.message)
+            status = 400
+        except throttle.Throttled as error:
+            form.add_error(None, error.message)
+            status = 429
+        except ops_services.StaffAccountNotClosedHere as error:
+            form.add_error(None, error.message)
+            status = 400
+        else:
+            auth.logout(request)
+            messages.success(request, _("Your account is closed: your places to come were released and your "
+                                        "personal data deleted."))
+            return redirect("home")
+    return render(request, "account/delete.html", {"form": form}, status=status)
 
 
 @login_required
