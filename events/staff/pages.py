@@ -86,6 +86,8 @@ def event_actions(actor: Actor, event) -> dict[str, bool]:
         and permissions.can_cancel(actor, association_id=association_id),
         "delete": permissions.can_delete(actor, association_id=association_id, status=status),
         "attendees": visibility.is_published(status),
+        # A copy is a new draft of the same association: whoever may create its events.
+        "duplicate": actor.is_editor_of(association_id),
     }
 
 
@@ -109,6 +111,23 @@ def event_form_initial(event) -> dict:
     # The priority lists as typed in the form: "2028, 2029", one address per line.
     initial["priority_promos"] = ", ".join(str(promo) for promo in initial["priority_promos"] or ())
     initial["priority_emails"] = "\n".join(initial["priority_emails"] or ())
+    return initial
+
+
+# What a copy of an event leaves for its editor to choose: every moment (its date, and the registration's
+# opening, closing and priority times, which follow from the date).
+_MOMENTS = ("starts_at", "ends_at", "registration_opens_at", "registration_closes_at", "unregistration_closes_at",
+            "members_open_at", "promos_open_at", "emails_open_at", "reserved_until")
+
+
+async def copy_initial(user, event_id: int) -> dict:
+    """The new-event form's starting values for a copy of ``event_id``: every field but its moments (the
+    editor chooses them) and its address (made from the title and date). 404 for an event the user may not
+    see in the management area."""
+    page = await event_page(user, event_id)
+    initial = event_form_initial(page.found.event)
+    for name in _MOMENTS:
+        initial.pop(name, None)
     return initial
 
 

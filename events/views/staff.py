@@ -101,13 +101,18 @@ async def _create(request, *, series: bool):
     actor, choices = await staff_pages.actor_and_choices(request.user)
     if not choices:
         raise PermissionDenied
-    form = (SeriesForm if series else EventForm)(request.POST or None, associations=choices)
+    # A copy of an event (?from=<id>, its management page's "Duplicate"): the form starts from its fields.
+    copied = request.GET.get("from", "")
+    initial = await staff_pages.copy_initial(request.user, int(copied)) \
+        if request.method == "GET" and copied.isdigit() and len(copied) < 10 else None
+    form = (SeriesForm if series else EventForm)(request.POST or None, associations=choices, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
             return await (_series_created if series else _event_created)(request, actor, form)
         except errors.DomainError as error:
             return service_error(request, error)
-    return render(request, "staff/event_form.html", {"form": form, "series": series, "event": None},
+    return render(request, "staff/event_form.html", {"form": form, "series": series, "event": None,
+                                                     "copy_of": initial["title"] if initial else ""},
                   status=form_status(form))
 
 

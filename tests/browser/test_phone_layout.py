@@ -371,6 +371,7 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
          "events/calendar_week.html"),
         (f"/events/{slug}/", "events/detail.html"),
         (f"/associations/{site.association_slug}/", "events/association.html"),
+        ("/associations/", "events/associations.html"),
     ]
 
     # Logged out (in French, the site's language: the longer words).
@@ -413,7 +414,8 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
     for url, template in [*public_pages, ("/me/events/", "events/my_events.html"),
                           ("/account/", "account/account.html"),
                           ("/account/password/", "account/password_change.html"),
-                          ("/account/notifications/", "account/notifications.html")]:
+                          ("/account/notifications/", "account/notifications.html"),
+                          ("/account/delete/", "account/delete.html")]:
         await visits.visit(student, url, template, "student")
     await visits.visit(student, "/manage/", "errors/403.html", "student", status=403)
     # Registering for an event at the same time as one of theirs asks first.
