@@ -1,7 +1,7 @@
 """Waitlist offers: a promotion the student accepts in time, or that passes to the next in line.
 
 For an event whose promotions are offers (``Event.offer_hours``; the rule is ``events.rules.offers``), a seat
-that frees up is offered to the first in line (``services.waitlist_promote_locked``) and held for them until
+that frees up is offered to the first in line (``promotions.waitlist_promote_locked``) and held for them until
 the offer expires. They accept it on the event's page (``offer_accept``: confirmed, reminded the day before)
 or decline it (leaving, which is always allowed for an offer). An offer not accepted in time expires and its
 seat is offered to the next in line, both students told by e-mail: whoever next holds the event's lock for
@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from events import errors, outbox
 from events.live import broadcast
 from events.models import Event, Registration, RegistrationStatus, utcnow
-from events.registration import services
+from events.registration import promotions, services
 from events.rules import offers, seats, visibility
 from hyperion import db, hooks
 
@@ -55,7 +55,7 @@ async def offer_accept(session: AsyncSession, *, event_id: int, user_id: int, no
             await outbox.offer_accepted_messages(session, event=event, user_id=user_id)
             await broadcast.seats_changed(session, event_id=event.id, user_id=user_id)
         else:  # too late: it expires now, and its seat goes on (committed with this transaction)
-            await services.waitlist_promote_locked(session, event, now=now)
+            await promotions.waitlist_promote_locked(session, event, now=now)
             expired = True
     if expired:
         raise services.OfferExpired

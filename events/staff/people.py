@@ -24,6 +24,7 @@ from events.models import (
     User,
     utcnow,
 )
+from events.registration import promotions
 from events.registration import services as registration_services
 from events.rules import emails, permissions, visibility
 from events.rules.permissions import Actor
@@ -76,7 +77,7 @@ async def attendee_remove(
         if before != RegistrationStatus.ENTERED:  # an entry in a draw is told nothing by e-mail, either way
             await outbox.notify(session, kind="registration.removed", recipient_ids=[registration.user_id],
                                 event_id=event.id)
-        promoted = await registration_services.waitlist_promote_locked(session, event)
+        promoted = await promotions.waitlist_promote_locked(session, event)
         await broadcast.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="registration.removed", object_type="registration",
                         object_id=registration.id, association_id=event.association_id,

@@ -29,7 +29,7 @@ from events.models import (
     utcnow,
 )
 from events.notifications import changes as event_changes
-from events.registration import services as registration_services
+from events.registration import promotions
 from events.rules import permissions, seats, visibility
 from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, can_transition, target_of
 from events.rules.permissions import Actor
@@ -173,7 +173,7 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
         if not schedule_changed and visibility.goes_ahead(event.status) and "capacity" in changes:
             event.changed_at = utcnow()  # its registrants see that the seats changed
         await session.flush()
-        promoted = await registration_services.waitlist_promote_locked(session, event)
+        promoted = await promotions.waitlist_promote_locked(session, event)
         await broadcast.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="event.updated", object_type="event",
                         object_id=event.id, association_id=event.association_id, changes=changes)

@@ -38,7 +38,7 @@ from events.models import (
     User,
     utcnow,
 )
-from events.registration import offers
+from events.registration import offers, promotions
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
@@ -128,7 +128,7 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
                     await session.execute(update(Registration).where(
                         Registration.event_id == event_id, Registration.status == RegistrationStatus.OFFERED)
                         .values(offer_expires_at=utcnow() - timedelta(seconds=1)))
-                    await registration_services.waitlist_promote_locked(session, locked)
+                    await promotions.waitlist_promote_locked(session, locked)
             elif kind == "unhold":  # time passes the end of the hold on seats, and the sweeper comes by
                 async with session.begin():
                     locked = await registration_services.event_locked(session, event_id)
@@ -136,7 +136,7 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
                         return "none"
                     locked.reserved_until = utcnow() - timedelta(seconds=1)
                     await session.flush()
-                    await registration_services.waitlist_promote_locked(session, locked)
+                    await promotions.waitlist_promote_locked(session, locked)
             elif kind == "cancel":
                 await staff_services.event_transition(session, actor=scene.staff, event_id=event_id,
                                                       action="cancel", reason="property test")
