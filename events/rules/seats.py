@@ -25,6 +25,7 @@ from events.models import (
     Registration,
     RegistrationStatus,
 )
+from hyperion import db
 
 # The statuses that hold a seat: confirmed, and offered until the offer is accepted or expires.
 SEAT_HOLDERS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
@@ -148,7 +149,8 @@ def count_of(status: RegistrationStatus | tuple[RegistrationStatus, ...], *,
     """Count of an event's registrations in ``status`` (or any of several; seats are counted, never stored):
     correlated with the enclosing query's events by default, or of ``event_id`` (a value or a bound parameter).
     ``from_reserve``: only those whose seat was (True) or was not (False) one held for the priority groups."""
-    in_status = Registration.status.in_(status) if isinstance(status, tuple) else Registration.status == status
+    in_status = (db.constant_in(Registration.status, status) if isinstance(status, tuple)
+                 else Registration.status == status)
     if from_reserve is not None:
         in_status = in_status & (Registration.from_reserve.is_(from_reserve))
     return (

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement
 from sqlalchemy.orm import QueryableAttribute
 
 from events.models import Event, EventStatus
+from hyperion import db
 
 PUBLISHED_STATUSES = (EventStatus.APPROVED, EventStatus.CANCELLED)
 
@@ -27,7 +28,7 @@ def is_published(status: EventStatus) -> bool:
 
 def published(status_column: QueryableAttribute[EventStatus] = Event.status) -> ColumnElement[bool]:
     """SQL: the event is published (shown to everyone)."""
-    return status_column.in_(PUBLISHED_STATUSES)
+    return db.constant_in(status_column, PUBLISHED_STATUSES)
 
 
 def goes_ahead(status: EventStatus | None) -> bool:

@@ -3,6 +3,8 @@ query, and every change that matters to a session is seen at once, in this proce
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 from django.conf import settings
@@ -123,3 +125,23 @@ async def test_another_process_hears_a_log_out_and_a_new_role_at_once(tmp_path):
                 return (await page(cookies)).status_code == 302
 
             await support.until(logged_out, what="the session ended by another process refused")
+
+
+async def test_students_arriving_together_are_read_together_each_as_themselves():
+    """An opening's first second: many students not seen lately. Their sessions are read in a few statements,
+    not one each, and each request is still its own student's (a batch keyed by position would swap them);
+    an ended session among them is nobody's."""
+    users = [await factories.user(email=f"s{index}@etu.test", display_name=f"Student {index}")
+             for index in range(12)]
+    clients = [await _client(user) for user in users]
+    ended = AsyncClient()
+    ended.cookies[settings.SESSION_COOKIE_NAME] = "a-token-no-session-has-" + "x" * 20
+    session_cache.clear()
+    with support.engine_events("before_cursor_execute") as statements:
+        pages = await asyncio.gather(*(client.get("/me/events/") for client in [*clients, ended]))
+    for index, page in enumerate(pages[:-1]):
+        assert page.status_code == 200 and f"Student {index}<" in page.text, index
+        assert not any(f"Student {other}<" in page.text for other in range(12) if other != index)
+    assert pages[-1].status_code == 302  # to the log-in page
+    session_reads = [sql for sql in statements if "auth_sessions.token_hash" in sql]
+    assert 1 <= len(session_reads) <= 3  # the first alone, then the others together (13 one by one before)
