@@ -433,6 +433,8 @@ def markdown(results: dict, name: str = "latest") -> str:
             f"| all answered after | {c['rush_seconds']} s from the first POST ({_num(c['rps'])} registrations/s) |",
             f"| POST latency p50 / p99 | {_ms(c['p50_ms'])} / {_ms(c['p99_ms'])} |",
             f"| server CPU per registration (streams' work included) | {_num(c['cpu_ms_per_req'], 2)} ms |",
+            f"| server CPU per registration while the POSTs are answered | "
+            f"{_num(c.get('posts_cpu_ms_per_post'), 2)} ms |",
             f"| peak threads / RSS | {c['peak_threads']} / {_num(c['peak_rss_mb'])} MB |",
             f"| streams that saw full=true | {c['streams_full']}/{c['streams']}, within 1 s: "
             f"{c['streams_full_within_1s']} |",
@@ -453,6 +455,7 @@ def markdown(results: dict, name: str = "latest") -> str:
                 f"| all answered after | {lot['rush_seconds']} s from the first POST |",
                 f"| POST (entry) latency p50 / p99 | {_ms(lot['p50_ms'])} / {_ms(lot['p99_ms'])} |",
                 f"| server CPU per ask (streams' work included) | {_num(lot['cpu_ms_per_req'], 2)} ms |",
+                f"| server CPU per ask while the POSTs are answered | {_num(lot.get('posts_cpu_ms_per_post'), 2)} ms |",
                 f"| the draw: confirmed / waitlisted / entries left | {lot['confirmed']} / {lot['waitlisted']} / "
                 f"{lot['entries_left']} ({lot['draw_seconds']} s for the command, start-up included) |",
                 f"| the order is the one its recorded seed gives | {'yes' if lot['drawn_order_matches'] else 'no'} |",

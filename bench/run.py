@@ -662,7 +662,7 @@ def scenario_c(plan: Plan, database: Database, base_env: dict, data: dict, resul
         def rush() -> dict:
             command = [PYTHON, "-m", "bench.rush", "--port", str(server.port), "--students", str(plan.rush_students),
                        "--streams", str(plan.rush_streams), "--spread", "1.0", "--data", str(TOKENS),
-                       "--out", str(out_file)]
+                       "--out", str(out_file), *_pid_args(server)]
             subprocess.run(command, cwd=ROOT, timeout=400, check=True)  # noqa: S603 - our own module
             raw = json.loads(out_file.read_text())
             return {"requests": sum(1 for post in raw["posts"] if post["status"]), "raw": raw}
@@ -701,7 +701,9 @@ def scenario_c_lottery(plan: Plan, database: Database, base_env: dict, data: dic
         def rush() -> dict:
             command = [PYTHON, "-m", "bench.rush", "--port", str(server.port), "--students", str(plan.rush_students),
                        "--streams", str(plan.rush_streams), "--spread", "1.0", "--data", str(TOKENS),
-                       "--out", str(out_file), "--draw", json.dumps(draw)]
+                       "--out", str(out_file), "--draw", json.dumps(draw), *_pid_args(server)]
+            if os.environ.get("HYPERION_BENCH_SPY_LOTTERY"):  # where an ask's CPU goes (bench/README.md)
+                command += ["--spy", os.environ["HYPERION_BENCH_SPY_LOTTERY"]]
             env = {**base_env, "DATABASE_URL": database.async_url(), "LOG_LEVEL": "WARNING"}
             subprocess.run(command, cwd=ROOT, timeout=400, check=True, env=env)  # noqa: S603 - our own module
             raw = json.loads(out_file.read_text())
@@ -719,6 +721,10 @@ def scenario_c_lottery(plan: Plan, database: Database, base_env: dict, data: dic
     _say(f"  entries answered p50 {c['p50_ms']} ms / p99 {c['p99_ms']} ms, errors {c['errors']}; drawn: "
          f"{c['confirmed']} confirmed, {c['waitlisted']} waitlisted, order from the seed: {c['drawn_order_matches']}; "
          f"streams told after the draw p99 {c['result_delay_p99_ms']} ms, max {c['result_delay_max_ms']} ms")
+
+
+def _pid_args(server: Server) -> list[str]:
+    return [argument for pid in server.pids() for argument in ("--server-pid", str(pid))]
 
 
 def lottery_check(database: Database, raw: dict) -> dict:
@@ -759,7 +765,15 @@ def lottery_check(database: Database, raw: dict) -> dict:
         "result_delay_p99_ms": round(percentile(delays, 99), 1) if delays else None,
         "result_delay_max_ms": round(delays[-1], 1) if delays else None,
         "streams_told_within_2s": sum(1 for delay in delays if delay <= 2000),
+        **_posts_cpu(raw),
     }
+
+
+def _posts_cpu(raw: dict) -> dict:
+    """The server's CPU per POST while the POSTs were answered (the streams' opening and the draw excluded)."""
+    answered = sum(1 for post in raw["posts"] if post["status"])
+    cpu = raw.get("posts_cpu_s")
+    return {"posts_cpu_ms_per_post": round(cpu * 1000 / answered, 2) if cpu is not None and answered else None}
 
 
 def rush_check(database: Database, data: dict, raw: dict) -> dict:
@@ -811,6 +825,7 @@ def rush_check(database: Database, data: dict, raw: dict) -> dict:
     first_sent = min((post["scheduled"] for post in posts if post["scheduled"]), default=None)
     last_answer = max((post["answered"] for post in posts if post["answered"]), default=None)
     return {
+        **_posts_cpu(raw),
         "students": raw["students"], "streams": raw["streams"], "streams_ready": raw["streams_ready"],
         "streams_ready_s": round(raw["streams_ready_s"], 2),
         "registrations": len(rows), "confirmed": len(confirmed), "waitlisted": len(waitlisted),

@@ -15,16 +15,22 @@ import argparse
 import asyncio
 import contextlib
 import json
+import signal
+import subprocess
+import sys
 import time
+from pathlib import Path
 from urllib.parse import quote
 
 import httptools
 
+from bench import procstats
 from bench.httpclient import Connection, SseStream, raw_request
 
 
 async def run(*, host: str, port: int, slug: str, data: dict, students: int, streams: int, spread: float,
-              request_timeout: float, draw: list[str] | None = None) -> dict:
+              request_timeout: float, draw: list[str] | None = None, server_pids: list[int] | None = None,
+              spy: str | None = None) -> dict:
     loop = asyncio.get_running_loop()
     address = f"{host}:{port}"
     stream_state = [{"opened": None, "first": None, "full_at": None, "events": 0, "error": None}
@@ -112,8 +118,17 @@ async def run(*, host: str, port: int, slug: str, data: dict, students: int, str
 
     start = loop.time() + 0.5
     senders = [asyncio.create_task(register(index, start + index * spread / students)) for index in range(students)]
+    await asyncio.sleep(max(0.0, start - loop.time() - 0.05))
+    # The server's CPU while the POSTs are answered, and only then: the streams' opening before and the draw
+    # after are not the asks' cost.
+    cpu_before = procstats.cpu_seconds(server_pids) if server_pids else None
+    sampler = _spy(server_pids[0], spy) if spy and server_pids else None
     await asyncio.wait(senders, timeout=spread + request_timeout + 30)
     posts_done = time.time()
+    posts_cpu_s = procstats.cpu_seconds(server_pids) - cpu_before if cpu_before is not None else None
+    if sampler is not None:
+        sampler.send_signal(signal.SIGINT)
+        await asyncio.to_thread(sampler.wait, 60)
     drew = None
     if draw:
         process = await asyncio.create_subprocess_exec(*draw, stdout=asyncio.subprocess.PIPE,
@@ -129,7 +144,15 @@ async def run(*, host: str, port: int, slug: str, data: dict, students: int, str
     await asyncio.gather(*senders, *watchers, return_exceptions=True)
     return {"slug": slug, "students": students, "streams": streams, "spread_s": spread,
             "streams_ready": ready_count, "streams_ready_s": streams_ready_s, "posts_done": posts_done,
-            "posts": posts, "stream_state": stream_state, "draw": drew}
+            "posts_cpu_s": posts_cpu_s, "posts": posts, "stream_state": stream_state, "draw": drew}
+
+
+def _spy(pid: int, out: str) -> subprocess.Popen:
+    """py-spy on the server while the POSTs are answered (``--spy FILE``: raw stacks, for ``bench.profile``'s
+    layers): where an ask's CPU goes."""
+    py_spy = str(Path(sys.executable).with_name("py-spy"))
+    return subprocess.Popen([py_spy, "record", "-r", "200", "-p", str(pid), "-f", "raw", "-o", out,  # noqa: S603
+                             "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def main() -> None:
@@ -144,6 +167,9 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="tokens JSON written by bench.run")
     parser.add_argument("--out", required=True)
     parser.add_argument("--draw", help="JSON list: the command that draws once every POST is answered")
+    parser.add_argument("--server-pid", type=int, action="append", default=[],
+                        help="the server's processes, for the CPU spent while the POSTs are answered")
+    parser.add_argument("--spy", help="py-spy's raw stacks of the first server process during the POSTs")
     args = parser.parse_args()
     if not args.host.startswith("127."):
         raise SystemExit("loopback targets only")
@@ -155,7 +181,8 @@ def main() -> None:
 
     result = uvloop.run(run(host=args.host, port=args.port, slug=args.slug, data=data, students=args.students,
                             streams=args.streams, spread=args.spread, request_timeout=args.timeout,
-                            draw=json.loads(args.draw) if args.draw else None))
+                            draw=json.loads(args.draw) if args.draw else None, server_pids=args.server_pid,
+                            spy=args.spy))
     with open(args.out, "w") as file:
         json.dump(result, file)
 

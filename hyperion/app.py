@@ -15,9 +15,11 @@ from functools import cache
 from django.conf import settings
 
 from hyperion import db, hooks
+from hyperion.collector import CollectorPacing
 from hyperion.handler import LoopBoundASGIHandler
 from hyperion.pagecache import SCOPE_KEY
 from hyperion.publicpages import PublicPages, Ticket, accepts_gzip
+from hyperion.quickposts import QuickPosts
 from hyperion.staticfiles import StaticFiles, fingerprint, security_headers
 from hyperion.turns import current_connection, current_turn
 
@@ -33,6 +35,8 @@ class HyperionApp:
         self.admission = Admission(settings.SERVER_MAX_IN_FLIGHT, settings.SERVER_QUEUE_TIMEOUT)
         self.static = StaticFiles(settings.STATIC_ROOT, settings.STATIC_URL) if settings.SERVE_STATIC else None
         self.public_pages = PublicPages()
+        self.quick_posts = QuickPosts(hooks.quick_posts())
+        self.collector = CollectorPacing(self.admission.idle)
 
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] == "lifespan":
@@ -57,7 +61,8 @@ class HyperionApp:
                 return
         key = self.public_pages.key(scope)
         if key is None:
-            await self.to_django(scope, receive, send, connection=connection)
+            quick = self.quick_posts.for_scope(scope) if connection is not None else None
+            await self.to_django(scope, receive, send, connection=connection, quick=quick)
             return
         page, first = await self.public_pages.lookup(key)
         if page is not None:  # no turn in the admission queue: stored bytes cost next to nothing
@@ -71,7 +76,7 @@ class HyperionApp:
             self.public_pages.filled(ticket)
 
     async def to_django(self, scope, receive, send, *, ticket: Ticket | None = None, first: bool = False,
-                        connection: Receive | None = None) -> None:
+                        connection: Receive | None = None, quick: hooks.QuickPost | None = None) -> None:
         if connection is not None and not self.admission.has_room():
             turn = await _turn_unless_gone(self.admission, connection, first=first)
             if turn is _GONE:
@@ -86,7 +91,12 @@ class HyperionApp:
         lent = current_turn.set(turn)  # a view may give it back while it waits (hyperion/turns.py)
         watched = current_connection.set(connection)  # and watch whether its client leaves meanwhile
         try:
-            await self.django(scope, receive, turn.releasing(send))
+            send = turn.releasing(send)
+            if quick is not None and isinstance(receive, _Replaying):  # a rush's common case (quickposts.py)
+                if await self.quick_posts.answer(quick, scope, receive.body, send):
+                    return
+                send = self.quick_posts.recording(quick, scope, send)
+            await self.django(scope, receive, send)
         finally:
             current_connection.reset(watched)
             current_turn.reset(lent)
@@ -130,6 +140,7 @@ class HyperionApp:
         # 1,000 clients).
         gc.collect()
         gc.freeze()
+        self.collector.start()  # and full collections when idle, not mid-rush (hyperion/collector.py)
 
     def _release_streams_on_exit_signals(self) -> None:
         """End the open live-seat streams as soon as a shutdown starts.
@@ -159,6 +170,7 @@ class HyperionApp:
             signal.signal(number, handler)
 
     async def shutdown(self) -> None:
+        await self.collector.stop()
         for hook in reversed(self.hooks):
             await hook.stop()
         await db.engine_dispose()
@@ -204,6 +216,10 @@ class Admission:
             self._loop, self._inside, self._sweeper = loop, 0, None
             self._first, self._waiting = deque(), deque()
         return loop
+
+    def idle(self) -> bool:
+        """No request inside Django or waiting for a turn."""
+        return self._inside == 0 and not self._waiting and not self._first
 
     def has_room(self) -> bool:
         """A turn is free now and nobody waits for one: ``enter`` would not wait."""
@@ -336,7 +352,7 @@ def _declared_length(scope) -> int:
     return 0
 
 
-async def _body_read_first(scope, receive, send) -> Receive | None:
+async def _body_read_first(scope, receive, send) -> _Replaying | None:
     """Read the request's whole body, within SERVER_BODY_TIMEOUT seconds and MAX_REQUEST_BODY bytes, and return
     a ``receive`` that gives Django that body in one message, then hands over to the connection's own
     (which tells of the client leaving while a stream is sent); None once answered (408, 413) or the client
@@ -361,7 +377,7 @@ async def _body_read_first(scope, receive, send) -> Receive | None:
                     break
                 chunks.append(chunk)
                 if not message.get("more_body", False):
-                    return _replaying(b"".join(chunks), receive)
+                    return _Replaying(b"".join(chunks), receive)
     except TimeoutError:
         await _plain_answer(scope, send, 408, b"Request body not received in time.")
         return None
@@ -395,18 +411,23 @@ async def _turn_unless_gone(admission: Admission, connection: Receive, *, first:
     return _GONE
 
 
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """``receive`` for Django: the body read beforehand, then the connection's own messages."""
-    pending: dict | None = {"type": "http.request", "body": body, "more_body": False}
+class _Replaying:
+    """``receive`` for Django: the body read beforehand (also kept as ``body``), then the connection's own
+    messages."""
 
-    async def replay() -> dict:
-        nonlocal pending
-        if pending is None:
-            return await receive()
-        message, pending = pending, None
+    __slots__ = ("body", "pending", "receive")
+
+    def __init__(self, body: bytes, receive: Receive) -> None:
+        self.body = body
+        self.receive = receive
+        self.pending: dict | None = {"type": "http.request", "body": body, "more_body": False}
+
+    async def __call__(self) -> dict:
+        if self.pending is None:
+            return await self.receive()
+        message, self.pending = self.pending, None
         return message
 
-    return replay
 
 
 async def _drain(receive, budget: int = 8 * 1024 * 1024) -> None:

@@ -8,6 +8,8 @@ their dotted path when it starts.
   counter's LISTEN connection, the outbox sender when it runs inside the web process.
 - ``SESSION_LOADER``: who the request's session cookie belongs to, and the cookie to set or clear on the way
   out (``SessionLoader``), for hyperion.middleware.AuthSessionMiddleware.
+- ``QUICK_POSTS``: POSTs the app answers without Django's handler in their common case (``QuickPost``,
+  hyperion/quickposts.py): a lottery's entries at an opening.
 - ``TEMPLATES[...]["OPTIONS"]["globals"]``: the app's own Jinja2 globals (hyperion.jinja.environment).
 
 The app's changes reach the visitors' page store the other way round, by calling its API
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
@@ -48,6 +51,21 @@ class SessionLoader(Protocol):
     def apply_cookie(self, request, response) -> None:
         """Set or clear the session cookie on ``response``, as the view decided (log-in, log-out, an unknown
         token)."""
+
+
+class QuickPost(Protocol):
+    # The cookies a kept answer may set (the messages cookie); an answer that sets any other is not kept.
+    cookies_allowed: frozenset[str]
+
+    def wants(self, scope) -> bool:
+        """A cheap look at the POST's path: one this hook may answer. Called for every POST."""
+
+    async def answer(self, scope, body: bytes,
+                     kept: Callable[[object], dict | None]) -> tuple[object, dict | None] | None:
+        """Do the request's work if it is the common case and ``kept(key)`` holds its answer: returns ``(key,
+        that answer)``. ``(key, None)``: none is kept yet, nothing was written, Django answers and the view
+        may mark its answer to be kept under ``key``. None: not the common case, nothing written, Django
+        answers. May raise only before writing anything (Django then answers too)."""
 
 
 class BackgroundTask:
@@ -112,6 +130,10 @@ class DueTask(BackgroundTask):
 
 def lifespan_hooks() -> list[LifespanHook]:
     return [import_string(path) for path in settings.LIFESPAN_HOOKS]
+
+
+def quick_posts() -> list[QuickPost]:
+    return [import_string(path) for path in getattr(settings, "QUICK_POSTS", ())]
 
 
 def session_loader() -> SessionLoader:

@@ -93,6 +93,8 @@ MIDDLEWARE = [
 LIFESPAN_HOOKS = ["events.live.broadcast.broadcaster", "events.notifications.mailer.sender_in_web",
                   "events.registration.lottery.drawer", "events.registration.offers.sweeper"]
 SESSION_LOADER = "events.accounts.auth.session_loader"
+# POSTs answered without Django's handler in their common case (hyperion/quickposts.py): a lottery's entries.
+QUICK_POSTS = ["events.views.quick.lottery_entries"]
 
 # Our wrappers run Django's security, clickjacking and CSRF middleware; hyperion/checks.py runs the deploy
 # checks these three would otherwise switch off.
@@ -241,6 +243,14 @@ SERVER_BODY_TIMEOUT = env.float("SERVER_BODY_TIMEOUT", default=10.0)
 # after 40 s than by a "try again" after 20 s, whose retry would only lengthen the queue.
 SERVER_MAX_IN_FLIGHT = env.int("SERVER_MAX_IN_FLIGHT", default=0) or max(DB_POOL_SIZE + DB_MAX_OVERFLOW, 8)
 SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=60.0)
+# Full garbage collections when the server is idle rather than whenever CPython decides, which during a rush
+# with thousands of open streams stopped the event loop for up to 200 ms about every second
+# (hyperion/collector.py): checked every GC_CHECK_SECONDS, run after two idle checks if the last one is
+# GC_FULL_MIN_SECONDS old, and regardless once it is GC_FULL_MAX_SECONDS old. GC_PACING=false: CPython's own.
+GC_PACING = env.bool("GC_PACING", default=True)
+GC_CHECK_SECONDS = env.float("GC_CHECK_SECONDS", default=0.5)
+GC_FULL_MIN_SECONDS = env.float("GC_FULL_MIN_SECONDS", default=10.0)
+GC_FULL_MAX_SECONDS = env.float("GC_FULL_MAX_SECONDS", default=120.0)
 # Password hashes (log-in, sign-up, password change) running at once per worker, in threads, and waiting for
 # one (hyperion/threadgate.py): past the line, a 429 with Retry-After. A PBKDF2 hash takes ~0.3 s of a core,
 # so the default line is ~2.5 s long on two threads. PASSWORD_HASH_QUEUE_LOGIN places of the line are kept for

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib import messages
+from django.contrib.messages.storage.cookie import CookieStorage
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -19,7 +20,7 @@ from events.registration import queries as registration_queries
 from events.registration import services as registration_services
 from events.rules import window
 from events.views.helpers import login_required, run_service, verified_required
-from hyperion import db
+from hyperion import db, quickposts
 
 
 async def _published_event(slug: str, user_id: int):
@@ -43,6 +44,27 @@ _ENTRY_RECORDED = gettext_lazy("Your entry for the draw is recorded. When you as
                                "matter: the seats are drawn at random when it closes.")
 
 
+def lottery_opening(slug: str, kept=None):
+    """The event ``slug`` if it is in its lottery window now, as this process knows it without a read (kept
+    for its page, or by the drawer); else None."""
+    opening = kept or memory.kept_event(slug) or lottery.undrawn(slug)
+    return opening if opening is not None and window.in_lottery_window(opening, utcnow()) else None
+
+
+async def overlaps_with(user_id: int, slug: str, opening) -> list[str]:
+    """Titles of the student's confirmed events that overlap ``opening`` (kept, or read)."""
+    overlaps = memory.kept_overlaps(user_id, opening)
+    if overlaps is not None:
+        return overlaps
+    async with db.read_connection() as connection:
+        return await registration_queries.confirmed_overlaps(connection, user_id=user_id, slug=slug) or []
+
+
+async def lottery_entry(user_id: int, opening):
+    """The student's entry in the draw (None: nothing written, the locked path answers)."""
+    return await run_service(lottery.lottery_enter, event=opening, event_id=opening.id, user_id=user_id)
+
+
 @require_POST
 @login_required
 @verified_required
@@ -50,21 +72,19 @@ async def register(request, slug: str):
     user = request.user
     confirmed = request.POST.get("confirm_overlap") == "yes"
     kept = memory.kept_event(slug)
-    opening = kept or lottery.undrawn(slug)  # a lottery's window, known to this process without a read
-    if opening is not None and window.in_lottery_window(opening, utcnow()):
+    opening = lottery_opening(slug, kept)
+    if opening is not None:
         # An entry in the draw: one INSERT, no lock (an entry does not change the seats, so the event stays
         # in memory during the window). Anything unusual (a registration already there, an event changed
         # meanwhile) goes the locked way below, which answers every case.
-        if not confirmed:
-            overlaps = memory.kept_overlaps(user.id, opening)
-            if overlaps is None:
-                async with db.read_connection() as connection:
-                    overlaps = await registration_queries.confirmed_overlaps(connection, user_id=user.id, slug=slug)
-            if overlaps:
-                return await _confirm_page(request, slug, overlaps)
-        entry = await run_service(lottery.lottery_enter, event=opening, event_id=opening.id, user_id=user.id)
-        if entry is not None:
+        overlapping = [] if confirmed else await overlaps_with(user.id, slug, opening)
+        if overlapping:
+            return await _confirm_page(request, slug, overlapping)
+        if await lottery_entry(user.id, opening) is not None:
+            common = CookieStorage.cookie_name not in request.COOKIES  # no earlier message joins this one
             messages.success(request, _ENTRY_RECORDED)
+            if common:  # the answer every entrant gets: the quick path may send it again (events/views/quick.py)
+                quickposts.mark_common(request)
             return redirect("event_detail", slug=slug)
     check_overlaps = False
     if not confirmed:

@@ -294,6 +294,20 @@ def test_the_middleware_short_cuts_follow_the_versions_read():
         "Django's CookieStorage._get changed: revisit hyperion/middleware.py (page_messages: no cookie, no message)")
 
 
+def test_the_quick_lottery_entries_read_what_csrf_and_messages_decide_by():
+    """events/views/quick.py sends an entrant the answer Django gave an earlier one, and leaves to Django any
+    request whose answer would set the CSRF cookie (Django marks it in META["CSRF_COOKIE_NEEDS_UPDATE"],
+    which its process_response reads) or merge an earlier message (the messages cookie's name)."""
+    from django.contrib.messages.storage.cookie import CookieStorage
+    from django.middleware.csrf import CsrfViewMiddleware
+
+    assert "CSRF_COOKIE_NEEDS_UPDATE" in inspect.getsource(CsrfViewMiddleware.process_response), (
+        "Django's CSRF middleware no longer decides the cookie by META['CSRF_COOKIE_NEEDS_UPDATE']: revisit "
+        "events/views/quick.py (an answer that sets the CSRF cookie must not be replayed)")
+    assert CookieStorage.cookie_name == "messages" and "self.cookie_name" in inspect.getsource(CookieStorage._get), (
+        "Django's cookie message storage changed its cookie: revisit events/views/quick.py")
+
+
 def test_wrapped_middleware_have_the_hooks_the_wrappers_call():
     """The async wrappers call the hooks of Django's middleware one by one: a hook Django adds would be
     skipped."""
