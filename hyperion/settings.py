@@ -243,13 +243,14 @@ SERVER_BODY_TIMEOUT = env.float("SERVER_BODY_TIMEOUT", default=10.0)
 # after 40 s than by a "try again" after 20 s, whose retry would only lengthen the queue.
 SERVER_MAX_IN_FLIGHT = env.int("SERVER_MAX_IN_FLIGHT", default=0) or max(DB_POOL_SIZE + DB_MAX_OVERFLOW, 8)
 SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=60.0)
-# Full garbage collections when the server is idle rather than whenever CPython decides, which during a rush
-# with thousands of open streams stopped the event loop for up to 200 ms about every second
-# (hyperion/collector.py): checked every GC_CHECK_SECONDS, run after two idle checks if the last one is
-# GC_FULL_MIN_SECONDS old, and regardless once it is GC_FULL_MAX_SECONDS old. GC_PACING=false: CPython's own.
+# When the worker is idle (no request in Django for two checks GC_CHECK_SECONDS apart), at most once per
+# GC_FULL_MIN_SECONDS: a full garbage collection, then what survived is frozen out of the collector's sight, so
+# that the automatic collections during a rush walk only new objects (with thousands of open pages a full one
+# stopped the worker for up to 200 ms, about every second); at least once per GC_FULL_MAX_SECONDS
+# (hyperion/collector.py). GC_PACING=false: CPython's own collections only.
 GC_PACING = env.bool("GC_PACING", default=True)
-GC_CHECK_SECONDS = env.float("GC_CHECK_SECONDS", default=0.5)
-GC_FULL_MIN_SECONDS = env.float("GC_FULL_MIN_SECONDS", default=10.0)
+GC_CHECK_SECONDS = env.float("GC_CHECK_SECONDS", default=0.25)
+GC_FULL_MIN_SECONDS = env.float("GC_FULL_MIN_SECONDS", default=5.0)
 GC_FULL_MAX_SECONDS = env.float("GC_FULL_MAX_SECONDS", default=120.0)
 # Password hashes (log-in, sign-up, password change) running at once per worker, in threads, and waiting for
 # one (hyperion/threadgate.py): past the line, a 429 with Retry-After. A PBKDF2 hash takes ~0.3 s of a core,

@@ -183,3 +183,28 @@ async def test_each_language_gets_its_own_answer(app):
     assert RECORDED_EN in (await english[1].open("/events/gala/")).text
     assert RECORDED_FR in (await french[1].open("/events/gala/")).text
     assert len(await entries(event_id)) == 4
+
+
+async def test_a_failure_in_the_quick_path_leaves_the_ask_to_django(app, monkeypatch):
+    """The write failed (a lost connection, say) before or at its commit: Django answers the same request in
+    full, and the student has one entry whatever the failed write did."""
+    event_id = await factories.lottery_event(capacity=2)
+    first, second = await students(app, 2)
+    for student in (first, second):
+        await student.open("/events/gala/")
+    await first.ask("gala")
+    from events.views import quick
+
+    entry, failures = quick.registration.lottery_entry, []
+
+    async def lost_once(*args, **kwargs):  # the quick path's try fails; Django's, just after, reaches the database
+        if not failures:
+            failures.append(args)
+            raise ConnectionResetError("the database connection was lost")
+        return await entry(*args, **kwargs)
+
+    monkeypatch.setattr(quick.registration, "lottery_entry", lost_once)
+    calls = app.django_calls
+    answer = await second.ask("gala")
+    assert failures and answer.status == 302 and app.django_calls == calls + 1
+    assert await entries(event_id) == {first.user_id: 1, second.user_id: 1}
