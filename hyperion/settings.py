@@ -244,13 +244,14 @@ SERVER_BODY_TIMEOUT = env.float("SERVER_BODY_TIMEOUT", default=10.0)
 SERVER_MAX_IN_FLIGHT = env.int("SERVER_MAX_IN_FLIGHT", default=0) or max(DB_POOL_SIZE + DB_MAX_OVERFLOW, 8)
 SERVER_QUEUE_TIMEOUT = env.float("SERVER_QUEUE_TIMEOUT", default=60.0)
 # When the worker is idle (no request in Django for two checks GC_CHECK_SECONDS apart), at most once per
-# GC_FULL_MIN_SECONDS: a full garbage collection, then what survived is frozen out of the collector's sight, so
-# that the automatic collections during a rush walk only new objects (with thousands of open pages a full one
-# stopped the worker for up to 200 ms, about every second); at least once per GC_FULL_MAX_SECONDS
-# (hyperion/collector.py). GC_PACING=false: CPython's own collections only.
+# GC_FULL_MIN_SECONDS: what the garbage collector has not frozen yet is collected and the survivors frozen out of
+# its sight, so that its automatic collections during a rush walk only new objects (with thousands of open pages a
+# full one stopped the worker for up to 200 ms, about every second); everything is walked again at an idle moment
+# once GC_FULL_MAX_SECONDS have passed, or at twice that regardless (hyperion/collector.py). GC_PACING=false:
+# CPython's own collections only.
 GC_PACING = env.bool("GC_PACING", default=True)
-GC_CHECK_SECONDS = env.float("GC_CHECK_SECONDS", default=0.25)
-GC_FULL_MIN_SECONDS = env.float("GC_FULL_MIN_SECONDS", default=5.0)
+GC_CHECK_SECONDS = env.float("GC_CHECK_SECONDS", default=0.1)
+GC_FULL_MIN_SECONDS = env.float("GC_FULL_MIN_SECONDS", default=2.0)
 GC_FULL_MAX_SECONDS = env.float("GC_FULL_MAX_SECONDS", default=120.0)
 # Password hashes (log-in, sign-up, password change) running at once per worker, in threads, and waiting for
 # one (hyperion/threadgate.py): past the line, a 429 with Retry-After. A PBKDF2 hash takes ~0.3 s of a core,
