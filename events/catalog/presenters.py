@@ -156,6 +156,11 @@ def description_html(text: str) -> Markup:
     )
 
 
+def clock_label(moment: datetime) -> str:
+    """The time of day, local ("20:14"): a moment of today, as the door sees it."""
+    return date_format(local(moment), "H:i")
+
+
 def moment_label(moment: datetime | None) -> str:
     if moment is None:
         return ""

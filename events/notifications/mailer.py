@@ -74,7 +74,7 @@ async def _load(session: AsyncSession, ids: list[int]) -> list[Claimed]:
                Event.description, Event.location, Event.category, Event.starts_at, Event.ends_at, Event.all_day,
                Event.status.label("event_status"), Event.sequence, Event.updated_at, Event.decision_reason,
                Association.name.label("association_name"), registration.status.label("registration_status"),
-               User.email_verified_at, User.password_hash, User.last_login_at)
+               registration.id.label("registration_id"), User.email_verified_at, User.password_hash, User.last_login_at)
         .outerjoin(User, User.id == OutboxMessage.recipient_id)
         .outerjoin(Event, Event.id == OutboxMessage.event_id)
         .outerjoin(Association, Association.id == Event.association_id)
@@ -94,7 +94,7 @@ async def _load(session: AsyncSession, ids: list[int]) -> list[Claimed]:
             opt_outs=list(row.email_opt_outs or []), active=bool(row.is_active) and row.anonymised_at is None,
             event=event, event_status=row.event_status, decision_reason=row.decision_reason or "",
             association_name=row.association_name, registration_status=row.registration_status,
-            account=None if row.email is None else tokens.AccountState(
+            registration_id=row.registration_id, account=None if row.email is None else tokens.AccountState(
                 row.recipient_id, row.email, row.email_verified_at, row.password_hash, row.last_login_at)))
     return claimed
 

@@ -25,6 +25,7 @@ from events.models import (
     RegistrationStatus,
     utcnow,
 )
+from events.rules import tickets
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
@@ -52,6 +53,7 @@ class Claimed:
     association_name: str | None
     registration_status: RegistrationStatus | None
     account: tokens.AccountState | None = None  # what the link of an account message is bound to
+    registration_id: int | None = None  # the recipient's registration for the event, if any
 
 
 # Messages about the recipient's account, with a link made at send time (never stored: events.accounts.tokens).
@@ -70,6 +72,18 @@ def account_link(message: Claimed) -> str:
     if message.account is None:  # drop_reason keeps such a message from being sent
         raise LookupError(f"outbox message {message.id}: no account to bind its link to")
     return f"{settings.SITE_URL}{path}{tokens.make(purpose, message.account)}/"
+
+
+# The kinds that tell a student their place is confirmed: they carry the ticket (its QR code as a PNG, and the
+# ticket page's address), if the registration is still confirmed when the message goes out.
+TICKET_KINDS = frozenset({"registration.confirmed", "registration.promoted", "registration.accepted"})
+
+
+def ticket_of(message: Claimed) -> str | None:
+    if (message.kind in TICKET_KINDS and message.event is not None and message.registration_id is not None
+            and message.registration_status == RegistrationStatus.CONFIRMED):
+        return tickets.ticket_code(event_id=message.event.id, registration_id=message.registration_id)
+    return None
 
 
 # Which kinds carry an invitation, and whether it adds (REQUEST) or removes (CANCEL) the event.
@@ -154,6 +168,7 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
     with translation.override(language):
         subject, lines = _subject_and_lines(message, queue)
         event = message.event
+        ticket = ticket_of(message)
         context = {
             "name": message.display_name or "",
             "lines": lines,
@@ -167,6 +182,7 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
             "queue_url": f"{settings.SITE_URL}/manage/queue/",
             "link": account_link(message) if message.kind in ACCOUNT_LINKS else "",
             "preferences_url": f"{settings.SITE_URL}/account/notifications/",
+            "ticket_url": f"{settings.SITE_URL}/me/tickets/{message.registration_id}/" if ticket else "",
         }
         text = _templates.get_template("message.txt").render(context)
         html = _templates.get_template("message.html").render(context)
@@ -189,6 +205,8 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
                                event_url=lambda slug: f"{settings.SITE_URL}/events/{slug}/")
         email.add_attachment(ics, maintype="text", subtype="calendar", filename="invitation.ics",
                              params={"method": "CANCEL" if cancel else "REQUEST"})
+    if ticket is not None:
+        email.add_attachment(tickets.ticket_png(ticket), maintype="image", subtype="png", filename="ticket.png")
     email["Content-Language"] = language  # after the parts: set_content() drops Content-* headers
     return email
 

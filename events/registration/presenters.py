@@ -21,6 +21,7 @@ class MyEventCard:
     waitlist_position: int | None
     overlaps_with: list[str]
     offer_deadline_label: str = ""  # a seat offered: until when it may be accepted
+    ticket_id: int | None = None  # a confirmed seat at an event going ahead and not over: its ticket page
 
 
 def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
@@ -40,8 +41,11 @@ def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
             label = translation.gettext("Event cancelled")
         deadline = moment_label(row.offer_expires_at) \
             if row.status == RegistrationStatus.OFFERED and row.offer_expires_at else ""
+        has_ticket = (row.status == RegistrationStatus.CONFIRMED and visibility.goes_ahead(row.event.status)
+                      and row.event.ends_at >= now and row.registration_id)
         return MyEventCard(event_card(row.event), row.status.value, label, row.waitlist_position,
-                           overlaps.get(row.event.id, []), deadline)
+                           overlaps.get(row.event.id, []), deadline,
+                           ticket_id=row.registration_id if has_ticket else None)
 
     upcoming = [card(row) for row in rows if row.event.ends_at >= now]
     past = [card(row) for row in reversed(rows) if row.event.ends_at < now]

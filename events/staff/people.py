@@ -4,8 +4,11 @@ function owns its transaction, checks permissions inside it and writes its audit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from django.utils.translation import gettext_lazy as _
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,7 +29,7 @@ from events.models import (
 )
 from events.registration import promotions
 from events.registration import services as registration_services
-from events.rules import emails, permissions, visibility
+from events.rules import emails, permissions, tickets, visibility
 from events.rules.permissions import Actor
 from events.staff.services import event_for_actor
 
@@ -104,6 +107,59 @@ async def attendee_check_in(
                         "registration.check_in_undone", object_type="registration", object_id=registration.id,
                         association_id=event.association_id,
                         changes={"checked_in_at": [before, registration.checked_in_at]})
+
+
+class TicketNotValid(DomainError):
+    message = _("This is not a ticket of this site: check that the whole code was read.")
+
+
+class TicketOtherEvent(DomainError):
+    message = _("This ticket is for another event.")
+
+
+class TicketNotConfirmed(DomainError):
+    message = _("This ticket's registration is not confirmed (cancelled, or never given a seat): no entry.")
+
+
+@dataclass(frozen=True, slots=True)
+class TicketScan:
+    display_name: str
+    checked_in_at: datetime
+    already: bool  # checked in before this scan, at checked_in_at
+
+
+async def ticket_check_in(session: AsyncSession, *, actor: Actor, event_id: int, code: str) -> TicketScan:
+    """The door scanned (or typed) a ticket: its holder is checked in once. Several door staff may scan the same
+    ticket at the same moment: the first scan's UPDATE sets the time, and every other one, waiting for that
+    row (PostgreSQL) or for the writer (SQLite), finds it set and answers "already checked in at" that
+    time. Nothing is written for a refused ticket; the audit entry is written with the check-in."""
+    ticket = tickets.ticket_read(code)
+    async with session.begin():
+        event = await event_for_actor(session, actor, event_id)
+        if not permissions.can_check_in(actor, association_id=event.association_id):
+            raise Forbidden
+        if ticket is None:
+            raise TicketNotValid
+        if ticket.event_id != event.id:
+            raise TicketOtherEvent
+        now = utcnow()
+        marked = (await session.execute(
+            update(Registration).where(Registration.id == ticket.registration_id, Registration.event_id == event.id,
+                                       Registration.status == RegistrationStatus.CONFIRMED,
+                                       Registration.checked_in_at.is_(None))
+            .values(checked_in_at=now).returning(Registration.user_id))).first()
+        holder = (await session.execute(
+            select(User.display_name, Registration.status, Registration.checked_in_at)
+            .join(Registration, Registration.user_id == User.id)
+            .where(Registration.id == ticket.registration_id, Registration.event_id == event.id))).first()
+        if holder is None or holder.status != RegistrationStatus.CONFIRMED or holder.checked_in_at is None:
+            raise TicketNotConfirmed
+        if marked is not None:
+            await audit_log(session, actor_id=actor.id, action="registration.checked_in",
+                            object_type="registration", object_id=ticket.registration_id,
+                            association_id=event.association_id,
+                            changes={"checked_in_at": [None, now], "by": [None, "ticket"]})
+        return TicketScan(holder.display_name, holder.checked_in_at, already=marked is None)
 
 
 async def association_save(

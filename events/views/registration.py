@@ -9,6 +9,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from markupsafe import Markup
 
 from events import errors
 from events.catalog import presenters
@@ -18,7 +19,7 @@ from events.registration import lottery, memory, offers
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
-from events.rules import window
+from events.rules import tickets, visibility, window
 from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db, quickposts
 
@@ -157,3 +158,20 @@ async def accept_offer(request, slug: str):
 async def my_events(request):
     rows = await memory.my_registrations(request.user.id, fresh=memory.just_acted(request))
     return render(request, "events/my_events.html", registration_presenters.my_events(rows, now=utcnow()))
+
+
+@login_required
+async def ticket(request, registration_id: int):
+    """The student's ticket for a confirmed registration of an event going ahead: its QR code, to show at the
+    door. Another student's registration, or one that is not confirmed, is a 404."""
+    rows = await memory.my_registrations(request.user.id, fresh=False)
+    row = next((row for row in rows if row.registration_id == registration_id), None)
+    if row is None or row.status != RegistrationStatus.CONFIRMED or not visibility.goes_ahead(row.event.status):
+        raise Http404
+    code = tickets.ticket_code(event_id=row.event.id, registration_id=row.registration_id)
+    response = render(request, "events/ticket.html", {
+        "card": presenters.event_card(row.event), "code": code, "holder": request.user.display_name,
+        # segno's own SVG of a code our signer made: nothing a user typed reaches it.
+        "qr": Markup(tickets.ticket_svg(code))})  # noqa: S704  # nosec B704
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
@@ -107,9 +108,12 @@ async def check_in(request, event_id: int):
     if not permissions.can_check_in(page.actor, association_id=page.found.event.association_id):
         raise PermissionDenied
     confirmed = [row for row in page.attendees if row.status == RegistrationStatus.CONFIRMED]
-    return render(request, "staff/checkin.html", {
+    response = render(request, "staff/checkin.html", {
         "found": page.found, "query": query, "rows": confirmed,
         "present": sum(1 for row in confirmed if row.checked_in_at)})
+    # The ticket scanner films with the phone's camera: allowed on this page only (every other page denies it).
+    response["Permissions-Policy"] = settings.PERMISSIONS_POLICY.replace("camera=()", "camera=(self)")
+    return response
 
 
 @require_POST
@@ -123,6 +127,29 @@ async def check_in_mark(request, event_id: int, registration_id: int):
         return service_error(request, error, event_id)
     query = search_text(request.POST.get("q"))
     return redirect(f"/manage/events/{event_id}/checkin/" + (f"?{urlencode({'q': query})}" if query else ""))
+
+
+@require_POST
+@management
+async def check_in_scan(request, event_id: int):
+    """A ticket scanned (the camera fills the code in) or typed at the door."""
+    actor = await staff_pages.actor_only(request.user)
+    try:
+        scan = await run_service(staff_people.ticket_check_in, actor=actor, event_id=event_id,
+                                 code=request.POST.get("code", ""))
+    except (staff_people.TicketNotValid, staff_people.TicketOtherEvent, staff_people.TicketNotConfirmed) as error:
+        messages.error(request, error.message)
+    except errors.DomainError as error:
+        return service_error(request, error, event_id)
+    else:
+        when = presenters.clock_label(scan.checked_in_at)
+        if scan.already:
+            messages.warning(request, _("%(name)s was already checked in at %(time)s.")
+                             % {"name": scan.display_name, "time": when})
+        else:
+            messages.success(request, _("%(name)s is checked in (%(time)s).") % {"name": scan.display_name,
+                                                                                 "time": when})
+    return redirect("staff_checkin", event_id=event_id)
 
 
 @management

@@ -415,7 +415,8 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
                           ("/account/", "account/account.html"),
                           ("/account/password/", "account/password_change.html"),
                           ("/account/notifications/", "account/notifications.html"),
-                          ("/account/delete/", "account/delete.html")]:
+                          ("/account/delete/", "account/delete.html"),
+                          (f"/me/tickets/{site.registration}/", "events/ticket.html")]:
         await visits.visit(student, url, template, "student")
     await visits.visit(student, "/manage/", "errors/403.html", "student", status=403)
     # Registering for an event at the same time as one of theirs asks first.

@@ -35,6 +35,7 @@ from events.models import (
     User,
     utcnow,
 )
+from events.rules.tickets import ticket_code
 from hyperion import db
 from tests import support
 
@@ -177,6 +178,8 @@ ACTIONS = [
            lambda w: (w.approved, w.registration)),
     Action("check-in", "staff_checkin", GET, "editor", True, lambda w: (w.approved,)),
     Action("check-in-mark", "staff_checkin_mark", POST, "editor", True, lambda w: (w.approved, w.registration)),
+    Action("check-in-scan", "staff_checkin_scan", POST, "editor", True, lambda w: (w.approved,),
+           lambda w: {"code": ticket_code(event_id=w.approved, registration_id=w.registration)}),
     # The association itself.
     Action("association-edit-form", "staff_association_edit", GET, "manager", True, lambda w: (w.own,)),
     Action("association-edit", "staff_association_edit", POST, "manager", True, lambda w: (w.own,),
