@@ -14,7 +14,11 @@ EVENT_FIELDS = ("title", "description", "association_id", "category", "location"
                 "priority_emails", "emails_open_at", "reserved_seats", "reserved_until", "offer_hours")
 
 
-PUBLISHED_EDITABLE = ("starts_at", "ends_at", "all_day", "location", "capacity")
+# A published event's title and description may be corrected (a typo, a detail added): its pages and feeds show
+# the new text at once, and nobody is sent a message for it. A new date, time or place is told to its registrants
+# (events.notifications.changes.SCHEDULE_FIELDS). The association, category, slug and opening rules stay as
+# published: students planned on them, and shared links name the slug.
+PUBLISHED_EDITABLE = ("title", "description", "starts_at", "ends_at", "all_day", "location", "capacity")
 
 
 # Lifecycle: the one table of legal transitions.

@@ -8,12 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import AsyncClient
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from events.models import (
     Association,
     Event,
     EventStatus,
+    OutboxMessage,
     RegistrationStatus,
     utcnow,
 )
@@ -419,7 +420,7 @@ async def test_manager_cancels_a_published_event_with_a_reason_and_the_page_stay
     assert "This event is cancelled." in public.text and "Salle inondée" in public.text
 
 
-async def test_manager_edits_only_date_place_and_capacity_of_a_published_event(session):
+async def test_manager_edits_text_date_place_and_capacity_of_a_published_event_not_its_association(session):
     people = await team()
     starts = (utcnow() + timedelta(days=20)).astimezone(PARIS).replace(hour=19, minute=0, second=0, microsecond=0)
     event_id = await factories.event(association_id=people.bde, slug="gala", title="Gala", capacity=10,
@@ -428,8 +429,9 @@ async def test_manager_edits_only_date_place_and_capacity_of_a_published_event(s
     manager = await client_for(people.manager)
     form = await manager.get(url("staff_event_edit", event_id))
     assert form.status_code == 200
-    assert "This event is published: only its date, time, place and seats can change" in form.text
-    assert 'name="title"' not in form.text and 'name="location"' in form.text and 'name="capacity"' in form.text
+    assert "This event is published: its title, description, date, time, place and seats can change" in form.text
+    assert 'name="title"' in form.text and 'name="description"' in form.text and 'name="location"' in form.text
+    assert 'name="association_id"' not in form.text and 'name="category"' not in form.text
 
     moved = starts + timedelta(days=1, hours=1)
     response = await manager.post(url("staff_event_edit", event_id), {
@@ -440,15 +442,44 @@ async def test_manager_edits_only_date_place_and_capacity_of_a_published_event(s
     assert "Event saved." in page and "Registered students see the change on the event page." in page
     row = await event_row(session, event_id)
     assert (row.title, row.description, row.association_id, row.category) == (
-        "Gala", "Tenue correcte.", people.bde, "party")
+        "Gala pirate", "Changé", people.bde, "party")
     assert (row.location, row.capacity, row.starts_at) == ("Amphi A", 12, moved.astimezone(UTC))
     assert row.status == EventStatus.APPROVED and row.sequence == 1 and row.changed_at is not None
     [entry] = await audit_all(session, "event.updated")
-    assert set(entry.changes) == {"starts_at", "ends_at", "location", "capacity"}
+    assert set(entry.changes) == {"title", "description", "starts_at", "ends_at", "location", "capacity"}
     assert entry.changes["location"] == ["Le Foyer", "Amphi A"] and entry.changes["capacity"] == [10, 12]
 
     public = await (await client_for()).get(url("event_detail", "gala"))
-    assert public.status_code == 200 and "Amphi A" in public.text and "Gala" in public.text
+    assert public.status_code == 200 and "Amphi A" in public.text and "Gala pirate" in public.text
+
+
+async def test_a_corrected_title_or_description_shows_at_once_and_tells_nobody(session):
+    people = await team()
+    starts = (utcnow() + timedelta(days=20)).astimezone(PARIS).replace(hour=19, minute=0, second=0, microsecond=0)
+    event_id = await factories.event(association_id=people.bde, slug="gala", title="Gala dhiver", capacity=10,
+                                     description="Tenue correcte.", starts_at=starts.astimezone(UTC))
+    alice = await factories.user(email="alice@etu.test", display_name="Alice")
+    await factories.registration(event_id=event_id, user_id=alice)
+    before = (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar_one()
+    visitor = await client_for()
+    assert "Gala dhiver" in (await visitor.get(url("event_detail", "gala"))).text  # kept in memory now
+    manager = await client_for(people.manager)
+    published = await event_row(session, event_id)
+    fields = {"starts_at": typed(published.starts_at.astimezone(PARIS)),
+              "ends_at": typed(published.ends_at.astimezone(PARIS)), "location": published.location,
+              "capacity": str(published.capacity)}
+    fields.update(title="Gala d'hiver", description="Tenue correcte. Vestiaire à l'entrée.")
+    page = await after_redirect(manager, await manager.post(url("staff_event_edit", event_id), fields))
+    [entry] = await audit_all(session, "event.updated")
+    assert set(entry.changes) == {"title", "description"}, entry.changes
+    assert "Event saved." in page and "Registered students see the change" not in page
+    row = await event_row(session, event_id)
+    assert (row.title, row.sequence, row.changed_at) == ("Gala d'hiver", 0, None)  # not a change to be told
+    assert (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar_one() == before
+    shown = (await visitor.get(url("event_detail", "gala"))).text
+    assert "Gala d&#39;hiver" in shown and "Vestiaire à l&#39;entrée." in shown and "Gala dhiver" not in shown
+    feed = (await visitor.get("/feeds/events.ics")).content.decode()
+    assert "SUMMARY:Gala d'hiver" in feed
 
 
 async def test_editor_cannot_edit_a_published_event(session):
@@ -471,14 +502,16 @@ async def test_capacity_below_the_confirmed_count_is_refused_with_a_clear_messag
     before = await event_row(session, event_id)
     manager = await client_for(people.manager)
     response = await manager.post(url("staff_event_edit", event_id), {
-        "starts_at": typed(before.starts_at), "ends_at": typed(before.ends_at), "location": "", "capacity": "2"})
+        "title": before.title, "starts_at": typed(before.starts_at), "ends_at": typed(before.ends_at),
+        "location": "", "capacity": "2"})
     assert response.status_code == 400
     assert ("3 seats are taken (confirmed, or offered and not answered yet): the capacity cannot go below 3. "
             "Remove attendees first if you must." in response.text)
     assert await event_row(session, event_id) == before and await audit_all(session) == []
     # Exactly the confirmed count is fine.
     fine = await manager.post(url("staff_event_edit", event_id), {
-        "starts_at": typed(before.starts_at), "ends_at": typed(before.ends_at), "location": "", "capacity": "3"})
+        "title": before.title, "starts_at": typed(before.starts_at), "ends_at": typed(before.ends_at),
+        "location": "", "capacity": "3"})
     assert fine.status_code == 302 and (await event_row(session, event_id)).capacity == 3
 
 
@@ -492,7 +525,8 @@ async def test_raising_capacity_promotes_the_waitlist_in_order(session):
     row = await event_row(session, event_id)
     manager = await client_for(people.manager)
     response = await manager.post(url("staff_event_edit", event_id), {
-        "starts_at": typed(row.starts_at), "ends_at": typed(row.ends_at), "location": "", "capacity": "3"})
+        "title": row.title, "starts_at": typed(row.starts_at), "ends_at": typed(row.ends_at),
+        "location": "", "capacity": "3"})
     assert "2 students promoted from the waitlist." in await after_redirect(manager, response)
     states = await registration_states(session, event_id)
     assert [states[user_id] for user_id in [first, *waiting]] == [
@@ -511,7 +545,8 @@ async def test_making_the_event_unlimited_confirms_the_whole_waitlist(session):
         await factories.registration(event_id=event_id, user_id=user_id)
     row = await event_row(session, event_id)
     response = await (await client_for(people.staff)).post(url("staff_event_edit", event_id), {
-        "starts_at": typed(row.starts_at), "ends_at": typed(row.ends_at), "location": "", "capacity": ""})
+        "title": row.title, "starts_at": typed(row.starts_at), "ends_at": typed(row.ends_at),
+        "location": "", "capacity": ""})
     assert response.status_code == 302
     assert (await event_row(session, event_id)).capacity is None
     assert set((await registration_states(session, event_id)).values()) == {RegistrationStatus.CONFIRMED}

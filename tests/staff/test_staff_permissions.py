@@ -119,8 +119,8 @@ def event_fields(association_id: int, title: str = "Nouvel événement") -> dict
 
 def published_fields() -> dict:
     starts = (utcnow() + timedelta(days=12)).astimezone(PARIS).replace(hour=20, minute=0, second=0, microsecond=0)
-    return {"starts_at": typed(starts), "ends_at": typed(starts + timedelta(hours=2)), "location": "Ailleurs",
-            "capacity": "15"}
+    return {"title": "Gala publié", "starts_at": typed(starts), "ends_at": typed(starts + timedelta(hours=2)),
+            "location": "Ailleurs", "capacity": "15"}
 
 
 def series_fields(association_id: int) -> dict:
