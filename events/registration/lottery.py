@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import errors
 from events.live import broadcast
-from events.models import Event, Registration, RegistrationStatus, utcnow
+from events.models import Association, Event, Registration, RegistrationStatus, utcnow
 from events.registration import lines, services
 from events.rules import visibility, window
 from hyperion import db, hooks
@@ -104,7 +104,8 @@ async def _enter_batch(session: AsyncSession, event_id, batch: list[lines.Applic
                 status=RegistrationStatus.ENTERED, registration_id=new_id))
 
 
-_UNDRAWN = (select(*Event.__table__.columns)
+_UNDRAWN = (select(*Event.__table__.columns, select(Association.no_show_delay_hours)
+                  .where(Association.id == Event.association_id).scalar_subquery().label("no_show_delay_hours"))
             .where(Event.lottery_minutes.is_not(None), Event.lottery_drawn_at.is_(None),
                    Event.registration_opens_at.is_not(None), visibility.going_ahead()))
 

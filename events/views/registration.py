@@ -19,7 +19,7 @@ from events.registration import lottery, memory, offers
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
-from events.rules import tickets, visibility, window
+from events.rules import attendance, tickets, visibility, window
 from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db, quickposts
 
@@ -47,9 +47,16 @@ _ENTRY_RECORDED = gettext_lazy("Your entry for the draw is recorded. When you as
 
 def lottery_opening(slug: str, kept=None):
     """The event ``slug`` if it is in its lottery window now, as this process knows it without a read (kept
-    for its page, or by the drawer); else None."""
+    for its page, or by the drawer), and an entry needs nothing more than the window; else None. While the
+    association's no-shows may still be waiting for their own, later opening (``rules.attendance``), asks
+    take the locked path, which reads each student's no-shows."""
     opening = kept or memory.kept_event(slug) or lottery.undrawn(slug)
-    return opening if opening is not None and window.in_lottery_window(opening, utcnow()) else None
+    now = utcnow()
+    if opening is None or not window.in_lottery_window(opening, now):
+        return None
+    if attendance.penalty_window_open(opening.registration_opens_at, opening.no_show_delay_hours, now):
+        return None
+    return opening
 
 
 async def overlaps_with(user_id: int, slug: str, opening) -> list[str]:

@@ -136,3 +136,26 @@ async def test_managers_set_the_delay_on_the_association_form_audited(session):
     wrong = await client.post(reverse("staff_association_edit", args=[organiser]), {
         "name": "BDE", "slug": "bde", "description": "", "no_show_delay_hours": "-1", "no_show_penalty_days": "0"})
     assert wrong.status_code == 400
+
+
+@pytest.mark.usefixtures("cache_on")
+async def test_a_lottery_window_keeps_a_no_show_out_until_their_own_opening():
+    """An entry in a draw is written without the event's lock; while a no-show's later opening can still come,
+    asks take the locked path, which reads the no-shows: the no-show is refused with their own opening, the
+    others get their entries, through Django's view and through the quick path in front of it alike."""
+    from hyperion.app import HyperionApp
+    from tests.registration.test_quick_entries import Student, entries
+
+    organiser = await factories.association(no_show_delay_hours=2)
+    alice, bob, carol = await students("alice", "bob", "carol")
+    await past_event_with_attendance(organiser, slug="gala", present=[bob], absent=[alice])
+    event_id = await factories.event(association_id=organiser, slug="ski", title="Ski", capacity=1,
+                                     registration_opens_at=utcnow() - timedelta(minutes=1), lottery_minutes=10)
+    app = HyperionApp()
+    browsers = {user: await Student(app, user, "en").start() for user in (bob, carol, alice)}
+    for user, browser in browsers.items():  # Bob's ask first: an answer Django gave, that could be replayed
+        await browser.open("/events/ski/")
+        assert (await browser.ask("ski")).status == 302, user
+    assert await entries(event_id) == {bob: 1, carol: 1}  # not Alice's
+    with pytest.raises(registration_services.RegistrationNotYetOpen):
+        await register(event_id, alice)
