@@ -31,13 +31,19 @@ class NoShow:
     event_ends_at: datetime
 
 
+def not_checked_in(registration=Registration) -> ColumnElement[bool]:
+    """SQL: nobody has checked this registration's student in (yet): the door's first scan, and half of a
+    no-show."""
+    return registration.checked_in_at.is_(None)
+
+
 def no_show() -> ColumnElement[bool]:
     """SQL, on a query joining ``Registration`` to its ``Event``: the registration is a no-show. Its seat was
     confirmed, the event has ended (before the ``now`` parameter), attendance was taken there (someone was
     checked in), and this student was not checked in."""
     other = aliased(Registration)
     attendance_taken = select(other.id).where(other.event_id == Event.id, other.checked_in_at.is_not(None)).exists()
-    return and_(Registration.status == RegistrationStatus.CONFIRMED, Registration.checked_in_at.is_(None),
+    return and_(Registration.status == RegistrationStatus.CONFIRMED, not_checked_in(),
                 Event.ends_at < bindparam("now", type_=Event.ends_at.type), attendance_taken)
 
 

@@ -29,7 +29,7 @@ from events.models import (
 )
 from events.registration import promotions
 from events.registration import services as registration_services
-from events.rules import emails, permissions, tickets, visibility
+from events.rules import attendance, emails, permissions, tickets, visibility
 from events.rules.permissions import Actor
 from events.staff.services import event_for_actor
 
@@ -146,14 +146,14 @@ async def ticket_check_in(session: AsyncSession, *, actor: Actor, event_id: int,
         marked = (await session.execute(
             update(Registration).where(Registration.id == ticket.registration_id, Registration.event_id == event.id,
                                        Registration.status == RegistrationStatus.CONFIRMED,
-                                       Registration.checked_in_at.is_(None))
+                                       attendance.not_checked_in())
             .values(checked_in_at=now).returning(Registration.user_id))).first()
         holder = (await session.execute(
             select(User.display_name, Registration.status, Registration.checked_in_at)
             .join(Registration, Registration.user_id == User.id)
             .where(Registration.id == ticket.registration_id, Registration.event_id == event.id))).first()
-        if holder is None or holder.status != RegistrationStatus.CONFIRMED or holder.checked_in_at is None:
-            raise TicketNotConfirmed
+        if holder is None or holder.status != RegistrationStatus.CONFIRMED or not holder.checked_in_at:
+            raise TicketNotConfirmed  # (confirmed and not checked in by the UPDATE: that cannot be)
         if marked is not None:
             await audit_log(session, actor_id=actor.id, action="registration.checked_in",
                             object_type="registration", object_id=ticket.registration_id,
