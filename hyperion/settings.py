@@ -93,6 +93,9 @@ MIDDLEWARE = [
 LIFESPAN_HOOKS = ["events.live.broadcast.broadcaster", "events.notifications.mailer.sender_in_web",
                   "events.registration.lottery.drawer", "events.registration.offers.sweeper"]
 SESSION_LOADER = "events.accounts.auth.session_loader"
+# Session reads in flight at once per worker; lookups beyond wait and are read together by the next statement
+# (events/accounts/auth.py, SessionReads).
+SESSION_READS_AT_ONCE = env.int("SESSION_READS_AT_ONCE", default=4)
 # POSTs answered without Django's handler in their common case (hyperion/quickposts.py): a lottery's entries.
 QUICK_POSTS = ["events.views.quick.lottery_entries"]
 

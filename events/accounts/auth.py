@@ -187,24 +187,27 @@ class SessionReads:
 
     At a registration opening hundreds of students who were not seen lately send their first request within
     a second: one indexed read each cost ~0.3 ms of CPU, most of it SQLAlchemy's and asyncpg's per-statement
-    work, not the row (bench/README.md). Here the first lookup starts a read of its own at once; the ones that
-    come while it runs wait, and the next read takes all of them (group commit, for reads). A lookup never
-    waits for more than one read in flight. Each waiter gets its own row: the batch is keyed by the token's
-    hash, never by position. The reads run in a task of their own, so a client that leaves cancels only its
-    own wait."""
+    work, not the row (bench/README.md). Here a lookup starts a read of its own at once while fewer than
+    ``SESSION_READS_AT_ONCE`` are in flight (a distant database's round trip is then never waited for twice);
+    past that, lookups wait, and the next read to finish takes all of them in its next statement (group
+    commit, for reads). Each waiter gets its own row: the batch is keyed by the token's hash, never by
+    position. The reads run in tasks of their own, so a client that leaves cancels only its own wait."""
 
     def __init__(self) -> None:
         self.waiting: dict[str, list[asyncio.Future]] = {}
-        self.reader: asyncio.Task | None = None
+        self.readers: set[asyncio.Task] = set()
 
     async def row_for(self, token_hash: str):
         answer = asyncio.get_running_loop().create_future()
         self.waiting.setdefault(token_hash, []).append(answer)
-        if self.reader is None:
-            self.reader = asyncio.create_task(self._read_while_waiting(), name="session-reads")
+        if len(self.readers) < settings.SESSION_READS_AT_ONCE:
+            reader = asyncio.create_task(self._read_while_waiting(), name="session-reads")
+            self.readers.add(reader)
+            reader.add_done_callback(self.readers.discard)
         return await answer
 
     async def _read_while_waiting(self) -> None:
+        batch: dict[str, list[asyncio.Future]] = {}
         try:
             while self.waiting:
                 hashes = list(itertools.islice(self.waiting, SESSION_READ_MAX))
@@ -217,14 +220,14 @@ class SessionReads:
                 except Exception as error:  # each waiter raises it, as its own lookup would have
                     _answer(batch, error=error)
                     continue
-                found = {row.token_hash: row for row in rows}
-                _answer(batch, found=found)
+                _answer(batch, found={row.token_hash: row for row in rows})
         except BaseException as error:  # cancelled (a shutdown, a test's loop closing): nobody waits forever
-            pending, self.waiting = self.waiting, {}
-            _answer(pending, error=RuntimeError(f"session read interrupted: {error!r}"))
+            interrupted = RuntimeError(f"session read interrupted: {error!r}")
+            _answer(batch, error=interrupted)
+            if len(self.readers) <= 1:  # no other reader will take the ones still waiting
+                pending, self.waiting = self.waiting, {}
+                _answer(pending, error=interrupted)
             raise
-        finally:
-            self.reader = None
 
 
 def _answer(batch: dict[str, list[asyncio.Future]], *, found: dict | None = None,

@@ -31,10 +31,10 @@ class NoShow:
     event_ends_at: datetime
 
 
-def not_checked_in(registration=Registration) -> ColumnElement[bool]:
+def not_checked_in() -> ColumnElement[bool]:
     """SQL: nobody has checked this registration's student in (yet): the door's first scan, and half of a
     no-show."""
-    return registration.checked_in_at.is_(None)
+    return Registration.checked_in_at.is_(None)
 
 
 def no_show() -> ColumnElement[bool]:

@@ -4,6 +4,8 @@ query, and every change that matters to a session is seen at once, in this proce
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -127,21 +129,36 @@ async def test_another_process_hears_a_log_out_and_a_new_role_at_once(tmp_path):
             await support.until(logged_out, what="the session ended by another process refused")
 
 
-async def test_students_arriving_together_are_read_together_each_as_themselves():
-    """An opening's first second: many students not seen lately. Their sessions are read in a few statements,
-    not one each, and each request is still its own student's (a batch keyed by position would swap them);
-    an ended session among them is nobody's."""
+async def test_students_arriving_together_are_read_together_each_as_themselves(settings, monkeypatch):
+    """An opening's first second: many students not seen lately. While a session read is in flight, the
+    lookups that arrive wait and are read together by the next statement, not one each; and each lookup gets
+    its own student's row (a batch keyed by position would swap them); an unknown token gets none."""
+    settings.SESSION_READS_AT_ONCE = 1
     users = [await factories.user(email=f"s{index}@etu.test", display_name=f"Student {index}")
              for index in range(12)]
-    clients = [await _client(user) for user in users]
-    ended = AsyncClient()
-    ended.cookies[settings.SESSION_COOKIE_NAME] = "a-token-no-session-has-" + "x" * 20
-    session_cache.clear()
+    tokens = [await support.login(SimpleNamespace(cookies={}), user) for user in users]
+    tokens.append("a-token-no-session-has-" + "x" * 20)
+    # The first read stays in flight until every other lookup waits: they arrive together.
+    opened, everyone_waits, held = db.read_connection, asyncio.Event(), []
+
+    @contextlib.asynccontextmanager
+    async def first_held():
+        if not held:
+            held.append(True)
+            await everyone_waits.wait()
+        async with opened() as connection:
+            yield connection
+
+    monkeypatch.setattr(db, "read_connection", first_held)
+    reads = auth.SessionReads()
     with support.engine_events("before_cursor_execute") as statements:
-        pages = await asyncio.gather(*(client.get("/me/events/") for client in [*clients, ended]))
-    for index, page in enumerate(pages[:-1]):
-        assert page.status_code == 200 and f"Student {index}<" in page.text, index
-        assert not any(f"Student {other}<" in page.text for other in range(12) if other != index)
-    assert pages[-1].status_code == 302  # to the log-in page
-    session_reads = [sql for sql in statements if "auth_sessions.token_hash" in sql]
-    assert 1 <= len(session_reads) <= 3  # the first alone, then the others together (13 one by one before)
+        lookups = [asyncio.ensure_future(reads.row_for(auth._token_hash(tokens[0])))]
+        await support.until(lambda: bool(held), what="the first read in flight")
+        lookups += [asyncio.ensure_future(reads.row_for(auth._token_hash(token))) for token in tokens[1:]]
+        await support.until(lambda: sum(map(len, reads.waiting.values())) == 12,
+                            what="the twelve other lookups waiting")
+        everyone_waits.set()
+        rows = await asyncio.gather(*lookups)
+    assert [row.id if row else None for row in rows] == [*users, None]
+    assert [row.display_name for row in rows[:-1]] == [f"Student {index}" for index in range(12)]
+    assert len(statements) == 2  # the first alone, then the twelve others together (13 one by one before)
