@@ -14,7 +14,7 @@ from functools import cache
 
 from django.conf import settings
 
-from hyperion import db, hooks
+from hyperion import bodies, db, hooks
 from hyperion.collector import CollectorPacing
 from hyperion.handler import LoopBoundASGIHandler
 from hyperion.pagecache import SCOPE_KEY
@@ -49,14 +49,14 @@ class HyperionApp:
             await self.django(scope, receive, send)
 
     async def http(self, scope, receive, send) -> None:
-        declared = _declared_length(scope)
+        declared = bodies.declared_length(scope)
         if declared > settings.MAX_REQUEST_BODY:
-            await _drain(receive)
-            await _payload_too_large(scope, send)
+            await bodies.drain(receive)
+            await bodies.payload_too_large(scope, send)
             return
         connection = None
         if declared:  # a body: read whole before any turn is taken (a request without one does not wait here)
-            connection, receive = receive, await _body_read_first(scope, receive, send)
+            connection, receive = receive, await bodies.body_read_first(scope, receive, send)
             if receive is None:
                 return
         key = self.public_pages.key(scope)
@@ -92,7 +92,7 @@ class HyperionApp:
         watched = current_connection.set(connection)  # and watch whether its client leaves meanwhile
         try:
             send = turn.releasing(send)
-            if quick is not None and isinstance(receive, _Replaying):  # a rush's common case (quickposts.py)
+            if quick is not None and isinstance(receive, bodies.Replaying):  # a rush's common case (quickposts.py)
                 if await self.quick_posts.answer(quick, scope, receive.body, send):
                     return
                 send = self.quick_posts.recording(quick, scope, send)
@@ -339,53 +339,6 @@ async def send_busy_page(scope, send, *, close: bool = False) -> None:
     await send({"type": "http.response.body", "body": b"" if scope.get("method") == "HEAD" else body})
 
 
-def _declared_length(scope) -> int:
-    """The body's Content-Length; -1 for a chunked body (length unknown), 0 without a body."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length":
-            try:
-                return int(value)
-            except ValueError:
-                return 0
-        if name == b"transfer-encoding":
-            return -1
-    return 0
-
-
-async def _body_read_first(scope, receive, send) -> _Replaying | None:
-    """Read the request's whole body, within SERVER_BODY_TIMEOUT seconds and MAX_REQUEST_BODY bytes, and return
-    a ``receive`` that gives Django that body in one message, then hands over to the connection's own
-    (which tells of the client leaving while a stream is sent); None once answered (408, 413) or the client
-    gone.
-
-    Read before the request's admission turn: a turn held while the body trickles in (or never comes) is a
-    turn no page gets, and SERVER_MAX_IN_FLIGHT clients that declare a Content-Length and send nothing would
-    otherwise hold every turn while every page and /healthz waits SERVER_QUEUE_TIMEOUT for a 503. The size
-    limit also covers chunked bodies, which declare no length: Django would otherwise spool all of it to disk
-    first."""
-    chunks: list[bytes] = []
-    received = 0
-    try:
-        async with asyncio.timeout(settings.SERVER_BODY_TIMEOUT):
-            while True:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return None  # the client left
-                chunk = message.get("body", b"")
-                received += len(chunk)
-                if received > settings.MAX_REQUEST_BODY:
-                    break
-                chunks.append(chunk)
-                if not message.get("more_body", False):
-                    return _Replaying(b"".join(chunks), receive)
-    except TimeoutError:
-        await _plain_answer(scope, send, 408, b"Request body not received in time.")
-        return None
-    await _drain(receive)
-    await _payload_too_large(scope, send)
-    return None
-
-
 _GONE = object()
 
 
@@ -409,50 +362,3 @@ async def _turn_unless_gone(admission: Admission, connection: Receive, *, first:
     with contextlib.suppress(asyncio.CancelledError):
         await entering
     return _GONE
-
-
-class _Replaying:
-    """``receive`` for Django: the body read beforehand (also kept as ``body``), then the connection's own
-    messages."""
-
-    __slots__ = ("body", "pending", "receive")
-
-    def __init__(self, body: bytes, receive: Receive) -> None:
-        self.body = body
-        self.receive = receive
-        self.pending: dict | None = {"type": "http.request", "body": body, "more_body": False}
-
-    async def __call__(self) -> dict:
-        if self.pending is None:
-            return await self.receive()
-        message, self.pending = self.pending, None
-        return message
-
-
-
-async def _drain(receive, budget: int = 8 * 1024 * 1024) -> None:
-    """Read and drop what the client is still sending (up to ``budget``), so that it can read our 413
-    instead of seeing its connection reset mid-upload; past the budget or SERVER_BODY_TIMEOUT the connection
-    is simply closed."""
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(settings.SERVER_BODY_TIMEOUT):
-            while budget > 0:
-                message = await receive()
-                if message["type"] != "http.request":
-                    return
-                budget -= len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    return
-
-
-async def _payload_too_large(scope, send) -> None:
-    await _plain_answer(scope, send, 413, b"Request body too large.")
-
-
-async def _plain_answer(scope, send, status: int, text: bytes) -> None:
-    """A short plain-text answer given before Django, that closes the connection."""
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(text)).encode()), (b"connection", b"close"),
-                            *security_headers(scope)]})
-    await send({"type": "http.response.body", "body": text})
