@@ -41,6 +41,7 @@ PREFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
                       "registration.left")),
     "event_changes": (_("Changes and cancellations of my events"), ("event.changed", "event.cancelled")),
     "reminders": (_("Reminders the day before my events"), ("event.reminder",)),
+    "organisers": (_("Messages from the organisers of my events"), ("event.message",)),
     "decisions": (_("Approval decisions on my association's events"), ("event.approved", "event.declined")),
     "digest": (_("Daily digest of the approval queue (staff)"), ("digest.approval_queue",)),
 }

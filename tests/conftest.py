@@ -169,6 +169,20 @@ def async_client():
 
 
 @pytest.fixture
+def smtp():
+    """A real SMTP server on loopback that the outbox's sender delivers to, retries at once (tests/mail.py)."""
+    from django.test import override_settings
+
+    from tests.mail import SmtpServer
+
+    server = SmtpServer()
+    server.start()
+    with override_settings(EMAIL_CONFIG=server.config, OUTBOX_RETRY_BASE_SECONDS=0.0):
+        yield server
+    server.stop()
+
+
+@pytest.fixture
 def cache_on(settings):
     """The page store on, as in production (the suite's settings turn it off: test data is often inserted
     past the services that invalidate it), starting empty."""

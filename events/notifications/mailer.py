@@ -109,6 +109,10 @@ def drop_reason(message: Claimed) -> str | None:
             message.event is None or not visibility.goes_ahead(message.event_status)
             or message.registration_status != RegistrationStatus.CONFIRMED):
         return "no longer confirmed for a published event"
+    if message.kind == "event.message" and (
+            message.registration_status is None
+            or message.registration_status.value not in message.payload.get("statuses", ())):
+        return "no longer in the group the organisers wrote to"
     if message.kind in ACCOUNT_LINKS and message.account is None:
         return "recipient gone or inactive"
     if message.kind == "account.verify" and message.account is not None \

@@ -102,6 +102,11 @@ _templates.install_gettext_callables(  # type: ignore[attr-defined]  # added by 
     translation.gettext, translation.ngettext, newstyle=True)
 
 
+def paragraphs(text: str) -> list[str]:
+    """A typed text's paragraphs (blank lines part them; the line breaks inside one are kept)."""
+    return [part.strip() for part in re.split(r"\n\s*\n", text.replace("\r\n", "\n")) if part.strip()]
+
+
 def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[str]]:
     _ = translation.gettext
     title = message.event.title if message.event else ""
@@ -152,6 +157,11 @@ def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[st
                                     "page if you forgot it:"),
                                   _("If it was not you, you need not do anything: no account was created.")]),
     }
+    if message.kind == "event.message":  # the organisers' own words: never a format string
+        intro = _("A message from the organisers of '%(title)s' (%(association)s):") % {
+            "title": title, "association": message.association_name or ""}
+        return (_("%(title)s: %(subject)s") % {"title": title, "subject": message.payload.get("subject", "")},
+                [intro, *paragraphs(message.payload.get("body", ""))])
     subject, lines = texts[message.kind]
     deadline = message.payload.get("expires_at")
     values = {"title": title, "position": position, "count": len(queue),
@@ -215,3 +225,15 @@ def message_id(outbox_id: int) -> str:
     """Stable per outbox row: a message sent again after a crash keeps its Message-ID."""
     domain = parseaddr(settings.DEFAULT_FROM_EMAIL)[1].rpartition("@")[2] or "hyperion.invalid"
     return f"<outbox-{outbox_id}@{domain}>"
+
+
+def organisers_message_preview(*, event, association_name: str, subject: str, body: str) -> EmailMessage:
+    """The e-mail an organisers' message will be, as its recipients get it (``event`` is the Event entity; the
+    greeting shows a stand-in name): the preview the organiser confirms before sending."""
+    row = FeedEventRow(event.id, event.slug, event.title, event.description, event.location, event.category,
+                       event.starts_at, event.ends_at, event.all_day, event.status, event.sequence, event.updated_at)
+    return build(Claimed(
+        id=0, kind="event.message", attempts=0, payload={"subject": subject, "body": body}, recipient_id=None,
+        email="recipient@example.invalid", display_name=translation.gettext("(the recipient's name)"),
+        language=translation.get_language(), opt_outs=[], active=True, event=row, event_status=event.status,
+        decision_reason="", association_name=association_name, registration_status=RegistrationStatus.CONFIRMED))

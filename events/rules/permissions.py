@@ -96,6 +96,11 @@ def can_change_attendees(actor: Actor, *, association_id: int) -> bool:
     return actor.is_manager_of(association_id)
 
 
+def can_message_attendees(actor: Actor, *, association_id: int) -> bool:
+    """E-mail an event's registrants: whoever may change its attendees (managers and staff)."""
+    return can_change_attendees(actor, association_id=association_id)
+
+
 def can_check_in(actor: Actor, *, association_id: int) -> bool:
     """At the door: any editor of the association, managers, staff."""
     return actor.is_editor_of(association_id)

@@ -238,6 +238,28 @@ class AttendeeAddForm(forms.Form):
     email = forms.EmailField(label=_("Student's e-mail"), max_length=254)
 
 
+class AttendeesMessageForm(forms.Form):
+    """An organisers' message to an event's registrants. ``reach`` (events.staff.mailing.audience_reach) puts
+    each group's size in its label."""
+
+    audience = forms.ChoiceField(label=_("To"), widget=forms.RadioSelect)
+    subject = forms.CharField(label=_("Subject"), max_length=150, validators=[plain_text()])
+    body = forms.CharField(label=_("Message"), widget=forms.Textarea(attrs={"rows": 10}), max_length=5000,
+                           validators=[plain_text(multiline=True)],
+                           help_text=_("Plain text; a blank line starts a new paragraph. The e-mail adds the "
+                                       "event's date, place and link."))
+    # The preview's nonce: the same message confirmed twice goes out once (events.staff.mailing).
+    send_key = forms.RegexField(regex=r"^[0-9a-f]{32}$", required=False, widget=forms.HiddenInput, error_messages={
+        "invalid": _("This preview cannot be sent as it is: preview the message again.")})
+
+    def __init__(self, *args, reach: dict, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        labels = {"confirmed": _("Confirmed (%(count)d)"), "waitlist": _("Waitlist and seats offered (%(count)d)"),
+                  "both": _("Both (%(count)d)")}
+        self.fields["audience"].choices = [(str(audience), labels[str(audience)] % {"count": count.recipients})
+                                           for audience, count in reach.items()]
+
+
 class AssociationForm(forms.Form):
     name = forms.CharField(label=_("Name"), max_length=120, validators=[plain_text()])
     slug = forms.SlugField(label=_("Address (slug)"), max_length=80,

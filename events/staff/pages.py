@@ -19,7 +19,7 @@ from events import errors, localtime
 from events.models import EventStatus
 from events.rules import lifecycle, permissions, visibility
 from events.rules.permissions import Actor
-from events.staff import queries
+from events.staff import mailing, queries
 from events.staff.forms import AuditFilterForm, EventListFilterForm
 from hyperion import db
 
@@ -54,12 +54,14 @@ class EventPage:
     history: list[queries.AuditRow] = field(default_factory=list)
     attendees: list[queries.AttendeeRow] = field(default_factory=list)
     choices: list[tuple[int, str]] = field(default_factory=list)
+    reach: dict[mailing.Audience, mailing.Reach] = field(default_factory=dict)
 
 
 async def event_page(user, event_id: int, *, history: bool = False, attendees: str | None = None,
-                     choices: bool = False) -> EventPage:
+                     choices: bool = False, reach: bool = False) -> EventPage:
     """The actor and the event, then what the page asked for: its audit history, its attendees (matching
-    ``attendees``, a search text, "" for all), the associations its form may pick."""
+    ``attendees``, a search text, "" for all), the associations its form may pick, how many each group of
+    registrants counts for a message."""
     async with db.read_session() as session:
         actor = await actor_load(session, user)
         found = await _event_load(session, actor, event_id)
@@ -70,6 +72,8 @@ async def event_page(user, event_id: int, *, history: bool = False, attendees: s
             page.attendees = await queries.attendees(session, event_id=event_id, query=attendees)
         if choices:
             page.choices = await queries.associations_choices(session, actor=actor)
+        if reach:
+            page.reach = await mailing.audience_reach(session, event_id=event_id)
     return page
 
 
@@ -86,6 +90,8 @@ def event_actions(actor: Actor, event) -> dict[str, bool]:
         and permissions.can_cancel(actor, association_id=association_id),
         "delete": permissions.can_delete(actor, association_id=association_id, status=status),
         "attendees": visibility.is_published(status),
+        "message": visibility.goes_ahead(status)
+        and permissions.can_message_attendees(actor, association_id=association_id),
         # A copy is a new draft of the same association: whoever may create its events.
         "duplicate": actor.is_editor_of(association_id),
     }

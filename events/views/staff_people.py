@@ -3,6 +3,7 @@ their members, users, and the audit log."""
 
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -11,18 +12,21 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from events import errors
 from events.catalog import presenters
 from events.models import RegistrationStatus, Role
+from events.notifications import messages as notification_messages
 from events.registration import services as registration_services
-from events.rules import permissions
+from events.rules import permissions, visibility
 from events.staff import export as staff_export
+from events.staff import mailing
 from events.staff import pages as staff_pages
 from events.staff import people as staff_people
 from events.staff import queries as staff_queries
-from events.staff.forms import AssociationForm, AttendeeAddForm, MemberForm, UserFlagsForm
+from events.staff.forms import AssociationForm, AttendeeAddForm, AttendeesMessageForm, MemberForm, UserFlagsForm
 from events.views.helpers import run_service, search_text
 from events.views.staff import form_status, management, service_error, staff_only
 from hyperion import db
@@ -91,6 +95,43 @@ async def attendee_remove(request, event_id: int, registration_id: int):
         "question": _("%(name)s will lose their place at '%(event)s'; the first on the waitlist gets it.")
         % {"name": row.display_name, "event": page.found.event.title},
         "button": _("Remove"), "back": f"/manage/events/{event_id}/attendees/"})
+
+
+@management
+async def attendees_message(request, event_id: int):
+    """Write to the registrants: the form, then a preview of the e-mail (POST), then the sending (POST
+    ``action=send`` with the preview's key)."""
+    page = await staff_pages.event_page(request.user, event_id, reach=True)
+    if not permissions.can_message_attendees(page.actor, association_id=page.found.event.association_id):
+        raise PermissionDenied
+    if not visibility.goes_ahead(page.found.event.status):
+        return service_error(request, mailing.EventNotGoingAhead(), event_id)
+    form = AttendeesMessageForm(request.POST or None, reach=page.reach)
+    context = {"found": page.found, "form": form}
+    if request.method == "POST" and form.is_valid():
+        fields = form.cleaned_data
+        if request.POST.get("action") == "send" and fields["send_key"]:
+            return await _message_sent(request, page.actor, event_id, fields)
+        if request.POST.get("action") != "edit":
+            email = notification_messages.organisers_message_preview(
+                event=page.found.event, association_name=page.found.association_name, subject=fields["subject"],
+                body=fields["body"])
+            context.update(preview=email.get_body(preferencelist=("plain",)).get_content(),  # type: ignore[union-attr]
+                           preview_subject=email["Subject"], send_key=secrets.token_hex(16),
+                           reach=page.reach[mailing.Audience(fields["audience"])])
+    return render(request, "staff/message.html", context, status=form_status(form))
+
+
+async def _message_sent(request, actor, event_id: int, fields: dict):
+    try:
+        written = await run_service(mailing.attendees_message, actor=actor, event_id=event_id,
+                                    audience=mailing.Audience(fields["audience"]), subject=fields["subject"],
+                                    body=fields["body"], send_key=fields["send_key"])
+    except errors.DomainError as error:
+        return service_error(request, error, event_id)
+    messages.success(request, ngettext("The message goes out to %(count)d person.",
+                                       "The message goes out to %(count)d people.", written) % {"count": written})
+    return redirect("staff_event", event_id=event_id)
 
 
 @management

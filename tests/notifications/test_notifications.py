@@ -25,17 +25,7 @@ from events.staff import people as staff_people
 from events.staff import services as staff_services
 from hyperion import db
 from tests import factories, support
-from tests.mail import SmtpServer
 from tests.support import ROOT
-
-
-@pytest.fixture
-def smtp():
-    server = SmtpServer()
-    server.start()
-    with override_settings(EMAIL_CONFIG=server.config, OUTBOX_RETRY_BASE_SECONDS=0.0):
-        yield server
-    server.stop()
 
 
 async def send() -> mailer.SendReport:
@@ -478,4 +468,4 @@ async def test_notification_preferences_page_turns_families_off(async_client, se
     assert response.status_code == 302
     from events.models import User
     opt_outs = (await session.execute(select(User.email_opt_outs).where(User.id == alice))).scalar_one()
-    assert opt_outs == ["decisions", "digest", "reminders"]
+    assert opt_outs == ["decisions", "digest", "organisers", "reminders"]

@@ -12,7 +12,7 @@ from events.models import Registration
 from events.rules import tickets
 from hyperion import db
 from tests import factories, support
-from tests.notifications.test_notifications import register, send, smtp, text_of  # noqa: F401 - smtp: fixture
+from tests.notifications.test_notifications import register, send, text_of
 
 
 async def student(user_id: int) -> AsyncClient:
@@ -44,7 +44,7 @@ async def test_a_confirmed_student_finds_their_ticket_and_nobody_else_does():
     assert (await (await student(alice)).get(f"/me/tickets/{registration}/")).status_code == 404  # left
 
 
-async def test_the_confirmation_email_carries_the_ticket(smtp):  # noqa: F811 - the fixture
+async def test_the_confirmation_email_carries_the_ticket(smtp):
     event_id = await factories.event(association_id=await factories.association(), slug="gala", title="Gala")
     alice = await factories.user(email="alice@etu.test", display_name="Alice")
     await register(event_id, alice)
