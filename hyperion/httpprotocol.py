@@ -23,12 +23,15 @@ Served with ``--http hyperion.httpprotocol:HyperionHttpProtocol`` (``manage.py r
 from __future__ import annotations
 
 import asyncio
+import functools
 import weakref
 from typing import Any
 
 from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
 from uvicorn.server import ServerState
+
+from hyperion.staticfiles import security_headers
 
 PROTOCOL = "hyperion.httpprotocol:HyperionHttpProtocol"
 
@@ -118,14 +121,30 @@ class HyperionHttpProtocol(HttpToolsProtocol):
         self.header_timer = None
         self._shed()
 
+    def send_400_response(self, msg: str) -> None:
+        """uvicorn's answer to bytes that are not HTTP, with the headers every answer of the site carries."""
+        body = msg.encode("ascii", "replace")
+        headers = [*self.server_state.default_headers, (b"content-type", b"text/plain; charset=utf-8"),
+                   (b"content-length", b"%d" % len(body)), (b"connection", b"close"), *security_headers({})]
+        head = b"".join(name + b": " + value + b"\r\n" for name, value in headers)
+        self.transport.write(STATUS_LINE[400] + head + b"\r\n" + body)
+        self.transport.close()
+
     def _shed(self) -> None:
         """Close a connection that has sent no complete request (a 408 if it had begun one)."""
         self._disarm_header_timer()
         if self.transport.is_closing():
             return
         if self.request_begun and (self.cycle is None or self.cycle.response_complete):
-            self.transport.write(STATUS_LINE[408] + b"content-length: 0\r\nconnection: close\r\n\r\n")
+            self.transport.write(_timed_out())
         self.transport.close()
+
+
+@functools.cache
+def _timed_out() -> bytes:
+    """The 408 (no body), with the headers every answer of the site carries (Permissions-Policy, CSP...)."""
+    headers = b"".join(name + b": " + value + b"\r\n" for name, value in security_headers({}))
+    return STATUS_LINE[408] + b"content-length: 0\r\nconnection: close\r\n" + headers + b"\r\n"
 
 
 class _HeadWithBody:

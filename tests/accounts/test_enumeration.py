@@ -43,3 +43,29 @@ async def test_sign_up_is_throttled_by_address(async_client):
     answers = [(await async_client.post("/account/signup/", _form(f"new{number}@etu.test"))).status_code
                for number in range(12)]
     assert answers == [200] * 10 + [429] * 2
+
+
+async def test_a_taken_and_a_free_address_cost_the_same_work(async_client, monkeypatch):
+    """The timing class: what makes a sign-up slow is its password hash (tens of milliseconds by design; the
+    statements around it are well under a millisecond each), and both answers run exactly one, in full. Counted
+    rather than timed: a wall-clock comparison would flake on a loaded machine."""
+    from django.contrib.auth.hashers import make_password
+
+    from events.accounts import auth
+
+    hashes: list[str] = []
+
+    def counted(raw_password):
+        hashes.append(raw_password)
+        return make_password(raw_password)
+
+    def no_check(raw_password, encoded):
+        raise AssertionError("sign-up checked a password")
+
+    monkeypatch.setattr(auth, "make_password", counted)
+    monkeypatch.setattr(auth, "check_password", no_check)
+    await factories.user(email="taken@etu.test", display_name="Owner")
+    for email in ("taken@etu.test", "free@etu.test"):
+        hashes.clear()
+        assert (await async_client.post("/account/signup/", _form(email))).status_code == 200
+        assert hashes == [PASSWORD], email

@@ -173,6 +173,9 @@ async def test_createstaff_refuses_bad_input_clearly_and_creates_nothing(session
     assert_fails_clearly(no_terminal, "terminal", "--noinput")
     with pytest.raises(CommandError, match="'not-an-address' is not a valid e-mail address"):
         call_command("createstaff", "--noinput", "--email", "not-an-address", "--display-name", "Al")
+    bidi = manage("createstaff", "--noinput", "--email", "a@etu.test", "--display-name", "Équipe \u202eFFATS",
+                  env=password)
+    assert_fails_clearly(bidi, "invisible control characters")  # the forms' rule for names
     with pytest.raises(CommandError, match="--email is required"):
         call_command("createstaff", "--noinput")
     assert await count(session, select(func.count(User.id))) == 0

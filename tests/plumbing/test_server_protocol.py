@@ -56,7 +56,8 @@ async def test_slow_header_connections_beyond_the_limit_leave_the_site_and_healt
         for _reader, writer in slow:
             writer.close()
         log = server.log()
-    assert all(sent in (b"", b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    assert all(sent == b"" or (sent.startswith(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n")
+                               and b"\r\npermissions-policy: " in sent and sent.endswith(b"\r\n\r\n"))
                for sent in shed), shed
     assert home.status_code == 200 and health.status_code == 200, (home.status_code, health.text)
     assert [response.status_code for response in burst] == [200] * limit
@@ -108,7 +109,20 @@ async def test_a_connection_whose_headers_do_not_finish_is_closed_after_the_head
     assert silent_sent == b"" and silent_after >= timeout * 0.9, silent_after
     assert dribbling_sent.startswith(b"HTTP/1.1 408 ") and dribbling_after >= timeout * 0.9, dribbling_after
     assert kept_sent.startswith(b"HTTP/1.1 408 ") and kept_after >= timeout * 0.9, kept_after
+    assert b"\r\npermissions-policy: " in kept_sent and b"camera=()" in kept_sent
+    assert b"\r\ncontent-security-policy: " in kept_sent
     assert served.status_code == 200
+
+
+async def test_bytes_that_are_not_http_get_a_400_with_the_sites_security_headers(tmp_path):
+    with support.uvicorn_server(tmp_path) as server:
+        reader, writer = await asyncio.open_connection("127.0.0.1", _port(server))
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+        answer = await _closed(reader)
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 400 ") and answer.endswith(b"Invalid HTTP request received."), answer
+    assert b"\r\npermissions-policy: " in answer and b"\r\ncontent-security-policy: " in answer, answer
+    assert b"\r\nx-content-type-options: nosniff\r\n" in answer, answer
 
 
 async def test_beyond_the_limit_the_server_answers_the_site_503_page_with_retry_after(tmp_path):

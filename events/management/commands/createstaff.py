@@ -8,6 +8,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, no_translations
 
 from events.accounts.auth import password_hash
@@ -17,6 +18,7 @@ from events.management.account_input import InvalidValue, account_by_email, chec
 from events.management.base import run_step
 from events.ops import services as ops_services
 from events.ops.services import AccountState
+from events.rules.text import plain_text
 from hyperion import db
 
 PASSWORD_ENV = "HYPERION_STAFF_PASSWORD"  # noqa: S105 - the variable's name, not a password  # nosec B105
@@ -172,6 +174,9 @@ def _clean_display_name(value: str) -> str:
         raise InvalidValue("the display name needs at least 2 characters.")
     if len(name) > DISPLAY_NAME_MAX:
         raise InvalidValue(f"the display name may have at most {DISPLAY_NAME_MAX} characters.")
-    if any(ord(char) < 32 for char in name):
-        raise InvalidValue("the display name contains invalid characters.")
+    try:  # the rule every form applies to names: no control, bidirectional or other invisible character
+        plain_text()(name)
+    except ValidationError as error:
+        raise InvalidValue("the display name contains invisible control characters (such as right-to-left "
+                           "marks): remove them.") from error
     return name
