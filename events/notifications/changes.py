@@ -38,6 +38,27 @@ async def event_schedule_changed(session: AsyncSession, *, event: Event, changed
     return True
 
 
+# What calendars show of an event besides its schedule: a change gives it a new SEQUENCE (subscribed calendars
+# and invitations take the new text) and tells nobody by e-mail.
+CALENDAR_TEXT_FIELDS = ("title", "description", "category")
+
+
+async def event_changed(session: AsyncSession, *, event: Event, changed_fields: Iterable[str]) -> bool:
+    """Every writer's one call after changing ``event``'s fields (the management area's edit, importics): a
+    new date, time or place goes through ``event_schedule_changed``; otherwise a new title, description or
+    category gets a new calendar SEQUENCE, and a new capacity of an event that goes ahead shows its
+    registrants that the seats changed. Returns whether the schedule changed."""
+    changed = set(changed_fields)
+    if await event_schedule_changed(session, event=event, changed_fields=changed):
+        return True
+    if changed & set(CALENDAR_TEXT_FIELDS):
+        event.sequence += 1
+    if "capacity" in changed and visibility.goes_ahead(event.status):
+        event.changed_at = utcnow()
+    await session.flush()
+    return False
+
+
 async def event_cancelled(session: AsyncSession, *, event: Event) -> None:
     """``event`` was just cancelled: a new calendar SEQUENCE (calendars drop it), a message to each registrant,
     and no reminder any more."""

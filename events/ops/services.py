@@ -372,12 +372,12 @@ async def _event_import_update(session: AsyncSession, *, event: Event, item: Imp
     for name, value in after.items():
         setattr(event, name, value)
     event.updated_at = utcnow()
-    # Registrants hear of a cancellation or a new date or place exactly as after an edit in the management
-    # area (events/notifications/changes.py); any other change still gets a new SEQUENCE for the calendars.
+    # Registrants and calendars hear of a cancellation or any other change exactly as after an edit in the
+    # management area (events/notifications/changes.py).
     if "status" in changes:
         await event_changes.event_cancelled(session, event=event)
-    elif not await event_changes.event_schedule_changed(session, event=event, changed_fields=changes):
-        event.sequence += 1
+    else:
+        await event_changes.event_changed(session, event=event, changed_fields=changes)
     await session.flush()
     action = lifecycle.AUDIT_ACTIONS["cancel"] if "status" in changes else "event.updated"
     await audit_log(session, actor_id=None, action=action,

@@ -25,6 +25,8 @@ Rule → where it is decided:
 - E-mail address normalisation (sign-up, log-in, throttle, staff look-ups, commands, role grants) →
   ``emails`` (``normalize_email``).
 - What people may type in names, titles, places, reasons → ``text``.
-- A published event's schedule changed, or it was cancelled: what registrants hear and how reminders move →
-  ``events.notifications.changes`` (called by the management area's edit and cancel and by importics).
+- An event changed, or it was cancelled: a new calendar SEQUENCE (date, time, place, title, description,
+  category), the "changed on" banner, what registrants hear and how reminders move →
+  ``events.notifications.changes`` (``event_changed``, ``event_cancelled``: called by the management area's
+  edit and cancel and by importics).
 """

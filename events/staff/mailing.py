@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 
 from django.utils.translation import gettext_lazy as _
-from sqlalchemy import String, cast, exists, insert, literal, select
+from sqlalchemy import ColumnElement, String, cast, exists, insert, literal, select
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -69,7 +69,7 @@ class Reach:
         return self.registered - self.opted_out
 
 
-def _reachable(event_id: int, statuses: tuple[RegistrationStatus, ...]):
+def _reachable(event_id: int, statuses: tuple[RegistrationStatus, ...]) -> tuple[ColumnElement[bool], ...]:
     return (Registration.event_id == event_id, Registration.status.in_(statuses), User.is_active.is_(True),
             User.anonymised_at.is_(None))
 
@@ -120,7 +120,7 @@ async def attendees_message(
             result = await session.execute(insert(OutboxMessage).from_select(
                 ["kind", "recipient_id", "event_id", "payload", "status", "send_after", "attempts", "last_error",
                  "created_at", "dedupe_key"], rows))
-            written = typing.cast(CursorResult, result).rowcount  # an INSERT's result: the rows written
+            written = typing.cast(CursorResult[typing.Any], result).rowcount  # an INSERT's result: the rows written
             if not written:
                 raise NoRecipients
             await audit_log(session, actor_id=actor.id, action="event.message_sent", object_type="event",

@@ -30,7 +30,7 @@ from events.models import (
 )
 from events.notifications import changes as event_changes
 from events.registration import promotions
-from events.rules import permissions, seats, visibility
+from events.rules import permissions, seats
 from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, can_transition, target_of
 from events.rules.permissions import Actor
 from events.staff import series
@@ -169,10 +169,7 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
         for name, value in new_values.items():
             setattr(event, name, value)
         event.updated_at = utcnow()
-        schedule_changed = await event_changes.event_schedule_changed(session, event=event, changed_fields=changes)
-        if not schedule_changed and visibility.goes_ahead(event.status) and "capacity" in changes:
-            event.changed_at = utcnow()  # its registrants see that the seats changed
-        await session.flush()
+        schedule_changed = await event_changes.event_changed(session, event=event, changed_fields=changes)
         promoted = await promotions.waitlist_promote_locked(session, event)
         await broadcast.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="event.updated", object_type="event",

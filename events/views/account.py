@@ -237,14 +237,13 @@ async def feed_token(request):
         except account_services.EmailNotVerified as error:
             messages.error(request, error.message)
             return redirect("account")
+        account = await account_queries.user_account(session, user_id=request.user.id)  # on the same connection
     messages.success(request, _("Your calendar feed has a new secret address; the old one no longer works.")
                      if address.replaced else _("Your calendar feed address is ready: add it to your "
                                                 "calendar application."))
     # Only the token's hash is stored, so this answer is the one chance to show the address: the account page
     # itself, rendered here rather than after a redirect (a message would carry the secret in a cookie), and
     # kept out of every cache.
-    async with db.read_session() as session:
-        account = await account_queries.user_account(session, user_id=request.user.id)
     response = render(request, "account/account.html", {
         "account": account, "feed_url": request.build_absolute_uri(reverse("feed_personal", args=[address.token]))})
     add_never_cache_headers(response)

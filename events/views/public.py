@@ -68,25 +68,8 @@ async def _home_content(request) -> bytes:
 
 async def event_detail(request, slug: str):
     user = request.user
-    # A student's page from memory when it can be (events/registration/memory.py); visitors without a session
-    # get the stored page before Django (hyperion/publicpages.py).
-    event = None
-    if user.is_authenticated and not memory.just_acted(request):
-        event = await memory.event_for_student(slug, user.id)
-    if event is None:
-        async with db.read_connection() as connection:
-            built_from = pagecache.version()
-            event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user.id)
-            if event is None:
-                raise Http404
-            # Roles matter only for an unpublished event: a published one costs one round trip.
-            if not event.is_published:
-                roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
-                if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
-                    raise Http404  # not 403: an unpublished event's existence is not disclosed
-            if user.is_authenticated:
-                memory.remember_event(event, built_from=built_from)
     now = utcnow()
+    event, no_show = await _event_for(request, slug, now)
     # What a visitor without a session sees changes with the event, when its registration opens or closes, and
     # when it ends.
     turns = [moment for moment in (event.registration_opens_at, window.lottery_closes_at(event),
@@ -95,18 +78,53 @@ async def event_detail(request, slug: str):
     pagecache.allow(request, tags=(pagecache.event_tag(event.id),),
                       expires_at=pagecache.monotonic_at(min(turns), now=now) if turns else None)
     # now_iso: the server's clock, for the countdown to an opening (shown to logged-in students only, so that
-    # no stored page carries it).
-    student = user if user.is_authenticated else None  # a priority group may open registration earlier for them
-    no_show = None  # ...and a no-show later (read only while it can matter: one statement)
-    if student is not None and event.is_published and attendance.penalty_window_open(
-            event.registration_opens_at, event.no_show_delay_hours, now):
-        async with db.read_connection() as connection:
-            no_show = (await registration_queries.latest_no_shows(
-                connection, user_ids=[user.id], association_id=event.association_id, now=now,
-                since=attendance.counts_since(event.registration_opens_at, event.no_show_penalty_days),  # type: ignore[arg-type]
-            )).get(user.id)
+    # no stored page carries it). A priority group may open registration earlier for a student, a no-show later.
+    student = user if user.is_authenticated else None
     return render(request, "events/detail.html", {
         "event": presenters.event_page(event, now=now, student=student, no_show=no_show), "now_iso": now.isoformat()})
+
+
+async def _event_for(request, slug: str, now):
+    """The event as the page shows it to this user (404 if they may not see it), and the student's latest
+    no-show at its association while that can delay their opening. A student's page from memory when it can be
+    (events/registration/memory.py); visitors without a session get the stored page before Django
+    (hyperion/publicpages.py). At most one pooled connection for both reads."""
+    user = request.user
+    event = None
+    if user.is_authenticated and not memory.just_acted(request):
+        event = await memory.event_for_student(slug, user.id)
+    if event is not None:
+        if not _no_show_matters(user, event, now):
+            return event, None
+        async with db.read_connection() as connection:
+            return event, await _latest_no_show(connection, user, event, now)
+    async with db.read_connection() as connection:
+        built_from = pagecache.version()
+        event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user.id)
+        if event is None:
+            raise Http404
+        # Roles matter only for an unpublished event: a published one costs one round trip.
+        if not event.is_published:
+            roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
+            if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
+                raise Http404  # not 403: an unpublished event's existence is not disclosed
+        if user.is_authenticated:
+            memory.remember_event(event, built_from=built_from)
+        no_show = await _latest_no_show(connection, user, event, now) if _no_show_matters(user, event, now) else None
+    return event, no_show
+
+
+def _no_show_matters(user, event, now) -> bool:
+    """Read a student's no-shows only while one could delay this event's opening for them (one statement)."""
+    return bool(user.is_authenticated and event.is_published and attendance.penalty_window_open(
+        event.registration_opens_at, event.no_show_delay_hours, now))
+
+
+async def _latest_no_show(connection, user, event, now):
+    return (await registration_queries.latest_no_shows(
+        connection, user_ids=[user.id], association_id=event.association_id, now=now,
+        since=attendance.counts_since(event.registration_opens_at, event.no_show_penalty_days),
+    )).get(user.id)
 
 
 async def associations(request):

@@ -81,19 +81,8 @@ async def register(request, slug: str):
     confirmed = request.POST.get("confirm_overlap") == "yes"
     kept = memory.kept_event(slug)
     opening = lottery_opening(slug, kept)
-    if opening is not None:
-        # An entry in the draw: one INSERT, no lock (an entry does not change the seats, so the event stays
-        # in memory during the window). Anything unusual (a registration already there, an event changed
-        # meanwhile) goes the locked way below, which answers every case.
-        overlapping = [] if confirmed else await overlaps_with(user.id, slug, opening)
-        if overlapping:
-            return await _confirm_page(request, slug, overlapping)
-        if await lottery_entry(user.id, opening) is not None:
-            common = CookieStorage.cookie_name not in request.COOKIES  # no earlier message joins this one
-            messages.success(request, _ENTRY_RECORDED)
-            if common:  # the answer every entrant gets: the quick path may send it again (events/views/quick.py)
-                quickposts.mark_common(request)
-            return redirect("event_detail", slug=slug)
+    if opening is not None and (entered := await _lottery_entered(request, slug, opening, confirmed)):
+        return entered
     check_overlaps = False
     if not confirmed:
         # From memory when the event and the student's registrations are kept; else the service checks, under
@@ -114,6 +103,27 @@ async def register(request, slug: str):
     except errors.DomainError as error:
         messages.error(request, error.message)
         return redirect("event_detail", slug=slug)
+    _tell_outcome(request, outcome)
+    return redirect("event_detail", slug=slug)
+
+
+async def _lottery_entered(request, slug: str, opening, confirmed: bool):
+    """An entry in the draw: one INSERT, no lock (an entry does not change the seats, so the event stays in
+    memory during the window). The answer, or None when anything is unusual (a registration already there, an
+    event changed meanwhile): the locked way then answers every case."""
+    overlapping = [] if confirmed else await overlaps_with(request.user.id, slug, opening)
+    if overlapping:
+        return await _confirm_page(request, slug, overlapping)
+    if await lottery_entry(request.user.id, opening) is None:
+        return None
+    common = CookieStorage.cookie_name not in request.COOKIES  # no earlier message joins this one
+    messages.success(request, _ENTRY_RECORDED)
+    if common:  # the answer every entrant gets: the quick path may send it again (events/views/quick.py)
+        quickposts.mark_common(request)
+    return redirect("event_detail", slug=slug)
+
+
+def _tell_outcome(request, outcome) -> None:
     if outcome.status == RegistrationStatus.ENTERED:
         messages.success(request, _ENTRY_RECORDED)
     elif outcome.status == RegistrationStatus.CONFIRMED:
@@ -122,7 +132,6 @@ async def register(request, slug: str):
         messages.warning(request, _("The event is full: you are on the waitlist, position %(position)d. "
                                     "You will get a place automatically if one frees up.")
                          % {"position": outcome.waitlist_position})
-    return redirect("event_detail", slug=slug)
 
 
 @require_POST

@@ -29,8 +29,9 @@ async def _published_event_with_a_registrant(*, slug: str, association_id: int, 
     return event_id
 
 
-def _imported(uid: str, *, starts_at, location: str = "Salle A", cancelled: bool = False) -> ImportedEvent:
-    return ImportedEvent(uid=uid, title="Atelier théâtre", description="", location=location, category="party",
+def _imported(uid: str, *, starts_at, location: str = "Salle A", cancelled: bool = False,
+              title: str = "Atelier théâtre") -> ImportedEvent:
+    return ImportedEvent(uid=uid, title=title, description="", location=location, category="party",
                          starts_at=starts_at, ends_at=starts_at + timedelta(hours=3), all_day=False,
                          cancelled=cancelled)
 
@@ -51,7 +52,7 @@ async def _what_registrants_get(event_id: int) -> dict:
     }
 
 
-@pytest.mark.parametrize("change", ["moved", "new place", "cancelled"])
+@pytest.mark.parametrize("change", ["moved", "new place", "cancelled", "new title"])
 async def test_registrants_hear_of_an_imported_change_as_of_the_same_edit_in_the_management_area(change):
     association_id = await factories.association(slug="theatre", name="Théâtre")
     start = (utcnow() + timedelta(days=10)).replace(microsecond=0)
@@ -73,10 +74,14 @@ async def test_registrants_hear_of_an_imported_change_as_of_the_same_edit_in_the
         elif change == "moved":
             await staff_services.event_update(session, actor=staff, event_id=edited, values={
                 "starts_at": new_start, "ends_at": new_start + timedelta(hours=3)})
+        elif change == "new title":
+            await staff_services.event_update(session, actor=staff, event_id=edited,
+                                              values={"title": "Atelier théâtre (complet)"})
         else:
             await staff_services.event_update(session, actor=staff, event_id=edited, values={"location": "Salle B"})
     item = _imported("atelier-1@club", starts_at=new_start if change == "moved" else start,
-                     location="Salle B" if change == "new place" else "Salle A", cancelled=change == "cancelled")
+                     location="Salle B" if change == "new place" else "Salle A", cancelled=change == "cancelled",
+                     title="Atelier théâtre (complet)" if change == "new title" else "Atelier théâtre")
     async with db.write_session() as session:
         outcome = await ops_services.events_import(session, association_slug="theatre", events=[item])
     assert outcome.updated == 1
@@ -84,7 +89,10 @@ async def test_registrants_hear_of_an_imported_change_as_of_the_same_edit_in_the
     after_import, after_edit = await _what_registrants_get(imported), await _what_registrants_get(edited)
     assert after_import == after_edit
     assert after_import["sequence"] == before["sequence"] + 1
-    if change == "cancelled":
+    if change == "new title":  # calendars take the new title (a new SEQUENCE); nobody gets an e-mail
+        assert after_import["messages"] == [("registration.confirmed", "pending", None)]
+        assert after_import["changed_banner"] is False and after_import["reminders"] == [("pending", True)]
+    elif change == "cancelled":
         assert after_import["messages"] == [("event.cancelled", "pending", None),
                                             ("registration.confirmed", "pending", None)]
         assert after_import["reminders"] == [("dropped", True)]  # dropped, where it was

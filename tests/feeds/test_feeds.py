@@ -3,12 +3,15 @@
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from django.urls import reverse
 from icalendar import Calendar
 from sqlalchemy import update
 
 from events.accounts import auth
 from events.models import Event, EventStatus, Registration, RegistrationStatus, User, utcnow
+from events.rules.permissions import Actor
+from events.staff import services as staff_services
 from hyperion import db
 from tests import factories, support
 
@@ -217,6 +220,26 @@ async def test_a_changed_event_changes_the_etag_sequence_and_last_modified(async
     assert str(vevent["LOCATION"]) == "Amphi B" and vevent.sequence == 1
     refreshed = await async_client.get(url, headers={"If-Modified-Since": before["Last-Modified"]})
     assert refreshed.status_code == 200
+
+
+@pytest.mark.parametrize(("values", "shown"), [({"location": "Amphi B"}, ("LOCATION", "Amphi B")),
+                                               ({"title": "Gala d'hiver"}, ("SUMMARY", "Gala d'hiver"))],
+                         ids=["new-place", "new-title"])
+async def test_an_edit_in_the_management_area_reaches_subscribed_calendars_as_a_new_version(async_client, values,
+                                                                                            shown):
+    """The feed follows the one owner of "what follows a change" (events/notifications/changes.py): a new place
+    and a new title both give the event a new SEQUENCE, so calendars replace what they showed."""
+    association_id = await factories.association()
+    event_id = await factories.event(association_id=association_id, slug="gala", title="Gala")
+    url = reverse("event_ics", args=["gala"])
+    _, calendar = await _calendar(async_client, url)
+    assert calendar.events[0].sequence == 0
+    staff = Actor(id=await factories.user(email="staff@etu.test", is_staff=True), is_staff=True)
+    async with db.write_session() as session:
+        await staff_services.event_update(session, actor=staff, event_id=event_id, values=values)
+    _, calendar = await _calendar(async_client, url)
+    [vevent] = calendar.events
+    assert str(vevent[shown[0]]) == shown[1] and vevent.sequence == 1
 
 
 async def test_unpublishing_an_event_makes_the_feed_modified_and_removes_it(async_client):

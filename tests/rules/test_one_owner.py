@@ -46,6 +46,11 @@ RULES = [
         r"checked_in_at\.is_\(None\)|checked_in_at\s+is\s+None",  # "did not come"
         r"timedelta\(hours=[\w.]*no_show_delay_hours",
     ]),
+    ("what follows a change to a published event (calendar SEQUENCE, banner, messages)",
+     "events/notifications/changes.py", [
+         r"\bsequence\s*\+=|\bsequence\s*\+\s*1",  # a new calendar version
+         r"\bchanged_at\s*=\s*utcnow\(\)",  # the "changed on" banner
+     ]),
     ("status transitions", "events/rules/lifecycle.py", [
         r"TRANSITIONS\[",
     ]),
@@ -105,6 +110,8 @@ def test_the_rule_catches_a_second_definition(tmp_path):
         "may register now / may still leave": "closes = event.registration_closes_at or event.starts_at\n"
                                               "opened = now >= event.registration_opens_at\n",
         "status transitions": "sources, target = TRANSITIONS[action]\n",
+        "what follows a change to a published event (calendar SEQUENCE, banner, messages)":
+            "event.sequence += 1\nvalues['sequence'] = Event.sequence + 1\nevent.changed_at = utcnow()\n",
         "address verified": "staff = User.is_staff & User.email_verified_at.is_not(None)\n"
                             "if account.email_verified_at is None:\n",
         "e-mail normalisation": "email = form.cleaned_data['email'].strip().lower()\n",
