@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import pytest
 from django.test import AsyncClient
+from sqlalchemy import select
 
 from events.live import broadcast
-from events.models import RegistrationStatus
+from events.models import OutboxMessage, RegistrationStatus
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.rules.seats import SeatState
@@ -110,7 +111,7 @@ async def test_a_seat_freed_at_an_exactly_full_event_goes_to_the_first_in_line(b
 
 async def test_bending_the_owner_s_rule_bends_the_list_the_page_the_counter_and_the_service(boundary, monkeypatch):
     """The Python side of the rule lives in SeatState alone: make it call every event full, and every
-    consumer that says "full" follows (the SQL filter is the same rule in SQL, checked above)."""
+    consumer that says "full" follows, down to the e-mail (the SQL filter is the same rule in SQL, checked above)."""
     public._server_sent.cache_clear()  # frames are remembered per news: forget those made before the change
     monkeypatch.setattr(SeatState, "is_full", property(lambda seats: True))
     try:
@@ -124,5 +125,9 @@ async def test_bending_the_owner_s_rule_bends_the_list_the_page_the_counter_and_
             outcome = await registration_services.registration_create(
                 session, event_id=boundary["one-left"], user_id=student)
         assert outcome.status == RegistrationStatus.WAITLISTED
+        async with db.read_session() as session:  # and the e-mail says so, with the place in line
+            told = (await session.execute(select(OutboxMessage.kind, OutboxMessage.payload)
+                                          .where(OutboxMessage.recipient_id == student))).one()
+        assert told == ("registration.waitlisted", {"position": 1})
     finally:
         public._server_sent.cache_clear()

@@ -1,7 +1,8 @@
 """"Published" and "goes ahead" have one owner, events/rules/visibility.py. One event in each status, and every
 consumer draws the same line: the lists, the calendar, the event page, its live counter and its .ics, the
 public feed and the management area show exactly the published ones (approved and cancelled); only the one
-that goes ahead (approved) offers seats, takes registrations and takes attendees added by staff."""
+that goes ahead (approved) offers seats, takes registrations and takes attendees added by staff, and gets its
+reminders sent. (The commands: exportics writes the published events, tests/ops/test_commands_ops.py.)"""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from datetime import timedelta
 import pytest
 from django.test import AsyncClient
 
+from events import outbox
 from events.models import EventStatus, utcnow
+from events.notifications import mailer
 from events.registration import services as registration_services
 from events.rules import visibility
 from events.rules.permissions import Actor
@@ -83,6 +86,21 @@ async def test_only_the_event_that_goes_ahead_offers_seats_and_takes_registratio
             else:
                 assert slug == "approved", added
     assert taken == {"approved"}
+
+
+async def test_only_the_event_that_goes_ahead_gets_its_reminders_sent(one_per_status, smtp):
+    """The e-mail consumer: a reminder due for an event that no longer goes ahead is dropped when it is due."""
+    events, _starts = one_per_status
+    for slug, event_id in events.items():
+        student = await factories.user(email=f"{slug}@etu.test", display_name=slug)
+        # raw: a confirmed student at an event in every status (only an approved event takes registrations),
+        # and a reminder due now (the services arm it for the day before).
+        await support.registration_create_raw(event_id=event_id, user_id=student)
+        async with db.write_session() as session, session.begin():
+            await outbox.notify(session, kind="event.reminder", recipient_ids=[student], event_id=event_id)
+    report = await mailer.send_all_due()
+    assert [message["To"] for message in smtp.inbox.messages] == ["approved <approved@etu.test>"]
+    assert report.sent == 1 and report.dropped == len(events) - 1
 
 
 async def test_the_management_area_offers_attendees_for_the_published_events_only(one_per_status):
