@@ -25,6 +25,8 @@ Rule → where it is decided:
 - E-mail address normalisation (sign-up, log-in, throttle, staff look-ups, commands, role grants) →
   ``emails`` (``normalize_email``).
 - What people may type in names, titles, places, reasons → ``text``.
+- A ticket's code (it names the event and the registration, signed under ``SECRET_KEY``), the ticket a
+  scanned or typed code names, and its QR code → ``tickets`` (``ticket_code``, ``ticket_read``).
 - A published event's schedule changed, or it was cancelled: what registrants hear and how reminders move →
   ``events.notifications.changes`` (called by the management area's edit and cancel and by importics).
 """
