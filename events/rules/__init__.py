@@ -25,6 +25,10 @@ Rule → where it is decided:
 - E-mail address normalisation (sign-up, log-in, throttle, staff look-ups, commands, role grants) →
   ``emails`` (``normalize_email``).
 - What people may type in names, titles, places, reasons → ``text``.
+- A ticket's code (it names the event and the registration, signed under ``SECRET_KEY``), the ticket a
+  scanned or typed code names, and its QR code → ``tickets`` (``ticket_code``, ``ticket_read``).
+- Registration questions: what a question may be, until when answers may change, which required ones are
+  unanswered, how many gave each answer → ``questions``.
 - An event changed, or it was cancelled: a new calendar SEQUENCE (date, time, place, title, description,
   category), the "changed on" banner, what registrants hear and how reminders move →
   ``events.notifications.changes`` (``event_changed``, ``event_cancelled``: called by the management area's
