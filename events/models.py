@@ -221,6 +221,10 @@ class Event(Base):
     # Promotions from the waitlist are offers the student accepts within this many hours (less close to the
     # event: events/rules/offers.py); None: a promotion confirms at once.
     offer_hours: Mapped[int | None] = mapped_column(Integer)
+    # Registration questions (events/registration/questions.py): [{"id", "kind", "label", "choices",
+    # "required"}], answered when registering and changeable until answers_close_at (None: until the start).
+    questions: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    answers_close_at: Mapped[datetime | None]
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"), default=EventStatus.DRAFT)
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -267,6 +271,20 @@ class Registration(Base):
 
     event: Mapped[Event] = relationship(back_populates="registrations", lazy="raise")
     user: Mapped[User] = relationship(lazy="raise")
+
+
+class RegistrationAnswers(Base):
+    """A student's answers to an event's questions, ``{question id: answer}``. A row of its own rather than
+    columns of the registration: the seat writers (locked, batched) stay as they are, and the answers are
+    given with the registration and changed on their own until the event's deadline."""
+
+    __tablename__ = "registration_answers"
+    __table_args__ = (Index("ix_registration_answers_user_id", "user_id"),)  # a student's data, their removal
+
+    event_id: Mapped[int] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    answers: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 
 
 class AuthSession(Base):

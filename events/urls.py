@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from events.views import account, feeds, public, registration, staff, staff_people
+from events.views import account, feeds, public, registration, staff, staff_people, staff_questions
 from events.views.helpers import DatabaseId
 
 register_converter(DatabaseId, "id")
@@ -14,6 +14,7 @@ urlpatterns = [
     path("events/<slug:slug>/register/", registration.register, name="event_register"),
     path("events/<slug:slug>/leave/", registration.leave, name="event_leave"),
     path("events/<slug:slug>/accept/", registration.accept_offer, name="event_accept_offer"),
+    path("events/<slug:slug>/answers/", registration.answers_change, name="event_answers"),
     path("associations/", public.associations, name="associations"),
     path("associations/<slug:slug>/", public.association_detail, name="association_detail"),
     path("me/events/", registration.my_events, name="my_events"),
@@ -51,6 +52,9 @@ urlpatterns = [
     path("manage/events/<id:event_id>/cancel/", staff.event_cancel, name="staff_event_cancel"),
     path("manage/events/<id:event_id>/delete/", staff.event_delete, name="staff_event_delete"),
     path("manage/events/<id:event_id>/attendees/", staff_people.attendees, name="staff_attendees"),
+    path("manage/events/<id:event_id>/questions/", staff_questions.event_questions, name="staff_event_questions"),
+    path("manage/events/<id:event_id>/questions/<slug:question_id>/remove/", staff_questions.event_question_remove,
+         name="staff_question_remove"),
     path("manage/events/<id:event_id>/message/", staff_people.attendees_message, name="staff_attendees_message"),
     path("manage/events/<id:event_id>/attendees.csv", staff_people.attendees_csv, name="staff_attendees_csv"),
     path("manage/events/<id:event_id>/attendees/<id:registration_id>/remove/", staff_people.attendee_remove,

@@ -6,7 +6,7 @@ identity map and instance state cost ~0.5 ms per page for data that is only rend
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import Integer, Select, bindparam, func, literal_column, select
@@ -221,6 +221,9 @@ class EventDetail:
     no_show_delay_hours: int | None = None
     no_show_penalty_days: int = 30
     reserve_taken: int = 0  # seats taken among those held for the priority groups
+    # Registration questions as stored (events/rules/questions.py reads them) and their answers' deadline.
+    questions: list[dict] = field(default_factory=list)
+    answers_close_at: datetime | None = None
 
     @property
     def is_published(self) -> bool:
@@ -240,7 +243,7 @@ _EVENT_DETAIL = (
         count_of(SEAT_HOLDERS, from_reserve=True).label("reserve_taken"),
         Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
-        Association.no_show_delay_hours, Association.no_show_penalty_days,
+        Association.no_show_delay_hours, Association.no_show_penalty_days, Event.questions, Event.answers_close_at,
         TAKEN_COUNT, WAITLISTED_COUNT,
         _MINE.id.label("mine_id"), _MINE.status.label("mine_status"),
         waitlist_position_of(_MINE).label("mine_position"), _MINE.offer_expires_at.label("mine_offer_expires_at"),
@@ -275,6 +278,7 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
         association_id=row.association_id, association_name=row.association_name,
         association_slug=row.association_slug, seats=SeatState(row.capacity, row.taken, row.waitlisted),
         mine=state, no_show_delay_hours=row.no_show_delay_hours, no_show_penalty_days=row.no_show_penalty_days,
+        questions=row.questions or [], answers_close_at=row.answers_close_at,
     )
 
 

@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from events.models import Association, Event, Membership, OutboxMessage, Registration, User
+from events.models import Association, Event, Membership, OutboxMessage, Registration, RegistrationAnswers, User
 from events.rules.accounts import is_verified
+from events.rules.questions import questions_of
 from hyperion import db
 
 
@@ -32,6 +33,10 @@ async def personal_data(session: db.Reader, *, user_id: int) -> dict[str, Any]:
                Registration.created_at, Registration.updated_at)
         .join(Event, Event.id == Registration.event_id)
         .where(Registration.user_id == user_id).order_by(Event.starts_at, Event.id))
+    answers = await session.execute(
+        select(Event.title, Event.slug, Event.questions, RegistrationAnswers.answers, RegistrationAnswers.updated_at)
+        .join(Event, Event.id == RegistrationAnswers.event_id)
+        .where(RegistrationAnswers.user_id == user_id).order_by(Event.starts_at, Event.id))
     messages = await session.execute(
         select(OutboxMessage.kind, OutboxMessage.status, OutboxMessage.created_at, OutboxMessage.send_after,
                Event.title)
@@ -51,6 +56,10 @@ async def personal_data(session: db.Reader, *, user_id: int) -> dict[str, Any]:
                            "queued_at": row.queued_at, "checked_in_at": row.checked_in_at,
                            "offer_expires_at": row.offer_expires_at, "created_at": row.created_at,
                            "updated_at": row.updated_at} for row in registrations],
+        "answers": [{"event": row.title, "event_slug": row.slug, "updated_at": row.updated_at,
+                     "answers": {question.label: question.shown(row.answers.get(question.id))
+                                 for question in questions_of(row) if question.id in (row.answers or {})}}
+                    for row in answers],
         "messages": [{"kind": row.kind, "status": row.status.value, "event": row.title,
                       "created_at": row.created_at, "send_after": row.send_after} for row in messages],
     }

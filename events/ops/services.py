@@ -29,6 +29,7 @@ from events.models import (
     EventStatus,
     Membership,
     Registration,
+    RegistrationAnswers,
     RegistrationStatus,
     Throttle,
     User,
@@ -199,10 +200,11 @@ async def users_purge(
 
 async def _anonymise(session: AsyncSession, rows, *, now: datetime) -> None:
     """Personal data of these accounts (rows of id and email) goes: e-mail, name, password, promo, feed token,
-    sessions, memberships, recorded log-in failures. Registrations stay, so past events keep their counts. The
-    caller holds the transaction."""
+    sessions, memberships, answers to registration questions, recorded log-in failures. Registrations stay, so
+    past events keep their counts. The caller holds the transaction."""
     user_ids = [row.id for row in rows]
     await session.execute(delete(AuthSession).where(AuthSession.user_id.in_(user_ids)))
+    await session.execute(delete(RegistrationAnswers).where(RegistrationAnswers.user_id.in_(user_ids)))
     await session.execute(delete(Membership).where(Membership.user_id.in_(user_ids)))
     await session.execute(delete(Throttle).where(Throttle.subject.in_(
         [row.email for row in rows] + [str(user_id) for user_id in user_ids])))

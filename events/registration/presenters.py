@@ -10,6 +10,8 @@ from django.utils import translation
 from events.catalog.presenters import EventCard, event_card, moment_label, registration_status_label
 from events.models import EventStatus, RegistrationStatus
 from events.registration.queries import MyEventRow
+from events.registration.questions import AnswersForm
+from events.rules import questions as question_rules
 from events.rules import visibility
 
 
@@ -50,3 +52,28 @@ def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
     upcoming = [card(row) for row in rows if row.event.ends_at >= now]
     past = [card(row) for row in reversed(rows) if row.event.ends_at < now]
     return {"upcoming": upcoming, "past": past, "overlap_count": len(overlaps)}
+
+
+@dataclass(frozen=True, slots=True)
+class AnswersBox:
+    """The event page's part about the organisers' questions, for a logged-in student."""
+
+    form: AnswersForm  # the questions, filled with what the student gave
+    placed: bool  # the student holds a place or waits for one: their answers are shown, and may change
+    open: bool  # answers may still change
+    given: list[tuple[str, str]]  # (question, answer as shown) for each question
+    missing: bool  # a required question has no answer yet (added after the student registered)
+    closes_label: str
+
+
+def answers_box(event, answers: dict[str, str], *, now: datetime) -> AnswersBox:
+    asked = question_rules.questions_of(event)
+    placed = event.mine is not None and event.mine.status in (
+        RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED, RegistrationStatus.ENTERED,
+        RegistrationStatus.OFFERED)
+    return AnswersBox(
+        form=AnswersForm(questions=asked, answers=answers), placed=placed,
+        open=question_rules.answers_open(event, now),
+        given=[(question.label, question.shown(answers.get(question.id))) for question in asked],
+        missing=placed and bool(question_rules.unanswered_required(asked, answers)),
+        closes_label=moment_label(question_rules.answers_close_at(event)))

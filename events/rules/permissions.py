@@ -73,6 +73,12 @@ def can_edit_published(actor: Actor, *, association_id: int, status: EventStatus
     return goes_ahead(status) and actor.is_manager_of(association_id)
 
 
+def can_edit_questions(actor: Actor, *, association_id: int, status: EventStatus) -> bool:
+    """An event's registration questions and their deadline: whoever may edit the event now."""
+    return can_edit_all_fields(actor, association_id=association_id, status=status) or can_edit_published(
+        actor, association_id=association_id, status=status)
+
+
 def can_submit(actor: Actor, *, association_id: int) -> bool:
     return actor.is_editor_of(association_id)
 

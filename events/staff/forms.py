@@ -10,10 +10,12 @@ from zoneinfo import ZoneInfo
 from django import forms
 from django.conf import settings
 from django.core.validators import validate_email
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from events.catalog.categories import CATEGORIES
 from events.models import EventStatus, Role
+from events.rules import questions
 from events.rules.emails import normalize_email
 from events.rules.seats import hold_fits
 from events.rules.text import plain_text
@@ -258,6 +260,36 @@ class AttendeesMessageForm(forms.Form):
                   "both": _("Both (%(count)d)")}
         self.fields["audience"].choices = [(str(audience), labels[str(audience)] % {"count": count.recipients})
                                            for audience, count in reach.items()]
+
+
+class QuestionForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Kind"), choices=[("text", _("Text")), ("choice", _("One choice among several")),
+                                                       ("yes_no", _("Yes or no"))])
+    label = forms.CharField(label=_("Question"), max_length=questions.LABEL_MAX, validators=[plain_text()])
+    choices = forms.CharField(label=_("Choices (one per line)"), required=False,
+                              widget=forms.Textarea(attrs={"rows": 4}), validators=[plain_text(multiline=True)],
+                              help_text=format_lazy(_("For a question with choices only: at most {count}, each at "
+                                                      "most {length} characters."), count=questions.CHOICES_MAX,
+                                                    length=questions.CHOICE_MAX))
+    required = forms.BooleanField(label=_("An answer is required"), required=False)
+
+    def clean(self):
+        cleaned = super().clean()
+        lines = [" ".join(line.split()) for line in (cleaned.get("choices") or "").splitlines()]
+        choices = list(dict.fromkeys(line for line in lines if line))  # in order, without repeats
+        if cleaned.get("kind") == "choice":
+            if len(choices) < 2:
+                self.add_error("choices", _("Give at least two choices, one per line."))
+            elif len(choices) > questions.CHOICES_MAX or any(len(choice) > questions.CHOICE_MAX for choice in choices):
+                self.add_error("choices", _("At most %(count)d choices, each at most %(length)d characters.")
+                               % {"count": questions.CHOICES_MAX, "length": questions.CHOICE_MAX})
+        cleaned["choices"] = choices if cleaned.get("kind") == "choice" else []
+        return cleaned
+
+
+class AnswersDeadlineForm(forms.Form):
+    answers_close_at = _datetime_field(_("Answers can be changed until"), required=False,
+                                       help_text=_("Empty: until the event starts."))
 
 
 class AssociationForm(forms.Form):

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import errors, localtime
-from events.models import EventStatus
+from events.models import EventStatus, RegistrationStatus
+from events.registration import questions as registration_questions
 from events.rules import lifecycle, permissions, visibility
 from events.rules.permissions import Actor
 from events.staff import mailing, queries
@@ -55,13 +56,14 @@ class EventPage:
     attendees: list[queries.AttendeeRow] = field(default_factory=list)
     choices: list[tuple[int, str]] = field(default_factory=list)
     reach: dict[mailing.Audience, mailing.Reach] = field(default_factory=dict)
+    answers: dict[int, dict[str, str]] = field(default_factory=dict)  # each student's answers to the questions
 
 
 async def event_page(user, event_id: int, *, history: bool = False, attendees: str | None = None,
-                     choices: bool = False, reach: bool = False) -> EventPage:
+                     choices: bool = False, reach: bool = False, answers: bool = False) -> EventPage:
     """The actor and the event, then what the page asked for: its audit history, its attendees (matching
     ``attendees``, a search text, "" for all), the associations its form may pick, how many each group of
-    registrants counts for a message."""
+    registrants counts for a message, the students' answers to its questions."""
     async with db.read_session() as session:
         actor = await actor_load(session, user)
         found = await _event_load(session, actor, event_id)
@@ -74,7 +76,19 @@ async def event_page(user, event_id: int, *, history: bool = False, attendees: s
             page.choices = await queries.associations_choices(session, actor=actor)
         if reach:
             page.reach = await mailing.audience_reach(session, event_id=event_id)
+        if answers:
+            page.answers = await registration_questions.answers_by_student(session, event_id=event_id)
     return page
+
+
+_IN_LINE_OR_IN = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED,
+                  RegistrationStatus.ENTERED)
+
+
+def registrants_answers(page: EventPage) -> list[dict[str, str]]:
+    """The answers of the students registered now (in, offered, waiting or entered in a draw): the counts per
+    answer count them, not those who left. Needs the page's ``attendees`` and ``answers``."""
+    return [page.answers.get(row.user_id, {}) for row in page.attendees if row.status in _IN_LINE_OR_IN]
 
 
 def event_actions(actor: Actor, event) -> dict[str, bool]:
@@ -94,6 +108,8 @@ def event_actions(actor: Actor, event) -> dict[str, bool]:
         and permissions.can_message_attendees(actor, association_id=association_id),
         # A copy is a new draft of the same association: whoever may create its events.
         "duplicate": actor.is_editor_of(association_id),
+        "questions": permissions.can_edit_questions(actor, association_id=association_id, status=status)
+        or visibility.is_published(status),
     }
 
 

@@ -23,7 +23,9 @@ from events.catalog.forms import EventFilterForm
 from events.live import broadcast
 from events.models import utcnow
 from events.registration import memory
+from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
+from events.registration import questions as registration_questions
 from events.rules import attendance, permissions, window
 from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
@@ -81,7 +83,18 @@ async def event_detail(request, slug: str):
     # no stored page carries it). A priority group may open registration earlier for a student, a no-show later.
     student = user if user.is_authenticated else None
     return render(request, "events/detail.html", {
-        "event": presenters.event_page(event, now=now, student=student, no_show=no_show), "now_iso": now.isoformat()})
+        "event": presenters.event_page(event, now=now, student=student, no_show=no_show), "now_iso": now.isoformat(),
+        "answers": await _answers_box(user, event, now) if student is not None and event.questions else None})
+
+
+async def _answers_box(user, event, now):
+    """The registration questions with the student's answers (read only for an event that asks some, and only
+    once the student holds a place or waits for one: before that there is nothing to read)."""
+    answers: dict[str, str] = {}
+    if event.mine is not None:
+        async with db.read_connection() as connection:
+            answers = await registration_questions.answers_of(connection, event_id=event.id, user_id=user.id)
+    return registration_presenters.answers_box(event, answers, now=now)
 
 
 async def _event_for(request, slug: str, now):

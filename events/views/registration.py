@@ -18,15 +18,19 @@ from events.models import RegistrationStatus, utcnow
 from events.registration import lottery, memory, offers
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
+from events.registration import questions as registration_questions
 from events.registration import services as registration_services
+from events.registration.questions import AnswersForm
 from events.rules import attendance, tickets, visibility, window
+from events.rules import questions as question_rules
 from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db, quickposts
 
 
-async def _published_event(slug: str, user_id: int):
-    """The published event the address names (404 otherwise): from memory when kept, else read."""
-    event = memory.kept_event(slug)
+async def _published_event(slug: str, user_id: int, *, fresh: bool = False):
+    """The published event the address names (404 otherwise): from memory when kept (unless ``fresh``), else
+    read."""
+    event = None if fresh else memory.kept_event(slug)
     if event is None:
         async with db.read_connection() as connection:
             event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user_id)
@@ -38,7 +42,31 @@ async def _published_event(slug: str, user_id: int):
 async def _confirm_page(request, slug: str, overlaps: list[str]):
     event = await _published_event(slug, request.user.id)
     return render(request, "events/register_confirm.html", {
-        "event": presenters.event_page(event, now=utcnow(), student=request.user), "overlaps": overlaps})
+        "event": presenters.event_page(event, now=utcnow(), student=request.user), "overlaps": overlaps,
+        # the answers to the event's questions go with "Register anyway", as they came
+        "answers": [(name, value) for name, value in request.POST.items() if name.startswith("answer_")]})
+
+
+async def _answers_page(request, event, form, status: int = 400):
+    return render(request, "events/answers.html", {
+        "event": presenters.event_page(event, now=utcnow(), student=request.user), "form": form}, status=status)
+
+
+async def _answers_saved(request, event, *, registering: bool):
+    """Save the answers the form carries to ``event``'s questions: None when saved, else the page that asks
+    them again with what is wrong (400)."""
+    form = AnswersForm(request.POST, questions=question_rules.questions_of(event))
+    if form.is_valid():
+        try:
+            await run_service(registration_questions.answers_save, event_id=event.id, user_id=request.user.id,
+                              answers=form.answers(), registering=registering)
+            return None
+        except (registration_questions.QuestionsChanged, registration_questions.AnswersClosed) as error:
+            form = AnswersForm(request.POST, questions=question_rules.questions_of(
+                await _published_event(event.slug, request.user.id, fresh=True)))
+            form.is_valid()
+            form.add_error(None, error.message)
+    return await _answers_page(request, event, form)
 
 
 _ENTRY_RECORDED = gettext_lazy("Your entry for the draw is recorded. When you asked during the window does not "
@@ -52,8 +80,8 @@ def lottery_opening(slug: str, kept=None):
     take the locked path, which reads each student's no-shows."""
     opening = kept or memory.kept_event(slug) or lottery.undrawn(slug)
     now = utcnow()
-    if opening is None or not window.in_lottery_window(opening, now):
-        return None
+    if opening is None or not window.in_lottery_window(opening, now) or opening.questions:
+        return None  # (an event with questions: its answers are checked and saved first, on the locked way)
     if attendance.penalty_window_open(opening.registration_opens_at, opening.no_show_delay_hours, now):
         return None
     return opening
@@ -83,6 +111,11 @@ async def register(request, slug: str):
     opening = lottery_opening(slug, kept)
     if opening is not None and (entered := await _lottery_entered(request, slug, opening, confirmed)):
         return entered
+    # An event with questions (known from memory, else read: the only read before the transaction) gets its
+    # answers first.
+    if opening is None and (asking := kept or await _published_event(slug, user.id)).questions and (
+            refused := await _answers_saved(request, asking, registering=True)):
+        return refused
     check_overlaps = False
     if not confirmed:
         # From memory when the event and the student's registrations are kept; else the service checks, under
@@ -167,6 +200,20 @@ async def accept_offer(request, slug: str):
         messages.error(request, error.message)
         return redirect("event_detail", slug=slug)
     messages.success(request, _("You accepted the seat: your place is confirmed."))
+    return redirect("event_detail", slug=slug)
+
+
+@require_POST
+@login_required
+@verified_required
+async def answers_change(request, slug: str):
+    """The student changes their answers to the event's questions (until the deadline)."""
+    event = await _published_event(slug, request.user.id)
+    if not event.questions:
+        raise Http404
+    if refused := await _answers_saved(request, event, registering=False):
+        return refused
+    messages.success(request, _("Your answers are saved."))
     return redirect("event_detail", slug=slug)
 
 

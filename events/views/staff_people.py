@@ -21,6 +21,7 @@ from events.models import RegistrationStatus, Role
 from events.notifications import messages as notification_messages
 from events.registration import services as registration_services
 from events.rules import permissions, visibility
+from events.rules import questions as question_rules
 from events.staff import export as staff_export
 from events.staff import mailing
 from events.staff import pages as staff_pages
@@ -35,7 +36,7 @@ from hyperion import db
 @management
 async def attendees(request, event_id: int):
     query = search_text(request.GET.get("q"))
-    page = await staff_pages.event_page(request.user, event_id, attendees=query)
+    page = await staff_pages.event_page(request.user, event_id, attendees=query, answers=True)
     can_change = permissions.can_change_attendees(page.actor, association_id=page.found.event.association_id)
     form = AttendeeAddForm(request.POST or None)
     if request.method == "POST":
@@ -43,8 +44,11 @@ async def attendees(request, event_id: int):
             raise PermissionDenied
         if form.is_valid() and (response := await _attendee_added(request, page.actor, event_id, form)):
             return response
+    asked = question_rules.questions_of(page.found.event)
     return render(request, "staff/attendees.html", {
-        "found": page.found, "query": query, "form": form, "can_change": can_change,
+        "found": page.found, "query": query, "form": form, "can_change": can_change, "questions": asked,
+        "answers": {user_id: [(question.label, question.shown(given.get(question.id))) for question in asked]
+                    for user_id, given in page.answers.items()},
         "confirmed": [row for row in page.attendees if row.status == RegistrationStatus.CONFIRMED],
         "offered": [row for row in page.attendees if row.status == RegistrationStatus.OFFERED],
         "waitlist": [row for row in page.attendees if row.status == RegistrationStatus.WAITLISTED],
@@ -136,8 +140,10 @@ async def _message_sent(request, actor, event_id: int, fields: dict):
 
 @management
 async def attendees_csv(request, event_id: int):
-    page = await staff_pages.event_page(request.user, event_id, attendees="")
-    response = HttpResponse(staff_export.attendees_csv(page.attendees), content_type="text/csv; charset=utf-8")
+    page = await staff_pages.event_page(request.user, event_id, attendees="", answers=True)
+    response = HttpResponse(staff_export.attendees_csv(
+        page.attendees, questions=question_rules.questions_of(page.found.event), answers=page.answers),
+        content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="attendees-{page.found.event.slug}.csv"'
     return response
 
