@@ -474,7 +474,8 @@ async def test_a_corrected_title_or_description_shows_at_once_and_tells_nobody(s
     assert set(entry.changes) == {"title", "description"}, entry.changes
     assert "Event saved." in page and "Registered students see the change" not in page
     row = await event_row(session, event_id)
-    assert (row.title, row.sequence, row.changed_at) == ("Gala d'hiver", 0, None)  # not a change to be told
+    # Calendars take the new text (a new SEQUENCE); no banner and no message: not a change to be told.
+    assert (row.title, row.sequence, row.changed_at) == ("Gala d'hiver", 1, None)
     assert (await session.execute(select(func.count()).select_from(OutboxMessage))).scalar_one() == before
     shown = (await visitor.get(url("event_detail", "gala"))).text
     assert "Gala d&#39;hiver" in shown and "Vestiaire à l&#39;entrée." in shown and "Gala dhiver" not in shown
