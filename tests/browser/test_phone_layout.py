@@ -448,6 +448,7 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
         (f"/manage/events/{event}/attendees/", "staff/attendees.html"),
         (f"/manage/events/{event}/attendees/{site.registration}/remove/", "staff/confirm.html"),
         (f"/manage/events/{event}/checkin/", "staff/checkin.html"),
+        (f"/manage/events/{event}/message/", "staff/message.html"),
         ("/manage/associations/", "staff/associations.html"),
         ("/manage/associations/new/", "staff/association_form.html"),
         (f"/manage/associations/{site.association}/edit/", "staff/association_form.html"),
