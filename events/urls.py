@@ -50,6 +50,7 @@ urlpatterns = [
     path("manage/events/<id:event_id>/decline/", staff.event_decline, name="staff_event_decline"),
     path("manage/events/<id:event_id>/cancel/", staff.event_cancel, name="staff_event_cancel"),
     path("manage/events/<id:event_id>/delete/", staff.event_delete, name="staff_event_delete"),
+    path("manage/events/<id:event_id>/statistics/", staff.event_statistics, name="staff_event_statistics"),
     path("manage/events/<id:event_id>/attendees/", staff_people.attendees, name="staff_attendees"),
     path("manage/events/<id:event_id>/message/", staff_people.attendees_message, name="staff_attendees_message"),
     path("manage/events/<id:event_id>/attendees.csv", staff_people.attendees_csv, name="staff_attendees_csv"),

@@ -45,6 +45,8 @@ async def attendees(request, event_id: int):
             return response
     return render(request, "staff/attendees.html", {
         "found": page.found, "query": query, "form": form, "can_change": can_change,
+        "can_see_statistics": permissions.can_see_statistics(page.actor,
+                                                             association_id=page.found.event.association_id),
         "confirmed": [row for row in page.attendees if row.status == RegistrationStatus.CONFIRMED],
         "offered": [row for row in page.attendees if row.status == RegistrationStatus.OFFERED],
         "waitlist": [row for row in page.attendees if row.status == RegistrationStatus.WAITLISTED],
