@@ -51,6 +51,7 @@ urlpatterns = [
     path("manage/events/<id:event_id>/decline/", staff.event_decline, name="staff_event_decline"),
     path("manage/events/<id:event_id>/cancel/", staff.event_cancel, name="staff_event_cancel"),
     path("manage/events/<id:event_id>/delete/", staff.event_delete, name="staff_event_delete"),
+    path("manage/events/<id:event_id>/statistics/", staff.event_statistics, name="staff_event_statistics"),
     path("manage/events/<id:event_id>/attendees/", staff_people.attendees, name="staff_attendees"),
     path("manage/events/<id:event_id>/questions/", staff_questions.event_questions, name="staff_event_questions"),
     path("manage/events/<id:event_id>/questions/<slug:question_id>/remove/", staff_questions.event_question_remove,

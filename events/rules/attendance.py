@@ -9,7 +9,8 @@ checked in counts for nobody: the organisers did not take attendance. Leaving in
 seat went to someone else); leaving after the last moment to leave is not possible on this site.
 
 The event page (which tells the student why and until when) and the registration service use the same
-functions: ``no_show`` in SQL, ``delayed_opening`` in Python.
+functions: ``no_show`` in SQL, ``delayed_opening`` in Python; an event's statistics count its present
+(``checked_in``) and its no-shows once they are known (``no_shows_known``).
 """
 
 from __future__ import annotations
@@ -37,14 +38,24 @@ def not_checked_in() -> ColumnElement[bool]:
     return Registration.checked_in_at.is_(None)
 
 
-def no_show() -> ColumnElement[bool]:
-    """SQL, on a query joining ``Registration`` to its ``Event``: the registration is a no-show. Its seat was
-    confirmed, the event has ended (before the ``now`` parameter), attendance was taken there (someone was
-    checked in), and this student was not checked in."""
+def checked_in() -> ColumnElement[bool]:
+    """SQL: this registration's student was checked in at the door (came)."""
+    return Registration.checked_in_at.is_not(None)
+
+
+def no_shows_known() -> ColumnElement[bool]:
+    """SQL, on a query of ``Event``: its no-shows are known. The event has ended (before the ``now``
+    parameter) and attendance was taken there (someone was checked in)."""
     other = aliased(Registration)
     attendance_taken = select(other.id).where(other.event_id == Event.id, other.checked_in_at.is_not(None)).exists()
-    return and_(Registration.status == RegistrationStatus.CONFIRMED, not_checked_in(),
-                Event.ends_at < bindparam("now", type_=Event.ends_at.type), attendance_taken)
+    return and_(Event.ends_at < bindparam("now", type_=Event.ends_at.type), attendance_taken)
+
+
+def no_show() -> ColumnElement[bool]:
+    """SQL, on a query joining ``Registration`` to its ``Event``: the registration is a no-show. Its seat was
+    confirmed, the event's no-shows are known (``no_shows_known``: it has ended and attendance was taken),
+    and this student was not checked in."""
+    return and_(Registration.status == RegistrationStatus.CONFIRMED, not_checked_in(), no_shows_known())
 
 
 def penalty_ends_at(last: NoShow, penalty_days: int) -> datetime:

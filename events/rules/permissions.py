@@ -107,6 +107,12 @@ def can_message_attendees(actor: Actor, *, association_id: int) -> bool:
     return can_change_attendees(actor, association_id=association_id)
 
 
+def can_see_statistics(actor: Actor, *, association_id: int) -> bool:
+    """An event's statistics (registrations over time, fill rate, no-shows): its association's managers and
+    staff."""
+    return actor.is_manager_of(association_id)
+
+
 def can_check_in(actor: Actor, *, association_id: int) -> bool:
     """At the door: any editor of the association, managers, staff."""
     return actor.is_editor_of(association_id)

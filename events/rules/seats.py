@@ -110,6 +110,14 @@ class SeatState:
         return None if self.capacity is None else max(self.capacity - self.taken, 0)
 
     @property
+    def fill_rate(self) -> float | None:
+        """The share of the seats taken: 1.0 when full (a capacity of 0 is full), above when overbooked;
+        None without a limit."""
+        if self.capacity is None:
+            return None
+        return self.taken / self.capacity if self.capacity else 1.0
+
+    @property
     def is_full(self) -> bool:
         return self.capacity is not None and self.taken >= self.capacity
 
@@ -145,14 +153,18 @@ class SeatState:
 
 
 def count_of(status: RegistrationStatus | tuple[RegistrationStatus, ...], *,
-             event_id: Any = Event.id, from_reserve: bool | None = None) -> ScalarSelect[int]:
+             event_id: Any = Event.id, from_reserve: bool | None = None,
+             where: ColumnElement[bool] | None = None) -> ScalarSelect[int]:
     """Count of an event's registrations in ``status`` (or any of several; seats are counted, never stored):
     correlated with the enclosing query's events by default, or of ``event_id`` (a value or a bound parameter).
-    ``from_reserve``: only those whose seat was (True) or was not (False) one held for the priority groups."""
+    ``from_reserve``: only those whose seat was (True) or was not (False) one held for the priority groups.
+    ``where``: only those meeting another rule's condition as well (checked in, a no-show: rules/attendance)."""
     in_status = (db.constant_in(Registration.status, status) if isinstance(status, tuple)
                  else Registration.status == status)
     if from_reserve is not None:
         in_status = in_status & (Registration.from_reserve.is_(from_reserve))
+    if where is not None:
+        in_status = in_status & where
     return (
         select(func.count(Registration.id))
         .where(Registration.event_id == event_id, in_status)

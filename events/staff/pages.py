@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import errors, localtime
-from events.models import EventStatus, RegistrationStatus
+from events.models import EventStatus, RegistrationStatus, utcnow
 from events.registration import questions as registration_questions
 from events.rules import lifecycle, permissions, visibility
 from events.rules.permissions import Actor
-from events.staff import mailing, queries
+from events.staff import mailing, queries, statistics
 from events.staff.forms import AuditFilterForm, EventListFilterForm
 from hyperion import db
 
@@ -57,17 +57,24 @@ class EventPage:
     choices: list[tuple[int, str]] = field(default_factory=list)
     reach: dict[mailing.Audience, mailing.Reach] = field(default_factory=dict)
     answers: dict[int, dict[str, str]] = field(default_factory=dict)  # each student's answers to the questions
+    figures: statistics.Statistics | None = None
 
 
 async def event_page(user, event_id: int, *, history: bool = False, attendees: str | None = None,
-                     choices: bool = False, reach: bool = False, answers: bool = False) -> EventPage:
+                     choices: bool = False, reach: bool = False, answers: bool = False,
+                     figures: bool = False) -> EventPage:
     """The actor and the event, then what the page asked for: its audit history, its attendees (matching
     ``attendees``, a search text, "" for all), the associations its form may pick, how many each group of
-    registrants counts for a message, the students' answers to its questions."""
+    registrants counts for a message, the students' answers to its questions, its statistics (``figures``:
+    ``Forbidden`` for whoever may not see them, before they are read)."""
     async with db.read_session() as session:
         actor = await actor_load(session, user)
         found = await _event_load(session, actor, event_id)
         page = EventPage(actor, found)
+        if figures:
+            if not permissions.can_see_statistics(actor, association_id=found.event.association_id):
+                raise errors.Forbidden
+            page.figures = await statistics.event_statistics(session, found=found, now=utcnow())
         if history:
             page.history, _more = await queries.audit_entries(session, object_type="event", object_id=event_id)
         if attendees is not None:
@@ -106,6 +113,8 @@ def event_actions(actor: Actor, event) -> dict[str, bool]:
         "attendees": visibility.is_published(status),
         "message": visibility.goes_ahead(status)
         and permissions.can_message_attendees(actor, association_id=association_id),
+        "statistics": visibility.is_published(status)
+        and permissions.can_see_statistics(actor, association_id=association_id),
         # A copy is a new draft of the same association: whoever may create its events.
         "duplicate": actor.is_editor_of(association_id),
         "questions": permissions.can_edit_questions(actor, association_id=association_id, status=status)

@@ -15,14 +15,16 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from events import errors
 from events.catalog import presenters
 from events.rules import permissions, window
+from events.rules import questions as question_rules
 from events.staff import pages as staff_pages
 from events.staff import queries as staff_queries
 from events.staff import services as staff_services
+from events.staff import statistics as staff_statistics
 from events.staff.forms import EventForm, ReasonForm, SeriesForm
 from events.views.helpers import login_required, run_service
 from hyperion import db
@@ -142,6 +144,17 @@ async def event_admin(request, event_id: int):
         "priority_label": presenters.priority_label(event, page.found.association_name),
         "can": staff_pages.event_actions(page.actor, event),
     })
+
+
+@require_safe
+@management
+async def event_statistics(request, event_id: int):
+    page = await staff_pages.event_page(request.user, event_id, figures=True, answers=True, attendees="")
+    asked = question_rules.questions_of(page.found.event)
+    return render(request, "staff/statistics.html", {
+        "found": page.found, "figures": page.figures, "questions": asked, "can_edit": False,
+        "counts": question_rules.answer_counts(asked, staff_pages.registrants_answers(page)),
+        "chart": staff_statistics.chart_of(page.figures.days if page.figures else [])})
 
 
 @management

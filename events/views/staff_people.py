@@ -49,6 +49,8 @@ async def attendees(request, event_id: int):
         "found": page.found, "query": query, "form": form, "can_change": can_change, "questions": asked,
         "answers": {user_id: [(question.label, question.shown(given.get(question.id))) for question in asked]
                     for user_id, given in page.answers.items()},
+        "can_see_statistics": permissions.can_see_statistics(page.actor,
+                                                             association_id=page.found.event.association_id),
         "confirmed": [row for row in page.attendees if row.status == RegistrationStatus.CONFIRMED],
         "offered": [row for row in page.attendees if row.status == RegistrationStatus.OFFERED],
         "waitlist": [row for row in page.attendees if row.status == RegistrationStatus.WAITLISTED],

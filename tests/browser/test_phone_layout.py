@@ -448,6 +448,8 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
         (f"/manage/events/{event}/attendees/", "staff/attendees.html"),
         (f"/manage/events/{event}/attendees/{site.registration}/remove/", "staff/confirm.html"),
         (f"/manage/events/{event}/checkin/", "staff/checkin.html"),
+        (f"/manage/events/{event}/message/", "staff/message.html"),
+        (f"/manage/events/{event}/statistics/", "staff/statistics.html"),
         ("/manage/associations/", "staff/associations.html"),
         ("/manage/associations/new/", "staff/association_form.html"),
         (f"/manage/associations/{site.association}/edit/", "staff/association_form.html"),
@@ -464,6 +466,7 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
     await log_in_as(manager, site.manager, server.base_url)
     for url, template in [("/manage/", "staff/dashboard.html"),
                           (f"/manage/events/{event}/attendees/", "staff/attendees.html"),
+                          (f"/manage/events/{event}/statistics/", "staff/statistics.html"),
                           (f"/manage/associations/{site.association}/members/", "staff/members.html")]:
         await visits.visit(manager, url, template, "manager")
 

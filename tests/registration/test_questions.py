@@ -180,6 +180,9 @@ async def test_the_attendees_list_its_csv_and_the_questions_page_show_the_answer
     assert re.search(r"M: <strong>2</strong>", counts) and re.search(r"L: <strong>1</strong>", counts)
     assert re.search(r"S: <strong>0</strong>", counts) and re.search(r"Yes: <strong>2</strong>", counts)
     assert "1 answer" in counts  # the text question: how many answered
+    statistics = (await manager.get(url("staff_event_statistics", event_id))).text
+    assert "Answers to the registration questions" in statistics
+    assert re.search(r"M: <strong>2</strong>", statistics) and re.search(r"No: <strong>1</strong>", statistics)
     exported = (await manager.get(url("staff_attendees_csv", event_id))).content.decode("utf-8-sig")
     rows = list(csv.reader(io.StringIO(exported)))
     assert rows[0][-3:] == ["T-shirt size", "Dietary needs", "Do you bring a +1?"]

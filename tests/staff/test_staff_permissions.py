@@ -172,6 +172,7 @@ ACTIONS = [
     Action("attendee-add", "staff_attendees", POST, "manager", True, lambda w: (w.approved,),
            lambda w: {"email": f"newcomer{w.tag}@etu.test"}),
     Action("attendees-csv", "staff_attendees_csv", GET, "editor", True, lambda w: (w.approved,)),
+    Action("statistics", "staff_event_statistics", GET, "manager", True, lambda w: (w.approved,)),
     Action("attendee-remove-form", "staff_attendee_remove", GET, "manager", True,
            lambda w: (w.approved, w.registration)),
     Action("attendee-remove", "staff_attendee_remove", POST, "manager", True,
@@ -377,7 +378,8 @@ async def test_unknown_ids_are_404_even_for_staff():
     for method, url_name, args in [
         (GET, "staff_event", (999_999,)), (POST, "staff_event_approve", (999_999,)),
         (GET, "staff_event_edit", (999_999,)), (POST, "staff_event_delete", (999_999,)),
-        (GET, "staff_attendees", (999_999,)), (GET, "staff_attendee_remove", (world.approved, 999_999)),
+        (GET, "staff_attendees", (999_999,)), (GET, "staff_event_statistics", (999_999,)),
+        (GET, "staff_attendee_remove", (world.approved, 999_999)),
         (POST, "staff_checkin_mark", (world.approved, 999_999)), (GET, "staff_members", (999_999,)),
         (GET, "staff_association_edit", (999_999,)), (POST, "staff_user_flags", (999_999,)),
     ]:
