@@ -5,8 +5,9 @@ covers the commit and a view, a command and a test get the same unit of work. Ca
 or a ``DomainError``; database constraint violations become the same domain errors.
 
 Seats: every path that changes seats (register, leave, promotion, and later staff changes) first locks the
-event row (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the write transaction's ``BEGIN IMMEDIATE``
-already serialises writers) and counts the confirmed rows under that lock. No stored counter can drift.
+event row (``locks.py``: ``SELECT … FOR NO KEY UPDATE`` on PostgreSQL; on SQLite the write transaction's
+``BEGIN IMMEDIATE`` already serialises writers) and counts the confirmed rows under that lock. No stored
+counter can drift.
 """
 
 from __future__ import annotations
@@ -37,16 +38,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import outbox
 from events.audit import audit_log
-from events.errors import DomainError, EventNotFound
+from events.errors import DomainError
 from events.live import broadcast
 from events.models import (
-    Association,
     Event,
     Registration,
     RegistrationStatus,
     utcnow,
 )
-from events.registration import applicants, promotions
+from events.registration import applicants, locks, promotions
 from events.registration import queries as registration_queries
 from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: the callers' error, here with the others
     BATCH_MAX,
@@ -123,30 +123,6 @@ class LeaveOutcome:
     promoted_user_ids: tuple[int, ...] = ()
 
 
-# Test switch for the control run of the concurrency tests (prove a race test can
-# fail). Off in production code paths: only tests/registration/test_registration_concurrency.py turns it on.
-_UNSAFE_RACE_WINDOW_SECONDS: float = 0.0
-
-
-_EVENT = select(Event).where(Event.id == bindparam("event_id"))
-
-
-# The event's lock is FOR NO KEY UPDATE, not FOR UPDATE: it excludes every other seat writer and staff edit as
-# much (they take the same lock, or an UPDATE's), but not the KEY SHARE lock that inserting a row which refers
-# to the event takes (the foreign key's check). So an entry in a lottery's draw, a plain INSERT, never waits
-# for a registration batch or a draw to commit. (SQLite: the write transaction serialises writers anyway.)
-_EVENT_LOCKED = _EVENT.with_for_update(key_share=True)  # built once: every registration and cancellation runs it
-
-
-async def event_locked(session: AsyncSession, event_id: int) -> Event:
-    """The event as an ORM entity, under the seat writers' lock (every service that changes seats)."""
-    statement = _EVENT if _UNSAFE_RACE_WINDOW_SECONDS else _EVENT_LOCKED
-    event = (await session.execute(statement, {"event_id": event_id})).scalar_one_or_none()
-    if event is None:
-        raise EventNotFound
-    return event
-
-
 async def registration_create(
     session: AsyncSession, *, event_id: int | None = None, slug: str | None = None, user_id: int,
     now: datetime | None = None, check_overlaps: bool = False
@@ -169,7 +145,7 @@ async def registration_create(
     else:
         raise TypeError("registration_create needs event_id or slug")
     applicant = Applicant(user_id, now or utcnow(), check_overlaps)
-    if _UNSAFE_RACE_WINDOW_SECONDS:  # the control run: every registration alone, as N processes would
+    if locks.UNSAFE_RACE_WINDOW_SECONDS:  # the control run: every registration alone, as N processes would
         return await _register_alone(session, key, applicant)
     return await Line.of(key, _register_batch).register(session, applicant)
 
@@ -179,36 +155,12 @@ async def _register_alone(session: AsyncSession, event_key: EventKey, applicant:
     return outcome_or_raise(applicant.answer.result())
 
 
-# The registration path's lock as a Core statement: the batch reads only the event's columns, and the ORM's
-# entity load (identity map, instance state) cost ~0.1 ms per registration for nothing it uses.
-# With the organising association's no-show settings (rules/attendance.py), which an opening may depend on.
-_ASSOCIATION_NO_SHOWS = tuple(
-    select(column).where(Association.id == Event.association_id).correlate(Event).scalar_subquery().label(column.key)
-    for column in (Association.no_show_delay_hours, Association.no_show_penalty_days))
-_EVENT_ROW = {by: select(*Event.__table__.columns, *_ASSOCIATION_NO_SHOWS).where(column == bindparam("key"))
-              for by, column in ((int, Event.id), (str, Event.slug))}
-_EVENT_ROW_LOCKED = {by: statement.with_for_update(key_share=True) for by, statement in _EVENT_ROW.items()}
-
-
-async def _event_row_locked(session: AsyncSession, event_key: EventKey) -> Event:
-    """The event's row, locked (``event_locked`` without the ORM entity): a Core row whose attributes are
-    the event's columns, read-only, which is all a registration batch needs of it. By slug, only a
-    published event is found."""
-    connection = await session.connection()
-    # The control run of the race tests reads without the lock, as event_locked does.
-    statement = (_EVENT_ROW if _UNSAFE_RACE_WINDOW_SECONDS else _EVENT_ROW_LOCKED)[type(event_key)]
-    row = (await connection.execute(statement, {"key": event_key})).one_or_none()
-    if row is None or (isinstance(event_key, str) and not visibility.is_published(row.status)):
-        raise EventNotFound
-    return row  # type: ignore[return-value]  # a Row with the Event's columns as attributes
-
-
 async def _register_batch(session: AsyncSession, event_key: EventKey, batch: list[Applicant]) -> None:
     """Write ``batch`` in one transaction and answer each of its members (its outcome or its own error)."""
     try:
         try:
             async with session.begin():
-                event = await _event_row_locked(session, event_key)
+                event = await locks.event_row_locked(session, event_key)
                 if window.lottery_draw_due(event, utcnow()) and visibility.goes_ahead(event.status):
                     # the lottery's window closed: its draw comes first
                     await _draw_locked(session, event, actor_id=None)
@@ -341,8 +293,8 @@ async def _place_batch_locked(
                 existing[row.user_id] = (row.id, row.status)
     seats = SeatState(event.capacity, counts.taken, counts.waitlisted,
                       held_seats(event, counts.reserve_taken, utcnow()))
-    if _UNSAFE_RACE_WINDOW_SECONDS:
-        await asyncio.sleep(_UNSAFE_RACE_WINDOW_SECONDS)
+    if locks.UNSAFE_RACE_WINDOW_SECONDS:
+        await asyncio.sleep(locks.UNSAFE_RACE_WINDOW_SECONDS)
     # The place in line is taken now, under the lock, not when the request arrived: lock order is the
     # arrival order that counts, and it keeps positions unique. Strictly after the last one even if the
     # clock stepped back, so the line is the order of the lock, and each place is after the one before.
@@ -464,7 +416,7 @@ async def registration_release(session: AsyncSession, *, event_id: int, user_id:
 async def _registration_locked(session: AsyncSession, event_id: int, user_id: int) -> tuple[Event, Registration | None]:
     """The event under its lock, and the student's registration for it unless they have none (left, or an
     offer expired)."""
-    event = await event_locked(session, event_id)
+    event = await locks.event_locked(session, event_id)
     registration = (await session.execute(
         select(Registration).where(Registration.event_id == event_id, Registration.user_id == user_id)
     )).scalar_one_or_none()
@@ -491,7 +443,7 @@ async def waitlist_promote(session: AsyncSession, *, event_id: int) -> tuple[int
     """Re-check an event's seats and promote from the waitlist in order (safe to run at any time; the
     operator's ``manage.py promotewaitlist``)."""
     async with session.begin():
-        event = await event_locked(session, event_id)
+        event = await locks.event_locked(session, event_id)
         promoted = await promotions.waitlist_promote_locked(session, event)
         if promoted:
             await audit_log(session, actor_id=None, action="registration.promoted", object_type="event",
@@ -515,7 +467,7 @@ async def lottery_draw(
     None when there is nothing to draw (not a lottery, already drawn, window still open). Safe to run at any
     time from any number of processes: the event's lock and its recorded draw make every later run a no-op."""
     async with session.begin():
-        event = await _event_row_locked(session, event_id)
+        event = await locks.event_row_locked(session, event_id)
         if not visibility.goes_ahead(event.status):  # a cancelled event keeps its entries undrawn
             return None
         now = utcnow()
@@ -526,8 +478,6 @@ async def lottery_draw(
         return await _draw_locked(session, event, actor_id=actor_id)
 
 
-_EVENT_DRAW_LOCK = select(Event.id).where(Event.id == bindparam("event_id")).with_for_update()
-
 _ENTRIES = select(Registration.user_id).where(Registration.event_id == bindparam("event_id"),
                                               Registration.status == RegistrationStatus.ENTERED)
 
@@ -536,10 +486,8 @@ async def _draw_locked(session: AsyncSession, event: Event, *, actor_id: int | N
     """The draw, under the event's lock: the entries in an order drawn from a new seed, placed one after the
     other by the registration rule (seats first, then the waitlist in that order; each student told by the
     usual message), the seed and time recorded on the event and in the audit log."""
-    # The strongest lock first: entries (registration/lottery.py) hold FOR KEY SHARE on the event while they
-    # are written, which the seat writers' lock lets through; FOR UPDATE waits for those in flight (so they
-    # are drawn) and makes later ones wait for the draw (they are then no entries: nothing is written).
-    await session.execute(_EVENT_DRAW_LOCK, {"event_id": event.id})
+    # The strongest lock first: entries in flight are drawn, later ones wait for the draw (locks.py).
+    await locks.event_draw_locked(session, event.id)
     entries = (await session.execute(_ENTRIES, {"event_id": event.id})).scalars().all()
     seed = lottery.new_seed()
     order = lottery.drawn_order(list(entries), seed)
