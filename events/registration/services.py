@@ -1,4 +1,5 @@
-"""Writes of the registration feature: register, leave, and the waitlist's promotions.
+"""Writes of the registration feature: register, the waitlist's promotions and a lottery's draw (leaving is
+leaving.py, the event's lock locks.py).
 
 A service owns its transaction: it begins, takes its lock, checks the rule, writes and commits, so the lock
 covers the commit and a view, a command and a test get the same unit of work. Callers get a typed result
@@ -94,14 +95,6 @@ class OverlapsToConfirm(DomainError):
         self.titles = titles
 
 
-class NotRegistered(DomainError):
-    message = _("You are not registered for this event.")
-
-
-class UnregistrationClosed(DomainError):
-    message = _("It is too late to leave this event.")
-
-
 class NoOfferPending(DomainError):
     message = _("No seat is offered to you for this event.")
 
@@ -115,12 +108,6 @@ class RegistrationOutcome:
     status: RegistrationStatus
     waitlist_position: int | None = None
     registration_id: int | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveOutcome:
-    previous_status: RegistrationStatus
-    promoted_user_ids: tuple[int, ...] = ()
 
 
 async def registration_create(
@@ -381,62 +368,6 @@ async def _place_batch_locked(
     return [replace(answer, registration_id=new_id_of[member.user_id])
             if isinstance(answer, RegistrationOutcome) and answer.registration_id is None else answer
             for member, answer in zip(batch, answers, strict=True)]
-
-
-async def registration_leave(
-    session: AsyncSession, *, event_id: int, user_id: int, now: datetime | None = None
-) -> LeaveOutcome:
-    """The student leaves (or declines the seat offered to them, which is always allowed: it is not theirs
-    yet): a freed seat goes to the first in line."""
-    now = now or utcnow()
-    async with session.begin():
-        event, registration = await _registration_locked(session, event_id, user_id)
-        if registration is None:
-            raise NotRegistered
-        previous = registration.status
-        if previous != RegistrationStatus.OFFERED and not window.unregistration_is_open(event, now):
-            raise UnregistrationClosed
-        if previous != RegistrationStatus.ENTERED:  # an entry came and goes without e-mail: the page says it
-            await outbox.notify(session, kind="registration.left", recipient_ids=[user_id], event_id=event.id)
-        promoted = await _cancel_locked(session, event, registration, now=now)
-    return LeaveOutcome(previous_status=previous, promoted_user_ids=promoted)
-
-
-async def registration_release(session: AsyncSession, *, event_id: int, user_id: int) -> tuple[int, ...]:
-    """The student's account is being closed: their registration for the event is cancelled whatever the
-    last moment to leave (nobody is told: the account is going), and a freed seat goes to the first in line.
-    The students promoted or offered the seat."""
-    async with session.begin():
-        event, registration = await _registration_locked(session, event_id, user_id)
-        if registration is None:
-            return ()
-        return await _cancel_locked(session, event, registration, now=utcnow())
-
-
-async def _registration_locked(session: AsyncSession, event_id: int, user_id: int) -> tuple[Event, Registration | None]:
-    """The event under its lock, and the student's registration for it unless they have none (left, or an
-    offer expired)."""
-    event = await locks.event_locked(session, event_id)
-    registration = (await session.execute(
-        select(Registration).where(Registration.event_id == event_id, Registration.user_id == user_id)
-    )).scalar_one_or_none()
-    if registration is None or registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.EXPIRED):
-        return event, None
-    return event, registration
-
-
-async def _cancel_locked(session: AsyncSession, event: Event, registration: Registration, *,
-                         now: datetime) -> tuple[int, ...]:
-    """The registration is cancelled, its reminder dropped, and a seat it held goes to the first in line
-    (the students promoted or offered it). The caller holds the event's lock."""
-    previous = registration.status
-    registration.status = RegistrationStatus.CANCELLED
-    registration.offer_expires_at = None
-    await session.flush()
-    await outbox.reminders_drop(session, event_id=event.id, user_id=registration.user_id)
-    promoted = await promotions.waitlist_promote_locked(session, event, now=now) if previous in SEAT_HOLDERS else ()
-    await broadcast.seats_changed(session, event_id=event.id)
-    return promoted
 
 
 async def waitlist_promote(session: AsyncSession, *, event_id: int) -> tuple[int, ...]:

@@ -38,7 +38,7 @@ from events.models import (
     User,
     utcnow,
 )
-from events.registration import locks, offers, promotions
+from events.registration import leaving, locks, offers, promotions
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
@@ -100,7 +100,7 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
             if kind == "register":
                 await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
             elif kind == "leave":
-                await registration_services.registration_leave(session, event_id=event_id, user_id=user_id)
+                await leaving.registration_leave(session, event_id=event_id, user_id=user_id)
             elif kind == "add":
                 await staff_people.attendee_add(session, actor=scene.staff, event_id=event_id,
                                                   email=f"p{student}@etu.test")

@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 
 from events import errors
 from events.models import Registration, RegistrationStatus, User, utcnow
-from events.registration import locks
+from events.registration import leaving, locks
 from events.registration import services as registration_services
 from hyperion import db
 from tests import factories
@@ -85,7 +85,7 @@ async def test_concurrent_leaves_promote_in_waitlist_order(session):
 
     async def leave(user_id: int):
         async with db.write_session() as write:
-            return await registration_services.registration_leave(write, event_id=event_id, user_id=user_id)
+            return await leaving.registration_leave(write, event_id=event_id, user_id=user_id)
 
     await asyncio.gather(*(leave(user_id) for user_id in user_ids[:5]))
     confirmed = set((await session.execute(select(Registration.user_id).where(
