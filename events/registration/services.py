@@ -19,21 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
-from sqlalchemy import (
-    ARRAY,
-    Boolean,
-    Integer,
-    and_,
-    any_,
-    bindparam,
-    func,
-    insert,
-    null,
-    select,
-    true,
-    union_all,
-    update,
-)
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,14 +27,8 @@ from events import outbox
 from events.audit import audit_log
 from events.errors import DomainError
 from events.live import broadcast
-from events.models import (
-    Event,
-    Registration,
-    RegistrationStatus,
-    utcnow,
-)
-from events.registration import applicants, locks, promotions
-from events.registration import queries as registration_queries
+from events.models import Event, Registration, RegistrationStatus, utcnow
+from events.registration import applicants, batch_statements, locks, promotions
 from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: the callers' error, here with the others
     BATCH_MAX,
     Applicant,
@@ -59,7 +39,7 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     outcome_or_raise,
 )
 from events.rules import lottery, visibility, window
-from events.rules.seats import RESERVED, SEAT_HOLDERS, SeatState, count_of, held_seats
+from events.rules.seats import RESERVED, SeatState, held_seats
 from hyperion import db
 
 
@@ -170,80 +150,6 @@ async def _register_batch(session: AsyncSession, event_key: EventKey, batch: lis
             member.answer.set_result(answer)
 
 
-# What placing a batch of registrations needs to know, read in ONE round trip under the event's lock: the
-# seats taken, the line's length and its last place, and the earlier registration of each student of the
-# batch, if any (one row per such registration; one row of NULLs when there is none). The event's row is
-# the join's left side only so that the counts come back even without earlier registrations. Below them,
-# one row per confirmed event of the students to check (``check_ids``) that overlaps this one (its title),
-# soonest first: a registration that was not confirmed over an overlap needs no read before the lock.
-def _place_state(dialect: str):
-    def among(name: str):
-        if dialect == "postgresql":  # one statement text whatever the batch's size: prepared once per connection
-            return Registration.user_id == any_(bindparam(name, type_=ARRAY(Integer)))
-        return Registration.user_id.in_(bindparam(name, expanding=True))
-
-    state = (
-        select(
-            count_of(SEAT_HOLDERS, event_id=bindparam("event_id")).label("taken"),
-            count_of(RegistrationStatus.WAITLISTED, event_id=bindparam("event_id")).label("waitlisted"),
-            select(func.max(Registration.queued_at)).where(Registration.event_id == bindparam("event_id"))
-            .scalar_subquery().label("last_queued_at"),
-            Registration.user_id, Registration.id, Registration.status,
-            count_of(SEAT_HOLDERS, event_id=bindparam("event_id"), from_reserve=True).label("reserve_taken"),
-            null().label("overlap_title"), null().label("overlap_starts_at"),
-        )
-        .select_from(Event)
-        .outerjoin(Registration, and_(Registration.event_id == Event.id, among("user_ids")))
-        .where(Event.id == bindparam("event_id"))
-    )
-    mine = registration_queries.confirmed_going_ahead(among("check_ids"), "mine")
-    overlaps = (
-        select(null(), null(), null(), mine.c.user_id, null(), null(), null(), mine.c.title, mine.c.starts_at)
-        .where(registration_queries.overlapping(
-            mine, target_id=bindparam("event_id"), starts_at=bindparam("starts_at", type_=Event.starts_at.type),
-            ends_at=bindparam("ends_at", type_=Event.ends_at.type)))
-    )
-    return union_all(state, overlaps).order_by("overlap_starts_at")
-
-
-_PLACE_STATE = {dialect: _place_state(dialect) for dialect in ("postgresql", "sqlite")}
-
-_INSERT_REGISTRATIONS = insert(Registration).returning(Registration.id, sort_by_parameter_order=True)
-
-
-def _write_batch_postgresql():
-    """PostgreSQL: a batch's new registrations (one array per column: the statement's text is the same
-    whatever the batch's size, so it is prepared once per connection), their outbox rows and the live news,
-    in one statement. Its rows: (id, user_id) of each new registration, or one row of NULLs when there is
-    none. The news' SELECT is the join's left side so that it runs exactly once, with or without new rows
-    (a CTE that only reads runs when it is read)."""
-    given = func.unnest(bindparam("user_ids", type_=ARRAY(Integer)),
-                        bindparam("statuses", type_=ARRAY(Registration.status.type)),
-                        bindparam("queued_ats", type_=ARRAY(Registration.queued_at.type)),
-                        bindparam("from_reserves", type_=ARRAY(Boolean))
-                        ).table_valued("user_id", "status", "queued_at", "from_reserve").render_derived()
-    registered = (
-        insert(Registration)
-        .from_select(["event_id", "user_id", "status", "queued_at", "created_at", "updated_at", "from_reserve"],
-                     select(bindparam("event_id", type_=Integer), given.c.user_id, given.c.status,
-                            given.c.queued_at, given.c.queued_at, given.c.queued_at, given.c.from_reserve))
-        .returning(Registration.id, Registration.user_id)
-        .cte("registered")
-    )
-    news = broadcast.NEWS_IN_STATEMENT.cte("news")
-    return (select(registered.c.id, registered.c.user_id)
-            .select_from(news.outerjoin(registered, true()))
-            .add_cte(outbox.upsert_from_arrays().cte("messages")))
-
-
-_WRITE_BATCH_POSTGRESQL = _write_batch_postgresql()
-
-_REJOIN = (update(Registration).where(Registration.id == bindparam("registration_id"))
-           .values(status=bindparam("new_status"), queued_at=bindparam("new_queued_at"), checked_in_at=None,
-                   offer_expires_at=None, from_reserve=bindparam("new_from_reserve"),
-                   updated_at=bindparam("new_queued_at")))
-
-
 async def registration_place_locked(
     session: AsyncSession, *, event: Event, user_id: int
 ) -> RegistrationOutcome:
@@ -265,7 +171,7 @@ async def _place_batch_locked(
     (no seat, no place in line; a second ask gets the same entry). ``direct``: placed now whatever the
     lottery says, an entry becoming a seat or a place in line (the draw, whose applicants are the entries in
     drawn order; staff adding a student). The caller holds the event's lock."""
-    rows = (await session.execute(_PLACE_STATE[db.dialect_name(session)], {
+    rows = (await session.execute(batch_statements.PLACE_STATE[db.dialect_name(session)], {
         "event_id": event.id, "user_ids": [member.user_id for member in batch],
         "check_ids": [member.user_id for member in batch if member.check_overlaps],
         "starts_at": event.starts_at, "ends_at": event.ends_at})).all()
@@ -343,14 +249,14 @@ async def _place_batch_locked(
     # Core statements on the session's connection: the ORM's bulk paths add work and nothing we use here.
     connection = await session.connection()
     if rejoining:
-        await connection.execute(_REJOIN, rejoining)
+        await connection.execute(batch_statements.REJOIN, rejoining)
     placed_ids = tuple(user_id for user_id, *_ in placed)
     if connection.dialect.name == "postgresql":
         # The registrations, their messages and the news in ONE round trip (each costs ~0.15 ms of CPU
         # through the driver and SQLAlchemy, and +100 ms each behind a distant database).
         news = broadcast.news_in_statement(session, event_id=event.id, status=event.status, seats=seats,
                                            user_ids=placed_ids)
-        written = await connection.execute(_WRITE_BATCH_POSTGRESQL, {
+        written = await connection.execute(batch_statements.WRITE_BATCH_POSTGRESQL, {
             "event_id": event.id, "user_ids": [row["user_id"] for row in fresh],
             "statuses": [row["status"] for row in fresh], "queued_ats": [row["queued_at"] for row in fresh],
             "from_reserves": [row["from_reserve"] for row in fresh],
@@ -359,7 +265,7 @@ async def _place_batch_locked(
     else:
         new_id_of = {}
         if fresh:
-            new_ids = (await connection.execute(_INSERT_REGISTRATIONS, fresh)).scalars().all()
+            new_ids = (await connection.execute(batch_statements.INSERT_REGISTRATIONS, fresh)).scalars().all()
             new_id_of = {row["user_id"]: new_id for row, new_id in zip(fresh, new_ids, strict=True)}
         await outbox.registrations_messages(session, event=event, placed=placed)
         # Each placed student now has a registration for the event: what is kept of their own registrations
