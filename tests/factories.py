@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from events.accounts import services as account_services
 from events.catalog import queries as catalog_queries
 from events.models import Event, EventStatus, Role, User, utcnow
-from events.registration import lottery
+from events.registration import leaving, lottery
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people
@@ -101,10 +101,10 @@ async def registration_id(*, event_id: int, user_id: int) -> int:
     return (await registration(event_id=event_id, user_id=user_id)).registration_id
 
 
-async def registration_leave(*, event_id: int, user_id: int) -> registration_services.LeaveOutcome:
+async def registration_leave(*, event_id: int, user_id: int) -> leaving.LeaveOutcome:
     """The student leaves (the row stays, cancelled); a freed seat goes to the first in line."""
     async with db.write_session() as session:
-        return await registration_services.registration_leave(session, event_id=event_id, user_id=user_id)
+        return await leaving.registration_leave(session, event_id=event_id, user_id=user_id)
 
 
 # Openings by lottery (events/registration/lottery.py).

@@ -33,7 +33,8 @@ from events.feeds import queries as feed_queries
 from events.models import Event, Registration, RegistrationStatus, utcnow
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
-from events.registration.services import AlreadyRegistered, NotRegistered, RegistrationClosed, UnregistrationClosed
+from events.registration.leaving import NotRegistered, UnregistrationClosed
+from events.registration.services import AlreadyRegistered, RegistrationClosed
 from events.rules import permissions
 from events.rules.seats import waitlist_position_of
 from events.rules.window import registration_is_open, unregistration_is_open
@@ -189,7 +190,7 @@ def register(request, slug: str):
 
 
 def _leave_locked(session, *, event_id: int, user_id: int) -> RegistrationStatus:
-    """The site's rule (events.registration.services.registration_leave), sync: lock the event row, cancel the
+    """The site's rule (events.registration.leaving.registration_leave), sync: lock the event row, cancel the
     student's registration, and give a freed seat to the first in line (no outbox e-mail, no pg_notify)."""
     event = _event_locked(session, event_id)
     registration = session.execute(select(Registration).where(

@@ -37,7 +37,7 @@ from events.models import (
 )
 from events.notifications import changes as event_changes
 from events.ops.ical_import import ImportedEvent
-from events.registration import services as registration_services
+from events.registration import leaving
 from events.rules import emails, lifecycle, visibility
 from events.staff.services import unique_slug
 
@@ -240,7 +240,7 @@ async def account_delete(session: AsyncSession, *, user_id: int, now: datetime |
     if account is None:
         return
     for event_id in coming:
-        await registration_services.registration_release(session, event_id=event_id, user_id=user_id)
+        await leaving.registration_release(session, event_id=event_id, user_id=user_id)
     async with session.begin():
         await _anonymise(session, [account], now=now)
         # Who closed their account is not logged: the log would itself be personal data.

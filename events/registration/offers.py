@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from events import errors, outbox
 from events.live import broadcast
 from events.models import Event, Registration, RegistrationStatus, utcnow
-from events.registration import promotions, services
+from events.registration import locks, promotions, services
 from events.rules import offers, seats, visibility
 from hyperion import db, hooks
 
@@ -38,7 +38,7 @@ async def offer_accept(session: AsyncSession, *, event_id: int, user_id: int, no
     now = now or utcnow()
     expired = False
     async with session.begin():
-        event = await services.event_locked(session, event_id)
+        event = await locks.event_locked(session, event_id)
         registration = (await session.execute(
             select(Registration).where(Registration.event_id == event_id, Registration.user_id == user_id)
         )).scalar_one_or_none()

@@ -1,7 +1,8 @@
 """Who gets a seat that frees up: the waitlist's promotions (a seat confirmed at once, or offered when the
 event makes offers, ``rules.offers``), the seats held for an event's priority groups, and the offers that
 expired passing their seats on. Each function runs under the event's lock, which its caller holds: a
-student leaving, staff, the sweeper, ``manage.py promotewaitlist`` (events/registration/services.py).
+student leaving (events/registration/leaving.py), staff, the sweeper, ``manage.py promotewaitlist``
+(events/registration/services.py).
 """
 
 from __future__ import annotations

@@ -1,12 +1,14 @@
-"""Writes of the registration feature: register, leave, and the waitlist's promotions.
+"""Writes of the registration feature: register, the waitlist's promotions and a lottery's draw (leaving is
+leaving.py, the event's lock locks.py).
 
 A service owns its transaction: it begins, takes its lock, checks the rule, writes and commits, so the lock
 covers the commit and a view, a command and a test get the same unit of work. Callers get a typed result
 or a ``DomainError``; database constraint violations become the same domain errors.
 
 Seats: every path that changes seats (register, leave, promotion, and later staff changes) first locks the
-event row (``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the write transaction's ``BEGIN IMMEDIATE``
-already serialises writers) and counts the confirmed rows under that lock. No stored counter can drift.
+event row (``locks.py``: ``SELECT … FOR NO KEY UPDATE`` on PostgreSQL; on SQLite the write transaction's
+``BEGIN IMMEDIATE`` already serialises writers) and counts the confirmed rows under that lock. No stored
+counter can drift.
 """
 
 from __future__ import annotations
@@ -17,37 +19,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.utils.translation import gettext_lazy as _
-from sqlalchemy import (
-    ARRAY,
-    Boolean,
-    Integer,
-    and_,
-    any_,
-    bindparam,
-    func,
-    insert,
-    null,
-    select,
-    true,
-    union_all,
-    update,
-)
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import outbox
 from events.audit import audit_log
-from events.errors import DomainError, EventNotFound
+from events.errors import DomainError
 from events.live import broadcast
-from events.models import (
-    Association,
-    Event,
-    Registration,
-    RegistrationStatus,
-    utcnow,
-)
-from events.registration import applicants, promotions
-from events.registration import queries as registration_queries
+from events.models import Event, Registration, RegistrationStatus, utcnow
+from events.registration import applicants, batch_statements, locks, promotions
 from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: the callers' error, here with the others
     BATCH_MAX,
     Applicant,
@@ -58,7 +39,7 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     outcome_or_raise,
 )
 from events.rules import lottery, visibility, window
-from events.rules.seats import RESERVED, SEAT_HOLDERS, SeatState, count_of, held_seats
+from events.rules.seats import RESERVED, SeatState, held_seats
 from hyperion import db
 
 
@@ -94,14 +75,6 @@ class OverlapsToConfirm(DomainError):
         self.titles = titles
 
 
-class NotRegistered(DomainError):
-    message = _("You are not registered for this event.")
-
-
-class UnregistrationClosed(DomainError):
-    message = _("It is too late to leave this event.")
-
-
 class NoOfferPending(DomainError):
     message = _("No seat is offered to you for this event.")
 
@@ -115,36 +88,6 @@ class RegistrationOutcome:
     status: RegistrationStatus
     waitlist_position: int | None = None
     registration_id: int | None = field(default=None, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveOutcome:
-    previous_status: RegistrationStatus
-    promoted_user_ids: tuple[int, ...] = ()
-
-
-# Test switch for the control run of the concurrency tests (prove a race test can
-# fail). Off in production code paths: only tests/registration/test_registration_concurrency.py turns it on.
-_UNSAFE_RACE_WINDOW_SECONDS: float = 0.0
-
-
-_EVENT = select(Event).where(Event.id == bindparam("event_id"))
-
-
-# The event's lock is FOR NO KEY UPDATE, not FOR UPDATE: it excludes every other seat writer and staff edit as
-# much (they take the same lock, or an UPDATE's), but not the KEY SHARE lock that inserting a row which refers
-# to the event takes (the foreign key's check). So an entry in a lottery's draw, a plain INSERT, never waits
-# for a registration batch or a draw to commit. (SQLite: the write transaction serialises writers anyway.)
-_EVENT_LOCKED = _EVENT.with_for_update(key_share=True)  # built once: every registration and cancellation runs it
-
-
-async def event_locked(session: AsyncSession, event_id: int) -> Event:
-    """The event as an ORM entity, under the seat writers' lock (every service that changes seats)."""
-    statement = _EVENT if _UNSAFE_RACE_WINDOW_SECONDS else _EVENT_LOCKED
-    event = (await session.execute(statement, {"event_id": event_id})).scalar_one_or_none()
-    if event is None:
-        raise EventNotFound
-    return event
 
 
 async def registration_create(
@@ -169,7 +112,7 @@ async def registration_create(
     else:
         raise TypeError("registration_create needs event_id or slug")
     applicant = Applicant(user_id, now or utcnow(), check_overlaps)
-    if _UNSAFE_RACE_WINDOW_SECONDS:  # the control run: every registration alone, as N processes would
+    if locks.UNSAFE_RACE_WINDOW_SECONDS:  # the control run: every registration alone, as N processes would
         return await _register_alone(session, key, applicant)
     return await Line.of(key, _register_batch).register(session, applicant)
 
@@ -179,36 +122,12 @@ async def _register_alone(session: AsyncSession, event_key: EventKey, applicant:
     return outcome_or_raise(applicant.answer.result())
 
 
-# The registration path's lock as a Core statement: the batch reads only the event's columns, and the ORM's
-# entity load (identity map, instance state) cost ~0.1 ms per registration for nothing it uses.
-# With the organising association's no-show settings (rules/attendance.py), which an opening may depend on.
-_ASSOCIATION_NO_SHOWS = tuple(
-    select(column).where(Association.id == Event.association_id).correlate(Event).scalar_subquery().label(column.key)
-    for column in (Association.no_show_delay_hours, Association.no_show_penalty_days))
-_EVENT_ROW = {by: select(*Event.__table__.columns, *_ASSOCIATION_NO_SHOWS).where(column == bindparam("key"))
-              for by, column in ((int, Event.id), (str, Event.slug))}
-_EVENT_ROW_LOCKED = {by: statement.with_for_update(key_share=True) for by, statement in _EVENT_ROW.items()}
-
-
-async def _event_row_locked(session: AsyncSession, event_key: EventKey) -> Event:
-    """The event's row, locked (``event_locked`` without the ORM entity): a Core row whose attributes are
-    the event's columns, read-only, which is all a registration batch needs of it. By slug, only a
-    published event is found."""
-    connection = await session.connection()
-    # The control run of the race tests reads without the lock, as event_locked does.
-    statement = (_EVENT_ROW if _UNSAFE_RACE_WINDOW_SECONDS else _EVENT_ROW_LOCKED)[type(event_key)]
-    row = (await connection.execute(statement, {"key": event_key})).one_or_none()
-    if row is None or (isinstance(event_key, str) and not visibility.is_published(row.status)):
-        raise EventNotFound
-    return row  # type: ignore[return-value]  # a Row with the Event's columns as attributes
-
-
 async def _register_batch(session: AsyncSession, event_key: EventKey, batch: list[Applicant]) -> None:
     """Write ``batch`` in one transaction and answer each of its members (its outcome or its own error)."""
     try:
         try:
             async with session.begin():
-                event = await _event_row_locked(session, event_key)
+                event = await locks.event_row_locked(session, event_key)
                 if window.lottery_draw_due(event, utcnow()) and visibility.goes_ahead(event.status):
                     # the lottery's window closed: its draw comes first
                     await _draw_locked(session, event, actor_id=None)
@@ -229,80 +148,6 @@ async def _register_batch(session: AsyncSession, event_key: EventKey, batch: lis
     for member, answer in zip(batch, answers, strict=True):
         if not member.answer.done():
             member.answer.set_result(answer)
-
-
-# What placing a batch of registrations needs to know, read in ONE round trip under the event's lock: the
-# seats taken, the line's length and its last place, and the earlier registration of each student of the
-# batch, if any (one row per such registration; one row of NULLs when there is none). The event's row is
-# the join's left side only so that the counts come back even without earlier registrations. Below them,
-# one row per confirmed event of the students to check (``check_ids``) that overlaps this one (its title),
-# soonest first: a registration that was not confirmed over an overlap needs no read before the lock.
-def _place_state(dialect: str):
-    def among(name: str):
-        if dialect == "postgresql":  # one statement text whatever the batch's size: prepared once per connection
-            return Registration.user_id == any_(bindparam(name, type_=ARRAY(Integer)))
-        return Registration.user_id.in_(bindparam(name, expanding=True))
-
-    state = (
-        select(
-            count_of(SEAT_HOLDERS, event_id=bindparam("event_id")).label("taken"),
-            count_of(RegistrationStatus.WAITLISTED, event_id=bindparam("event_id")).label("waitlisted"),
-            select(func.max(Registration.queued_at)).where(Registration.event_id == bindparam("event_id"))
-            .scalar_subquery().label("last_queued_at"),
-            Registration.user_id, Registration.id, Registration.status,
-            count_of(SEAT_HOLDERS, event_id=bindparam("event_id"), from_reserve=True).label("reserve_taken"),
-            null().label("overlap_title"), null().label("overlap_starts_at"),
-        )
-        .select_from(Event)
-        .outerjoin(Registration, and_(Registration.event_id == Event.id, among("user_ids")))
-        .where(Event.id == bindparam("event_id"))
-    )
-    mine = registration_queries.confirmed_going_ahead(among("check_ids"), "mine")
-    overlaps = (
-        select(null(), null(), null(), mine.c.user_id, null(), null(), null(), mine.c.title, mine.c.starts_at)
-        .where(registration_queries.overlapping(
-            mine, target_id=bindparam("event_id"), starts_at=bindparam("starts_at", type_=Event.starts_at.type),
-            ends_at=bindparam("ends_at", type_=Event.ends_at.type)))
-    )
-    return union_all(state, overlaps).order_by("overlap_starts_at")
-
-
-_PLACE_STATE = {dialect: _place_state(dialect) for dialect in ("postgresql", "sqlite")}
-
-_INSERT_REGISTRATIONS = insert(Registration).returning(Registration.id, sort_by_parameter_order=True)
-
-
-def _write_batch_postgresql():
-    """PostgreSQL: a batch's new registrations (one array per column: the statement's text is the same
-    whatever the batch's size, so it is prepared once per connection), their outbox rows and the live news,
-    in one statement. Its rows: (id, user_id) of each new registration, or one row of NULLs when there is
-    none. The news' SELECT is the join's left side so that it runs exactly once, with or without new rows
-    (a CTE that only reads runs when it is read)."""
-    given = func.unnest(bindparam("user_ids", type_=ARRAY(Integer)),
-                        bindparam("statuses", type_=ARRAY(Registration.status.type)),
-                        bindparam("queued_ats", type_=ARRAY(Registration.queued_at.type)),
-                        bindparam("from_reserves", type_=ARRAY(Boolean))
-                        ).table_valued("user_id", "status", "queued_at", "from_reserve").render_derived()
-    registered = (
-        insert(Registration)
-        .from_select(["event_id", "user_id", "status", "queued_at", "created_at", "updated_at", "from_reserve"],
-                     select(bindparam("event_id", type_=Integer), given.c.user_id, given.c.status,
-                            given.c.queued_at, given.c.queued_at, given.c.queued_at, given.c.from_reserve))
-        .returning(Registration.id, Registration.user_id)
-        .cte("registered")
-    )
-    news = broadcast.NEWS_IN_STATEMENT.cte("news")
-    return (select(registered.c.id, registered.c.user_id)
-            .select_from(news.outerjoin(registered, true()))
-            .add_cte(outbox.upsert_from_arrays().cte("messages")))
-
-
-_WRITE_BATCH_POSTGRESQL = _write_batch_postgresql()
-
-_REJOIN = (update(Registration).where(Registration.id == bindparam("registration_id"))
-           .values(status=bindparam("new_status"), queued_at=bindparam("new_queued_at"), checked_in_at=None,
-                   offer_expires_at=None, from_reserve=bindparam("new_from_reserve"),
-                   updated_at=bindparam("new_queued_at")))
 
 
 async def registration_place_locked(
@@ -326,7 +171,7 @@ async def _place_batch_locked(
     (no seat, no place in line; a second ask gets the same entry). ``direct``: placed now whatever the
     lottery says, an entry becoming a seat or a place in line (the draw, whose applicants are the entries in
     drawn order; staff adding a student). The caller holds the event's lock."""
-    rows = (await session.execute(_PLACE_STATE[db.dialect_name(session)], {
+    rows = (await session.execute(batch_statements.PLACE_STATE[db.dialect_name(session)], {
         "event_id": event.id, "user_ids": [member.user_id for member in batch],
         "check_ids": [member.user_id for member in batch if member.check_overlaps],
         "starts_at": event.starts_at, "ends_at": event.ends_at})).all()
@@ -341,8 +186,8 @@ async def _place_batch_locked(
                 existing[row.user_id] = (row.id, row.status)
     seats = SeatState(event.capacity, counts.taken, counts.waitlisted,
                       held_seats(event, counts.reserve_taken, utcnow()))
-    if _UNSAFE_RACE_WINDOW_SECONDS:
-        await asyncio.sleep(_UNSAFE_RACE_WINDOW_SECONDS)
+    if locks.UNSAFE_RACE_WINDOW_SECONDS:
+        await asyncio.sleep(locks.UNSAFE_RACE_WINDOW_SECONDS)
     # The place in line is taken now, under the lock, not when the request arrived: lock order is the
     # arrival order that counts, and it keeps positions unique. Strictly after the last one even if the
     # clock stepped back, so the line is the order of the lock, and each place is after the one before.
@@ -404,14 +249,14 @@ async def _place_batch_locked(
     # Core statements on the session's connection: the ORM's bulk paths add work and nothing we use here.
     connection = await session.connection()
     if rejoining:
-        await connection.execute(_REJOIN, rejoining)
+        await connection.execute(batch_statements.REJOIN, rejoining)
     placed_ids = tuple(user_id for user_id, *_ in placed)
     if connection.dialect.name == "postgresql":
         # The registrations, their messages and the news in ONE round trip (each costs ~0.15 ms of CPU
         # through the driver and SQLAlchemy, and +100 ms each behind a distant database).
         news = broadcast.news_in_statement(session, event_id=event.id, status=event.status, seats=seats,
                                            user_ids=placed_ids)
-        written = await connection.execute(_WRITE_BATCH_POSTGRESQL, {
+        written = await connection.execute(batch_statements.WRITE_BATCH_POSTGRESQL, {
             "event_id": event.id, "user_ids": [row["user_id"] for row in fresh],
             "statuses": [row["status"] for row in fresh], "queued_ats": [row["queued_at"] for row in fresh],
             "from_reserves": [row["from_reserve"] for row in fresh],
@@ -420,7 +265,7 @@ async def _place_batch_locked(
     else:
         new_id_of = {}
         if fresh:
-            new_ids = (await connection.execute(_INSERT_REGISTRATIONS, fresh)).scalars().all()
+            new_ids = (await connection.execute(batch_statements.INSERT_REGISTRATIONS, fresh)).scalars().all()
             new_id_of = {row["user_id"]: new_id for row, new_id in zip(fresh, new_ids, strict=True)}
         await outbox.registrations_messages(session, event=event, placed=placed)
         # Each placed student now has a registration for the event: what is kept of their own registrations
@@ -431,67 +276,11 @@ async def _place_batch_locked(
             for member, answer in zip(batch, answers, strict=True)]
 
 
-async def registration_leave(
-    session: AsyncSession, *, event_id: int, user_id: int, now: datetime | None = None
-) -> LeaveOutcome:
-    """The student leaves (or declines the seat offered to them, which is always allowed: it is not theirs
-    yet): a freed seat goes to the first in line."""
-    now = now or utcnow()
-    async with session.begin():
-        event, registration = await _registration_locked(session, event_id, user_id)
-        if registration is None:
-            raise NotRegistered
-        previous = registration.status
-        if previous != RegistrationStatus.OFFERED and not window.unregistration_is_open(event, now):
-            raise UnregistrationClosed
-        if previous != RegistrationStatus.ENTERED:  # an entry came and goes without e-mail: the page says it
-            await outbox.notify(session, kind="registration.left", recipient_ids=[user_id], event_id=event.id)
-        promoted = await _cancel_locked(session, event, registration, now=now)
-    return LeaveOutcome(previous_status=previous, promoted_user_ids=promoted)
-
-
-async def registration_release(session: AsyncSession, *, event_id: int, user_id: int) -> tuple[int, ...]:
-    """The student's account is being closed: their registration for the event is cancelled whatever the
-    last moment to leave (nobody is told: the account is going), and a freed seat goes to the first in line.
-    The students promoted or offered the seat."""
-    async with session.begin():
-        event, registration = await _registration_locked(session, event_id, user_id)
-        if registration is None:
-            return ()
-        return await _cancel_locked(session, event, registration, now=utcnow())
-
-
-async def _registration_locked(session: AsyncSession, event_id: int, user_id: int) -> tuple[Event, Registration | None]:
-    """The event under its lock, and the student's registration for it unless they have none (left, or an
-    offer expired)."""
-    event = await event_locked(session, event_id)
-    registration = (await session.execute(
-        select(Registration).where(Registration.event_id == event_id, Registration.user_id == user_id)
-    )).scalar_one_or_none()
-    if registration is None or registration.status in (RegistrationStatus.CANCELLED, RegistrationStatus.EXPIRED):
-        return event, None
-    return event, registration
-
-
-async def _cancel_locked(session: AsyncSession, event: Event, registration: Registration, *,
-                         now: datetime) -> tuple[int, ...]:
-    """The registration is cancelled, its reminder dropped, and a seat it held goes to the first in line
-    (the students promoted or offered it). The caller holds the event's lock."""
-    previous = registration.status
-    registration.status = RegistrationStatus.CANCELLED
-    registration.offer_expires_at = None
-    await session.flush()
-    await outbox.reminders_drop(session, event_id=event.id, user_id=registration.user_id)
-    promoted = await promotions.waitlist_promote_locked(session, event, now=now) if previous in SEAT_HOLDERS else ()
-    await broadcast.seats_changed(session, event_id=event.id)
-    return promoted
-
-
 async def waitlist_promote(session: AsyncSession, *, event_id: int) -> tuple[int, ...]:
     """Re-check an event's seats and promote from the waitlist in order (safe to run at any time; the
     operator's ``manage.py promotewaitlist``)."""
     async with session.begin():
-        event = await event_locked(session, event_id)
+        event = await locks.event_locked(session, event_id)
         promoted = await promotions.waitlist_promote_locked(session, event)
         if promoted:
             await audit_log(session, actor_id=None, action="registration.promoted", object_type="event",
@@ -515,7 +304,7 @@ async def lottery_draw(
     None when there is nothing to draw (not a lottery, already drawn, window still open). Safe to run at any
     time from any number of processes: the event's lock and its recorded draw make every later run a no-op."""
     async with session.begin():
-        event = await _event_row_locked(session, event_id)
+        event = await locks.event_row_locked(session, event_id)
         if not visibility.goes_ahead(event.status):  # a cancelled event keeps its entries undrawn
             return None
         now = utcnow()
@@ -526,8 +315,6 @@ async def lottery_draw(
         return await _draw_locked(session, event, actor_id=actor_id)
 
 
-_EVENT_DRAW_LOCK = select(Event.id).where(Event.id == bindparam("event_id")).with_for_update()
-
 _ENTRIES = select(Registration.user_id).where(Registration.event_id == bindparam("event_id"),
                                               Registration.status == RegistrationStatus.ENTERED)
 
@@ -536,10 +323,8 @@ async def _draw_locked(session: AsyncSession, event: Event, *, actor_id: int | N
     """The draw, under the event's lock: the entries in an order drawn from a new seed, placed one after the
     other by the registration rule (seats first, then the waitlist in that order; each student told by the
     usual message), the seed and time recorded on the event and in the audit log."""
-    # The strongest lock first: entries (registration/lottery.py) hold FOR KEY SHARE on the event while they
-    # are written, which the seat writers' lock lets through; FOR UPDATE waits for those in flight (so they
-    # are drawn) and makes later ones wait for the draw (they are then no entries: nothing is written).
-    await session.execute(_EVENT_DRAW_LOCK, {"event_id": event.id})
+    # The strongest lock first: entries in flight are drawn, later ones wait for the draw (locks.py).
+    await locks.event_draw_locked(session, event.id)
     entries = (await session.execute(_ENTRIES, {"event_id": event.id})).scalars().all()
     seed = lottery.new_seed()
     order = lottery.drawn_order(list(entries), seed)

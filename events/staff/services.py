@@ -69,7 +69,7 @@ async def unique_slug(session: AsyncSession, title: str, day: date) -> str:
 async def event_for_actor(session: AsyncSession, actor: Actor, event_id: int, *, lock: bool = False) -> Event:
     """The event if the actor may manage it; otherwise it does not exist for them (404)."""
     statement = select(Event).where(Event.id == event_id)
-    if lock:  # the seat writers' lock (registration/services.py: FOR NO KEY UPDATE)
+    if lock:  # the seat writers' lock (registration/locks.py: FOR NO KEY UPDATE)
         statement = statement.with_for_update(key_share=True)
     event = (await session.execute(statement)).scalar_one_or_none()
     if event is None or not permissions.can_see_event_admin(actor, association_id=event.association_id):

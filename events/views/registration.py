@@ -15,7 +15,7 @@ from events import errors
 from events.catalog import presenters
 from events.catalog import queries as catalog_queries
 from events.models import RegistrationStatus, utcnow
-from events.registration import lottery, memory, offers
+from events.registration import leaving, lottery, memory, offers
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import questions as registration_questions
@@ -172,8 +172,7 @@ def _tell_outcome(request, outcome) -> None:
 async def leave(request, slug: str):
     event = await _published_event(slug, request.user.id)
     try:
-        outcome = await run_service(registration_services.registration_leave, event_id=event.id,
-                                    user_id=request.user.id)
+        outcome = await run_service(leaving.registration_leave, event_id=event.id, user_id=request.user.id)
     except errors.DomainError as error:
         messages.error(request, error.message)
         return redirect("event_detail", slug=slug)

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, update
 from events.accounts import services as account_services
 from events.models import EventStatus, OutboxMessage, OutboxStatus, Registration, RegistrationStatus, Role, utcnow
 from events.notifications import mailer
-from events.registration import offers
+from events.registration import leaving, offers
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
@@ -39,7 +39,7 @@ async def register(event_id: int, user_id: int):
 
 async def leave(event_id: int, user_id: int):
     async with db.write_session() as session:
-        return await registration_services.registration_leave(session, event_id=event_id, user_id=user_id)
+        return await leaving.registration_leave(session, event_id=event_id, user_id=user_id)
 
 
 def ics_of(message) -> icalendar.Calendar | None:

@@ -38,7 +38,7 @@ from events.models import (
     User,
     utcnow,
 )
-from events.registration import offers, promotions
+from events.registration import leaving, locks, offers, promotions
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
@@ -100,7 +100,7 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
             if kind == "register":
                 await registration_services.registration_create(session, event_id=event_id, user_id=user_id)
             elif kind == "leave":
-                await registration_services.registration_leave(session, event_id=event_id, user_id=user_id)
+                await leaving.registration_leave(session, event_id=event_id, user_id=user_id)
             elif kind == "add":
                 await staff_people.attendee_add(session, actor=scene.staff, event_id=event_id,
                                                   email=f"p{student}@etu.test")
@@ -124,14 +124,14 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
                 await offers.offer_accept(session, event_id=event_id, user_id=user_id)
             elif kind == "expire":  # time passes every offer's deadline, and the sweeper comes by
                 async with session.begin():
-                    locked = await registration_services.event_locked(session, event_id)
+                    locked = await locks.event_locked(session, event_id)
                     await session.execute(update(Registration).where(
                         Registration.event_id == event_id, Registration.status == RegistrationStatus.OFFERED)
                         .values(offer_expires_at=utcnow() - timedelta(seconds=1)))
                     await promotions.waitlist_promote_locked(session, locked)
             elif kind == "unhold":  # time passes the end of the hold on seats, and the sweeper comes by
                 async with session.begin():
-                    locked = await registration_services.event_locked(session, event_id)
+                    locked = await locks.event_locked(session, event_id)
                     if locked.reserved_seats is None:
                         return "none"
                     locked.reserved_until = utcnow() - timedelta(seconds=1)
@@ -189,7 +189,7 @@ async def test_random_concurrent_interleavings_never_break_an_invariant(own_engi
 
 @pytest.mark.postgres_only
 async def test_control_without_the_lock_the_checker_sees_the_oversell(database_url, monkeypatch):
-    monkeypatch.setattr(registration_services, "_UNSAFE_RACE_WINDOW_SECONDS", 0.05)
+    monkeypatch.setattr(locks, "UNSAFE_RACE_WINDOW_SECONDS", 0.05)
     engine = db.engine_create(database_url, pool_size=10, max_overflow=0, pool_timeout=60)
     try:
         scene = await _reset_and_seed(engine, [3, 3])

@@ -14,7 +14,7 @@ from events.accounts import auth
 from events.accounts.session_cache import session_cache
 from events.catalog import queries as catalog_queries
 from events.models import EventStatus, utcnow
-from events.registration import memory
+from events.registration import leaving, memory
 from events.registration import queries as registration_queries
 from events.registration import services as registration_services
 from hyperion import db, pagecache
@@ -89,7 +89,7 @@ async def test_a_new_registration_and_a_promotion_show_on_the_next_page():
     await _register(rando, noe)  # an event his kept registrations did not name
     assert "Rando" in (await noe_client.get("/me/events/")).text
     async with db.write_session() as session:
-        await registration_services.registration_leave(session, event_id=gala, user_id=lea)
+        await leaving.registration_leave(session, event_id=gala, user_id=lea)
     assert "You are registered" in (await noe_client.get("/events/gala/")).text  # promoted
 
 
@@ -137,7 +137,7 @@ async def test_another_processs_registration_and_promotion_reach_the_servers_kep
 
             await support.until(rando_listed, what="the new registration on the server's My events")
             async with db.write_session() as session:
-                await registration_services.registration_leave(session, event_id=gala, user_id=lea)
+                await leaving.registration_leave(session, event_id=gala, user_id=lea)
 
             async def promoted() -> bool:
                 return "You are registered" in (await client.get("/events/gala/")).text
@@ -166,7 +166,7 @@ async def test_the_kept_overlap_warning_follows_the_same_rule_as_the_query():
         await _register(event_id, lea)
         if how == "left":
             async with db.write_session() as session:
-                await registration_services.registration_leave(session, event_id=event_id, user_id=lea)
+                await leaving.registration_leave(session, event_id=event_id, user_id=lea)
         if how == "cancelled event":
             await factories.event_transition(event_id=event_id, action="cancel")
     assert await memory.my_registrations(lea)  # kept now

@@ -17,7 +17,7 @@ from sqlalchemy import select, update
 
 from events.accounts import auth
 from events.models import OutboxMessage, Registration, RegistrationStatus, User, utcnow
-from events.registration import offers
+from events.registration import leaving, offers
 from events.registration import services as registration_services
 from events.rules import offers as offer_rules
 from faults.invariants import check_invariants
@@ -163,7 +163,7 @@ async def test_declining_is_allowed_after_the_last_moment_to_leave_and_offers_th
     declined = await factories.registration_leave(event_id=event_id, user_id=first)
     assert declined.previous_status == OFFERED and declined.promoted_user_ids == (second,)
     await accept(event_id, second)
-    with pytest.raises(registration_services.UnregistrationClosed):  # a confirmed seat still may not leave
+    with pytest.raises(leaving.UnregistrationClosed):  # a confirmed seat still may not leave
         await factories.registration_leave(event_id=event_id, user_id=second)
 
 

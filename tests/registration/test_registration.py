@@ -7,6 +7,7 @@ from sqlalchemy import select
 
 from events import errors
 from events.models import Registration, RegistrationStatus, utcnow
+from events.registration import leaving
 from events.registration import services as registration_services
 from events.registration.services import RegistrationOutcome
 from events.rules import seats
@@ -19,9 +20,9 @@ async def register(event_id: int, user_id: int, **kwargs) -> registration_servic
         return await registration_services.registration_create(session, event_id=event_id, user_id=user_id, **kwargs)
 
 
-async def leave(event_id: int, user_id: int, **kwargs) -> registration_services.LeaveOutcome:
+async def leave(event_id: int, user_id: int, **kwargs) -> leaving.LeaveOutcome:
     async with db.write_session() as session:
-        return await registration_services.registration_leave(session, event_id=event_id, user_id=user_id, **kwargs)
+        return await leaving.registration_leave(session, event_id=event_id, user_id=user_id, **kwargs)
 
 
 async def students(count: int) -> list[int]:
@@ -125,7 +126,7 @@ async def test_leaving_after_the_deadline_is_refused(session):
                                           unregistration_closes_at=utcnow() + timedelta(minutes=5))
     (alice,) = await students(1)
     await register(event_id, alice)
-    with pytest.raises(registration_services.UnregistrationClosed):
+    with pytest.raises(leaving.UnregistrationClosed):
         await leave(event_id, alice, now=utcnow() + timedelta(minutes=10))
     assert await statuses(session, event_id) == {alice: RegistrationStatus.CONFIRMED}
 
@@ -133,7 +134,7 @@ async def test_leaving_after_the_deadline_is_refused(session):
 async def test_leaving_without_a_registration_is_refused():
     event_id = await factories.event(association_id=await factories.association())
     (alice,) = await students(1)
-    with pytest.raises(registration_services.NotRegistered):
+    with pytest.raises(leaving.NotRegistered):
         await leave(event_id, alice)
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import insert, select
 
 from events import errors
 from events.models import Registration, RegistrationStatus, User, utcnow
+from events.registration import leaving, locks
 from events.registration import services as registration_services
 from hyperion import db
 from tests import factories
@@ -67,7 +68,7 @@ async def test_hundreds_of_concurrent_registrations_fill_exactly_the_capacity(se
 
 @pytest.mark.postgres_only
 async def test_control_without_the_lock_the_same_rush_oversells(session, monkeypatch):
-    monkeypatch.setattr(registration_services, "_UNSAFE_RACE_WINDOW_SECONDS", 0.05)
+    monkeypatch.setattr(locks, "UNSAFE_RACE_WINDOW_SECONDS", 0.05)
     event_id = await factories.event(association_id=await factories.association(), capacity=CAPACITY)
     await _rush(event_id, await _students(120))
     confirmed = (await session.execute(select(Registration.id).where(
@@ -84,7 +85,7 @@ async def test_concurrent_leaves_promote_in_waitlist_order(session):
 
     async def leave(user_id: int):
         async with db.write_session() as write:
-            return await registration_services.registration_leave(write, event_id=event_id, user_id=user_id)
+            return await leaving.registration_leave(write, event_id=event_id, user_id=user_id)
 
     await asyncio.gather(*(leave(user_id) for user_id in user_ids[:5]))
     confirmed = set((await session.execute(select(Registration.user_id).where(

@@ -11,6 +11,7 @@ from sqlalchemy import select
 
 from events.live import broadcast
 from events.models import OutboxMessage, RegistrationStatus
+from events.registration import leaving
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.rules.seats import SeatState
@@ -100,10 +101,9 @@ async def test_capacity_may_come_down_to_exactly_full_and_no_lower(boundary):
 async def test_a_seat_freed_at_an_exactly_full_event_goes_to_the_first_in_line(boundary):
     async with db.read_session() as session:
         attendees = await staff_queries.attendees(session, event_id=boundary["exactly-full"])
-    leaving = next(row for row in attendees if row.status == RegistrationStatus.CONFIRMED)
+    leaver = next(row for row in attendees if row.status == RegistrationStatus.CONFIRMED)
     async with db.write_session() as session:
-        outcome = await registration_services.registration_leave(session, event_id=boundary["exactly-full"],
-                                                                 user_id=leaving.user_id)
+        outcome = await leaving.registration_leave(session, event_id=boundary["exactly-full"], user_id=leaver.user_id)
     assert len(outcome.promoted_user_ids) == 1
     page = (await AsyncClient().get("/events/exactly-full/")).content.decode()
     assert _pages.counter_says_full(page)  # full again: the freed seat was taken from the line

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from events.models import EventStatus, Registration, utcnow
+from events.registration import leaving
 from events.registration import services as registration_services
 from events.rules import window
 from hyperion import db
@@ -79,8 +80,8 @@ async def test_leaving_follows_the_owner_on_the_page_and_in_the_service(windows)
     page = (await client.get("/events/no-leaving/")).content.decode()
     assert 'action="/events/no-leaving/leave/"' not in page
     async with db.write_session() as session:
-        with pytest.raises(registration_services.UnregistrationClosed):
-            await registration_services.registration_leave(session, event_id=event_id, user_id=student)
+        with pytest.raises(leaving.UnregistrationClosed):
+            await leaving.registration_leave(session, event_id=event_id, user_id=student)
 
 
 async def test_bending_the_owner_s_rule_closes_the_page_and_the_service_together(windows, monkeypatch):
