@@ -178,6 +178,8 @@ class Event(Base):
         CheckConstraint("offer_hours IS NULL OR offer_hours > 0", name="offer_hours_positive"),
         CheckConstraint("reserved_seats IS NULL OR (reserved_seats > 0 AND reserved_seats <= capacity)",
                         name="reserved_seats_within_capacity"),
+        CheckConstraint("restricted_to IN ('everyone', 'members', 'promos', 'invited')", name="restricted_to_known"),
+        CheckConstraint("NOT hidden_from_others OR restricted_to = 'members'", name="hidden_only_for_members"),
         # The public list: approved events from now on, in start order.
         Index("ix_events_status_starts_at", "status", "starts_at"),
         Index("ix_events_association_id_starts_at", "association_id", "starts_at"),
@@ -221,6 +223,13 @@ class Event(Base):
     # Promotions from the waitlist are offers the student accepts within this many hours (less close to the
     # event: events/rules/offers.py); None: a promotion confirms at once.
     offer_hours: Mapped[int | None] = mapped_column(Integer)
+    # Who may register (events/rules/restrictions.py): everyone, the organising association's members, some promo
+    # years (restricted_promos), or the addresses on an invitation list (restricted_emails, normalised). A
+    # members' event may also be hidden from everyone else (lists, calendars, feeds, its page).
+    restricted_to: Mapped[str] = mapped_column(String(16), default="everyone", server_default=text("'everyone'"))
+    restricted_promos: Mapped[list[int] | None] = mapped_column(JSON)
+    restricted_emails: Mapped[list[str] | None] = mapped_column(JSON)
+    hidden_from_others: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     # Registration questions (events/registration/questions.py): [{"id", "kind", "label", "choices",
     # "required"}], answered when registering and changeable until answers_close_at (None: until the start).
     questions: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default=text("'[]'"))

@@ -36,7 +36,8 @@ _PATH = {
     EventStatus.CANCELLED: ("submit", "approve", "cancel"),
 }
 _FIELDS = ("description", "location", "all_day", "registration_opens_at", "registration_closes_at",
-           "unregistration_closes_at", "lottery_minutes", "offer_hours")
+           "unregistration_closes_at", "lottery_minutes", "offer_hours", "restricted_to", "restricted_promos",
+           "restricted_emails", "hidden_from_others")
 
 
 async def association(*, slug: str = "bde", name: str = "BDE", description: str = "", **no_shows) -> int:

@@ -18,7 +18,7 @@ from events.catalog import share
 from events.catalog.categories import category_label
 from events.catalog.queries import EventDetail, EventRow
 from events.localtime import local
-from events.rules import attendance, priority, seats, visibility, window
+from events.rules import attendance, priority, restrictions, seats, visibility, window
 from events.rules.seats import SeatState
 
 
@@ -194,6 +194,8 @@ class EventPage:
     share_description: str = ""  # the one line a shared link shows (when, where, who)
     structured_data: Markup = Markup("")  # schema.org Event (JSON-LD), for search engines and chat apps
     full_for_viewer: bool = False  # no seat the viewer may take (all taken, or only held ones and not in a group)
+    restriction_label: str = ""  # who may register, when not everyone (events/rules/restrictions.py)
+    admitted: bool = True  # the viewer may register (a visitor: only for an event open to everyone)
 
 
 def event_page(detail: EventDetail, *, now: datetime, student: priority.Student | None = None,
@@ -271,6 +273,8 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
         full_for_viewer=SeatState(detail.seats.capacity, detail.seats.taken, detail.seats.waitlisted,
                                   seats.held_seats(detail, detail.reserve_taken, now)
                                   ).full_for(in_group=bool(priority.groups_of(detail, student))),
+        restriction_label=restrictions.label(detail, detail.association_name),
+        admitted=restrictions.admits(detail, student),
     )
 
 

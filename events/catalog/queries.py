@@ -6,6 +6,7 @@ identity map and instance state cost ~0.5 ms per page for data that is only rend
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -127,7 +128,7 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(visibility.published(), Event.ends_at >= bindparam("now"))
+        .where(visibility.listed(), Event.ends_at >= bindparam("now"))
         .order_by(Event.starts_at, Event.id)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
@@ -224,6 +225,11 @@ class EventDetail:
     # Registration questions as stored (events/rules/questions.py reads them) and their answers' deadline.
     questions: list[dict] = field(default_factory=list)
     answers_close_at: datetime | None = None
+    # Who may register, and whether a members' event is hidden from others (events/rules/restrictions.py).
+    restricted_to: str = "everyone"
+    restricted_promos: list[int] | None = None
+    restricted_emails: list[str] | None = None
+    hidden_from_others: bool = False
 
     @property
     def is_published(self) -> bool:
@@ -244,6 +250,7 @@ _EVENT_DETAIL = (
         Event.updated_at, Event.changed_at, Event.capacity, Event.association_id,
         Association.name.label("association_name"), Association.slug.label("association_slug"),
         Association.no_show_delay_hours, Association.no_show_penalty_days, Event.questions, Event.answers_close_at,
+        Event.restricted_to, Event.restricted_promos, Event.restricted_emails, Event.hidden_from_others,
         TAKEN_COUNT, WAITLISTED_COUNT,
         _MINE.id.label("mine_id"), _MINE.status.label("mine_status"),
         waitlist_position_of(_MINE).label("mine_position"), _MINE.offer_expires_at.label("mine_offer_expires_at"),
@@ -278,7 +285,9 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
         association_id=row.association_id, association_name=row.association_name,
         association_slug=row.association_slug, seats=SeatState(row.capacity, row.taken, row.waitlisted),
         mine=state, no_show_delay_hours=row.no_show_delay_hours, no_show_penalty_days=row.no_show_penalty_days,
-        questions=row.questions or [], answers_close_at=row.answers_close_at,
+        questions=row.questions or [], answers_close_at=row.answers_close_at, restricted_to=row.restricted_to,
+        restricted_promos=row.restricted_promos, restricted_emails=row.restricted_emails,
+        hidden_from_others=row.hidden_from_others,
     )
 
 
@@ -292,7 +301,10 @@ class AssociationPage:
     past: list[EventRow]
 
 
-async def association_page(session: db.Reader, *, slug: str, now: datetime) -> AssociationPage | None:
+async def association_page(session: db.Reader, *, slug: str, now: datetime,
+                           member_of: Collection[int] = ()) -> AssociationPage | None:
+    """The association and its published events; its members (``member_of``: the viewer's associations) also see
+    the events it keeps to them."""
     association = (await session.execute(
         select(Association.id, Association.slug, Association.name, Association.description)
         .where(Association.slug == slug))).first()
@@ -301,7 +313,8 @@ async def association_page(session: db.Reader, *, slug: str, now: datetime) -> A
     base = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(Event.association_id == association.id, visibility.published())
+        .where(Event.association_id == association.id,
+               visibility.published() if association.id in member_of else visibility.listed())
     )
     upcoming = await session.execute(base.where(Event.ends_at >= now).order_by(Event.starts_at).limit(50))
     past = await session.execute(base.where(Event.ends_at < now).order_by(Event.starts_at.desc()).limit(20))
@@ -326,7 +339,7 @@ class DirectoryRow:
 
 
 def _directory():
-    coming = (Event.association_id == Association.id, visibility.going_ahead(),
+    coming = (Event.association_id == Association.id, visibility.going_ahead(), visibility.shown_to_all(),
               Event.ends_at >= bindparam("now", type_=Event.ends_at.type))
     next_id = (select(Event.id).where(*coming).order_by(Event.starts_at, Event.id).limit(1)
                .correlate(Association).scalar_subquery())
@@ -355,7 +368,7 @@ async def events_between(session: db.Reader, *, start: datetime, end: datetime) 
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(visibility.published(), Event.starts_at < end, Event.ends_at >= start)
+        .where(visibility.listed(), Event.starts_at < end, Event.ends_at >= start)
         .order_by(Event.starts_at, Event.id)
         .limit(1000)
     )

@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, func, select
 from events.accounts.auth import feed_token_hash
 from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
 from events.rules.seats import waitlist_position_of
-from events.rules.visibility import published
+from events.rules.visibility import listed, published
 from hyperion import db
 
 
@@ -110,7 +110,7 @@ async def association_by_slug(session: db.Reader, *, slug: str) -> FeedAssociati
 async def feed_event_published(session: db.Reader, *, slug: str) -> FeedEventRow | None:
     """One published event, whenever it happens; None for an unknown or unpublished slug."""
     row = (await session.execute(
-        select(*_EVENT_COLUMNS).where(Event.slug == slug, published())
+        select(*_EVENT_COLUMNS).where(Event.slug == slug, listed())
     )).first()
     return None if row is None else _event_row(row)
 
@@ -121,7 +121,7 @@ async def feed_events_published(
     """Published events (cancelled ones included) that end at or after ``since``, in start order."""
     statement = (
         select(*_EVENT_COLUMNS)
-        .where(published(), Event.ends_at >= since)
+        .where(listed(), Event.ends_at >= since)
         .order_by(Event.starts_at, Event.id)
     )
     statement = _in_scope(statement, association_slug=association_slug, category=category)

@@ -11,7 +11,8 @@ from events.models import (
 EVENT_FIELDS = ("title", "description", "association_id", "category", "location", "starts_at", "ends_at",
                 "all_day", "capacity", "registration_opens_at", "registration_closes_at",
                 "unregistration_closes_at", "lottery_minutes", "members_open_at", "priority_promos", "promos_open_at",
-                "priority_emails", "emails_open_at", "reserved_seats", "reserved_until", "offer_hours")
+                "priority_emails", "emails_open_at", "reserved_seats", "reserved_until", "offer_hours",
+                "restricted_to", "restricted_promos", "restricted_emails", "hidden_from_others")
 
 
 # A published event's title and description may be corrected (a typo, a detail added): its pages and feeds show

@@ -1,8 +1,10 @@
 """Which events the public sees and which go ahead: the one owner of "published" and "goes ahead".
 
 Published: approved or cancelled. Both show on the public pages, the feeds and My events (a cancelled event
-stays visible so that its registrants read why). Drafts, submitted and declined events are seen by their
-association's editors and by staff only (rules/permissions.py).
+stays visible so that its registrants read why). Listed: published and shown to all, i.e. not a members'
+event hidden from everyone else (events/rules/restrictions.py); only listed events are on the lists and
+feeds. Drafts, submitted and declined events are seen by their association's editors and by staff only
+(rules/permissions.py).
 
 Goes ahead: approved and not cancelled. Only such an event takes registrations, promotes from its waitlist,
 sends reminders, counts as an overlap, announces a new date, offers seats in the "has seats" filter, and
@@ -29,6 +31,16 @@ def is_published(status: EventStatus) -> bool:
 def published(status_column: QueryableAttribute[EventStatus] = Event.status) -> ColumnElement[bool]:
     """SQL: the event is published (shown to everyone)."""
     return db.constant_in(status_column, PUBLISHED_STATUSES)
+
+
+def shown_to_all(hidden_column: QueryableAttribute[bool] = Event.hidden_from_others) -> ColumnElement[bool]:
+    """SQL: not a members' event its organisers hide from everyone else (events/rules/restrictions.py)."""
+    return hidden_column.is_(False)
+
+
+def listed(status_column: QueryableAttribute[EventStatus] = Event.status) -> ColumnElement[bool]:
+    """SQL: on the public lists, calendars and feeds: published, and shown to all."""
+    return published(status_column) & shown_to_all()
 
 
 def goes_ahead(status: EventStatus | None) -> bool:

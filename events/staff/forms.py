@@ -15,7 +15,7 @@ from django.utils.translation import gettext_lazy as _
 
 from events.catalog.categories import CATEGORIES
 from events.models import EventStatus, Role
-from events.rules import questions
+from events.rules import questions, restrictions
 from events.rules.emails import normalize_email
 from events.rules.seats import hold_fits
 from events.rules.text import plain_text
@@ -28,6 +28,23 @@ def _is_email(address: str) -> bool:
     except forms.ValidationError:
         return False
     return True
+
+
+def _promos(text: str) -> list[int] | None:
+    parts = [part for part in re.split(r"[\s,;]+", text) if part]
+    if not all(part.isdigit() and 1950 <= int(part) <= 2100 for part in parts):
+        raise forms.ValidationError(_("Type promo years as numbers separated by commas, e.g. 2029, 2030."))
+    return sorted({int(part) for part in parts}) or None
+
+
+def _addresses(text: str) -> list[str] | None:
+    addresses = sorted({normalize_email(part) for part in re.split(r"[\s,;]+", text) if part})
+    wrong = [address for address in addresses if not _is_email(address)]
+    if wrong:
+        raise forms.ValidationError(_("Not an e-mail address: %(wrong)s") % {"wrong": ", ".join(wrong[:5])})
+    if len(addresses) > 2000:
+        raise forms.ValidationError(_("At most 2,000 addresses."))
+    return addresses or None
 
 
 class LocalDateTimeInput(forms.DateTimeInput):
@@ -91,6 +108,19 @@ class EventForm(forms.Form):
         help_text=_("Empty: a seat that frees up goes to the first in line at once. A number: it is offered to them, "
                     "and passes to the next in line unless they accept it within that many hours (less close to "
                     "the event: at most half the time left before it starts)."))
+    restricted_to = forms.ChoiceField(label=_("Who may register"), initial=restrictions.EVERYONE, choices=[
+        (restrictions.EVERYONE, _("Everyone")), (restrictions.MEMBERS, _("The association's members")),
+        (restrictions.PROMOS, _("These promo years")), (restrictions.INVITED, _("The addresses on a list"))],
+        widget=forms.RadioSelect)
+    restricted_promos = forms.CharField(label=_("Open to these promo years"), required=False, max_length=200,
+                                        help_text=_("Separated by commas, e.g. 2029, 2030."))
+    restricted_emails = forms.CharField(label=_("Open to these e-mail addresses"), required=False,
+                                        max_length=100_000, widget=forms.Textarea(attrs={"rows": 3}),
+                                        help_text=_("One address per line (or separated by commas)."))
+    hidden_from_others = forms.BooleanField(
+        label=_("Members only: hide it from everyone else"), required=False,
+        help_text=_("For an event open to the members: others do not see it in the lists, the calendar, the feeds, "
+                    "nor its page. Unchecked, they see it and read why they cannot register."))
     description = forms.CharField(label=_("Description"), widget=forms.Textarea(attrs={"rows": 8}),
                                   max_length=20_000, required=False, validators=[plain_text(multiline=True)])
 
@@ -131,6 +161,7 @@ class EventForm(forms.Form):
                                                     "(or the event starts, when no closing is set)."))
         self._clean_priority(cleaned, opens)
         self._clean_reserve(cleaned, opens)
+        self._clean_restriction(cleaned)
         for name in ("registration_opens_at", "registration_closes_at", "unregistration_closes_at",
                      "members_open_at", "promos_open_at", "emails_open_at", "reserved_until"):
             try:
@@ -140,21 +171,32 @@ class EventForm(forms.Form):
         return cleaned
 
     def clean_priority_promos(self) -> list[int] | None:
-        text = self.cleaned_data.get("priority_promos") or ""
-        parts = [part for part in re.split(r"[\s,;]+", text) if part]
-        if not all(part.isdigit() and 1950 <= int(part) <= 2100 for part in parts):
-            raise forms.ValidationError(_("Type promo years as numbers separated by commas, e.g. 2029, 2030."))
-        return sorted({int(part) for part in parts}) or None
+        return _promos(self.cleaned_data.get("priority_promos") or "")
 
     def clean_priority_emails(self) -> list[str] | None:
-        text = self.cleaned_data.get("priority_emails") or ""
-        addresses = sorted({normalize_email(part) for part in re.split(r"[\s,;]+", text) if part})
-        wrong = [address for address in addresses if not _is_email(address)]
-        if wrong:
-            raise forms.ValidationError(_("Not an e-mail address: %(wrong)s") % {"wrong": ", ".join(wrong[:5])})
-        if len(addresses) > 2000:
-            raise forms.ValidationError(_("At most 2,000 addresses."))
-        return addresses or None
+        return _addresses(self.cleaned_data.get("priority_emails") or "")
+
+    def clean_restricted_promos(self) -> list[int] | None:
+        return _promos(self.cleaned_data.get("restricted_promos") or "")
+
+    def clean_restricted_emails(self) -> list[str] | None:
+        return _addresses(self.cleaned_data.get("restricted_emails") or "")
+
+    def _clean_restriction(self, cleaned: dict) -> None:
+        """A group of promos or a list needs its years or addresses (and they go unless chosen); only a members'
+        event may be hidden from the others."""
+        if "restricted_to" not in self.fields:
+            return
+        kind = cleaned.get("restricted_to")
+        for name, needed_by in (("restricted_promos", restrictions.PROMOS),
+                                ("restricted_emails", restrictions.INVITED)):
+            if kind == needed_by and not cleaned.get(name) and name not in self.errors:
+                self.add_error(name, _("Give the promo years.") if needed_by == restrictions.PROMOS
+                               else _("Give the addresses of the students invited."))
+            elif kind != needed_by:
+                cleaned[name] = None
+        if cleaned.get("hidden_from_others") and kind != restrictions.MEMBERS:
+            self.add_error("hidden_from_others", _("Only an event open to the members can be hidden from others."))
 
     def _clean_priority(self, cleaned: dict, opens) -> None:
         """A priority opening comes before everyone's, which it needs; a list needs its time and the other way

@@ -140,8 +140,10 @@ def event_form_initial(event) -> dict:
                      "reserved_until")
                     if initial[name]})
     # The priority lists as typed in the form: "2028, 2029", one address per line.
-    initial["priority_promos"] = ", ".join(str(promo) for promo in initial["priority_promos"] or ())
-    initial["priority_emails"] = "\n".join(initial["priority_emails"] or ())
+    for promos in ("priority_promos", "restricted_promos"):
+        initial[promos] = ", ".join(str(promo) for promo in initial[promos] or ())
+    for addresses in ("priority_emails", "restricted_emails"):
+        initial[addresses] = "\n".join(initial[addresses] or ())
     return initial
 
 

@@ -26,7 +26,7 @@ from events.registration import memory
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import questions as registration_questions
-from events.rules import attendance, permissions, window
+from events.rules import attendance, permissions, restrictions, window
 from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
 
@@ -107,6 +107,7 @@ async def _event_for(request, slug: str, now):
     if user.is_authenticated and not memory.just_acted(request):
         event = await memory.event_for_student(slug, user.id)
     if event is not None:
+        _may_see(user, event)
         if not _no_show_matters(user, event, now):
             return event, None
         async with db.read_connection() as connection:
@@ -121,10 +122,17 @@ async def _event_for(request, slug: str, now):
             roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
             if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                 raise Http404  # not 403: an unpublished event's existence is not disclosed
+        _may_see(user, event)
         if user.is_authenticated:
             memory.remember_event(event, built_from=built_from)
         no_show = await _latest_no_show(connection, user, event, now) if _no_show_matters(user, event, now) else None
     return event, no_show
+
+
+def _may_see(user, event) -> None:
+    """A members' event hidden from others is a 404 for them (its existence is not disclosed)."""
+    if not restrictions.may_see(event, user if user.is_authenticated else None, is_staff=user.is_staff):
+        raise Http404
 
 
 def _no_show_matters(user, event, now) -> bool:
@@ -153,7 +161,8 @@ async def associations(request):
 
 async def association_detail(request, slug: str):
     async with db.read_connection() as connection:
-        association = await catalog_queries.association_page(connection, slug=slug, now=(now := utcnow()))
+        association = await catalog_queries.association_page(connection, slug=slug, now=(now := utcnow()),
+                                                             member_of=getattr(request.user, "association_ids", ()))
     if association is None:
         raise Http404
     pagecache.allow(request, tags=(pagecache.LISTS,))

@@ -21,7 +21,7 @@ from events.registration import queries as registration_queries
 from events.registration import questions as registration_questions
 from events.registration import services as registration_services
 from events.registration.questions import AnswersForm
-from events.rules import attendance, tickets, visibility, window
+from events.rules import attendance, restrictions, tickets, visibility, window
 from events.rules import questions as question_rules
 from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db, quickposts
@@ -80,8 +80,9 @@ def lottery_opening(slug: str, kept=None):
     take the locked path, which reads each student's no-shows."""
     opening = kept or memory.kept_event(slug) or lottery.undrawn(slug)
     now = utcnow()
-    if opening is None or not window.in_lottery_window(opening, now) or opening.questions:
-        return None  # (an event with questions: its answers are checked and saved first, on the locked way)
+    if opening is None or not window.in_lottery_window(opening, now) or opening.questions \
+            or not restrictions.open_to_everyone(opening):
+        return None  # (answers to questions are saved first, and who may register is checked, on the locked way)
     if attendance.penalty_window_open(opening.registration_opens_at, opening.no_show_delay_hours, now):
         return None
     return opening
