@@ -5,7 +5,8 @@ of a waitlist), read only when one of those rules can matter now.
   (earlier in a priority group, ``rules.priority``; later after a no-show, ``rules.attendance``), and which
   applicants are in a priority group (the seats an event holds for the groups are theirs, ``rules.seats``).
 - ``students``: a priority group's view of some students (promo, address, membership of the organising
-  association), in one statement.
+  association), in one statement; ``not_admitted``: which of them an event open to some students keeps out
+  (``rules.restrictions``).
 
 The registration services call them under the event's lock.
 """
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from events.models import Event, Membership, User, utcnow
 from events.registration import queries
 from events.registration.lines import Applicant
-from events.rules import attendance, priority, window
+from events.rules import attendance, priority, restrictions, window
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,3 +80,9 @@ async def students(session: AsyncSession, event: Event, user_ids: list[int]) -> 
     return {row.id: Student(row.promo, row.email,
                              frozenset(() if row.association_id is None else (row.association_id,)))
             for row in rows}
+
+
+async def not_admitted(session: AsyncSession, event: Event, user_ids: list[int]) -> set[int]:
+    """Those of ``user_ids`` that ``event``'s restriction keeps out (``rules.restrictions``), in one statement."""
+    known = await students(session, event, user_ids)
+    return {user_id for user_id in user_ids if not restrictions.admits(event, known.get(user_id))}

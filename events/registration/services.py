@@ -38,7 +38,7 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     fail_all,
     outcome_or_raise,
 )
-from events.rules import lottery, visibility, window
+from events.rules import lottery, restrictions, visibility, window
 from events.rules.seats import RESERVED, SeatState, held_seats
 from hyperion import db
 
@@ -58,6 +58,11 @@ class RegistrationNotYetOpen(RegistrationClosed):
         super().__init__(_("Registration opens on %(when)s: come back then.")
                          % {"when": date_format(local(opens_at), "l j F Y, H:i")})
         self.opens_at = opens_at
+
+
+class RegistrationRestricted(DomainError):
+    message = _("This event is not open to you: the organisers keep it to some students (the event's page says "
+                "who).")
 
 
 class AlreadyRegistered(DomainError):
@@ -196,6 +201,10 @@ async def _place_batch_locked(
     # no-show later.
     openings, in_group = await applicants.openings_and_groups(session, event, batch, window_checked=window_checked,
                                                   reserve=seats.held > 0)
+    # An event open to some students only: who else asks is refused (staff adding a student, and the draw, place
+    # whoever they place).
+    refused = set() if direct or restrictions.open_to_everyone(event) else await applicants.not_admitted(
+        session, event, [member.user_id for member in batch])
     answers: list[RegistrationOutcome | DomainError] = []
     placed: list[tuple[int, RegistrationStatus, int | None]] = []
     fresh: list[dict] = []  # new rows, in order
@@ -206,6 +215,9 @@ async def _place_batch_locked(
             not_yet = window.registration_not_yet_open(event, member.now, opens_at)
             answers.append(RegistrationNotYetOpen(opens_at or event.registration_opens_at)  # type: ignore[arg-type]
                            if not_yet else RegistrationClosed())  # (not_yet: it has an opening)
+            continue
+        if member.user_id in refused:
+            answers.append(RegistrationRestricted())
             continue
         earlier = existing.get(member.user_id)
         entering = not direct and window.in_lottery_window(event, member.now)

@@ -27,6 +27,9 @@ Rule → where it is decided:
 - What people may type in names, titles, places, reasons → ``text``.
 - A ticket's code (it names the event and the registration, signed under ``SECRET_KEY``), the ticket a
   scanned or typed code names, and its QR code → ``tickets`` (``ticket_code``, ``ticket_read``).
+- Who may register at all (everyone, the association's members, promo years, an invitation list) and who may
+  see a members' event hidden from others → ``restrictions`` (``admits``, ``may_see``); which events are on
+  the lists, calendars and feeds → ``visibility.listed``.
 - Registration questions: what a question may be, until when answers may change, which required ones are
   unanswered, how many gave each answer → ``questions``.
 - An event changed, or it was cancelled: a new calendar SEQUENCE (date, time, place, title, description,

@@ -60,6 +60,16 @@ class Student(Protocol):
 MEMBERS, PROMO, LIST = "members", "promo", "list"
 
 
+class Organised(Protocol):
+    @property
+    def association_id(self) -> int: ...
+
+
+def is_member(event: Organised, student: Student | None) -> bool:
+    """The student is a member (any role) of the association that organises the event."""
+    return student is not None and event.association_id in student.association_ids
+
+
 def has_priority_openings(event: Prioritised) -> bool:
     return event.registration_opens_at is not None and any(
         (event.members_open_at, event.promos_open_at, event.emails_open_at))
@@ -71,7 +81,7 @@ def groups_of(event: Prioritised, student: Student | None) -> list[tuple[str, da
     if student is None or not has_priority_openings(event):
         return []
     groups = []
-    if event.members_open_at is not None and event.association_id in student.association_ids:
+    if event.members_open_at is not None and is_member(event, student):
         groups.append((MEMBERS, event.members_open_at))
     if event.promos_open_at is not None and student.promo is not None and \
             student.promo in (event.priority_promos or ()):

@@ -18,7 +18,7 @@ from typing import Protocol
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from events.rules.priority import Student
+from events.rules.priority import Student, is_member
 
 EVERYONE, MEMBERS, PROMOS, INVITED = "everyone", "members", "promos", "invited"
 KINDS = (EVERYONE, MEMBERS, PROMOS, INVITED)
@@ -55,7 +55,7 @@ def admits(event: Restricted, student: Student | None) -> bool:
     if student is None:
         return False
     if kind == MEMBERS:
-        return event.association_id in student.association_ids
+        return is_member(event, student)
     if kind == PROMOS:
         return student.promo is not None and student.promo in (event.restricted_promos or ())
     return student.email in (event.restricted_emails or ())
@@ -65,7 +65,7 @@ def may_see(event: Restricted, viewer: Student | None, *, is_staff: bool = False
     """Whether ``viewer`` may see ``event``'s page: anyone, unless it is a members' event hidden from others."""
     if not event.hidden_from_others:
         return True
-    return is_staff or (viewer is not None and event.association_id in viewer.association_ids)
+    return is_staff or is_member(event, viewer)
 
 
 def label(event: Restricted, association_name: str) -> str:

@@ -91,6 +91,7 @@ async def test_a_hidden_members_event_is_on_no_list_calendar_or_feed_and_its_pag
         for page in pages:
             text = (await client.get(page, headers=EN)).text
             assert "Soirée secrète" not in text and "secret" not in _pages.slugs_listed(text), (who, page)
+            assert "Soirée publique" in text, (who, page)  # the same evening, open to all, is there
         assert (await client.get("/events/secret/")).status_code == 404, who
         assert (await client.get("/events/secret.ics")).status_code == 404, who
     for feed in ("/feeds/events.ics", "/feeds/associations/club.ics"):

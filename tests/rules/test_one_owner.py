@@ -51,6 +51,10 @@ RULES = [
          r"\bsequence\s*\+=|\bsequence\s*\+\s*1",  # a new calendar version
          r"\bchanged_at\s*=\s*utcnow\(\)",  # the "changed on" banner
      ]),
+    ("who may register at all (restricted events)", "events/rules/restrictions.py", [
+        r"restricted_to\s*[!=]=",
+        r"\bin\s*\(?[\w.]*restricted_(promos|emails)",
+    ]),
     ("status transitions", "events/rules/lifecycle.py", [
         r"TRANSITIONS\[",
     ]),
@@ -110,6 +114,8 @@ def test_the_rule_catches_a_second_definition(tmp_path):
         "may register now / may still leave": "closes = event.registration_closes_at or event.starts_at\n"
                                               "opened = now >= event.registration_opens_at\n",
         "status transitions": "sources, target = TRANSITIONS[action]\n",
+        "who may register at all (restricted events)": "if event.restricted_to == 'members':\n"
+                                                        "ok = user.promo in event.restricted_promos\n",
         "what follows a change to a published event (calendar SEQUENCE, banner, messages)":
             "event.sequence += 1\nvalues['sequence'] = Event.sequence + 1\nevent.changed_at = utcnow()\n",
         "address verified": "staff = User.is_staff & User.email_verified_at.is_not(None)\n"
