@@ -34,6 +34,21 @@ class QuestionsChanged(DomainError):
     message = _("The organisers changed the questions meanwhile: check your answers and send them again.")
 
 
+class AnswersNeeded(DomainError):
+    message = _("This event's organisers ask a few questions: answer them to register.")
+
+
+async def unanswered(session: AsyncSession, event, user_ids: list[int]) -> set[int]:
+    """Those of ``user_ids`` who have not answered ``event``'s required questions (the registration service
+    asks, under the event's lock, for an event with questions only)."""
+    asked = rules.questions_of(event)
+    if not any(question.required for question in asked):
+        return set()
+    given = dict((await session.execute(select(RegistrationAnswers.user_id, RegistrationAnswers.answers).where(
+        RegistrationAnswers.event_id == event.id, RegistrationAnswers.user_id.in_(user_ids)))).tuples().all())
+    return {user_id for user_id in user_ids if rules.unanswered_required(asked, given.get(user_id))}
+
+
 def field_name(question: rules.Question) -> str:
     return f"answer_{question.id}"
 

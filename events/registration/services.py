@@ -29,6 +29,7 @@ from events.errors import DomainError
 from events.live import broadcast
 from events.models import Event, Registration, RegistrationStatus, utcnow
 from events.registration import applicants, batch_statements, locks, promotions
+from events.registration import questions as registration_questions
 from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: the callers' error, here with the others
     BATCH_MAX,
     Applicant,
@@ -205,6 +206,10 @@ async def _place_batch_locked(
     # whoever they place).
     refused = set() if direct or restrictions.open_to_everyone(event) else await applicants.not_admitted(
         session, event, [member.user_id for member in batch])
+    # An event with required questions: who has not answered them is sent to them (the view saves the answers
+    # before it asks for the seat; a page from before the questions did not carry them).
+    unanswered = set() if direct or not event.questions else await registration_questions.unanswered(
+        session, event, [member.user_id for member in batch])
     answers: list[RegistrationOutcome | DomainError] = []
     placed: list[tuple[int, RegistrationStatus, int | None]] = []
     fresh: list[dict] = []  # new rows, in order
@@ -218,6 +223,9 @@ async def _place_batch_locked(
             continue
         if member.user_id in refused:
             answers.append(RegistrationRestricted())
+            continue
+        if member.user_id in unanswered:
+            answers.append(registration_questions.AnswersNeeded())
             continue
         earlier = existing.get(member.user_id)
         entering = not direct and window.in_lottery_window(event, member.now)

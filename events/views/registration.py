@@ -44,7 +44,8 @@ async def _confirm_page(request, slug: str, overlaps: list[str]):
     return render(request, "events/register_confirm.html", {
         "event": presenters.event_page(event, now=utcnow(), student=request.user), "overlaps": overlaps,
         # the answers to the event's questions go with "Register anyway", as they came
-        "answers": [(name, value) for name, value in request.POST.items() if name.startswith("answer_")]})
+        "answers": [(name, value) for name, value in request.POST.items()
+                    if name.startswith("answer_") or name == "questions"]})
 
 
 async def _answers_page(request, event, form, status: int = 400):
@@ -112,10 +113,12 @@ async def register(request, slug: str):
     opening = lottery_opening(slug, kept)
     if opening is not None and (entered := await _lottery_entered(request, slug, opening, confirmed)):
         return entered
-    # An event with questions (known from memory, else read: the only read before the transaction) gets its
-    # answers first.
-    if opening is None and (asking := kept or await _published_event(slug, user.id)).questions and (
-            refused := await _answers_saved(request, asking, registering=True)):
+    # An event with questions gets its answers first: known from memory, or from the form's marker (then the
+    # event is read: the only read before the transaction, for such events alone). A form without it (a page
+    # from before the questions) meets the service's own check, which sends the student to the questions.
+    if opening is None and (kept.questions if kept is not None else "questions" in request.POST) and (
+            refused := await _answers_saved(request, kept or await _published_event(slug, user.id),
+                                            registering=True)):
         return refused
     check_overlaps = False
     if not confirmed:
@@ -134,6 +137,12 @@ async def register(request, slug: str):
         raise Http404 from None
     except registration_services.OverlapsToConfirm as overlapping:
         return await _confirm_page(request, slug, overlapping.titles)
+    except registration_questions.AnswersNeeded as error:
+        event = await _published_event(slug, user.id, fresh=True)
+        form = AnswersForm(request.POST, questions=question_rules.questions_of(event))
+        form.is_valid()  # (what is missing is marked on the fields)
+        form.add_error(None, error.message)
+        return await _answers_page(request, event, form)
     except errors.DomainError as error:
         messages.error(request, error.message)
         return redirect("event_detail", slug=slug)

@@ -70,7 +70,8 @@ async def student_client(email: str = "alice@etu.test", name: str = "Alice") -> 
 
 
 def answer(question: rules.Question, value: str) -> dict[str, str]:
-    return {f"answer_{question.id}": value}
+    """An answer as the page's form sends it (with the marker of a form that asks questions)."""
+    return {"questions": "1", f"answer_{question.id}": value}
 
 
 async def test_the_page_asks_the_questions_and_registering_stores_the_answers():
@@ -101,11 +102,24 @@ async def test_wrong_answers_get_the_questions_again_with_the_error_and_nothing_
     _people, event_id, sizes, diet, guest = await gala_with_questions()
     client, _alice = await student_client()
     names = {"size": sizes, "diet": diet, "guest": guest}
-    data = {f"answer_{names[key].id}": value for key, value in answers.items()}
+    data = {"questions": "1", **{f"answer_{names[key].id}": value for key, value in answers.items()}}
     response = await client.post("/events/gala/register/", data, headers=EN)
     assert response.status_code == 400 and error in response.text
     assert "T-shirt size" in response.text and 'action="/events/gala/register/"' in response.text
     assert await registrations(event_id) == {} and await stored_answers() == {}
+
+
+async def test_a_form_from_before_the_questions_gets_them_and_nothing_is_written():
+    """A page served before the questions were added posts no answers (and the event is not kept here): the
+    registration service, under the event's lock, sends the student to the questions."""
+    _people, event_id, sizes, _diet, _guest = await gala_with_questions()
+    client, alice = await student_client()
+    stale = await client.post("/events/gala/register/", {}, headers=EN)
+    assert stale.status_code == 400 and "ask a few questions: answer them to register" in stale.text
+    assert f'name="answer_{sizes.id}"' in stale.text and 'name="questions" value="1"' in stale.text
+    assert await registrations(event_id) == {} and await stored_answers() == {}
+    answered = await client.post("/events/gala/register/", {"questions": "1", **answer(sizes, "S")}, headers=EN)
+    assert answered.status_code == 302 and await registrations(event_id) == {alice: RegistrationStatus.CONFIRMED}
 
 
 async def test_answers_change_until_the_deadline_and_not_after():
