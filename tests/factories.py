@@ -4,9 +4,9 @@ transaction), so a test starts from rows the code could have written, audit entr
 The set-up acts as ``SET_UP``, a staff actor without an account: it adds no user row that a test would count,
 and the rows it writes name no creator (``created_by_id`` and the audit entries' actor stay empty).
 
-Where a test needs a state no service makes (a short slug of its choosing, a registration placed against
-the rules, an inconsistent row for the invariant checker), it says so and uses the raw inserts of
-tests/support.py.
+Where a test needs a state no service makes (a registration placed against the rules, an inconsistent row
+for the invariant checker, time passing), it says so in a ``# raw: <why>`` comment and uses the raw inserts of
+tests/support.py or a statement of its own (checked by tests/test_suite_rules.py).
 """
 
 from __future__ import annotations

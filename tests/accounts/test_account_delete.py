@@ -28,7 +28,9 @@ async def student_with_a_seat_and_a_past() -> tuple[int, int, int, int]:
     await factories.member(association_id=organiser, user_id=lea, role=Role.MEMBER)
     for event_id, user_id in ((coming, lea), (coming, waiting), (past, lea)):
         await factories.registration(event_id=event_id, user_id=user_id)
-    async with db.write_session() as session, session.begin():  # "old" took place; it is too late to leave "gala"
+    # raw: time passes ("old" took place; it is too late to leave "gala"): registration refuses a past event,
+    # and no service moves the clock.
+    async with db.write_session() as session, session.begin():
         ended = utcnow() - timedelta(days=3)
         await session.execute(update(Event).where(Event.id == past).values(starts_at=ended - timedelta(hours=2),
                                                                            ends_at=ended))

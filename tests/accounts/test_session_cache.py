@@ -75,11 +75,12 @@ async def test_a_failed_write_forgets_nothing_and_a_change_by_hand_waits_for_the
     assert "Léa" in (await client.get("/me/events/")).text
     remembered = dict(session_cache.entries)
     with pytest.raises(RuntimeError):
-        async with db.write_session() as session, session.begin():
+        async with db.write_session() as session, session.begin():  # raw: a write that fails and rolls back
             await session.execute(update(User).where(User.id == user).values(display_name="Changed"))
             raise RuntimeError("the service refused after its write: rolled back")
     assert session_cache.entries == remembered and remembered
     # By hand (as in psql: no site session sees it): at most SESSION_CACHE_SECONDS; with 0, at once.
+    # raw: the change by hand is what this test is about.
     async with db.get_engine().begin() as connection:
         await connection.execute(update(User.__table__).where(User.__table__.c.id == user).values(
             display_name="Renamed"))

@@ -56,7 +56,7 @@ async def test_delays_grow_and_the_owner_elsewhere_is_not_slowed(session):
         row = (await session.execute(select(Throttle.next_allowed_at, Throttle.attempts)
                                      .where(Throttle.scope == "login"))).one()
         waits.append(row.next_allowed_at)
-        async with db.write_session() as write, write.begin():  # the delay has run out
+        async with db.write_session() as write, write.begin():  # raw: the delay runs out (no service moves the clock)
             await write.execute(update(Throttle).where(Throttle.scope == "login")
                                 .values(next_allowed_at=utcnow() - timedelta(seconds=1)))
         before = utcnow()

@@ -93,8 +93,9 @@ async def test_a_role_granted_to_an_unverified_address_takes_effect_once_it_is_c
         await staff_people.role_set(write, actor=None, association_id=association_id, email="someone@etu.test",
                                     role=Role.MANAGER)
         user_id = (await write.execute(select(User.id))).scalar_one()
-    async with db.write_session() as write, write.begin():
-        await write.execute(User.__table__.update().values(is_staff=True))
+    async with db.write_session() as write:
+        await staff_people.user_staff_set(write, actor=factories.SET_UP, user_id=user_id, is_staff=True,
+                                          is_active=True)
     await _log_in(async_client, "someone@etu.test")
     assert (await async_client.get("/manage/")).status_code in (403, 404)
     assert "/manage/" not in (await async_client.get("/")).text

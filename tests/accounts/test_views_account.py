@@ -139,7 +139,7 @@ async def test_repeated_failed_logins_are_throttled_then_the_owner_can_log_in_la
 
     from events.models import Throttle, utcnow
     from hyperion import db
-    async with db.write_session() as write, write.begin():
+    async with db.write_session() as write, write.begin():  # raw: the delay runs out (no service moves the clock)
         await write.execute(update(Throttle).values(next_allowed_at=utcnow() - timedelta(seconds=1)))
     allowed = await async_client.post("/account/login/", {"email": "bob@etu.test", "password": GOOD_PASSWORD})
     assert allowed.status_code == 302

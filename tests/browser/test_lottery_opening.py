@@ -42,6 +42,7 @@ async def test_the_button_opens_on_time_the_ask_is_an_entry_and_the_draw_shows_w
     student = await new_page(locale="en-US")
     await log_in(student, "camille@etu.test")
     # Ten seconds from now: time enough for the page to load disabled, even on a loaded machine.
+    # raw: the opening moved once the log-in is done, as time passing would (a staff edit would announce a change).
     async with db.write_session() as session, session.begin():
         await session.execute(update(Event).where(Event.id == event_id).values(
             registration_opens_at=utcnow() + timedelta(seconds=10)))

@@ -97,7 +97,7 @@ async def test_a_burst_of_registrations_reaches_an_open_page_as_a_few_values_the
 
 async def test_the_event_filling_up_reaches_open_pages_at_once_whatever_the_pacing(async_client, settings):
     settings.LIVE_SEATS_INTERVAL = 30.0
-    # Inserted directly: approving through the services hands out a value, and the test needs a quiet spell first.
+    # raw: approving through the services hands out a value, and the test needs a quiet spell first.
     event_id = await support.event_create(association_id=await factories.association(), slug="gala",
                                           capacity=2)
     students = [await factories.user(email=f"s{n}@etu.test") for n in range(3)]

@@ -86,10 +86,7 @@ async def test_registration_confirmed_sends_one_french_email_with_a_request_invi
 
 async def test_messages_are_in_the_recipients_language(smtp):
     event_id = await factories.event(association_id=await factories.association(), title="Gala")
-    bob = await factories.user(email="bob@etu.test", display_name="Bob")
-    async with db.write_session() as session, session.begin():
-        from events.models import User
-        await session.execute(update(User).where(User.id == bob).values(language="en"))
+    bob = await factories.user(email="bob@etu.test", display_name="Bob", language="en")
     await register(event_id, bob)
     await send()
     (message,) = smtp.inbox.messages
@@ -132,7 +129,7 @@ async def test_an_offer_tells_until_when_and_its_expiry_tells_both_students(smtp
                   if message["Subject"] == "Une place vous est proposée : Gala"]
     assert ics_of(offered) is None
     assert "avant le" in text_of(offered) and "http://127.0.0.1:8000/events/gala/" in text_of(offered)
-    async with db.write_session() as write, write.begin():  # the deadline passes
+    async with db.write_session() as write, write.begin():  # raw: the deadline passes (no service moves the clock)
         await write.execute(update(Registration).where(Registration.user_id == first)
                             .values(offer_expires_at=utcnow() - timedelta(seconds=1)))
     await offers.expire_due()
@@ -255,6 +252,7 @@ async def test_removed_by_staff_tells_the_student(smtp):
 
 async def _reminders_sent_when_due(smtp) -> list[str]:
     """Time passes: the pending reminders become due and go out; whom they reached (never twice)."""
+    # raw: the reminders are made due by hand, as time passing would (no service moves the clock).
     async with db.write_session() as write, write.begin():
         await write.execute(update(OutboxMessage).where(OutboxMessage.kind == "event.reminder")
                             .values(send_after=utcnow() - timedelta(minutes=1)))
@@ -422,7 +420,7 @@ async def test_a_sender_killed_mid_batch_loses_nothing_and_resends_only_the_mess
             worker["process"].kill()
     assert worker["process"].returncode == -signal.SIGKILL
     smtp.inbox.on_message = None
-    # The dead sender's lease expires: its claims are moved back past the lease the restarted sender reads
+    # raw: the dead sender's lease expires: its claims are moved back past the lease the restarted sender reads
     # (the clock the claim check compares them with), instead of waiting the lease out.
     async with db.write_session() as write, write.begin():
         dead_claims = (await write.execute(

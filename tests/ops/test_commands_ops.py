@@ -210,7 +210,7 @@ async def test_createstaff_asks_on_a_terminal_until_every_answer_is_right_and_ne
 # setrole
 
 async def test_setrole_gives_changes_and_removes_a_role(session):
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     association_id = await support.association_create(slug="bde", name="BDE")
     user_id = await factories.user(email="alice@etu.test")
 
@@ -511,7 +511,9 @@ async def test_promotewaitlist_fills_freed_seats_in_order_once(session):
     for other_id in (past_id, draft_id):  # raw: a past and a draft event, which registration refuses
         await support.registration_create_raw(event_id=other_id, user_id=users[0],
                                               status=RegistrationStatus.WAITLISTED)
-    async with db.write_session() as writer, writer.begin():  # two more seats, as a staff edit would give
+    # raw: two more seats, as a staff edit would give, but without the promotion the edit makes itself: filling
+    # them is the command's work.
+    async with db.write_session() as writer, writer.begin():
         await writer.execute(update(Event).where(Event.id.in_([event_id, past_id, draft_id])).values(capacity=4))
 
     first = manage("promotewaitlist")
@@ -540,6 +542,7 @@ LONG_AGO = datetime(2020, 1, 1, tzinfo=UTC)
 
 async def account(*, email: str, last_login_at: datetime | None, created_at: datetime = LONG_AGO,
                   is_staff: bool = False, **columns) -> int:
+    # raw: an account made and last seen years ago (the services stamp now, only a log-in sets last_login_at).
     async with db.write_session() as writer, writer.begin():
         return (await writer.execute(insert(User).returning(User.id), {
             "email": email, "display_name": email.split("@")[0].title(), "password_hash": "md5$x$y",
@@ -563,9 +566,9 @@ async def test_purgeusers_anonymises_inactive_accounts_and_keeps_their_registrat
     }
     await support.registration_create_raw(event_id=past_event, user_id=gone)  # raw: registration refuses a past event
     await factories.registration(event_id=coming_event, user_id=kept["coming"])
+    await factories.member(association_id=association_id, user_id=gone, role=Role.MANAGER)
+    # raw: a log-in session and a throttle from the account's last days in 2021 (the services stamp now).
     async with db.write_session() as writer, writer.begin():
-        await writer.execute(insert(Membership), {"user_id": gone, "association_id": association_id,
-                                                  "role": Role.MANAGER})
         await writer.execute(insert(AuthSession), {"token_hash": "a" * 64, "user_id": gone,
                                                    "expires_at": utc(2021, 6, 15)})
         await writer.execute(insert(Throttle), {"scope": "login", "subject": "gone@etu.test", "address": "192.0.2.1",

@@ -60,6 +60,8 @@ class Scene:
 
 
 async def _reset_and_seed(engine, capacities: list[int | None]) -> Scene:
+    # raw: each Hypothesis example seeds anew on the test's own engine, in one transaction, with openings and
+    # holds already running (the factories write through the suite's engine, one transaction a row).
     await support.truncate_all(engine)
     now = utcnow()
     async with engine.begin() as connection:
@@ -122,7 +124,7 @@ async def _run(sessions, scene: Scene, operation: tuple) -> str:
                     return "none"
             elif kind == "accept":
                 await offers.offer_accept(session, event_id=event_id, user_id=user_id)
-            elif kind == "expire":  # time passes every offer's deadline, and the sweeper comes by
+            elif kind == "expire":  # raw: time passes every offer's deadline, and the sweeper comes by
                 async with session.begin():
                     locked = await locks.event_locked(session, event_id)
                     await session.execute(update(Registration).where(
@@ -211,11 +213,13 @@ def _sql(*statements: str):
 
 
 async def _queue_waiting_first(connection, ids: dict[str, int]) -> None:
+    # raw: a fault planted in the data, which no service would write.
     first = (await connection.execute(select(Registration.queued_at).order_by(Registration.queued_at))).scalar()
     await connection.execute(update(Registration).where(Registration.id == ids["waitlisted"])
                              .values(queued_at=first - timedelta(seconds=1)))
 
 
+# raw: faults planted in the data, which no service would write: the checker must see each.
 PLANTED = {
     "capacity": _sql("UPDATE events SET capacity = 1 WHERE id = :event"),
     "no_free_seat": _sql("UPDATE events SET capacity = 5 WHERE id = :event"),

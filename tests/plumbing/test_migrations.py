@@ -56,7 +56,7 @@ async def test_hashing_feed_tokens_keeps_an_existing_subscription_working():
         await schema.run_on(connection, "downgrade", "56cd06d50cb6")
         await connection.commit()
     try:
-        async with engine.connect() as connection:
+        async with engine.connect() as connection:  # raw: a row of the old schema, which no service writes
             await connection.execute(text(
                 "INSERT INTO users (email, display_name, password_hash, is_staff, is_active, language, feed_token,"
                 " created_at) VALUES ('old@etu.test', 'Old', '!', false, true, 'en', :token, :now)").bindparams(

@@ -10,7 +10,7 @@ from events.models import Event, EventStatus, Registration, RegistrationStatus, 
 from tests import factories, support
 
 # The rows here are inserted directly (tests/support.py), past the services: what is tested is what the
-# database refuses by itself.
+# database refuses by itself (so tests/test_suite_rules.py asks no `# raw:` comment of this file).
 
 
 async def test_one_registration_per_user_and_event_is_enforced_by_the_database(session):

@@ -71,7 +71,7 @@ def clock(monkeypatch):
 
 async def test_entries_expire(async_client, cache_on, settings, clock):
     settings.PAGE_CACHE_SECONDS = 30
-    # Inserted directly: approving through the services announces a change that empties the page cache,
+    # raw: approving through the services announces a change that empties the page cache,
     # perhaps after this test's first request.
     await support.event_create(association_id=await factories.association())
     await async_client.get("/")

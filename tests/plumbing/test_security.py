@@ -23,7 +23,7 @@ from django.conf import settings
 from django.test import AsyncClient
 from django.utils.crypto import get_random_string
 from markupsafe import escape
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from events.accounts import auth
 from events.accounts import services as account_services
@@ -458,8 +458,9 @@ async def test_login_answers_alike_for_an_unknown_email_a_wrong_password_and_a_d
     password_hash = await auth.password_hash("correct-horse-battery")
     await factories.user(email="bob@etu.test", display_name="Bob", password_hash=password_hash)
     disabled = await factories.user(email="old@etu.test", display_name="Old", password_hash=password_hash)
-    async with db.write_session() as session, session.begin():
-        await session.execute(update(User).where(User.id == disabled).values(is_active=False))
+    async with db.write_session() as session:  # a staff member disables the account
+        await staff_people.user_staff_set(session, actor=factories.SET_UP, user_id=disabled, is_staff=False,
+                                          is_active=False)
     answers = {}
     for email, password in (("nobody@etu.test", "wrong-password-1"), ("bob@etu.test", "wrong-password-1"),
                             ("old@etu.test", "correct-horse-battery")):

@@ -35,7 +35,8 @@ async def past_event_with_attendance(organiser: int, *, slug: str, present: list
     event_id = await factories.event(association_id=organiser, slug=slug, title=slug.title(), capacity=None)
     for user_id in (*present, *absent):
         await factories.registration(event_id=event_id, user_id=user_id)
-    async with db.write_session() as session, session.begin():  # time passes: the event took place
+    # raw: time passes (registration refuses a past event), and the present were checked in as it ended.
+    async with db.write_session() as session, session.begin():
         ended = utcnow() - timedelta(days=ended_days_ago)
         await session.execute(update(Event).where(Event.id == event_id).values(
             starts_at=ended - timedelta(hours=3), ends_at=ended))
@@ -84,7 +85,7 @@ async def test_a_no_show_registers_after_the_delay_and_the_others_at_once():
     assert abs(refused.value.opens_at - expected) < timedelta(minutes=1)
     assert (await register(event_id, bob)).status == RegistrationStatus.CONFIRMED
     assert (await register(event_id, newcomer)).status == RegistrationStatus.CONFIRMED
-    async with db.write_session() as session, session.begin():  # two hours pass
+    async with db.write_session() as session, session.begin():  # raw: two hours pass (no service moves the clock)
         await session.execute(update(Event).where(Event.id == event_id).values(
             registration_opens_at=utcnow() - timedelta(hours=2, minutes=1)))
     assert (await register(event_id, alice)).status == RegistrationStatus.CONFIRMED

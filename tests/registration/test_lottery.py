@@ -260,6 +260,7 @@ async def test_a_draw_waits_for_an_entry_being_written_and_counts_it(database_ur
     try:
         async with in_flight.transaction():
             await in_flight.execute("SELECT 1 FROM events WHERE id = $1 FOR KEY SHARE", event_id)
+            # raw: an entry caught mid-write, its transaction held open (the service's would commit at once)
             await in_flight.execute(
                 "INSERT INTO registrations (event_id, user_id, status, queued_at, created_at, updated_at) "
                 "VALUES ($1, $2, 'entered', now(), now(), now())", event_id, alice)
@@ -284,6 +285,7 @@ async def test_an_entry_that_comes_during_the_draw_writes_nothing(database_url):
     try:
         async with the_draw.transaction():
             await the_draw.execute("SELECT 1 FROM events WHERE id = $1 FOR UPDATE", event_id)
+            # raw: a draw caught mid-way, its transaction held open (the service's would commit at once)
             await the_draw.execute("UPDATE events SET lottery_drawn_at = now(), lottery_seed = 1 WHERE id = $1",
                                    event_id)
 

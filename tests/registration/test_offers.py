@@ -55,6 +55,7 @@ async def accept(event_id: int, user_id: int) -> None:
 
 async def deadline_passes(event_id: int) -> None:
     """Time passes every pending offer's deadline of the event (as waiting would)."""
+    # raw: no service moves the clock.
     async with db.write_session() as session, session.begin():
         await session.execute(update(Registration).where(
             Registration.event_id == event_id, Registration.status == OFFERED)
@@ -156,7 +157,7 @@ async def test_declining_is_allowed_after_the_last_moment_to_leave_and_offers_th
     event_id, holder, (first, second) = await full_event_with_line(
         unregistration_closes_at=utcnow() + timedelta(hours=1))
     await factories.registration_leave(event_id=event_id, user_id=holder)
-    async with db.write_session() as write, write.begin():  # the last moment to leave passes
+    async with db.write_session() as write, write.begin():  # raw: the last moment to leave passes
         from events.models import Event
         await write.execute(update(Event).where(Event.id == event_id).values(
             unregistration_closes_at=utcnow() - timedelta(minutes=1)))
@@ -269,7 +270,7 @@ async def test_declining_from_the_page_passes_the_seat_on(english_client):
 async def test_the_personal_feed_shows_the_offer_with_its_deadline(async_client):
     event_id, holder, (first, _second) = await full_event_with_line()
     await factories.registration_leave(event_id=event_id, user_id=holder)
-    async with db.write_session() as write, write.begin():
+    async with db.write_session() as write, write.begin():  # raw: a feed token of the test's choosing
         await write.execute(update(User).where(User.id == first).values(
             feed_token_hash=auth.feed_token_hash("first-secret-token"), language="en"))
     response = await async_client.get(reverse("feed_personal", args=["first-secret-token"]))

@@ -91,7 +91,7 @@ async def test_a_promo_and_a_list_open_at_their_own_times():
         await register(event_id, first_year)
     assert abs(refused.value.opens_at - (now + timedelta(hours=1))) < timedelta(minutes=1)
     assert (await register(event_id, team)).status == RegistrationStatus.CONFIRMED
-    async with db.write_session() as write, write.begin():  # the promo's hour comes
+    async with db.write_session() as write, write.begin():  # raw: the promo's hour comes (time passing)
         await write.execute(update(Event).where(Event.id == event_id).values(
             promos_open_at=utcnow() - timedelta(seconds=1)))
     assert (await register(event_id, first_year)).status == RegistrationStatus.CONFIRMED

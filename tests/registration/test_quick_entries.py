@@ -166,7 +166,7 @@ async def test_a_forged_token_a_second_ask_and_an_unconfirmed_address_are_django
     again = await first.ask("gala")  # asked once already: the existing entry, nothing more
     assert again.status == 302 and await entries(event_id) == {first.user_id: 1}
     assert RECORDED_FR in (await first.open("/events/gala/")).text  # the locked path's answer
-    async with db.write_session() as session, session.begin():
+    async with db.write_session() as session, session.begin():  # raw: no service un-confirms an address
         await session.execute(update(User).where(User.id == third.user_id).values(email_verified_at=None))
     unconfirmed = await third.ask("gala")
     assert unconfirmed.headers["location"] == "/account/" and await entries(event_id) == {first.user_id: 1}

@@ -75,7 +75,7 @@ async def test_when_the_hold_ends_the_sweeper_gives_the_held_seat_to_the_line(da
         await factories.registration(event_id=event_id, user_id=user_id)
     handled, next_due = await offers.expire_due()
     assert handled == 0 and next_due is not None and next_due > utcnow() + timedelta(hours=23)
-    async with db.write_session() as session, session.begin():  # a day passes
+    async with db.write_session() as session, session.begin():  # raw: a day passes (time passing)
         await session.execute(update(Event).where(Event.id == event_id).values(
             reserved_until=utcnow() - timedelta(seconds=1)))
     assert (await offers.expire_due())[0] == 1

@@ -51,8 +51,8 @@ class Team:
 
 async def team() -> Team:
     """Two associations; a staff member, the BDE's manager and editor, a student (member of the BDE)."""
-    # Inserted directly: the staff tests count the audit entries their own actions write, and the services
-    # would add theirs for this set-up.
+    # raw: the staff tests count the audit entries their own actions write, and the services would add theirs
+    # for this set-up.
     async with db.write_session() as session, session.begin():
         async def add(model, **values) -> int:
             return (await session.execute(insert(model).returning(model.id), values)).scalar_one()

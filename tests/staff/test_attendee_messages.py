@@ -12,10 +12,11 @@ import pytest
 from sqlalchemy import func, select
 
 from events.accounts import services as account_services
-from events.models import AuditEntry, EventStatus, OutboxMessage, RegistrationStatus, Role, User, utcnow
+from events.models import AuditEntry, EventStatus, OutboxMessage, RegistrationStatus, Role, utcnow
 from events.notifications import mailer
 from events.rules.permissions import Actor
 from events.staff import mailing
+from events.staff import people as staff_people
 from hyperion import db
 from tests import factories
 from tests.staff.pages import after_redirect, client_for, registration_at, students, team, url
@@ -190,9 +191,9 @@ async def test_counts_leave_out_closed_accounts():
     async with db.read_session() as session:
         before = await mailing.audience_reach(session, event_id=event_id)
     assert before[mailing.Audience.BOTH] == mailing.Reach(4, 0)
-    async with db.write_session() as session, session.begin():
-        await session.execute(User.__table__.update().where(User.id == who["alice"])
-                              .values(is_active=False))
+    async with db.write_session() as session:  # a staff member disables Alice's account
+        await staff_people.user_staff_set(session, actor=factories.SET_UP, user_id=who["alice"], is_staff=False,
+                                          is_active=False)
     async with db.read_session() as session:
         after = await mailing.audience_reach(session, event_id=event_id)
     assert after[mailing.Audience.CONFIRMED] == mailing.Reach(1, 0)

@@ -11,16 +11,14 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.conf import settings
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from events.models import (
     EventStatus,
     Registration,
     RegistrationStatus,
-    User,
     utcnow,
 )
-from hyperion import db
 from tests import factories, support
 from tests.staff.pages import (
     after_redirect,
@@ -88,7 +86,7 @@ async def test_manager_adds_students_by_email_confirmed_then_waitlisted_with_aud
 ])
 async def test_adding_an_unknown_invalid_or_registered_student_is_a_form_error(session, email, error):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala")
     alice = await factories.user(email="alice@etu.test")
     await factories.registration(event_id=event_id, user_id=alice)
@@ -111,7 +109,7 @@ async def test_staff_may_add_a_student_after_registration_closed(session):
 
 async def test_adding_to_an_unpublished_event_is_refused(session):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", status=EventStatus.DRAFT)
     await factories.user(email="alice@etu.test")
     response = await (await client_for(people.manager)).post(url("staff_attendees", event_id),
@@ -165,7 +163,7 @@ async def test_removing_a_waitlisted_student_promotes_nobody(session):
 
 async def test_check_in_marks_present_and_undoes_with_audit_entries(session):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=2)
     alice = await factories.user(email="alice@etu.test", display_name="Alice")
     bob = await factories.user(email="bob@etu.test", display_name="Bob")
@@ -199,7 +197,7 @@ async def test_check_in_marks_present_and_undoes_with_audit_entries(session):
 
 async def test_check_in_of_a_waitlisted_student_is_404(session):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=1)
     alice, bob = await students(2)
     await factories.registration(event_id=event_id, user_id=alice)
@@ -228,15 +226,16 @@ async def test_csv_export_is_utf8_with_bom_and_a_header_and_neutralises_formulas
     people = await team()
     event_id = await factories.event(association_id=people.bde, slug="gala", capacity=5)
     names = ['=HYPERLINK("x")', "Éloïse Dupré", "+33 6 12", "-2+3", "@SUM(A1)", "\tTab", "\rRetour"]
-    # Inserted directly: sign-up trims a name, and these keep the tab and carriage return a spreadsheet would
-    # read as the start of a formula.
-    user_ids = [await support.user_create(email=f"u{number}@etu.test", display_name=name)
-                for number, name in enumerate(names)]
-    async with db.write_session() as write, write.begin():
-        await write.execute(update(User).where(User.id == user_ids[1]).values(promo=2027))
+    user_ids = [await factories.user(email=f"u{number}@etu.test", display_name=name,
+                                     promo=2027 if number == 1 else None) for number, name in enumerate(names[:5])]
+    # raw: the services trim a name, and these keep the tab and carriage return a spreadsheet would read as the
+    # start of a formula.
+    user_ids += [await support.user_create(email=f"u{number}@etu.test", display_name=name)
+                 for number, name in enumerate(names[5:], start=5)]
     queued = datetime(2030, 1, 15, 9, 0, tzinfo=UTC)  # 10:00 in Paris
     checked_in = datetime(2030, 6, 1, 18, 5, tzinfo=UTC)  # 20:05 in Paris (summer time)
     for number, user_id in enumerate(user_ids):
+        # raw: the queue and check-in times the export shows (the services stamp now, and decide the status).
         await registration_at(event_id, user_id,
                               RegistrationStatus.CONFIRMED if number < 5 else RegistrationStatus.WAITLISTED,
                               queued + timedelta(minutes=number), checked_in if number == 1 else None)

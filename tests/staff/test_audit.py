@@ -19,7 +19,7 @@ from tests.staff.pages import (
 
 async def test_audit_page_lists_entries_and_filters_by_action_actor_object_type_and_id(session):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     first = await support.event_create(association_id=people.bde, slug="gala", title="Gala",
                                        status=EventStatus.SUBMITTED, submitted_at=utcnow())
     second = await support.event_create(association_id=people.bde, slug="quiz", title="Quiz",

@@ -196,7 +196,7 @@ HIDDEN_CONTROL = "This text contains invisible control characters (such as right
 ])
 async def test_a_title_place_or_description_with_bidi_or_control_characters_is_refused(session, field, value):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="quiz", title="Quiz",
                                           status=EventStatus.DRAFT, location="Salle 1")
     before = await event_row(session, event_id)
@@ -220,7 +220,7 @@ async def test_a_description_keeps_its_line_breaks():
 async def test_a_reason_with_bidi_or_control_characters_is_refused_but_line_breaks_are_kept(session, action):
     people = await team()
     status = EventStatus.SUBMITTED if action == "decline" else EventStatus.APPROVED
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", title="Gala", status=status,
                                           submitted_at=utcnow())
     staff = await client_for(people.staff)
@@ -260,7 +260,7 @@ async def test_saving_an_unchanged_form_says_nothing_changed_and_writes_no_entry
 
 async def test_invalid_edit_shows_errors_with_400_and_keeps_the_event(session):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="quiz", title="Quiz",
                                           status=EventStatus.DRAFT)
     before = await event_row(session, event_id)
@@ -338,7 +338,7 @@ ILLEGAL_TRANSITIONS = [
 async def test_illegal_transition_is_refused_with_a_message_and_changes_nothing(session, status, url_name, data,
                                                                                   who):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", status=status,
                                           submitted_at=utcnow() if status == EventStatus.SUBMITTED else None)
     before = await event_row(session, event_id)
@@ -352,7 +352,7 @@ async def test_illegal_transition_is_refused_with_a_message_and_changes_nothing(
 
 async def test_decline_needs_a_reason_then_the_editor_sees_it_fixes_the_event_and_resubmits(session):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", title="Gala",
                                           status=EventStatus.SUBMITTED, submitted_at=utcnow())
     staff = await client_for(people.staff)
@@ -496,7 +496,7 @@ async def test_editor_cannot_edit_a_published_event(session):
 
 async def test_capacity_below_the_confirmed_count_is_refused_with_a_clear_message(session):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=5)
     for user_id in await students(3):
         await factories.registration(event_id=event_id, user_id=user_id)
@@ -654,7 +654,7 @@ async def test_deleting_a_draft_asks_first_then_deletes_it_with_an_audit_entry(s
 @pytest.mark.parametrize("status", [EventStatus.APPROVED, EventStatus.CANCELLED])
 async def test_a_published_event_is_never_deleted(session, status):
     people = await team()
-    # Inserted directly: the test counts every audit entry, and the services would add their own.
+    # raw: the test counts every audit entry, and the services would add their own.
     event_id = await support.event_create(association_id=people.bde, slug="gala", status=status)
     staff = await client_for(people.staff)
     assert (await staff.get(url("staff_event_delete", event_id))).status_code == 403
@@ -697,6 +697,8 @@ async def test_user_text_is_escaped_on_every_staff_page():
     staff = await client_for(people.staff)
     await staff.post(url("staff_event_decline", event_id), {"reason": evil})
     await staff.post(url("staff_members", people.bde), {"email": "evil@etu.test", "role": "member"})
+    # raw: approved with the declined reason still on it (resubmitting through the services clears the reason
+    # whose escaping this test checks).
     async with db.write_session() as write, write.begin():
         await write.execute(update(Event).where(Event.id == event_id).values(status=EventStatus.APPROVED))
     registration = await factories.registration_id(event_id=event_id, user_id=student)

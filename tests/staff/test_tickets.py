@@ -15,7 +15,7 @@ from events.rules import tickets
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
 from hyperion import db
-from tests import factories, support
+from tests import factories
 from tests.staff.pages import after_redirect, client_for, team, url
 
 
@@ -47,7 +47,7 @@ def test_a_ticket_names_its_registration_and_cannot_be_made_or_changed_without_t
 
 async def test_the_first_scan_checks_in_and_the_second_says_when():
     people = await team()
-    event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=5)
+    event_id = await factories.event(association_id=people.bde, slug="gala", capacity=5)
     alice = await factories.user(email="alice@etu.test", display_name="Alice Martin")
     registration = await factories.registration_id(event_id=event_id, user_id=alice)
     door = await client_for(people.editor)
@@ -67,8 +67,8 @@ async def test_the_first_scan_checks_in_and_the_second_says_when():
 
 async def test_forged_foreign_and_cancelled_tickets_are_refused_and_nothing_is_written():
     people = await team()
-    event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=5)
-    other_event = await support.event_create(association_id=people.bde, slug="bal", capacity=5)
+    event_id = await factories.event(association_id=people.bde, slug="gala", capacity=5)
+    other_event = await factories.event(association_id=people.bde, slug="bal", capacity=5)
     alice = await factories.user(email="alice@etu.test", display_name="Alice")
     bob = await factories.user(email="bob@etu.test", display_name="Bob")
     registration = await factories.registration_id(event_id=event_id, user_id=alice)
@@ -92,7 +92,7 @@ async def test_forged_foreign_and_cancelled_tickets_are_refused_and_nothing_is_w
 @pytest.mark.postgres_only
 async def test_two_door_staff_scanning_one_ticket_at_once_count_it_once():
     people = await team()
-    event_id = await support.event_create(association_id=people.bde, slug="gala", capacity=5)
+    event_id = await factories.event(association_id=people.bde, slug="gala", capacity=5)
     alice = await factories.user(email="alice@etu.test", display_name="Alice")
     registration = await factories.registration_id(event_id=event_id, user_id=alice)
     actor = Actor(id=people.editor, is_staff=False, roles={people.bde: Role.EDITOR})
