@@ -22,11 +22,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.test import RequestFactory
 from playwright.async_api import Page, expect
-from sqlalchemy import insert, update
+from sqlalchemy import insert, select, update
 
 from events.accounts import auth
 from events.models import (
     AuditEntry,
+    Event,
     EventStatus,
     OutboxMessage,
     OutboxStatus,
@@ -34,6 +35,8 @@ from events.models import (
     Role,
     User,
 )
+from events.rules.permissions import Actor
+from events.staff import questions as staff_questions
 from hyperion import db
 from tests import factories, support
 from tests.browser.conftest import ARTIFACTS
@@ -422,6 +425,17 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
     await student.get_by_role("button", name="Register").click()
     await expect(student.get_by_role("button", name=re.compile("Register anyway|Yes", re.I))).to_be_visible()
     await visits.check(student, "events/register_confirm.html", "student")
+    # An event that asks a required question, sent without an answer: the questions again, with the error.
+    await factories.event(association_id=site.association, slug="quiz", title="Quiz de rentrée")
+    async with db.write_session() as session:
+        quiz = (await session.execute(select(Event.id).where(Event.slug == "quiz"))).scalar_one()
+    async with db.write_session() as session:
+        await staff_questions.question_add(session, actor=Actor(id=site.staff, is_staff=True), event_id=quiz,
+                                           kind="text", label=f"Régime alimentaire {LONG_WORD}", required=True)
+    await student.goto("/events/quiz/")
+    async with student.expect_response(lambda response: response.status == 400):
+        await student.get_by_role("button", name="Register").click()
+    await visits.check(student, "events/answers.html", "student")
     # A form sent with a stale CSRF token.
     await student.goto("/account/password/")
     await student.locator("main input[name=csrfmiddlewaretoken]").evaluate("input => input.value = 'stale'")
@@ -448,6 +462,7 @@ async def test_every_page_fits_a_phone_and_reads_well(server, new_page):
         (f"/manage/events/{event}/checkin/", "staff/checkin.html"),
         (f"/manage/events/{event}/message/", "staff/message.html"),
         (f"/manage/events/{event}/statistics/", "staff/statistics.html"),
+        (f"/manage/events/{event}/questions/", "staff/questions.html"),
         ("/manage/associations/", "staff/associations.html"),
         ("/manage/associations/new/", "staff/association_form.html"),
         (f"/manage/associations/{site.association}/edit/", "staff/association_form.html"),
