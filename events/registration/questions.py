@@ -44,8 +44,9 @@ async def unanswered(session: AsyncSession, event, user_ids: list[int]) -> set[i
     asked = rules.questions_of(event)
     if not any(question.required for question in asked):
         return set()
-    given = dict((await session.execute(select(RegistrationAnswers.user_id, RegistrationAnswers.answers).where(
-        RegistrationAnswers.event_id == event.id, RegistrationAnswers.user_id.in_(user_ids)))).tuples().all())
+    rows = await session.execute(select(RegistrationAnswers.user_id, RegistrationAnswers.answers).where(
+        RegistrationAnswers.event_id == event.id, RegistrationAnswers.user_id.in_(user_ids)))
+    given = {row.user_id: row.answers for row in rows}
     return {user_id for user_id in user_ids if rules.unanswered_required(asked, given.get(user_id))}
 
 

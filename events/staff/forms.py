@@ -108,7 +108,8 @@ class EventForm(forms.Form):
         help_text=_("Empty: a seat that frees up goes to the first in line at once. A number: it is offered to them, "
                     "and passes to the next in line unless they accept it within that many hours (less close to "
                     "the event: at most half the time left before it starts)."))
-    restricted_to = forms.ChoiceField(label=_("Who may register"), initial=restrictions.EVERYONE, choices=[
+    restricted_to = forms.ChoiceField(label=_("Who may register"), initial=restrictions.EVERYONE, required=False,
+                                      choices=[
         (restrictions.EVERYONE, _("Everyone")), (restrictions.MEMBERS, _("The association's members")),
         (restrictions.PROMOS, _("These promo years")), (restrictions.INVITED, _("The addresses on a list"))],
         widget=forms.RadioSelect)
@@ -187,7 +188,7 @@ class EventForm(forms.Form):
         event may be hidden from the others."""
         if "restricted_to" not in self.fields:
             return
-        kind = cleaned.get("restricted_to")
+        kind = cleaned["restricted_to"] = cleaned.get("restricted_to") or restrictions.EVERYONE  # none chosen
         for name, needed_by in (("restricted_promos", restrictions.PROMOS),
                                 ("restricted_emails", restrictions.INVITED)):
             if kind == needed_by and not cleaned.get(name) and name not in self.errors:

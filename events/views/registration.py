@@ -128,8 +128,14 @@ async def register(request, slug: str):
         if overlaps:
             return await _confirm_page(request, slug, overlaps)
         check_overlaps = overlaps is None
-    # By slug: the service finds the published event under its lock (404 below otherwise), so the POST reads
-    # nothing before its transaction.
+    return await _registration_asked(request, slug, check_overlaps)
+
+
+async def _registration_asked(request, slug: str, check_overlaps: bool):
+    """The seat asked of the registration service, and the page that says what came of it. By slug: the
+    service finds the published event under its lock (404 otherwise), so the POST reads nothing before its
+    transaction."""
+    user = request.user
     try:
         outcome = await run_service(registration_services.registration_create, slug=slug, user_id=user.id,
                                     check_overlaps=check_overlaps)

@@ -49,6 +49,7 @@ async def attendees(request, event_id: int):
         "found": page.found, "query": query, "form": form, "can_change": can_change, "questions": asked,
         "answers": {user_id: [(question.label, question.shown(given.get(question.id))) for question in asked]
                     for user_id, given in page.answers.items()},
+        "counts": question_rules.answer_counts(asked, staff_pages.registrants_answers(page)) if not query else None,
         "can_see_statistics": permissions.can_see_statistics(page.actor,
                                                              association_id=page.found.event.association_id),
         "confirmed": [row for row in page.attendees if row.status == RegistrationStatus.CONFIRMED],

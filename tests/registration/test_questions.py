@@ -190,6 +190,7 @@ async def test_the_attendees_list_its_csv_and_the_questions_page_show_the_answer
     manager = await client_for(people.manager)
     listing = (await manager.get(url("staff_attendees", event_id))).text
     assert "<strong>T-shirt size</strong> M" in listing and "<strong>Do you bring a +1?</strong> Yes" in listing
+    assert re.search(r"M: <strong>2</strong>", listing)  # the counts per answer, in the attendees list too
     counts = (await manager.get(url("staff_event_questions", event_id))).text
     assert re.search(r"M: <strong>2</strong>", counts) and re.search(r"L: <strong>1</strong>", counts)
     assert re.search(r"S: <strong>0</strong>", counts) and re.search(r"Yes: <strong>2</strong>", counts)

@@ -87,7 +87,7 @@ async def world_create(tag: str = "") -> World:
         async def event(association, slug, title, status) -> int:
             return await add(Event, association_id=association, slug=f"{slug}{tag}", title=title, category="party",
                              starts_at=starts, ends_at=starts + timedelta(hours=3), capacity=10, status=status,
-                             submitted_at=now if status == EventStatus.SUBMITTED else None)
+                             submitted_at=now if status == EventStatus.SUBMITTED else None, questions=[QUESTION])
 
         draft = await event(own, "draft", SECRET_TITLES[0], EventStatus.DRAFT)
         submitted = await event(own, "submitted", SECRET_TITLES[1], EventStatus.SUBMITTED)
@@ -147,6 +147,7 @@ class Action:
 
 
 GET, POST = "GET", "POST"
+QUESTION = {"id": "5a1e7c0d", "kind": "text", "label": "Régime alimentaire", "choices": [], "required": False}
 ACTIONS = [
     # One event of the association.
     Action("event-page", "staff_event", GET, "editor", True, lambda w: (w.draft,)),
@@ -182,6 +183,9 @@ ACTIONS = [
            lambda w: {"action": "add", "kind": "text", "label": "Régime alimentaire"}),
     Action("answers-deadline", "staff_event_questions", POST, "manager", True, lambda w: (w.approved,),
            lambda w: {"action": "deadline", "answers_close_at": "2030-01-01T10:00"}),
+    Action("question-remove-form", "staff_question_remove", GET, "manager", True,
+           lambda w: (w.approved, QUESTION["id"])),
+    Action("question-remove", "staff_question_remove", POST, "manager", True, lambda w: (w.approved, QUESTION["id"])),
     Action("message-form", "staff_attendees_message", GET, "manager", True, lambda w: (w.approved,)),
     Action("message-send", "staff_attendees_message", POST, "manager", True, lambda w: (w.approved,),
            lambda w: {"audience": "both", "subject": "Rendez-vous", "body": "À 19 h devant le Foyer.",
