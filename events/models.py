@@ -130,6 +130,10 @@ class User(Base):
     email_verified_at: Mapped[datetime | None]
     # E-mail kinds the user turned off (see notifications.PREFERENCES); empty: everything on.
     email_opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
+    # The followed associations' new events: each at once, or a weekly digest (events/accounts/follows.py); and
+    # when the student last followed or stopped following one (their personal feed changes then).
+    follow_emails: Mapped[str] = mapped_column(String(8), default="instant", server_default=text("'instant'"))
+    follows_changed_at: Mapped[datetime | None]
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="user", lazy="raise")
 
@@ -167,6 +171,17 @@ class Membership(Base):
 
     user: Mapped[User] = relationship(back_populates="memberships", lazy="raise")
     association: Mapped[Association] = relationship(back_populates="memberships", lazy="raise")
+
+
+class Follow(Base):
+    """A student follows an association: its new events by e-mail and in their personal feed."""
+
+    __tablename__ = "follows"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    association_id: Mapped[int] = mapped_column(ForeignKey("associations.id", ondelete="CASCADE"), primary_key=True,
+                                                index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Event(Base):
@@ -241,8 +256,9 @@ class Event(Base):
     sequence: Mapped[int] = mapped_column(Integer, default=0)
     # UID of the iCalendar event this one was imported from (manage.py importics is idempotent by it).
     ical_uid: Mapped[str | None] = mapped_column(String(255), unique=True)
-    # When it last entered the approval queue (the queue is served oldest first).
+    # When it last entered the approval queue (the queue is served oldest first), and when it was published.
     submitted_at: Mapped[datetime | None]
+    published_at: Mapped[datetime | None]
     # When the date, time, place or capacity of the published event last changed (shown to registrants).
     changed_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -44,6 +44,7 @@ PREFERENCES: dict[str, tuple[str, tuple[str, ...]]] = {
     "organisers": (_("Messages from the organisers of my events"), ("event.message",)),
     "decisions": (_("Approval decisions on my association's events"), ("event.approved", "event.declined")),
     "digest": (_("Daily digest of the approval queue (staff)"), ("digest.approval_queue",)),
+    "followed": (_("New events of the associations I follow"), ("association.new_event", "digest.followed")),
 }
 KIND_PREFERENCE = {kind: key for key, (_label, kinds) in PREFERENCES.items() for kind in kinds}
 
@@ -55,10 +56,10 @@ async def notify(
     if not recipient_ids:
         return
     await session.execute(insert(OutboxMessage), [
-        _message_row(kind, recipient_id, event_id, payload, send_after) for recipient_id in recipient_ids])
+        message_row(kind, recipient_id, event_id, payload, send_after) for recipient_id in recipient_ids])
 
 
-def _message_row(kind: str, recipient_id: int, event_id: int | None, payload: dict[str, Any] | None = None,
+def message_row(kind: str, recipient_id: int, event_id: int | None, payload: dict[str, Any] | None = None,
                  send_after: datetime | None = None) -> dict[str, Any]:
     now = utcnow()
     return {"kind": kind, "recipient_id": recipient_id, "event_id": event_id, "payload": payload or {},
@@ -173,11 +174,11 @@ def registrations_message_rows(
     rows: list[dict[str, Any]] = []
     for user_id, status, waitlist_position in placed:
         if status == RegistrationStatus.CONFIRMED:
-            rows.append({**_message_row("registration.confirmed", user_id, event.id), "dedupe_key": None})
+            rows.append({**message_row("registration.confirmed", user_id, event.id), "dedupe_key": None})
             if arm:
                 rows.append(_reminder_row(event.id, user_id, when))
         elif status == RegistrationStatus.WAITLISTED:
-            rows.append({**_message_row("registration.waitlisted", user_id, event.id,
+            rows.append({**message_row("registration.waitlisted", user_id, event.id,
                                         {"position": waitlist_position}), "dedupe_key": None})
         # An entry in a lottery's draw is told by the page at once, and by the message of the draw's result.
     return rows
@@ -276,3 +277,4 @@ async def digest_enqueue_due(session: AsyncSession, *, now: datetime | None = No
                  "status": OutboxStatus.PENDING, "send_after": now, "attempts": 0, "last_error": "",
                  "created_at": now} for user_id, key in fresh])
     return len(fresh)
+

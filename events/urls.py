@@ -17,6 +17,7 @@ urlpatterns = [
     path("events/<slug:slug>/answers/", registration.answers_change, name="event_answers"),
     path("associations/", public.associations, name="associations"),
     path("associations/<slug:slug>/", public.association_detail, name="association_detail"),
+    path("associations/<slug:slug>/follow/", public.association_follow, name="association_follow"),
     path("me/events/", registration.my_events, name="my_events"),
     path("me/tickets/<id:registration_id>/", registration.ticket, name="my_ticket"),
     path("account/", account.account, name="account"),

@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth import password_validation
 from django.utils.translation import gettext_lazy as _
 
+from events.accounts.follows import FREQUENCIES, INSTANT
 from events.rules.emails import normalize_email
 from events.rules.text import plain_text
 
@@ -119,12 +120,18 @@ class AccountDeleteForm(forms.Form):
 class NotificationPreferencesForm(forms.Form):
     """One checkbox per family of e-mails (events.outbox.PREFERENCES); checked means "send"."""
 
-    def __init__(self, data=None, *, opt_outs: list[str]) -> None:
+    def __init__(self, data=None, *, opt_outs: list[str], follow_emails: str = INSTANT) -> None:
         from events.outbox import PREFERENCES
 
         super().__init__(data)
         for key, (label, _kinds) in PREFERENCES.items():
             self.fields[key] = forms.BooleanField(label=label, required=False, initial=key not in opt_outs)
+        self.fields["follow_emails"] = forms.ChoiceField(
+            label=_("The new events of the associations I follow come"), choices=FREQUENCIES, initial=follow_emails,
+            widget=forms.RadioSelect, required=False)
 
     def opt_outs(self) -> list[str]:
-        return [key for key, wanted in self.cleaned_data.items() if not wanted]
+        return [key for key, wanted in self.cleaned_data.items() if key != "follow_emails" and not wanted]
+
+    def follow_emails(self) -> str:
+        return self.cleaned_data.get("follow_emails") or INSTANT

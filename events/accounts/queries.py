@@ -54,15 +54,16 @@ class Account:
     password_hash: str
     email_opt_outs: list[str]
     is_verified: bool
+    follow_emails: str = "instant"  # the followed associations' new events: at once, or weekly
 
 
 async def user_account(session: AsyncSession, *, user_id: int) -> Account | None:
     row = (await session.execute(
         select(User.id, User.email, User.display_name, User.promo, User.language,
                User.feed_token_hash.is_not(None), User.password_hash, User.email_opt_outs,
-               verified())
+               verified(), User.follow_emails)
         .where(User.id == user_id))).first()
-    return None if row is None else Account(*row)
+    return None if row is None else Account(*row[:9], follow_emails=row.follow_emails)
 
 
 _ACCOUNT_STATE = (User.id, User.email, User.email_verified_at, User.password_hash, User.last_login_at)

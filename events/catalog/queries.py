@@ -336,6 +336,7 @@ class DirectoryRow:
     next_slug: str | None
     next_starts_at: datetime | None
     next_ends_at: datetime | None
+    id: int = 0
 
 
 def _directory():
@@ -346,7 +347,7 @@ def _directory():
     upcoming = select(func.count(Event.id)).where(*coming).correlate(Association).scalar_subquery()
     following = aliased(Event, name="following")
     return (
-        select(Association.slug, Association.name, Association.description, upcoming.label("upcoming"),
+        select(Association.id, Association.slug, Association.name, Association.description, upcoming.label("upcoming"),
                following.title, following.slug.label("next_slug"), following.starts_at, following.ends_at)
         .outerjoin(following, following.id == next_id)
         .order_by(func.lower(Association.name), Association.id)
@@ -359,7 +360,7 @@ _DIRECTORY = _directory()  # built once
 async def directory(session: db.Reader, *, now: datetime) -> list[DirectoryRow]:
     """Every association, by name, with its number of events to come and the next one: one statement."""
     return [DirectoryRow(row.slug, row.name, row.description, row.upcoming, row.title, row.next_slug,
-                         row.starts_at, row.ends_at)
+                         row.starts_at, row.ends_at, row.id)
             for row in await session.execute(_DIRECTORY, {"now": now})]
 
 

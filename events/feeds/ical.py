@@ -33,13 +33,17 @@ def calendar_events(rows: Iterable[FeedEventRow], *, name: str, event_url: Event
     return _calendar(name, vevents)
 
 
-def calendar_registrations(rows: Iterable[FeedRegistrationRow], *, name: str, event_url: EventUrl) -> bytes:
-    """A student's calendar: each event with the student's own state (waitlist position, left, cancelled)."""
+def calendar_registrations(rows: Iterable[FeedRegistrationRow], *, name: str, event_url: EventUrl,
+                           followed: Iterable[FeedEventRow] = ()) -> bytes:
+    """A student's calendar: each event with the student's own state (waitlist position, left, cancelled), and
+    the events of the associations the student follows (``followed``: those without a registration)."""
     vevents = [
         _vevent(row.event, summary=registration_summary(row), status=registration_status(row),
                 last_modified=max(row.event.updated_at, row.updated_at), event_url=event_url)
         for row in rows
     ]
+    vevents += [_vevent(event, summary=event.title, status=_event_status(event), last_modified=event.updated_at,
+                        event_url=event_url) for event in followed]
     return _calendar(name, vevents)
 
 

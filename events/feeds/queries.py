@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 
 from events.accounts.auth import feed_token_hash
-from events.models import Association, Event, EventStatus, Registration, RegistrationStatus, User
+from events.models import Association, Event, EventStatus, Follow, Registration, RegistrationStatus, User
 from events.rules.seats import waitlist_position_of
 from events.rules.visibility import listed, published
 from hyperion import db
@@ -48,6 +48,7 @@ class FeedOwner:
     # count because they move this student's waitlist position; events of any status count so that an
     # unpublished event makes the feed "modified".
     changed_at: datetime | None = None
+    follows_events: bool = False  # follows an association that has events (its feed lists them)
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +173,18 @@ async def feed_registrations(session: db.Reader, *, user_id: int) -> list[FeedRe
     ]
 
 
+async def feed_followed(session: db.Reader, *, user_id: int, since: datetime) -> list[FeedEventRow]:
+    """The listed events of the associations the student follows that end at or after ``since`` and that the
+    student has no registration for (those are in the feed with the student's own state), in start order."""
+    mine = select(Registration.event_id).where(Registration.user_id == user_id)
+    rows = await session.execute(
+        select(*_EVENT_COLUMNS)
+        .join(Follow, (Follow.association_id == Event.association_id) & (Follow.user_id == user_id))
+        .where(listed(), Event.ends_at >= since, Event.id.not_in(mine))
+        .order_by(Event.starts_at, Event.id))
+    return [_event_row(row) for row in rows.all()]
+
+
 # The owner and the last change in one round trip: every poll of a calendar application runs it, and an
 # unchanged feed is then answered from its built bytes without another statement.
 _FEED_EVENT_IDS = select(Registration.event_id).where(Registration.user_id == User.id).correlate(User)
@@ -181,6 +194,11 @@ _FEED_OWNER = select(
     .scalar_subquery().label("events_changed_at"),
     select(func.max(Registration.updated_at)).where(Registration.event_id.in_(_FEED_EVENT_IDS)).correlate(User)
     .scalar_subquery().label("registrations_changed_at"),
+    # The followed associations' events, and following or no longer following one.
+    select(func.max(Event.updated_at)).where(Event.association_id.in_(
+        select(Follow.association_id).where(Follow.user_id == User.id).correlate(User))).correlate(User)
+    .scalar_subquery().label("followed_changed_at"),
+    User.follows_changed_at,
 ).where(User.feed_token_hash == bindparam("token_hash"), User.is_active)
 
 
@@ -192,6 +210,8 @@ async def feed_owner_by_token(session: db.Reader, *, token: str) -> FeedOwner | 
     row = (await session.execute(_FEED_OWNER, {"token_hash": feed_token_hash(token)})).first()
     if row is None:
         return None
-    changed_at = max((moment for moment in (row.events_changed_at, row.registrations_changed_at)
+    changed_at = max((moment for moment in (row.events_changed_at, row.registrations_changed_at,
+                                            row.followed_changed_at, row.follows_changed_at)
                       if moment is not None), default=None)
-    return FeedOwner(id=row.id, display_name=row.display_name, language=row.language, changed_at=changed_at)
+    return FeedOwner(id=row.id, display_name=row.display_name, language=row.language, changed_at=changed_at,
+                     follows_events=row.followed_changed_at is not None)

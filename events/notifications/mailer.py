@@ -21,17 +21,20 @@ from pathlib import Path
 
 import aiosmtplib
 from django.conf import settings
+from django.utils.formats import date_format
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from events import outbox
+from events import localtime, outbox
 from events.accounts import tokens
 from events.feeds.queries import FeedEventRow
 from events.models import (
     Association,
     Event,
     EventStatus,
+    Follow,
+    Membership,
     OutboxMessage,
     OutboxStatus,
     Registration,
@@ -113,6 +116,9 @@ def drop_reason(message: Claimed) -> str | None:
             message.registration_status is None
             or message.registration_status.value not in message.payload.get("statuses", ())):
         return "no longer in the group the organisers wrote to"
+    if message.kind == "association.new_event" and (
+            message.event is None or not visibility.goes_ahead(message.event_status)):
+        return "no longer going ahead"
     if message.kind in ACCOUNT_LINKS and message.account is None:
         return "recipient gone or inactive"
     if message.kind == "account.verify" and message.account is not None \
@@ -186,6 +192,23 @@ async def _approval_queue_titles() -> list[str]:
         return [f"{title} ({name})" for title, name in rows]
 
 
+async def _followed_news(message: Claimed) -> list[str]:
+    """A weekly digest's lines: the events published since the last digest by the associations the recipient
+    follows, still to come and listed (a members' event kept from others only for its members)."""
+    since = datetime.fromisoformat(message.payload.get("since") or utcnow().isoformat())
+    async with db.read_session() as session:
+        member_of = select(Membership.association_id).where(Membership.user_id == message.recipient_id)
+        rows = await session.execute(
+            select(Event.title, Event.starts_at, Event.slug, Association.name)
+            .join(Association, Association.id == Event.association_id)
+            .join(Follow, (Follow.association_id == Event.association_id) & (Follow.user_id == message.recipient_id))
+            .where(visibility.going_ahead(), Event.published_at >= since, Event.ends_at > utcnow(),
+                   visibility.shown_to_all() | Event.association_id.in_(member_of))
+            .order_by(Event.starts_at, Event.id).limit(50))
+        return [f"{title} — {date_format(localtime.local(starts_at), 'l j F, H:i')} ({name}): "
+                f"{settings.SITE_URL}/events/{slug}/" for title, starts_at, slug, name in rows]
+
+
 async def send_due(transport: Transport | None = None, *, limit: int | None = None) -> SendReport:
     """Claim one batch of due messages and deliver it. Returns what happened."""
     transport = transport or Transport(settings.EMAIL_CONFIG)
@@ -197,18 +220,21 @@ async def send_due(transport: Transport | None = None, *, limit: int | None = No
     async with db.read_session() as session:
         claimed = await _load(session, ids)
     queue = await _approval_queue_titles() if any(m.kind == "digest.approval_queue" for m in claimed) else []
+    news = {m.id: await _followed_news(m) for m in claimed if m.kind == "digest.followed"}
     gate = asyncio.Semaphore(settings.OUTBOX_SMTP_CONCURRENCY)
 
     async def deliver(message: Claimed) -> None:
         reason = drop_reason(message)
         if message.kind == "digest.approval_queue" and not queue:
             reason = "approval queue empty"
+        if message.kind == "digest.followed" and not news.get(message.id):
+            reason = reason or "nothing new at the associations followed"
         if reason:
             await _finish(message.id, status=OutboxStatus.DROPPED, last_error=reason)
             report.dropped += 1
             return
         try:
-            email = build(message, queue=queue)
+            email = build(message, queue=news.get(message.id) or queue)
             async with gate:
                 await transport.send(email, message.id)
                 # Recorded before the slot is freed: at most one message per slot is ever sent but not

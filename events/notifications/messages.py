@@ -62,7 +62,7 @@ ACCOUNT_LINKS = {"account.verify": (tokens.VERIFY, "/account/verify/"),
                  "account.signup_taken": (None, "/account/login/")}
 
 
-NO_EVENT_KINDS = {"digest.approval_queue", *ACCOUNT_LINKS}
+NO_EVENT_KINDS = {"digest.approval_queue", "digest.followed", *ACCOUNT_LINKS}
 
 
 def account_link(message: Claimed) -> str:
@@ -142,6 +142,10 @@ def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[st
         "event.approved": (_("Approved: %(title)s"), [_("'%(title)s' is approved and published.")]),
         "event.declined": (_("Declined: %(title)s"),
                            [_("'%(title)s' was declined. You can change it and submit it again.")]),
+        "association.new_event": (_("New: %(title)s"),
+                                  [_("%(association)s, which you follow, published a new event.")]),
+        "digest.followed": (_("This week at the associations you follow"),
+                            [_("The associations you follow published these events:")]),
         "digest.approval_queue": (_("%(count)s events wait for approval"),
                                   [_("These events wait for your decision, oldest first:")]),
         "account.verify": (_("Confirm your e-mail address"),
@@ -164,7 +168,7 @@ def _subject_and_lines(message: Claimed, queue: list[str]) -> tuple[str, list[st
                 [intro, *paragraphs(message.payload.get("body", ""))])
     subject, lines = texts[message.kind]
     deadline = message.payload.get("expires_at")
-    values = {"title": title, "position": position, "count": len(queue),
+    values = {"title": title, "position": position, "count": len(queue), "association": message.association_name,
               "deadline": date_format(localtime.local(datetime.fromisoformat(deadline)), "l j F Y, H:i")
               if deadline else ""}
     return subject % values, [line % values for line in lines]
@@ -189,7 +193,10 @@ def build(message: Claimed, *, queue: list[str] | None = None) -> EmailMessage:
             "reason": message.decision_reason if message.kind in ("event.cancelled", "event.declined") else "",
             "event_url": f"{settings.SITE_URL}/events/{event.slug}/" if event else "",
             "queue": queue,
-            "queue_url": f"{settings.SITE_URL}/manage/queue/",
+            "queue_url": f"{settings.SITE_URL}/associations/" if message.kind == "digest.followed"
+            else f"{settings.SITE_URL}/manage/queue/",
+            "queue_label": translation.gettext("See the associations") if message.kind == "digest.followed"
+            else translation.gettext("Open the approval queue"),
             "link": account_link(message) if message.kind in ACCOUNT_LINKS else "",
             "preferences_url": f"{settings.SITE_URL}/account/notifications/",
             "ticket_url": f"{settings.SITE_URL}/me/tickets/{message.registration_id}/" if ticket else "",

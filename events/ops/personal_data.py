@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from events.models import Association, Event, Membership, OutboxMessage, Registration, RegistrationAnswers, User
+from events.models import Association, Event, Follow, Membership, OutboxMessage, Registration, RegistrationAnswers, User
 from events.rules.accounts import is_verified
 from events.rules.questions import questions_of
 from hyperion import db
@@ -33,6 +33,10 @@ async def personal_data(session: db.Reader, *, user_id: int) -> dict[str, Any]:
                Registration.created_at, Registration.updated_at)
         .join(Event, Event.id == Registration.event_id)
         .where(Registration.user_id == user_id).order_by(Event.starts_at, Event.id))
+    followed = await session.execute(
+        select(Association.name, Association.slug, Follow.created_at)
+        .join(Follow, Follow.association_id == Association.id)
+        .where(Follow.user_id == user_id).order_by(Association.name))
     answers = await session.execute(
         select(Event.title, Event.slug, Event.questions, RegistrationAnswers.answers, RegistrationAnswers.updated_at)
         .join(Event, Event.id == RegistrationAnswers.event_id)
@@ -56,6 +60,8 @@ async def personal_data(session: db.Reader, *, user_id: int) -> dict[str, Any]:
                            "queued_at": row.queued_at, "checked_in_at": row.checked_in_at,
                            "offer_expires_at": row.offer_expires_at, "created_at": row.created_at,
                            "updated_at": row.updated_at} for row in registrations],
+        "follows": [{"association": row.name, "association_slug": row.slug, "since": row.created_at}
+                    for row in followed],
         "answers": [{"event": row.title, "event_slug": row.slug, "updated_at": row.updated_at,
                      "answers": {question.label: question.shown(row.answers.get(question.id))
                                  for question in questions_of(row) if question.id in (row.answers or {})}}

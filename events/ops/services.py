@@ -27,6 +27,7 @@ from events.models import (
     AuthSession,
     Event,
     EventStatus,
+    Follow,
     Membership,
     Registration,
     RegistrationAnswers,
@@ -200,11 +201,12 @@ async def users_purge(
 
 async def _anonymise(session: AsyncSession, rows, *, now: datetime) -> None:
     """Personal data of these accounts (rows of id and email) goes: e-mail, name, password, promo, feed token,
-    sessions, memberships, answers to registration questions, recorded log-in failures. Registrations stay, so
+    sessions, memberships, follows, answers to registration questions, recorded log-in failures. Registrations stay, so
     past events keep their counts. The caller holds the transaction."""
     user_ids = [row.id for row in rows]
     await session.execute(delete(AuthSession).where(AuthSession.user_id.in_(user_ids)))
     await session.execute(delete(RegistrationAnswers).where(RegistrationAnswers.user_id.in_(user_ids)))
+    await session.execute(delete(Follow).where(Follow.user_id.in_(user_ids)))
     await session.execute(delete(Membership).where(Membership.user_id.in_(user_ids)))
     await session.execute(delete(Throttle).where(Throttle.subject.in_(
         [row.email for row in rows] + [str(user_id) for user_id in user_ids])))
@@ -358,6 +360,8 @@ async def _event_import_new(session: AsyncSession, *, association_id: int, item:
     )
     session.add(event)
     await session.flush()  # the next slug must see this one (the session does not autoflush)
+    if status == EventStatus.APPROVED:
+        await event_changes.event_published(session, event=event)
     await audit_log(session, actor_id=None, action="event.imported", object_type="event", object_id=event.id,
                     association_id=association_id,
                     changes=diff({}, {**values, "status": status, "ical_uid": item.uid}))

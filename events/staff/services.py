@@ -205,6 +205,7 @@ async def event_transition(
             event.decision_reason = reason.strip()
         elif action == "approve":
             event.decision_reason = ""
+            await event_changes.event_published(session, event=event)
         await session.flush()
         await broadcast.seats_changed(session, event_id=event.id)  # the public list and counters change
         if action == "cancel":

@@ -13,7 +13,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST
 
-from events.accounts import auth, throttle
+from events.accounts import auth, follows, throttle
 from events.accounts import queries as account_queries
 from events.accounts import services as account_services
 from events.accounts.forms import (
@@ -279,10 +279,12 @@ async def notification_preferences(request):
     """The page List-Unsubscribe points at: one switch per family of e-mails."""
     async with db.read_session() as session:
         account = await account_queries.user_account(session, user_id=request.user.id)
-    form = NotificationPreferencesForm(request.POST or None, opt_outs=account.email_opt_outs)
+    form = NotificationPreferencesForm(request.POST or None, opt_outs=account.email_opt_outs,
+                                       follow_emails=account.follow_emails)
     if request.method == "POST" and form.is_valid():
         async with db.write_session() as session:
             await account_services.user_email_opt_outs_set(session, user_id=request.user.id, opt_outs=form.opt_outs())
+            await follows.follow_emails_set(session, user_id=request.user.id, frequency=form.follow_emails())
         messages.success(request, _("Your e-mail preferences are saved."))
         return redirect("notification_preferences")
     return render(request, "account/notifications.html", {"form": form})

@@ -121,12 +121,14 @@ async def feed_personal(request, token: str):
         key = ("personal", owner.id, owner.language, request.get_host(), changed_at)
         body = _built_body(key)
         rows = [] if body is not None else await feed_queries.feed_registrations(connection, user_id=owner.id)
+        followed = [] if body is not None or not owner.follows_events else await feed_queries.feed_followed(
+            connection, user_id=owner.id, since=utcnow() - PUBLIC_FEED_HISTORY)
 
     def build() -> bytes:
         # Calendar clients send no Accept-Language worth trusting: the feed speaks the student's language.
         with translation.override(owner.language):
             name = translation.gettext("%(site_name)s - my events") % {"site_name": settings.SITE_NAME}
-            return ical.calendar_registrations(rows, name=name, event_url=_event_url(request))
+            return ical.calendar_registrations(rows, followed=followed, name=name, event_url=_event_url(request))
 
     body = _built_feed(key, body, build)
     return _calendar_response(request, body, changed_at=changed_at, filename="my-events.ics", private=True)

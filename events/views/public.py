@@ -7,15 +7,19 @@ import functools
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib import messages
 from django.http import Http404, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import translation
 from django.utils.formats import date_format
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
 from markupsafe import Markup
 
-from events import localtime
+from events import errors, localtime
+from events.accounts import follows
 from events.accounts import queries as account_queries
 from events.catalog import calendar, presenters
 from events.catalog import queries as catalog_queries
@@ -27,6 +31,7 @@ from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import questions as registration_questions
 from events.rules import attendance, permissions, restrictions, window
+from events.views.helpers import login_required, run_service, safe_next, verified_required
 from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
 
@@ -152,22 +157,45 @@ async def associations(request):
     """The associations' directory: each with its number of events to come and the next one."""
     async with db.read_connection() as connection:
         rows = await catalog_queries.directory(connection, now=(now := utcnow()))
+        followed = await _followed(connection, request.user)
     # A visitor's page changes with the lists, and when a next event ends (the one after it comes next).
     ends = [row.next_ends_at for row in rows if row.next_ends_at is not None and row.next_ends_at > now]
     pagecache.allow(request, tags=(pagecache.LISTS,),
                     expires_at=pagecache.monotonic_at(min(ends), now=now) if ends else None)
-    return render(request, "events/associations.html", {"rows": rows})
+    return render(request, "events/associations.html", {"rows": rows, "followed": followed})
+
+
+async def _followed(connection, user) -> set[int]:
+    """The associations a logged-in student follows (their follow buttons say so); a visitor follows none."""
+    return await follows.followed_ids(connection, user_id=user.id) if user.is_authenticated else set()
+
+
+@require_POST
+@login_required
+@verified_required
+async def association_follow(request, slug: str):
+    """Follow an association, or stop (``follow=no``): its new events by e-mail and in the personal feed."""
+    following = request.POST.get("follow") != "no"
+    try:
+        name = await run_service(follows.follow_set, user_id=request.user.id, association_slug=slug,
+                                 following=following)
+    except errors.NotFound:
+        raise Http404 from None
+    messages.success(request, (_("You follow %(name)s: its new events come by e-mail and in your calendar feed.")
+                               if following else _("You no longer follow %(name)s.")) % {"name": name})
+    return redirect(safe_next(request, "associations"))
 
 
 async def association_detail(request, slug: str):
     async with db.read_connection() as connection:
         association = await catalog_queries.association_page(connection, slug=slug, now=(now := utcnow()),
                                                              member_of=getattr(request.user, "association_ids", ()))
+        followed = await _followed(connection, request.user) if association is not None else set()
     if association is None:
         raise Http404
     pagecache.allow(request, tags=(pagecache.LISTS,))
     return render(request, "events/association.html", {
-        "association": association,
+        "association": association, "following": association.id in followed,
         "upcoming": [presenters.event_card(row, now=now) for row in association.upcoming],
         "past": [presenters.event_card(row, now=now) for row in association.past],
     })

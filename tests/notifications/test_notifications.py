@@ -466,4 +466,4 @@ async def test_notification_preferences_page_turns_families_off(async_client, se
     assert response.status_code == 302
     from events.models import User
     opt_outs = (await session.execute(select(User.email_opt_outs).where(User.id == alice))).scalar_one()
-    assert opt_outs == ["decisions", "digest", "organisers", "reminders"]
+    assert opt_outs == ["decisions", "digest", "followed", "organisers", "reminders"]
