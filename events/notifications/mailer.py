@@ -21,6 +21,7 @@ from pathlib import Path
 
 import aiosmtplib
 from django.conf import settings
+from django.utils import translation
 from django.utils.formats import date_format
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -198,13 +199,15 @@ async def _followed_news(message: Claimed) -> list[str]:
     since = datetime.fromisoformat(message.payload.get("since") or utcnow().isoformat())
     async with db.read_session() as session:
         member_of = select(Membership.association_id).where(Membership.user_id == message.recipient_id)
-        rows = await session.execute(
+        rows = (await session.execute(
             select(Event.title, Event.starts_at, Event.slug, Association.name)
             .join(Association, Association.id == Event.association_id)
             .join(Follow, (Follow.association_id == Event.association_id) & (Follow.user_id == message.recipient_id))
             .where(visibility.going_ahead(), Event.published_at >= since, Event.ends_at > utcnow(),
                    visibility.shown_to_all() | Event.association_id.in_(member_of))
-            .order_by(Event.starts_at, Event.id).limit(50))
+            .order_by(Event.starts_at, Event.id).limit(50))).all()
+    language = message.language if message.language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
+    with translation.override(language):  # the dates in the recipient's language, as the rest of the message
         return [f"{title} — {date_format(localtime.local(starts_at), 'l j F, H:i')} ({name}): "
                 f"{settings.SITE_URL}/events/{slug}/" for title, starts_at, slug, name in rows]
 

@@ -4,6 +4,7 @@ digest on Monday) and in the personal feed."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import icalendar
@@ -76,7 +77,7 @@ async def test_publishing_tells_the_followers_at_once_or_in_next_mondays_digest(
     club = await factories.association(slug="club", name="Club")
     other = await factories.association(slug="autre", name="Autre")
     at_once = await factories.user(email="now@etu.test", display_name="Now", language="en")
-    weekly = await factories.user(email="weekly@etu.test", display_name="Weekly")
+    weekly = await factories.user(email="weekly@etu.test", display_name="Weekly", language="en")
     stranger = await factories.user(email="stranger@etu.test")
     for user_id in (at_once, weekly):
         await follow(await logged_in(user_id), "club")
@@ -105,6 +106,8 @@ async def test_publishing_tells_the_followers_at_once_or_in_next_mondays_digest(
     (weekly_mail,) = smtp.inbox.to("weekly@etu.test")
     text = weekly_mail.get_body(("plain",)).get_content()
     assert "Soirée bal" in text and "Soirée quiz" in text and "Soirée match" not in text
+    # Its dates in the recipient's language (English here; the site's default is French).
+    assert re.search(r"Soirée bal — (Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday) ", text)
     assert "/events/bal/" in text and "/associations/" in text
 
 
