@@ -14,6 +14,11 @@ lint:
 bench:
 	./bench/run
 
+# Lighthouse (mobile) on the students' main pages, as a visitor and logged in: bench/results/lighthouse.md.
+.PHONY: lighthouse
+lighthouse:
+	bash scripts/lighthouse.sh
+
 # Fault injection (faults/README.md): its own throw-away PostgreSQL, the real server, writes faults/results/latest.md.
 .PHONY: faults
 # Then the hash flood (faults/hashflood.py, its own section of the results), even if a scenario failed.

@@ -360,7 +360,7 @@ async def _event_import_new(session: AsyncSession, *, association_id: int, item:
     )
     session.add(event)
     await session.flush()  # the next slug must see this one (the session does not autoflush)
-    if status == EventStatus.APPROVED:
+    if visibility.goes_ahead(status):  # imported as published: its followers hear of it
         await event_changes.event_published(session, event=event)
     await audit_log(session, actor_id=None, action="event.imported", object_type="event", object_id=event.id,
                     association_id=association_id,
