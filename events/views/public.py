@@ -288,6 +288,7 @@ async def seats_stream(request, slug: str):
         event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=None)
     if event is None or not event.is_published:
         raise Http404
+    _may_see(request.user, event)  # a members' event hidden from others: its counter too
     # Subscribed before the first count is read, so that no change falls in between.
     queue = broadcast.broadcaster.subscribe(event.id)
     stream = _seat_news_stream(event.id, queue, _stream_language(request))

@@ -94,6 +94,7 @@ async def test_a_hidden_members_event_is_on_no_list_calendar_or_feed_and_its_pag
             assert "Soirée publique" in text, (who, page)  # the same evening, open to all, is there
         assert (await client.get("/events/secret/")).status_code == 404, who
         assert (await client.get("/events/secret.ics")).status_code == 404, who
+        assert (await client.get("/events/secret/seats/")).status_code == 404, who  # nor its live counter
     for feed in ("/feeds/events.ics", "/feeds/associations/club.ics"):
         body = (await AsyncClient().get(feed)).content.decode()
         assert "Soirée publique" in body and "Soirée secrète" not in body, feed
