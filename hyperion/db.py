@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 
 from django.conf import settings
 from sqlalchemy import URL, ColumnElement, event, exc, literal, make_url
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -208,6 +209,11 @@ Reader = AsyncSession | AsyncConnection
 def dialect_name(handle: Reader) -> str:
     return handle.dialect.name if isinstance(handle, AsyncConnection) else \
         handle.bind.dialect.name  # type: ignore[union-attr]  # sessions are bound (engine_start)
+
+
+def insert_for(handle: Reader):
+    """The dialect's ``insert`` (PostgreSQL's or SQLite's: both have ON CONFLICT, which the generic one lacks)."""
+    return postgresql.insert if dialect_name(handle) == "postgresql" else sqlite.insert
 
 
 @contextlib.asynccontextmanager

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from django.utils.translation import gettext_lazy as _
 from sqlalchemy import delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.errors import NotFound
@@ -17,10 +16,6 @@ from hyperion import db
 INSTANT, WEEKLY = "instant", "weekly"
 FREQUENCIES = ((INSTANT, _("Each new event at once")), (WEEKLY, _("A weekly digest, on Monday")))
 
-_INSERT = {"postgresql": postgresql.insert(Follow).on_conflict_do_nothing(),
-           "sqlite": sqlite.insert(Follow).on_conflict_do_nothing()}
-
-
 async def follow_set(session: AsyncSession, *, user_id: int, association_slug: str, following: bool) -> str:
     """Follow the association (again: nothing changes) or stop following it; returns its name."""
     async with session.begin():
@@ -29,7 +24,7 @@ async def follow_set(session: AsyncSession, *, user_id: int, association_slug: s
         if association is None:
             raise NotFound
         if following:
-            await session.execute(_INSERT[db.dialect_name(session)].values(
+            await session.execute(db.insert_for(session)(Follow).on_conflict_do_nothing().values(
                 user_id=user_id, association_id=association.id, created_at=utcnow()))
         else:
             await session.execute(delete(Follow).where(Follow.user_id == user_id,

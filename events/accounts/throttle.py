@@ -17,7 +17,6 @@ from typing import Any
 
 from django.utils.translation import gettext_lazy as _
 from sqlalchemy import and_, case, delete, literal, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.errors import DomainError
@@ -117,10 +116,6 @@ def account_mail_keys(email: str, address: str) -> list[Key]:
             Key.of(ACCOUNT_MAIL_ADDRESS, address=address)]
 
 
-def _insert(session: AsyncSession):
-    return postgresql.insert if db.dialect_name(session) == "postgresql" else sqlite.insert
-
-
 def _at(moment: datetime):
     return literal(moment, UTCDateTime())
 
@@ -142,7 +137,7 @@ async def attempt(session: AsyncSession, keys: list[Key], *, now: datetime | Non
             (upcoming < limit.free, _at(now)),
             *doublings,
             else_=_at(now + limit.max_delay))
-        statement = _insert(session)(Throttle).values(
+        statement = db.insert_for(session)(Throttle).values(
             scope=key.scope, subject=key.subject, address=key.address, attempts=1,
             next_allowed_at=now + limit.delay_after(1), updated_at=now)
         statement = statement.on_conflict_do_update(

@@ -14,7 +14,6 @@ from datetime import datetime, time, timedelta
 
 from django.conf import settings
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import outbox
@@ -85,11 +84,6 @@ def follow_digest_time(now: datetime) -> datetime:
     return moment if moment > now else moment + timedelta(days=7)
 
 
-_DIGEST_INSERT = {"postgresql": postgresql.insert(OutboxMessage).on_conflict_do_nothing(
-    index_elements=[OutboxMessage.dedupe_key]), "sqlite": sqlite.insert(OutboxMessage).on_conflict_do_nothing(
-    index_elements=[OutboxMessage.dedupe_key])}
-
-
 async def event_published(session: AsyncSession, *, event: Event) -> None:
     """``event`` was just published (approved, or imported as such): when is recorded, and the followers of its
     association who want each new event at once get a message about it; those who chose the weekly digest get
@@ -108,7 +102,8 @@ async def event_published(session: AsyncSession, *, event: Event) -> None:
     weekly = [row.user_id for row in rows if row.follow_emails == "weekly"]
     if weekly:
         when = follow_digest_time(now)
-        await session.execute(_DIGEST_INSERT[db.dialect_name(session)], [
+        await session.execute(db.insert_for(session)(OutboxMessage).on_conflict_do_nothing(
+            index_elements=[OutboxMessage.dedupe_key]), [
             {**outbox.message_row("digest.followed", user_id, None, {"since": (when - timedelta(days=7)).isoformat()},
                                   send_after=when), "dedupe_key": f"followed:{user_id}:{when.date().isoformat()}"}
             for user_id in weekly])

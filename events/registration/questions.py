@@ -15,7 +15,6 @@ from datetime import datetime
 from django import forms
 from django.utils.translation import gettext_lazy as _
 from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.errors import DomainError, EventNotFound
@@ -95,10 +94,6 @@ async def answers_by_student(session: db.Reader, *, event_id: int) -> dict[int, 
     return {row.user_id: dict(row.answers or {}) for row in rows}
 
 
-_UPSERT = {name: dialect.insert(RegistrationAnswers) for name, dialect in
-           (("postgresql", postgresql), ("sqlite", sqlite))}
-
-
 async def answers_save(session: AsyncSession, *, event_id: int, user_id: int, answers: Mapping[str, str],
                        registering: bool = False, now: datetime | None = None) -> None:
     """Store the student's answers, checked against the questions the event asks now (the form may have been
@@ -118,7 +113,7 @@ async def answers_save(session: AsyncSession, *, event_id: int, user_id: int, an
         if any(not question.accepts(kept[question.id]) for question in asked if question.id in kept) \
                 or rules.unanswered_required(asked, kept):
             raise QuestionsChanged
-        statement = _UPSERT[db.dialect_name(session)]
-        await session.execute(statement.values(event_id=event_id, user_id=user_id, answers=kept, updated_at=now)
-                              .on_conflict_do_update(index_elements=["event_id", "user_id"],
-                                                     set_={"answers": kept, "updated_at": now}))
+        await session.execute(
+            db.insert_for(session)(RegistrationAnswers)
+            .values(event_id=event_id, user_id=user_id, answers=kept, updated_at=now)
+            .on_conflict_do_update(index_elements=["event_id", "user_id"], set_={"answers": kept, "updated_at": now}))
