@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import itertools
 import os
 import signal
 import socket
@@ -148,6 +149,35 @@ def until_sync(condition, *, within: float = STARTUP_WITHIN, step: float = 0.05,
             raise AssertionError(f"not within {within} s: {what}")
         time.sleep(step)
     return value
+
+
+_heard_markers = itertools.count(1)
+
+
+async def own_notifications_heard() -> None:
+    """Wait until this process's listener has heard every NOTIFY committed so far. The writes a test makes on
+    PostgreSQL also reach its own process through the listener, a moment later (on a loaded machine, after
+    the test has gone on): a late one drops what the page store keeps of the students it names, and a test
+    that checks what is kept must first let them all arrive. PostgreSQL delivers notifications in commit
+    order, so once a marker sent now is heard, every earlier one has been. The marker names a student who
+    cannot exist and drops only its own entry; a listener that was not yet connected drops everything when
+    it connects, the marker's entry included."""
+    from django.conf import settings
+
+    from events.live.broadcast import CHANNEL, broadcaster
+    from hyperion import pagecache
+
+    if broadcaster.listener is None or settings.PAGE_CACHE_SECONDS <= 0:
+        return  # nothing listens in this process, or nothing is kept: no notification can come late
+    marker = -next(_heard_markers)
+    key = ("test_notifications_heard", marker)
+    pagecache.put(key, True, version=pagecache.version(), tags=(pagecache.user_tag(marker),), size=1,
+                  exact=True)
+    assert pagecache.get(key), "the page store kept nothing to wait on"
+    async with db.write_session() as session:
+        await session.execute(text("SELECT pg_notify(:channel, :payload)"),
+                              {"channel": CHANNEL, "payload": f'["user", {marker}]'})
+    await until(lambda: pagecache.get(key) is None, what="this process's listener hearing its own NOTIFY")
 
 
 async def until_waiting_on_lock(database_url: str, application_name: str, count: int = 1) -> None:

@@ -61,6 +61,7 @@ async def test_a_students_pages_seen_again_run_no_query_and_show_their_own_state
     noe = await factories.user(email="noe@etu.test", display_name="Noé")
     await _register(gala, lea)
     await _register(gala, noe)  # full: Noé waits
+    await support.own_notifications_heard()  # a late one would drop what is kept below
     lea_client, noe_client = await _client(lea), await _client(noe)
 
     # At most one query per page: the event as she sees it (its shared part kept), then her registrations.
@@ -169,6 +170,7 @@ async def test_the_kept_overlap_warning_follows_the_same_rule_as_the_query():
                 await leaving.registration_leave(session, event_id=event_id, user_id=lea)
         if how == "cancelled event":
             await factories.event_transition(event_id=event_id, action="cancel")
+    await support.own_notifications_heard()  # a late one would drop what is kept below
     assert await memory.my_registrations(lea)  # kept now
     async with db.read_connection() as connection:
         detail = await catalog_queries.event_detail(connection, slug="new", viewer_id=None)
