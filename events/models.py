@@ -143,6 +143,7 @@ class Association(Base):
     __table_args__ = (
         CheckConstraint("no_show_delay_hours IS NULL OR no_show_delay_hours > 0", name="no_show_delay_positive"),
         CheckConstraint("no_show_penalty_days > 0", name="no_show_penalty_days_positive"),
+        CheckConstraint("logo IS NULL OR logo_alt <> ''", name="logo_has_alt"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -154,6 +155,9 @@ class Association(Base):
     # for no_show_penalty_days after that event. None: no such delay.
     no_show_delay_hours: Mapped[int | None] = mapped_column(Integer)
     no_show_penalty_days: Mapped[int] = mapped_column(Integer, default=30, server_default=text("30"))
+    # Its logo: the key of a stored image (hyperion/images.py, ImageRef), and its required text alternative.
+    logo: Mapped[str | None] = mapped_column(String(40))
+    logo_alt: Mapped[str] = mapped_column(String(300), default="", server_default=text("''"))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     memberships: Mapped[list[Membership]] = relationship(back_populates="association", lazy="raise")
@@ -195,6 +199,7 @@ class Event(Base):
                         name="reserved_seats_within_capacity"),
         CheckConstraint("restricted_to IN ('everyone', 'members', 'promos', 'invited')", name="restricted_to_known"),
         CheckConstraint("NOT hidden_from_others OR restricted_to = 'members'", name="hidden_only_for_members"),
+        CheckConstraint("poster IS NULL OR poster_alt <> ''", name="poster_has_alt"),
         # The public list: approved events from now on, in start order.
         Index("ix_events_status_starts_at", "status", "starts_at"),
         Index("ix_events_association_id_starts_at", "association_id", "starts_at"),
@@ -249,6 +254,9 @@ class Event(Base):
     # "required"}], answered when registering and changeable until answers_close_at (None: until the start).
     questions: Mapped[list[dict]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     answers_close_at: Mapped[datetime | None]
+    # Its poster: the key of a stored image (hyperion/images.py, ImageRef), and its required text alternative.
+    poster: Mapped[str | None] = mapped_column(String(40))
+    poster_alt: Mapped[str] = mapped_column(String(300), default="", server_default=text("''"))
     status: Mapped[EventStatus] = mapped_column(_enum(EventStatus, "event_status"), default=EventStatus.DRAFT)
     decision_reason: Mapped[str] = mapped_column(Text, default="")
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))

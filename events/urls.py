@@ -1,6 +1,6 @@
 from django.urls import path, register_converter
 
-from events.views import account, feeds, public, registration, staff, staff_people, staff_questions
+from events.views import account, feeds, public, registration, staff, staff_images, staff_people, staff_questions
 from events.views.helpers import DatabaseId
 
 register_converter(DatabaseId, "id")
@@ -47,6 +47,7 @@ urlpatterns = [
     path("manage/events/series/", staff.series_new, name="staff_series_new"),
     path("manage/events/<id:event_id>/", staff.event_admin, name="staff_event"),
     path("manage/events/<id:event_id>/edit/", staff.event_edit, name="staff_event_edit"),
+    path("manage/events/<id:event_id>/poster/", staff_images.event_poster, name="staff_event_poster"),
     path("manage/events/<id:event_id>/submit/", staff.event_submit, name="staff_event_submit"),
     path("manage/events/<id:event_id>/approve/", staff.event_approve, name="staff_event_approve"),
     path("manage/events/<id:event_id>/decline/", staff.event_decline, name="staff_event_decline"),
@@ -70,6 +71,7 @@ urlpatterns = [
     path("manage/associations/<id:association_id>/edit/", staff_people.association_edit,
          name="staff_association_edit"),
     path("manage/associations/<id:association_id>/members/", staff_people.members, name="staff_members"),
+    path("manage/associations/<id:association_id>/logo/", staff_images.association_logo, name="staff_association_logo"),
     path("manage/users/", staff_people.users, name="staff_users"),
     path("manage/users/<id:user_id>/", staff_people.user_flags, name="staff_user_flags"),
     path("manage/audit/", staff_people.audit, name="staff_audit"),

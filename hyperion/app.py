@@ -17,6 +17,7 @@ from django.conf import settings
 from hyperion import bodies, db, hooks
 from hyperion.collector import CollectorPacing
 from hyperion.handler import LoopBoundASGIHandler
+from hyperion.mediafiles import media_files
 from hyperion.pagecache import SCOPE_KEY
 from hyperion.publicpages import PublicPages, Ticket, accepts_gzip
 from hyperion.quickposts import QuickPosts
@@ -34,6 +35,7 @@ class HyperionApp:
         self.django = LoopBoundASGIHandler()
         self.admission = Admission(settings.SERVER_MAX_IN_FLIGHT, settings.SERVER_QUEUE_TIMEOUT)
         self.static = StaticFiles(settings.STATIC_ROOT, settings.STATIC_URL) if settings.SERVE_STATIC else None
+        self.media = media_files()
         self.public_pages = PublicPages()
         self.quick_posts = QuickPosts(hooks.quick_posts())
         self.collector = CollectorPacing(self.admission.idle)
@@ -43,6 +45,8 @@ class HyperionApp:
             await self.lifespan(receive, send)
         elif self.static is not None and scope["type"] == "http" and self.static.matches(scope["path"]):
             await self.static(scope, receive, send)
+        elif self.media is not None and scope["type"] == "http" and self.media.matches(scope["path"]):
+            await self.media(scope, receive, send)
         elif scope["type"] == "http":
             await self.http(scope, receive, send)
         else:
@@ -50,7 +54,7 @@ class HyperionApp:
 
     async def http(self, scope, receive, send) -> None:
         declared = bodies.declared_length(scope)
-        if declared > settings.MAX_REQUEST_BODY:
+        if declared > bodies.body_limit(scope):
             await bodies.drain(receive)
             await bodies.payload_too_large(scope, send)
             return

@@ -6,13 +6,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import Awaitable, Callable
+from functools import cache
 
 from django.conf import settings
 
 from hyperion.staticfiles import security_headers
 
 Receive = Callable[[], Awaitable[dict]]  # an ASGI receive
+
+
+def body_limit(scope) -> int:
+    """The largest body this request may send: MAX_UPLOAD_BODY on the image upload forms' paths, else
+    MAX_REQUEST_BODY."""
+    if any(pattern.match(scope["path"]) for pattern in _upload_paths(tuple(settings.UPLOAD_PATHS))):
+        return settings.MAX_UPLOAD_BODY
+    return settings.MAX_REQUEST_BODY
+
+
+@cache
+def _upload_paths(patterns: tuple[str, ...]) -> tuple[re.Pattern, ...]:
+    return tuple(re.compile(pattern) for pattern in patterns)
 
 
 def declared_length(scope) -> int:
@@ -29,7 +44,7 @@ def declared_length(scope) -> int:
 
 
 async def body_read_first(scope, receive, send) -> Replaying | None:
-    """Read the request's whole body, within SERVER_BODY_TIMEOUT seconds and MAX_REQUEST_BODY bytes, and return
+    """Read the request's whole body, within SERVER_BODY_TIMEOUT seconds and ``body_limit`` bytes, and return
     a ``receive`` that gives Django that body in one message, then hands over to the connection's own
     (which tells of the client leaving while a stream is sent); None once answered (408, 413) or the client
     gone.
@@ -40,7 +55,7 @@ async def body_read_first(scope, receive, send) -> Replaying | None:
     limit also covers chunked bodies, which declare no length: Django would otherwise spool all of it to disk
     first."""
     chunks: list[bytes] = []
-    received = 0
+    received, limit = 0, body_limit(scope)
     try:
         async with asyncio.timeout(settings.SERVER_BODY_TIMEOUT):
             while True:
@@ -49,7 +64,7 @@ async def body_read_first(scope, receive, send) -> Replaying | None:
                     return None  # the client left
                 chunk = message.get("body", b"")
                 received += len(chunk)
-                if received > settings.MAX_REQUEST_BODY:
+                if received > limit:
                     break
                 chunks.append(chunk)
                 if not message.get("more_body", False):

@@ -151,6 +151,32 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "/static/"
+
+# Uploaded images (event posters, association logos: hyperion/images.py) go through Django's storage API,
+# under the name "images": by default files in the data folder, answered from memory by the ASGI app at
+# MEDIA_URL (hyperion/mediafiles.py). For an S3-compatible bucket, install django-storages with boto3 (the
+# "s3" dependency group) and set IMAGE_STORAGE_BACKEND=storages.backends.s3.S3Storage with its options as
+# JSON in IMAGE_STORAGE_OPTIONS (bucket_name, endpoint_url, custom_domain, ...): the bucket then serves the
+# images at its own addresses (README, "Images").
+MEDIA_URL = env.str("MEDIA_URL", default="/media/")
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(DATA_DIR / "media")))
+IMAGE_STORAGE_BACKEND = env.str("IMAGE_STORAGE_BACKEND", default="django.core.files.storage.FileSystemStorage")
+IMAGE_STORAGE_OPTIONS = env.json("IMAGE_STORAGE_OPTIONS", default={}) or (
+    {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL} if IMAGE_STORAGE_BACKEND.endswith(".FileSystemStorage")
+    else {})
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL}},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "images": {"BACKEND": IMAGE_STORAGE_BACKEND, "OPTIONS": IMAGE_STORAGE_OPTIONS},
+}
+# An upload's limits: its size in bytes, and its pixels (read from the header, before decoding). Re-encoding
+# runs one at a time, IMAGE_QUEUE more may wait (past that: 429). Served images kept in memory: IMAGE_MEMORY_BYTES.
+IMAGE_MAX_BYTES = env.int("IMAGE_MAX_BYTES", default=8_000_000)
+IMAGE_MAX_PIXELS = env.int("IMAGE_MAX_PIXELS", default=40_000_000)
+IMAGE_QUEUE = env.int("IMAGE_QUEUE", default=4)
+IMAGE_MEMORY_BYTES = env.int("IMAGE_MEMORY_BYTES", default=32 * 1024 * 1024)
+SERVE_MEDIA = env.bool("SERVE_MEDIA", default=True)
 STATIC_ROOT = BASE_DIR / "static"
 
 # Sessions live in our own table (events.accounts.auth), not in django.contrib.sessions (which needs the ORM).
@@ -199,10 +225,16 @@ SECURE_CSP = {
 }
 
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
-FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=1024 * 1024)
-# Larger bodies are refused (413) by the ASGI app before Django reads them (the site takes no uploads;
-# the largest form, an .ics-free event description, is well under this).
+# Larger bodies are refused (413) by the ASGI app before Django reads them: MAX_REQUEST_BODY for every form
+# (the largest, an event's description, is well under it), MAX_UPLOAD_BODY for the image upload forms only
+# (UPLOAD_PATHS, regular expressions of their paths): twice IMAGE_MAX_BYTES, so that a photo somewhat too
+# large gets the form's own message rather than a bare 413.
 MAX_REQUEST_BODY = env.int("MAX_REQUEST_BODY", default=2 * 1024 * 1024)
+MAX_UPLOAD_BODY = env.int("MAX_UPLOAD_BODY", default=2 * IMAGE_MAX_BYTES)
+UPLOAD_PATHS = [r"^/manage/events/[0-9]+/poster/$", r"^/manage/associations/[0-9]+/logo/$"]
+# An uploaded image stays in memory (never a temporary file, which would be blocking disk I/O on the loop):
+# the body was read whole, within MAX_UPLOAD_BODY, before Django saw it.
+FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=MAX_UPLOAD_BODY)
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"  # no model uses it; silences Django's check
 

@@ -10,6 +10,16 @@ os.environ.setdefault("HYPERION_ENV_FILE", "")
 os.environ.setdefault("SECRET_KEY", "tests-only-secret-key-that-is-long-enough-for-django-checks-0123456789")
 os.environ.setdefault("DEBUG", "false")
 
+if "MEDIA_ROOT" not in os.environ:
+    # Uploaded images go to a folder of this test session, never the checkout's data folder; servers and
+    # commands the tests start inherit it through the environment. Removed when the session ends.
+    import atexit
+    import shutil
+    import tempfile
+
+    os.environ["MEDIA_ROOT"] = tempfile.mkdtemp(prefix="hyperion-test-media-")
+    atexit.register(shutil.rmtree, os.environ["MEDIA_ROOT"], ignore_errors=True)
+
 from hyperion.settings import *  # noqa: E402,F403
 
 # PBKDF2 would spend ~0.3 s per password; the hasher itself is Django's and not what the tests check.

@@ -20,6 +20,7 @@ from events.catalog.queries import EventDetail, EventRow
 from events.localtime import local
 from events.rules import attendance, priority, restrictions, seats, visibility, window
 from events.rules.seats import SeatState
+from hyperion.images import ImageRef
 
 
 @lru_cache(maxsize=4096)
@@ -196,6 +197,9 @@ class EventPage:
     full_for_viewer: bool = False  # no seat the viewer may take (all taken, or only held ones and not in a group)
     restriction_label: str = ""  # who may register, when not everyone (events/rules/restrictions.py)
     admitted: bool = True  # the viewer may register (a visitor: only for an event open to everyone)
+    poster: ImageRef | None = None  # shown large at the top of the page
+    share_image: ImageRef | None = None  # in share previews: the poster, else the association's logo
+    share_image_alt: str = ""
 
 
 def event_page(detail: EventDetail, *, now: datetime, student: priority.Student | None = None,
@@ -234,6 +238,7 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
                                                                                      detail.all_day)
     # What a shared link shows: only a visitor's render carries it (templates/base.html).
     share_description = share.event_description(detail, when=when_label, time=time_label) if student is None else ""
+    shown = share.event_image(detail)
     return EventPage(
         detail=detail,
         when_label=when_label,
@@ -275,6 +280,8 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
                                   ).full_for(in_group=bool(priority.groups_of(detail, student))),
         restriction_label=restrictions.label(detail, detail.association_name),
         admitted=restrictions.admits(detail, student),
+        poster=ImageRef.parse(detail.poster),
+        share_image=shown[0], share_image_alt=shown[1],
     )
 
 

@@ -33,6 +33,7 @@ from events.rules.seats import (
     waitlist_position_of,
 )
 from hyperion import db
+from hyperion.images import ImageRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +60,7 @@ class EventRow:
     association_name: str
     association_slug: str
     seats: SeatState
+    image: ImageRef | None = None  # its poster, else its association's logo (lists show it small)
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +89,7 @@ EVENT_ROW_COLUMNS = (
     Association.slug.label("association_slug"),
     TAKEN_COUNT,
     WAITLISTED_COUNT,
+    func.coalesce(Event.poster, Association.logo).label("image"),
 )
 
 
@@ -104,6 +107,7 @@ def event_row(row) -> EventRow:
         association_name=row.association_name,
         association_slug=row.association_slug,
         seats=SeatState(row.capacity, row.taken, row.waitlisted),
+        image=ImageRef.parse(row.image),
     )
 
 
@@ -230,6 +234,11 @@ class EventDetail:
     restricted_promos: list[int] | None = None
     restricted_emails: list[str] | None = None
     hidden_from_others: bool = False
+    # Its poster and its association's logo (stored images' keys: hyperion/images.py) with their text alternatives.
+    poster: str | None = None
+    poster_alt: str = ""
+    logo: str | None = None
+    logo_alt: str = ""
 
     @property
     def is_published(self) -> bool:
@@ -251,6 +260,7 @@ _EVENT_DETAIL = (
         Association.name.label("association_name"), Association.slug.label("association_slug"),
         Association.no_show_delay_hours, Association.no_show_penalty_days, Event.questions, Event.answers_close_at,
         Event.restricted_to, Event.restricted_promos, Event.restricted_emails, Event.hidden_from_others,
+        Event.poster, Event.poster_alt, Association.logo, Association.logo_alt,
         TAKEN_COUNT, WAITLISTED_COUNT,
         _MINE.id.label("mine_id"), _MINE.status.label("mine_status"),
         waitlist_position_of(_MINE).label("mine_position"), _MINE.offer_expires_at.label("mine_offer_expires_at"),
@@ -287,7 +297,8 @@ async def event_detail(session: db.Reader, *, slug: str, viewer_id: int | None) 
         mine=state, no_show_delay_hours=row.no_show_delay_hours, no_show_penalty_days=row.no_show_penalty_days,
         questions=row.questions or [], answers_close_at=row.answers_close_at, restricted_to=row.restricted_to,
         restricted_promos=row.restricted_promos, restricted_emails=row.restricted_emails,
-        hidden_from_others=row.hidden_from_others,
+        hidden_from_others=row.hidden_from_others, poster=row.poster, poster_alt=row.poster_alt, logo=row.logo,
+        logo_alt=row.logo_alt,
     )
 
 
@@ -299,6 +310,8 @@ class AssociationPage:
     description: str
     upcoming: list[EventRow]
     past: list[EventRow]
+    logo: ImageRef | None = None
+    logo_alt: str = ""
 
 
 async def association_page(session: db.Reader, *, slug: str, now: datetime,
@@ -306,7 +319,8 @@ async def association_page(session: db.Reader, *, slug: str, now: datetime,
     """The association and its published events; its members (``member_of``: the viewer's associations) also see
     the events it keeps to them."""
     association = (await session.execute(
-        select(Association.id, Association.slug, Association.name, Association.description)
+        select(Association.id, Association.slug, Association.name, Association.description, Association.logo,
+               Association.logo_alt)
         .where(Association.slug == slug))).first()
     if association is None:
         return None
@@ -321,6 +335,7 @@ async def association_page(session: db.Reader, *, slug: str, now: datetime,
     return AssociationPage(
         id=association.id, slug=association.slug, name=association.name, description=association.description,
         upcoming=[event_row(row) for row in upcoming], past=[event_row(row) for row in past],
+        logo=ImageRef.parse(association.logo), logo_alt=association.logo_alt,
     )
 
 
@@ -337,6 +352,8 @@ class DirectoryRow:
     next_starts_at: datetime | None
     next_ends_at: datetime | None
     id: int = 0
+    logo: ImageRef | None = None
+    logo_alt: str = ""
 
 
 def _directory():
@@ -347,7 +364,8 @@ def _directory():
     upcoming = select(func.count(Event.id)).where(*coming).correlate(Association).scalar_subquery()
     following = aliased(Event, name="following")
     return (
-        select(Association.id, Association.slug, Association.name, Association.description, upcoming.label("upcoming"),
+        select(Association.id, Association.slug, Association.name, Association.description, Association.logo,
+               Association.logo_alt, upcoming.label("upcoming"),
                following.title, following.slug.label("next_slug"), following.starts_at, following.ends_at)
         .outerjoin(following, following.id == next_id)
         .order_by(func.lower(Association.name), Association.id)
@@ -360,7 +378,7 @@ _DIRECTORY = _directory()  # built once
 async def directory(session: db.Reader, *, now: datetime) -> list[DirectoryRow]:
     """Every association, by name, with its number of events to come and the next one: one statement."""
     return [DirectoryRow(row.slug, row.name, row.description, row.upcoming, row.title, row.next_slug,
-                         row.starts_at, row.ends_at, row.id)
+                         row.starts_at, row.ends_at, row.id, ImageRef.parse(row.logo), row.logo_alt)
             for row in await session.execute(_DIRECTORY, {"now": now})]
 
 

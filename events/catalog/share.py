@@ -17,6 +17,7 @@ from markupsafe import Markup
 from events.catalog.queries import EventDetail
 from events.localtime import local
 from events.models import EventStatus
+from hyperion.images import ImageRef
 
 
 def _in_script(text: str) -> str:
@@ -26,8 +27,21 @@ def _in_script(text: str) -> str:
 
 
 def absolute_url(path: str) -> str:
-    """The page's address as shared: the site's public address (SITE_URL) and the path, no query string."""
+    """The page's address as shared: the site's public address (SITE_URL) and the path, no query string. An
+    address that is absolute already (an image in an S3-compatible bucket) stays as it is."""
+    if path.startswith(("https://", "http://")):
+        return path
     return f"{settings.SITE_URL}{path}"
+
+
+def event_image(detail: EventDetail) -> tuple[ImageRef | None, str]:
+    """The event's picture in share previews, with its text alternative: its poster, else its association's
+    logo, else none."""
+    poster = ImageRef.parse(detail.poster)
+    if poster is not None:
+        return poster, detail.poster_alt
+    logo = ImageRef.parse(detail.logo)
+    return (logo, detail.logo_alt) if logo is not None else (None, "")
 
 
 def event_description(detail: EventDetail, *, when: str, time: str) -> str:
@@ -44,14 +58,15 @@ def event_structured_data(detail: EventDetail, *, description: str) -> Markup:
     return _structured_data(detail.slug, detail.title, description, detail.starts_at, detail.ends_at,
                             detail.status == EventStatus.CANCELLED, detail.location, detail.association_name,
                             detail.association_slug, detail.seats.capacity, detail.seats.seats_left,
-                            settings.SITE_URL)
+                            settings.SITE_URL, event_image(detail)[0])
 
 
 # Kept per process by what it shows (every student's event page carries it; building it cost ~0.1 ms).
 @lru_cache(maxsize=2048)
 def _structured_data(slug: str, title: str, description: str, starts_at: datetime, ends_at: datetime,
                      cancelled: bool, location: str, association_name: str, association_slug: str,
-                     capacity: int | None, seats_left: int | None, site: str) -> Markup:
+                     capacity: int | None, seats_left: int | None, site: str,
+                     image: ImageRef | None = None) -> Markup:
     data: dict[str, Any] = {
         "@context": "https://schema.org",
         "@type": "Event",
@@ -67,6 +82,8 @@ def _structured_data(slug: str, title: str, description: str, starts_at: datetim
     }
     if location:
         data["location"] = {"@type": "Place", "name": location}
+    if image is not None:
+        data["image"] = [absolute_url(image.share_url)]
     if capacity is not None:
         data["maximumAttendeeCapacity"] = capacity
         data["remainingAttendeeCapacity"] = seats_left

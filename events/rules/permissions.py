@@ -79,6 +79,16 @@ def can_edit_questions(actor: Actor, *, association_id: int, status: EventStatus
         actor, association_id=association_id, status=status)
 
 
+def can_change_poster(actor: Actor, *, association_id: int, status: EventStatus) -> bool:
+    """An event's poster and its text alternative: whoever may edit the event now."""
+    return can_edit_questions(actor, association_id=association_id, status=status)
+
+
+def can_change_logo(actor: Actor, *, association_id: int) -> bool:
+    """An association's logo: whoever may edit the association (its managers, staff)."""
+    return actor.is_manager_of(association_id)
+
+
 def can_submit(actor: Actor, *, association_id: int) -> bool:
     return actor.is_editor_of(association_id)
 

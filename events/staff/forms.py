@@ -354,6 +354,38 @@ class AssociationForm(forms.Form):
         return self.cleaned_data.get("no_show_penalty_days") or 30
 
 
+class ImageForm(forms.Form):
+    """A poster or a logo: upload a new image (its checks are hyperion/images.py's, when the form is valid),
+    change the text alternative of the one there is, or remove it."""
+
+    image = forms.FileField(label=_("Image"), required=False, allow_empty_file=False,
+                            help_text=_("JPEG, PNG, WebP or GIF. Only its pixels are kept: no location, no "
+                                        "camera details."),
+                            widget=forms.FileInput(attrs={"accept": "image/jpeg,image/png,image/webp,image/gif"}))
+    alt = forms.CharField(label=_("Text alternative"), required=False, max_length=300, validators=[plain_text()],
+                          help_text=_("What the image shows, for those who cannot see it (read aloud by screen "
+                                      "readers). Required with an image."))
+    remove = forms.BooleanField(label=_("Remove the image"), required=False)
+
+    def __init__(self, *args, has_image: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.has_image = has_image
+        if not has_image:
+            del self.fields["remove"]
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        if cleaned.get("remove"):
+            if cleaned.get("image"):
+                raise forms.ValidationError(_("Either upload an image or remove it, not both."))
+            return cleaned
+        if not cleaned.get("image") and not self.has_image:
+            self.add_error("image", _("Choose an image to upload."))
+        elif not (cleaned.get("alt") or "").strip() and "alt" not in self.errors:
+            self.add_error("alt", _("Say what the image shows: it is required with an image."))
+        return cleaned
+
+
 class MemberForm(forms.Form):
     email = forms.EmailField(label=_("Member's e-mail"), max_length=254)
     role = forms.ChoiceField(label=_("Role"), choices=[

@@ -119,6 +119,7 @@ def event_actions(actor: Actor, event) -> dict[str, bool]:
         "duplicate": actor.is_editor_of(association_id),
         "questions": permissions.can_edit_questions(actor, association_id=association_id, status=status)
         or visibility.is_published(status),
+        "poster": permissions.can_change_poster(actor, association_id=association_id, status=status),
     }
 
 

@@ -182,6 +182,8 @@ class AssociationRow:
     members: int
     no_show_delay_hours: int | None = None
     no_show_penalty_days: int = 30
+    logo: str | None = None
+    logo_alt: str = ""
 
 
 async def associations_for(session: db.Reader, *, actor: Actor) -> list[AssociationRow]:
@@ -197,11 +199,13 @@ async def associations_for(session: db.Reader, *, actor: Actor) -> list[Associat
 async def association_by_id(session: db.Reader, *, association_id: int) -> AssociationRow | None:
     row = (await session.execute(
         select(Association.id, Association.slug, Association.name, Association.description,
-               Association.no_show_delay_hours, Association.no_show_penalty_days)
+               Association.no_show_delay_hours, Association.no_show_penalty_days, Association.logo,
+               Association.logo_alt)
         .where(Association.id == association_id))).first()
     return None if row is None else AssociationRow(row.id, row.slug, row.name, row.description, members=0,
                                                    no_show_delay_hours=row.no_show_delay_hours,
-                                                   no_show_penalty_days=row.no_show_penalty_days)
+                                                   no_show_penalty_days=row.no_show_penalty_days,
+                                                   logo=row.logo, logo_alt=row.logo_alt)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,231 @@
+"""Uploaded images (event posters, association logos): checked and re-encoded with Pillow, stored through
+Django's storage API (``STORAGES["images"]``: the file system under the data folder by default, an
+S3-compatible bucket by setting), named by their content so that their addresses never change.
+
+An upload is refused before anything is written when it is not a JPEG, PNG, WebP or GIF that Pillow
+decodes in full (an SVG, a text file, a truncated JPEG), when it is larger than IMAGE_MAX_BYTES, or when it
+declares more than IMAGE_MAX_PIXELS pixels (checked on the header, before the pixels are decoded: a
+50-megapixel PNG of one colour is a few kilobytes that would take 150 MB to decode). What is kept is the
+pixels only, redrawn into a new image: no EXIF (GPS position, camera, date), no ICC profile, no comment, no
+second frame. The orientation its EXIF gave is applied first, so that a phone's portrait photo stays upright.
+
+Each image is kept in a few widths (WebP, for ``srcset``) and one JPEG for share previews (chat apps and
+social sites read JPEG everywhere). A stored image is named by a hash of its pixels' encoding, and the
+database keeps one short key, ``<hash>-<width>x<height>``, from which ``ImageRef`` derives every address.
+
+Decoding, resizing and encoding is CPU work of up to a second for a large photo: it runs in one thread of
+``image_gate`` (hyperion/threadgate.py; Pillow releases the GIL while it decodes and resizes), with the
+storage's writes, which Django's storage API only offers as blocking calls. Only an upload pays that: no
+page ever reads an image, and the images themselves are answered by ``hyperion.mediafiles`` from memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.utils.translation import gettext_lazy as _
+
+from hyperion.threadgate import ThreadGate
+
+ACCEPTED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF")
+# The widths kept for srcset, narrower than the image: a list's thumbnail on a phone, a card on a wide screen,
+# the event page (on a 2x screen). The image itself is kept at its width too, at most MAX_WIDTH.
+WIDTHS = (160, 320, 640)
+MAX_WIDTH, MAX_HEIGHT = 1280, 1600
+MIN_SIDE = 64  # smaller than this is no poster, and would look broken once scaled up
+SHARE_WIDTH = 1200  # what share previews ask for
+WEBP_QUALITY, JPEG_QUALITY = 80, 85
+FOLDER = "images"
+_KEY = re.compile(r"(?P<hash>[0-9a-f]{20})-(?P<width>[0-9]{1,4})x(?P<height>[0-9]{1,4})")
+
+
+class ImageRefused(Exception):
+    """The upload is not an image the site keeps; ``message`` says why, for the form."""
+
+    def __init__(self, message) -> None:
+        super().__init__(str(message))
+        self.message = message
+
+
+image_gate = ThreadGate("image", running=lambda: 1, waiting=lambda: settings.IMAGE_QUEUE, seconds_per_call=1.0)
+
+
+def storage():
+    return storages["images"]
+
+
+@dataclass(frozen=True, slots=True)
+class ImageRef:
+    """A stored image, from its key: its addresses in each width, and its proportions (for the width and
+    height attributes that keep the page from jumping while it loads)."""
+
+    hash: str
+    width: int
+    height: int
+
+    @classmethod
+    def parse(cls, key: str | None) -> ImageRef | None:
+        match = _KEY.fullmatch(key or "")
+        if match is None:
+            return None
+        return cls(match["hash"], int(match["width"]), int(match["height"]))
+
+    @property
+    def key(self) -> str:
+        return f"{self.hash}-{self.width}x{self.height}"
+
+    @property
+    def widths(self) -> tuple[int, ...]:
+        return widths_for(self.width)
+
+    def height_at(self, width: int) -> int:
+        return max(1, round(self.height * width / self.width))
+
+    def url(self, width: int) -> str:
+        return _url(variant_name(self.hash, width))
+
+    def srcset(self) -> str:
+        return ", ".join(f"{self.url(width)} {width}w" for width in self.widths)
+
+    def url_for(self, width: int) -> str:
+        """The narrowest kept width that covers ``width`` (the ``src`` of a thumbnail)."""
+        return self.url(next((kept for kept in self.widths if kept >= width), self.widths[-1]))
+
+    @property
+    def share_url(self) -> str:
+        return _url(share_name(self.hash))
+
+    @property
+    def share_size(self) -> tuple[int, int]:
+        width = min(self.width, SHARE_WIDTH)
+        return width, self.height_at(width)
+
+
+def _url(name: str) -> str:
+    return storage().url(name)
+
+
+def widths_for(width: int) -> tuple[int, ...]:
+    return (*(kept for kept in WIDTHS if kept < width), width)
+
+
+def variant_name(image_hash: str, width: int) -> str:
+    return f"{FOLDER}/{image_hash}-{width}.webp"
+
+
+def share_name(image_hash: str) -> str:
+    return f"{FOLDER}/{image_hash}-share.jpg"
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An accepted upload, re-encoded and not stored yet: ``files`` by storage name."""
+
+    ref: ImageRef
+    files: dict[str, bytes]
+
+
+def prepare(data: bytes) -> Prepared:
+    """Check and re-encode an upload (CPU work: call it through ``image_gate``); ImageRefused when it is not
+    an image the site keeps. Writes nothing."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    if len(data) > settings.IMAGE_MAX_BYTES:
+        raise ImageRefused(_("The image is too large: %(megabytes)s MB at most.")
+                           % {"megabytes": f"{settings.IMAGE_MAX_BYTES / 1_000_000:g}"})
+    try:
+        with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as opened:
+            width, height = opened.size  # from the header: nothing decoded yet
+            if width * height > settings.IMAGE_MAX_PIXELS:
+                raise ImageRefused(_("The image has too many pixels: %(megapixels)s megapixels at most.")
+                                   % {"megapixels": f"{settings.IMAGE_MAX_PIXELS / 1_000_000:g}"})
+            if min(width, height) < MIN_SIDE:
+                raise ImageRefused(_("The image is too small: at least %(pixels)d pixels on each side.")
+                                   % {"pixels": MIN_SIDE})
+            opened.seek(0)  # an animation's first frame only
+            opened.load()  # decodes every pixel: a truncated or corrupt file fails here
+            upright = ImageOps.exif_transpose(opened)
+    except Image.DecompressionBombError as error:  # Pillow's own bound, far above ours: refused the same way
+        raise ImageRefused(_("The image has too many pixels: %(megapixels)s megapixels at most.")
+                           % {"megapixels": f"{settings.IMAGE_MAX_PIXELS / 1_000_000:g}"}) from error
+    except UnidentifiedImageError as error:
+        raise ImageRefused(_("This file is not an image: send a JPEG, PNG, WebP or GIF file.")) from error
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        raise ImageRefused(_("This image is damaged or incomplete: it could not be read.")) from error
+    has_alpha = upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info
+    mode = "RGBA" if has_alpha else "RGB"
+    converted = upright.convert(mode)
+    # Nothing but pixels: a new image built from them carries none of the file's metadata.
+    pixels = Image.frombytes(mode, converted.size, converted.tobytes())
+    pixels.thumbnail((MAX_WIDTH, MAX_HEIGHT), Image.Resampling.LANCZOS)
+    full = _encode_webp(pixels)
+    image_hash = hashlib.sha256(full).hexdigest()[:20]
+    ref = ImageRef(image_hash, pixels.width, pixels.height)
+    files = {variant_name(image_hash, pixels.width): full}
+    for width in ref.widths[:-1]:
+        files[variant_name(image_hash, width)] = _encode_webp(
+            pixels.resize((width, ref.height_at(width)), Image.Resampling.LANCZOS))
+    share_width, share_height = ref.share_size
+    share = pixels.resize((share_width, share_height), Image.Resampling.LANCZOS) if share_width != pixels.width \
+        else pixels
+    if has_alpha:  # JPEG has no transparency: on white, like the site's pages
+        flat = Image.new("RGB", share.size, (255, 255, 255))
+        flat.paste(share, mask=share.getchannel("A"))
+        share = flat
+    buffer = io.BytesIO()
+    share.save(buffer, "JPEG", quality=JPEG_QUALITY, optimize=True, progressive=True)
+    files[share_name(image_hash)] = buffer.getvalue()
+    return Prepared(ref, files)
+
+
+def _encode_webp(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "WEBP", quality=WEBP_QUALITY, method=4)
+    return buffer.getvalue()
+
+
+def store(prepared: Prepared) -> list[str]:
+    """Write the prepared files (blocking: through ``image_gate``); the names it created, so that a caller
+    whose transaction then fails removes them (``discard``). A name already there is the same image, kept."""
+    target, created = storage(), []
+    try:
+        for name, body in prepared.files.items():
+            if target.exists(name):
+                continue
+            saved = target.save(name, ContentFile(body))
+            if saved != name:  # a storage that renames instead of overwriting: the address would be wrong
+                target.delete(saved)
+                raise RuntimeError(f"the image storage saved {name} as {saved}")
+            created.append(name)
+    except BaseException:
+        discard(created)
+        raise
+    return created
+
+
+def discard(names: list[str]) -> None:
+    target = storage()
+    for name in names:
+        target.delete(name)
+
+
+def prepare_and_store(data: bytes) -> tuple[ImageRef, list[str]]:
+    prepared = prepare(data)
+    return prepared.ref, store(prepared)
+
+
+async def accept(data: bytes) -> tuple[ImageRef, list[str]]:
+    """An upload checked, re-encoded and stored, off the event loop, in the image gate (GateFull: a 429)."""
+    return await image_gate.run(prepare_and_store, data)
+
+
+async def forget(names: list[str]) -> None:
+    """Remove what ``accept`` stored, when the write that was to use it failed."""
+    if names:
+        await image_gate.run(discard, names)
