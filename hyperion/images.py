@@ -46,11 +46,19 @@ _KEY = re.compile(r"(?P<hash>[0-9a-f]{20})-(?P<width>[0-9]{1,4})x(?P<height>[0-9
 
 
 class ImageRefused(Exception):
-    """The upload is not an image the site keeps; ``message`` says why, for the form."""
+    """The upload is not an image the site keeps; ``message`` says why, for the form. It is raised in the image
+    thread, where no language is active: the message is translated when it is read, on the request's side."""
 
-    def __init__(self, message) -> None:
-        super().__init__(str(message))
-        self.message = message
+    def __init__(self, message, **params) -> None:
+        super().__init__()
+        self._message, self.params = message, params
+
+    def __str__(self) -> str:
+        return self.message
+
+    @property
+    def message(self) -> str:
+        return str(self._message) % self.params if self.params else str(self._message)
 
 
 image_gate = ThreadGate("image", running=lambda: 1, waiting=lambda: settings.IMAGE_QUEUE, seconds_per_call=1.0)
@@ -137,23 +145,23 @@ def prepare(data: bytes) -> Prepared:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     if len(data) > settings.IMAGE_MAX_BYTES:
-        raise ImageRefused(_("The image is too large: %(megabytes)s MB at most.")
-                           % {"megabytes": f"{settings.IMAGE_MAX_BYTES / 1_000_000:g}"})
+        raise ImageRefused(_("The image is too large: %(megabytes)s MB at most."),
+                           megabytes=f"{settings.IMAGE_MAX_BYTES / 1_000_000:g}")
     try:
         with Image.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as opened:
             width, height = opened.size  # from the header: nothing decoded yet
             if width * height > settings.IMAGE_MAX_PIXELS:
-                raise ImageRefused(_("The image has too many pixels: %(megapixels)s megapixels at most.")
-                                   % {"megapixels": f"{settings.IMAGE_MAX_PIXELS / 1_000_000:g}"})
+                raise ImageRefused(_("The image has too many pixels: %(megapixels)s megapixels at most."),
+                                   megapixels=f"{settings.IMAGE_MAX_PIXELS / 1_000_000:g}")
             if min(width, height) < MIN_SIDE:
-                raise ImageRefused(_("The image is too small: at least %(pixels)d pixels on each side.")
-                                   % {"pixels": MIN_SIDE})
+                raise ImageRefused(_("The image is too small: at least %(pixels)d pixels on each side."),
+                                   pixels=MIN_SIDE)
             opened.seek(0)  # an animation's first frame only
             opened.load()  # decodes every pixel: a truncated or corrupt file fails here
             upright = ImageOps.exif_transpose(opened)
     except Image.DecompressionBombError as error:  # Pillow's own bound, far above ours: refused the same way
-        raise ImageRefused(_("The image has too many pixels: %(megapixels)s megapixels at most.")
-                           % {"megapixels": f"{settings.IMAGE_MAX_PIXELS / 1_000_000:g}"}) from error
+        raise ImageRefused(_("The image has too many pixels: %(megapixels)s megapixels at most."),
+                           megapixels=f"{settings.IMAGE_MAX_PIXELS / 1_000_000:g}") from error
     except UnidentifiedImageError as error:
         raise ImageRefused(_("This file is not an image: send a JPEG, PNG, WebP or GIF file.")) from error
     except (OSError, SyntaxError, ValueError, EOFError) as error:

@@ -151,6 +151,11 @@ async def test_an_image_over_the_size_limit_and_one_without_alt_are_refused(sess
     too_big = await manager.post(url("staff_event_poster", gala), {
         "image": upload("noise.png", noise_png(), "image/png"), "alt": "A poster"})
     assert too_big.status_code == 400 and "too large: 0.02 MB at most" in too_big.text
+    manager.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"  # checked in the image thread, said in her language
+    in_french = await manager.post(url("staff_event_poster", gala), {
+        "image": upload("noise.png", noise_png(), "image/png"), "alt": "Une affiche"})
+    assert "trop lourde : 0.02 Mo au plus" in in_french.text.replace("&#x27;", "'")
+    manager.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     no_alt = await manager.post(url("staff_event_poster", gala), {
         "image": upload("p.jpg", photo(200, 200), "image/jpeg"), "alt": "  "})
     assert no_alt.status_code == 400 and "it is required with an image" in no_alt.text

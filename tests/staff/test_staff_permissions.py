@@ -9,6 +9,7 @@ The other side: the right role can do each action (and staff can do everything).
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,8 +18,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import AsyncClient
 from django.urls import reverse
+from PIL import Image
 from sqlalchemy import insert, select
 
 from events.models import (
@@ -129,6 +132,13 @@ def series_fields(association_id: int) -> dict:
     return {**fields, "every_weeks": "1", "until": until}
 
 
+def a_photo() -> SimpleUploadedFile:
+    """A small JPEG, as a new upload each time (a form reads its file once)."""
+    buffer = io.BytesIO()
+    Image.new("RGB", (120, 90), (200, 60, 40)).save(buffer, "JPEG")
+    return SimpleUploadedFile("photo.jpg", buffer.getvalue(), content_type="image/jpeg")
+
+
 @dataclass(frozen=True)
 class Action:
     """One management URL and method. ``needs``: the least role of the association (editor < manager <
@@ -194,11 +204,20 @@ ACTIONS = [
     Action("check-in-mark", "staff_checkin_mark", POST, "editor", True, lambda w: (w.approved, w.registration)),
     Action("check-in-scan", "staff_checkin_scan", POST, "editor", True, lambda w: (w.approved,),
            lambda w: {"code": ticket_code(event_id=w.approved, registration_id=w.registration)}),
+    Action("poster-form-draft", "staff_event_poster", GET, "editor", True, lambda w: (w.draft,)),
+    Action("poster-draft", "staff_event_poster", POST, "editor", True, lambda w: (w.draft,),
+           lambda w: {"image": a_photo(), "alt": "L'affiche"}),
+    Action("poster-form-published", "staff_event_poster", GET, "manager", True, lambda w: (w.approved,)),
+    Action("poster-published", "staff_event_poster", POST, "manager", True, lambda w: (w.approved,),
+           lambda w: {"image": a_photo(), "alt": "L'affiche"}),
     # The association itself.
     Action("association-edit-form", "staff_association_edit", GET, "manager", True, lambda w: (w.own,)),
     Action("association-edit", "staff_association_edit", POST, "manager", True, lambda w: (w.own,),
            lambda w: {"name": "BDE renommé", "slug": f"bde{w.tag}", "description": ""}),
     Action("members", "staff_members", GET, "manager", True, lambda w: (w.own,)),
+    Action("logo-form", "staff_association_logo", GET, "manager", True, lambda w: (w.own,)),
+    Action("logo", "staff_association_logo", POST, "manager", True, lambda w: (w.own,),
+           lambda w: {"image": a_photo(), "alt": "Le logo"}),
     Action("member-role-set", "staff_members", POST, "manager", True, lambda w: (w.own,),
            lambda w: {"email": f"newcomer{w.tag}@etu.test", "role": "editor"}),
     # Site-wide pages.
