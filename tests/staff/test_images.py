@@ -199,6 +199,9 @@ async def test_an_associations_logo_shows_in_the_directory_and_stands_in_for_a_m
     assert f"/media/images/{logo.hash}-" in directory and 'alt="BDE&#39;s owl"' in directory
     home = (await (await client_for(None)).get("/")).text
     assert f'src="/media/images/{logo.hash}-160.webp"' in home  # the poster's stand-in
+    event_page = (await (await client_for(None)).get(url("event_detail", "gala"))).text
+    assert re.search(rf'<img class="logo logo-inline" src="/media/images/{logo.hash}-160.webp"[^>]*alt=""', event_page)
+    assert '<img class="poster"' not in event_page
     assert (await (await client_for(people.editor)).get(url("staff_association_logo", people.bde))).status_code \
         in (403, 404)
     # Without either: a tile with the association's initial, no image request.
