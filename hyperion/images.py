@@ -25,6 +25,7 @@ import hashlib
 import io
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -79,10 +80,7 @@ class ImageRef:
 
     @classmethod
     def parse(cls, key: str | None) -> ImageRef | None:
-        match = _KEY.fullmatch(key or "")
-        if match is None:
-            return None
-        return cls(match["hash"], int(match["width"]), int(match["height"]))
+        return _parsed(key) if key else None
 
     @property
     def key(self) -> str:
@@ -96,10 +94,10 @@ class ImageRef:
         return max(1, round(self.height * width / self.width))
 
     def url(self, width: int) -> str:
-        return _url(variant_name(self.hash, width))
+        return _url(storage(), variant_name(self.hash, width))
 
     def srcset(self) -> str:
-        return ", ".join(f"{self.url(width)} {width}w" for width in self.widths)
+        return _srcset(storage(), self)
 
     def url_for(self, width: int) -> str:
         """The narrowest kept width that covers ``width`` (the ``src`` of a thumbnail)."""
@@ -107,7 +105,7 @@ class ImageRef:
 
     @property
     def share_url(self) -> str:
-        return _url(share_name(self.hash))
+        return _url(storage(), share_name(self.hash))
 
     @property
     def share_size(self) -> tuple[int, int]:
@@ -115,8 +113,25 @@ class ImageRef:
         return width, self.height_at(width)
 
 
-def _url(name: str) -> str:
-    return storage().url(name)
+# Pages name the same few images over and over, and a storage's url() is ~10 µs (FileSystemStorage quotes and
+# joins; S3Storage more): the answers are kept per storage object (a new one after a settings change). A few
+# thousand short strings at most.
+@lru_cache(maxsize=4096)
+def _url(target, name: str) -> str:
+    return target.url(name)
+
+
+@lru_cache(maxsize=1024)
+def _srcset(target, image: ImageRef) -> str:
+    return ", ".join(f"{_url(target, variant_name(image.hash, width))} {width}w" for width in image.widths)
+
+
+@lru_cache(maxsize=4096)
+def _parsed(key: str) -> ImageRef | None:
+    match = _KEY.fullmatch(key)
+    if match is None:
+        return None
+    return ImageRef(match["hash"], int(match["width"]), int(match["height"]))
 
 
 def widths_for(width: int) -> tuple[int, ...]:
