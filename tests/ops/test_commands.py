@@ -1,10 +1,17 @@
 """Operators' commands: they work, they are idempotent, and they fail clearly (no traceback)."""
 
 import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
+import httpx
 import pytest
+from django.conf import settings
+from django.core.files.storage import storages
+from django.test import AsyncClient
+from PIL import Image
 from sqlalchemy import func, select
 
 from events.management.commands import loaddemo
@@ -19,7 +26,9 @@ from events.models import (
     User,
     utcnow,
 )
-from events.ops import demo
+from events.ops import demo, demo_images
+from hyperion.app import HyperionApp
+from hyperion.images import ImageRef, share_name, variant_name
 from tests.support import ROOT
 
 
@@ -88,6 +97,50 @@ async def test_the_demo_has_a_plain_student_and_separate_editor_manager_and_staf
     again = manage("loaddemo", env={"DEBUG": "true"})
     assert again.returncode == 0 and "already present" in again.stdout
     assert loaddemo.DEV_PASSWORDS["student"] not in again.stdout
+
+
+async def test_loaddemo_draws_logos_and_posters_that_the_pages_show(session):
+    result = manage("loaddemo", "--students", "20", "--events", "40")
+    assert result.returncode == 0, result.stderr
+    associations = (await session.execute(select(Association.name, Association.logo, Association.logo_alt))).all()
+    logos = {ImageRef.parse(row.logo) for row in associations}
+    assert len(associations) == len(demo.ASSOCIATIONS) == len(logos)  # one each, none the same
+    assert [row.logo_alt for row in associations] == [f"Logo de l'association {row.name}" for row in associations]
+    # The events not over yet have posters, soonest first (a few left to their logo), their date in the text.
+    coming = (await session.execute(
+        select(Event.title, Event.status, Event.poster, Event.poster_alt, Association.name)
+        .join(Association, Association.id == Event.association_id)
+        .where(Event.ends_at >= utcnow(), Event.status != EventStatus.CANCELLED).order_by(Event.starts_at))).all()
+    with_poster = [row for row in coming if row.poster]
+    assert len(coming) >= 8 and len(coming) - len(with_poster) <= len(coming) // 4 + 1
+    assert all(row.poster_alt.startswith(f"Affiche : {row.title}, {row.name}, ") for row in with_poster)
+    assert f"{len(with_poster)} posters" in result.stdout and f"{len(associations)} logos" in result.stdout
+    posters = {ImageRef.parse(row.poster) for row in with_poster}
+    assert {(ref.width, ref.height) for ref in posters} == {demo_images.POSTER_SIZE}
+
+    # Stored like an upload: every width and the share preview, real images.
+    for ref in logos | posters:
+        assert ref is not None
+        for width in ref.widths:
+            assert storages["images"].exists(variant_name(ref.hash, width))
+        assert storages["images"].exists(share_name(ref.hash))
+    poster = next(iter(posters))
+    with Image.open(Path(settings.MEDIA_ROOT) / variant_name(poster.hash, 640)) as drawn:
+        assert drawn.format == "WEBP" and drawn.size == demo_images.POSTER_SIZE
+        assert len(drawn.getcolors(maxcolors=1_000_000) or []) > 1000  # a picture, not a blank
+
+    # A visitor's home page shows them as thumbnails, a poster or else the association's logo, never a blank
+    # tile, and the addresses answer.
+    client = AsyncClient()
+    client.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
+    home = (await client.get("/")).text
+    shown = re.findall(r'<img class="thumb" src="/media/images/([0-9a-f]{20})-160.webp"', home)
+    assert "thumb-empty" not in home and len(shown) >= 8
+    assert set(shown) & {ref.hash for ref in posters} and set(shown) & {ref.hash for ref in logos}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=HyperionApp()),
+                                 base_url="http://testserver") as server:
+        thumbnail = await server.get(f"/media/images/{shown[0]}-160.webp")
+    assert thumbnail.status_code == 200 and thumbnail.headers["Content-Type"] == "image/webp"
 
 
 def test_loaddemo_in_debug_prints_the_demo_accounts_on_every_run():

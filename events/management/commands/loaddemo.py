@@ -9,7 +9,7 @@ from sqlalchemy import select
 from events.accounts.auth import password_hash, password_matches
 from events.management.base import AsyncCommand
 from events.models import User
-from events.ops import demo
+from events.ops import demo, demo_images
 from hyperion import db
 
 DEV_PASSWORDS = {"staff": "demo-staff-password", "manager": "demo-manager-password",
@@ -50,10 +50,14 @@ class Command(AsyncCommand):
                 events=events,
                 progress=progress,
             )
+            if result.loaded:
+                # After the data's transaction: each picture is its own write, through the services.
+                pictures = await demo_images.demo_images_load(session, progress=progress)
         if result.loaded:
             self.stdout.write(self.style.SUCCESS(
                 "Demo loaded: {associations} associations, {users} users, {events} events, "
-                "{registrations} registrations.".format(**result.counts)))
+                "{registrations} registrations, ".format(**result.counts)
+                + f"{pictures.logos} logos, {pictures.posters} posters."))
             self._print_accounts(demo.ACCOUNTS, passwords)
             return
         self.stdout.write("Demo data already present: nothing to do.")
