@@ -21,7 +21,7 @@ if [ ! -x "$tool/node_modules/.bin/lighthouse" ]; then
 fi
 
 # The production settings (DEBUG off), on plain HTTP on loopback, with a database of its own.
-export DEBUG=false ALLOWED_HOSTS=127.0.0.1 DATABASE_URL="sqlite+aiosqlite:///$work/demo.sqlite3"
+export DEBUG=false ALLOWED_HOSTS=127.0.0.1 DATABASE_URL="sqlite+aiosqlite:///$work/demo.sqlite3" MEDIA_ROOT="$work/media"
 export SECRET_KEY="lighthouse-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export SECURE_SSL_REDIRECT=false SESSION_COOKIE_SECURE=false CSRF_COOKIE_SECURE=false
 echo "==> demo data"
@@ -44,8 +44,10 @@ from hyperion import db
 
 async def main():
     async with db.read_session() as session:
+        # The soonest with a poster (the demo gives its soonest events one): its page's largest picture.
         slug = (await session.execute(select(Event.slug).where(Event.status == EventStatus.APPROVED,
-                Event.starts_at > func.now()).order_by(Event.starts_at).limit(1))).scalar_one()
+                Event.starts_at > func.now(), Event.poster.is_not(None)).order_by(Event.starts_at).limit(1))
+                ).scalar_one()
         user_id = (await session.execute(select(Registration.user_id).order_by(Registration.id).limit(1))).scalar_one()
     async with db.write_session() as session:
         print(slug, await auth.session_create(session, user_id=user_id))
