@@ -8,8 +8,8 @@ import io
 from datetime import timedelta
 
 import pytest
-from playwright.async_api import expect
 from PIL import Image
+from playwright.async_api import expect
 from sqlalchemy import select
 
 from events.accounts import auth
