@@ -36,6 +36,7 @@ class HyperionApp:
         self.admission = Admission(settings.SERVER_MAX_IN_FLIGHT, settings.SERVER_QUEUE_TIMEOUT)
         self.static = StaticFiles(settings.STATIC_ROOT, settings.STATIC_URL) if settings.SERVE_STATIC else None
         self.media = media_files()
+        self.large_bodies = bodies.LargeBodies(settings.SERVER_LARGE_BODIES)
         self.public_pages = PublicPages()
         self.quick_posts = QuickPosts(hooks.quick_posts())
         self.collector = CollectorPacing(self.admission.idle)
@@ -58,6 +59,21 @@ class HyperionApp:
             await bodies.drain(receive)
             await bodies.payload_too_large(scope, send)
             return
+        if not bodies.may_be_large(scope, declared):
+            await self._http(scope, receive, send, declared)
+            return
+        # An upload form's body (up to MAX_UPLOAD_BODY) is read before Django knows who sends it: only
+        # SERVER_LARGE_BODIES of them are held at once, so that anonymous clients cannot make the worker hold
+        # thousands of them; the others are told to come back (503, Retry-After) before a byte is read.
+        if not self.large_bodies.take():
+            await bodies.too_many_large_bodies(scope, send)
+            return
+        try:
+            await self._http(scope, receive, send, declared)
+        finally:
+            self.large_bodies.give_back()
+
+    async def _http(self, scope, receive, send, declared: int) -> None:
         connection = None
         if declared:  # a body: read whole before any turn is taken (a request without one does not wait here)
             connection, receive = receive, await bodies.body_read_first(scope, receive, send)

@@ -30,6 +30,41 @@ def _upload_paths(patterns: tuple[str, ...]) -> tuple[re.Pattern, ...]:
     return tuple(re.compile(pattern) for pattern in patterns)
 
 
+def may_be_large(scope, declared: int) -> bool:
+    """The body may be larger than MAX_REQUEST_BODY: declared so, or chunked (length unknown) to a path that
+    allows more (an image upload form)."""
+    if declared > settings.MAX_REQUEST_BODY:
+        return True
+    return declared < 0 and body_limit(scope) > settings.MAX_REQUEST_BODY
+
+
+class LargeBodies:
+    """How many bodies larger than MAX_REQUEST_BODY this worker holds at once, at most ``limit``."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.held = limit, 0
+
+    def take(self) -> bool:
+        if self.held >= self.limit:
+            return False
+        self.held += 1
+        return True
+
+    def give_back(self) -> None:
+        self.held -= 1
+
+
+async def too_many_large_bodies(scope, send) -> None:
+    """503 before reading the body: other uploads are being received; the connection is closed (its body
+    unread)."""
+    text = b"Other uploads are being received: try again in a few seconds."
+    await send({"type": "http.response.start", "status": 503,
+                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
+                            (b"content-length", str(len(text)).encode()), (b"connection", b"close"),
+                            (b"retry-after", b"5"), *security_headers(scope)]})
+    await send({"type": "http.response.body", "body": text})
+
+
 def declared_length(scope) -> int:
     """The body's Content-Length; -1 for a chunked body (length unknown), 0 without a body."""
     for name, value in scope.get("headers", ()):

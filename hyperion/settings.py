@@ -232,6 +232,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=102
 MAX_REQUEST_BODY = env.int("MAX_REQUEST_BODY", default=2 * 1024 * 1024)
 MAX_UPLOAD_BODY = env.int("MAX_UPLOAD_BODY", default=2 * IMAGE_MAX_BYTES)
 UPLOAD_PATHS = [r"^/manage/events/[0-9]+/poster/$", r"^/manage/associations/[0-9]+/logo/$"]
+# Such large bodies are read before Django knows who sends them: a worker holds at most SERVER_LARGE_BODIES of
+# them at once (the others get a 503 with Retry-After before a byte is read), so that anonymous clients cannot
+# make it hold thousands (hyperion/bodies.py).
+SERVER_LARGE_BODIES = env.int("SERVER_LARGE_BODIES", default=4)
 # An uploaded image stays in memory (never a temporary file, which would be blocking disk I/O on the loop):
 # the body was read whole, within MAX_UPLOAD_BODY, before Django saw it.
 FILE_UPLOAD_MAX_MEMORY_SIZE = env.int("FILE_UPLOAD_MAX_MEMORY_SIZE", default=MAX_UPLOAD_BODY)
