@@ -13,13 +13,12 @@ bucket (or the CDN in front of it) serves them at the storage's own URLs, and no
 
 from __future__ import annotations
 
-import re
 from collections import OrderedDict
 from pathlib import Path
 
+from hyperion.images import hash_of
 from hyperion.staticfiles import security_headers
 
-_NAME = re.compile(r"images/[0-9a-f]{20}-(?:[0-9]{1,4}\.webp|share\.jpg)")
 _TYPES = {".webp": b"image/webp", ".jpg": b"image/jpeg"}
 
 
@@ -54,7 +53,7 @@ class MediaFiles:
     async def __call__(self, scope, receive, send) -> None:
         name = scope["path"][len(self.prefix):]
         method = scope["method"]
-        body = self._body(name) if _NAME.fullmatch(name) else None
+        body = self._body(name) if hash_of(name) is not None else None
         if body is None or method not in ("GET", "HEAD"):
             status = 404 if body is None else 405
             await send({"type": "http.response.start", "status": status,

@@ -164,6 +164,14 @@ IMAGE_STORAGE_BACKEND = env.str("IMAGE_STORAGE_BACKEND", default="django.core.fi
 IMAGE_STORAGE_OPTIONS = env.json("IMAGE_STORAGE_OPTIONS", default={}) or (
     {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL} if IMAGE_STORAGE_BACKEND.endswith(".FileSystemStorage")
     else {})
+# An image's files are named by their content: writing one again overwrites it with the same bytes (the file
+# system storage would otherwise save it under another name). Its addresses are public and kept by the pages:
+# a bucket's must not be signed (signed ones expire within the hour).
+if IMAGE_STORAGE_BACKEND.endswith(".FileSystemStorage"):
+    IMAGE_STORAGE_OPTIONS.setdefault("allow_overwrite", True)
+elif IMAGE_STORAGE_BACKEND.endswith(".S3Storage"):
+    IMAGE_STORAGE_OPTIONS.setdefault("querystring_auth", False)
+    IMAGE_STORAGE_OPTIONS.setdefault("file_overwrite", True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
                 "OPTIONS": {"location": str(MEDIA_ROOT), "base_url": MEDIA_URL}},

@@ -16,8 +16,7 @@ import io
 import random
 import re
 import unicodedata
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -101,10 +100,9 @@ async def demo_images_load(session: AsyncSession, *,
     logos = 0
     for row in associations:
         if row.logo is None:
-            ref, created = await images.accept(logo_png(row.name, colours[row.slug], seed=row.slug))
-            async with _removed_if_unused(created):
-                await association_logo_set(session, actor=actor, association_id=row.id, choice=ImageChoice(
-                    alt=f"Logo de l'association {row.name}", image=ref))
+            ref = await images.accept(logo_png(row.name, colours[row.slug], seed=row.slug))
+            await association_logo_set(session, actor=actor, association_id=row.id, choice=ImageChoice(
+                alt=f"Logo de l'association {row.name}", image=ref))
             logos += 1
         progress("logos", logos, len(associations))
 
@@ -112,12 +110,11 @@ async def demo_images_load(session: AsyncSession, *,
     for done, event in enumerate(chosen, start=1):
         association = names[event.association_id]
         when = french_when(local(event.starts_at), all_day=event.all_day)
-        ref, created = await images.accept(poster_png(
+        ref = await images.accept(poster_png(
             title=event.title, association=association, when=when, place=event.location,
             category=event.category, colour=colours[slug_of[event.association_id]], seed=event.slug))
-        async with _removed_if_unused(created):
-            await event_poster_set(session, actor=actor, event_id=event.id, choice=ImageChoice(
-                alt=f"Affiche : {event.title}, {association}, {when}", image=ref))
+        await event_poster_set(session, actor=actor, event_id=event.id, choice=ImageChoice(
+            alt=f"Affiche : {event.title}, {association}, {when}", image=ref))
         progress("posters", done, len(chosen))
     return DemoImages(logos=logos, posters=len(chosen))
 
@@ -135,16 +132,6 @@ def _poster_events(events, actor: Actor) -> list:
                 continue
         chosen.append(event)
     return chosen[:POSTERS]
-
-
-@asynccontextmanager
-async def _removed_if_unused(created: list[str]) -> AsyncIterator[None]:
-    """The files just stored for an image, removed again if the write that was to use them fails."""
-    try:
-        yield
-    except BaseException:
-        await images.forget(created)
-        raise
 
 
 def _seed(text: str) -> int:

@@ -40,7 +40,9 @@ def images_prune(*, in_use: set[str], older_than: datetime, dry_run: bool = Fals
     kept, deleted = 0, []
     for name in sorted(names):
         path = f"{images.FOLDER}/{name}"
-        image_hash = name.split("-", 1)[0]
+        image_hash = images.hash_of(path)
+        if image_hash is None:
+            continue  # not an image's file (an operator's, say): not ours to delete
         if image_hash in in_use or storage.get_modified_time(path) >= older_than:
             kept += 1
             continue

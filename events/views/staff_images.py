@@ -2,8 +2,7 @@
 
 An upload is checked, re-encoded and stored before the write (hyperion/images.py, in the image gate's
 thread: a full line is a 429 like a full hashing line), only for whoever may change the image, so that
-nobody else makes the site decode anything. A refused file is the form's error and leaves nothing stored;
-a write refused after the image was stored removes what it stored.
+nobody else makes the site decode anything. A refused file is the form's error and leaves nothing stored.
 """
 
 from __future__ import annotations
@@ -68,13 +67,13 @@ async def association_logo(request, association_id: int):
 
 async def _saved(request, form, service, **arguments) -> bool | None:
     """Store the upload if there is one, then run the service: whether it changed anything, or None when the
-    form now carries the refusal. What was stored for a refused write is removed."""
+    form now carries the refusal. The files of an image whose write is then refused stay for ``manage.py
+    pruneimages`` (another upload of the same image may use the very same files: hyperion/images.py)."""
     upload = form.cleaned_data.get("image")
     image: ImageRef | None = None
-    stored: list[str] = []
     if upload:
         try:
-            image, stored = await images.accept(upload.read())
+            image = await images.accept(upload.read())
         except images.ImageRefused as refusal:
             form.add_error("image", refusal.message)
             return None
@@ -86,8 +85,4 @@ async def _saved(request, form, service, **arguments) -> bool | None:
         form.add_error("image", error.message)
         return None
     except staff_images.ChangeNotAllowed as error:
-        await images.forget(stored)
         raise PermissionDenied from error
-    except BaseException:  # refused (403, 404) or failed: the image it stored goes too
-        await images.forget(stored)
-        raise

@@ -29,7 +29,7 @@ async def _logo(association_id: int, alt: str) -> None:
     """A logo set as its manager's form would (hyperion.images.accept, then the service)."""
     buffer = io.BytesIO()
     Image.new("RGBA", (320, 320), (20, 120, 200, 255)).save(buffer, "PNG")
-    image, _stored = await images.accept(buffer.getvalue())
+    image = await images.accept(buffer.getvalue())
     async with db.write_session() as session:
         await staff_images.association_logo_set(session, actor=factories.SET_UP, association_id=association_id,
                                                 choice=staff_images.ImageChoice(alt=alt, image=image))
@@ -55,7 +55,8 @@ async def test_a_student_finds_an_association_in_the_directory_and_follows_it(se
     await page.set_viewport_size(viewport)
     await page.goto("/associations/")
     bde_card = page.locator("ul.directory > li").filter(has=page.get_by_role("link", name="BDE Hyperion"))
-    logo = bde_card.get_by_role("img", name="Le hibou bleu du BDE")
+    logo = bde_card.locator("img.logo")
+    await expect(logo).to_have_attribute("alt", "")  # the heading beside it names the association
     state = await loaded(logo)
     assert state["right"] <= viewport["width"] and state["pageWidth"] <= viewport["width"], state
     await expect(bde_card.get_by_role("link", name="Gala de printemps")).to_be_visible()

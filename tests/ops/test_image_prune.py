@@ -8,6 +8,7 @@ import os
 import time
 from pathlib import Path
 
+import pytest
 from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
@@ -31,10 +32,22 @@ def _files_of(ref: ImageRef) -> set[Path]:
     return set(Path(settings.MEDIA_ROOT, images.FOLDER).glob(f"{ref.hash}-*"))
 
 
+def _note(path: Path) -> Path:
+    path.write_text("an operator's note")
+    return path
+
+
 def _age(paths: set[Path], days: int) -> None:
     past = time.time() - days * 86_400
     for path in paths:
         os.utime(path, (past, past))
+
+
+@pytest.fixture(autouse=True)
+def _empty_image_folder():
+    for path in Path(settings.MEDIA_ROOT).rglob("*"):
+        if path.is_file():
+            path.unlink()
 
 
 async def _poster(client, event_id: int, colour) -> ImageRef:
@@ -54,16 +67,17 @@ async def test_a_replaced_posters_files_go_once_old_enough_and_the_one_in_use_st
     replaced, in_use = _files_of(first), _files_of(second)
     assert first != second and len(replaced) == len(in_use) == 5
 
+    stray = _note(Path(settings.MEDIA_ROOT, images.FOLDER, "notes.txt"))  # not an image's file: never pruned
     recent = manage("pruneimages")  # the replaced files are recent: kept
     assert recent.returncode == 0 and "Deleted 0 file(s)" in recent.stdout
     assert all(path.exists() for path in replaced | in_use)
 
-    _age(replaced | in_use, days=40)
+    _age(replaced | in_use | {stray}, days=40)
     listed = manage("pruneimages", "--dry-run")
     assert "Would delete 5 file(s)" in listed.stdout and all(path.exists() for path in replaced)
     assert manage("pruneimages", "--older-than-days", "0").returncode != 0
     pruned = manage("pruneimages")
     assert "Deleted 5 file(s) of unused images; kept 5." in pruned.stdout, pruned.stderr
-    assert not any(path.exists() for path in replaced) and all(path.exists() for path in in_use)
+    assert not any(path.exists() for path in replaced) and all(path.exists() for path in in_use | {stray})
     page = await (await client_for(None)).get(url("event_detail", "gala"))
     assert f"/media/images/{second.hash}-" in page.text

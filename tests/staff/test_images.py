@@ -19,7 +19,7 @@ from django.core.files.storage import storages
 from PIL import Image
 from sqlalchemy import select
 
-from events.models import Association, Event, EventStatus
+from events.models import Association, EventStatus
 from hyperion.app import HyperionApp
 from hyperion.images import ImageRef
 from tests import factories, support
@@ -126,6 +126,7 @@ HOSTILE = {
                                     "This file is not an image"),
     "a truncated JPEG": ("cut.jpg", photo()[:6000], "image/jpeg", "damaged or incomplete"),
     "an icon too small": ("dot.png", photo(20, 20, fmt="PNG"), "image/png", "too small"),
+    "a sliver": ("line.png", photo(64, 4000, fmt="PNG"), "image/png", "too long and thin: one side may be at most 5"),
     "an empty file": ("empty.jpg", b"", "image/jpeg", "The submitted file is empty"),
 }
 
@@ -154,7 +155,7 @@ async def test_an_image_over_the_size_limit_and_one_without_alt_are_refused(sess
     manager.cookies[settings.LANGUAGE_COOKIE_NAME] = "fr"  # checked in the image thread, said in her language
     in_french = await manager.post(url("staff_event_poster", gala), {
         "image": upload("noise.png", noise_png(), "image/png"), "alt": "Une affiche"})
-    assert "trop lourde : 0.02 Mo au plus" in in_french.text.replace("&#x27;", "'")
+    assert "trop lourde : 0,02 Mo au plus" in in_french.text.replace("&#x27;", "'")
     manager.cookies[settings.LANGUAGE_COOKIE_NAME] = "en"
     no_alt = await manager.post(url("staff_event_poster", gala), {
         "image": upload("p.jpg", photo(200, 200), "image/jpeg"), "alt": "  "})
@@ -196,7 +197,10 @@ async def test_an_associations_logo_shows_in_the_directory_and_stands_in_for_a_m
         assert share.mode == "RGB"  # transparency laid on white for share previews
     visitor = client_for(None)
     directory = (await (await visitor).get("/associations/")).text
-    assert f"/media/images/{logo.hash}-" in directory and 'alt="BDE&#39;s owl"' in directory
+    assert f"/media/images/{logo.hash}-" in directory
+    association_page = (await (await client_for(None)).get("/associations/bde/")).text
+    assert re.search(rf'<img class="logo logo-title" src="/media/images/{logo.hash}-[^>]*alt="BDE&#39;s owl"',
+                     association_page)
     home = (await (await client_for(None)).get("/")).text
     assert f'src="/media/images/{logo.hash}-160.webp"' in home  # the poster's stand-in
     event_page = (await (await client_for(None)).get(url("event_detail", "gala"))).text
@@ -257,16 +261,27 @@ async def test_another_storage_by_setting_keeps_and_addresses_the_images(session
     assert HyperionApp().media is None
 
 
-async def test_a_write_refused_after_the_image_was_stored_removes_it(session, monkeypatch):
+async def test_the_same_image_twice_shares_its_files_and_a_refused_write_leaves_them_for_pruneimages(session,
+                                                                                                 monkeypatch):
     people = await team()
     gala = await factories.event(association_id=people.bde, slug="gala", title="Gala")
+    rando = await factories.event(association_id=people.bde, slug="rando", title="Rando")
+    manager = await client_for(people.manager)
+    same = photo(gps=True)
+    for event_id in (gala, rando):  # the same photo on two events: the same files, written again, no error
+        response = await manager.post(url("staff_event_poster", event_id), {
+            "image": upload("p.jpg", same, "image/jpeg"), "alt": "A poster"})
+        assert response.status_code == 302
+    first, second = (await event_row(session, gala)).poster, (await event_row(session, rando)).poster
+    assert first == second and len(stored_files()) == 5
     from events.staff import images as staff_images
 
     async def deleted_meanwhile(session, **_arguments):
         raise staff_images.EventNotFound
 
     monkeypatch.setattr(staff_images, "event_poster_set", deleted_meanwhile)
-    response = await (await client_for(people.manager)).post(url("staff_event_poster", gala), {
-        "image": upload("p.jpg", photo(), "image/jpeg"), "alt": "A poster"})
-    assert response.status_code == 404 and stored_files() == []
-    assert (await session.execute(select(Event.poster).where(Event.id == gala))).scalar_one() is None
+    refused = await manager.post(url("staff_event_poster", gala), {
+        "image": upload("p.jpg", photo(900, 900), "image/jpeg"), "alt": "Another poster"})
+    assert refused.status_code == 404 and (await event_row(session, gala)).poster == first
+    # Its files stay (another upload of that image could be using them): pruneimages takes what nothing uses.
+    assert len(stored_files()) == 10
