@@ -96,6 +96,9 @@ SESSION_LOADER = "events.accounts.auth.session_loader"
 # Session reads in flight at once per worker; lookups beyond wait and are read together by the next statement
 # (events/accounts/auth.py, SessionReads).
 SESSION_READS_AT_ONCE = env.int("SESSION_READS_AT_ONCE", default=4)
+# ...unless the first of them has been reading for longer than this (seconds): a distant or overloaded database,
+# where waiting for it costs more than a read of one's own (events/accounts/auth.py, SessionReads).
+SESSION_READS_PATIENCE = env.float("SESSION_READS_PATIENCE", default=0.02)
 # POSTs answered without Django's handler in their common case (hyperion/quickposts.py): a lottery's entries.
 QUICK_POSTS = ["events.views.quick.lottery_entries"]
 
