@@ -17,7 +17,7 @@ from collections import OrderedDict
 from pathlib import Path
 
 from hyperion.images import hash_of
-from hyperion.staticfiles import security_headers
+from hyperion.staticfiles import send_file
 
 _TYPES = {".webp": b"image/webp", ".jpg": b"image/jpeg"}
 
@@ -52,29 +52,13 @@ class MediaFiles:
 
     async def __call__(self, scope, receive, send) -> None:
         name = scope["path"][len(self.prefix):]
-        method = scope["method"]
         body = self._body(name) if hash_of(name) is not None else None
-        if body is None or method not in ("GET", "HEAD"):
-            status = 404 if body is None else 405
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8"), *security_headers(scope)]})
-            await send({"type": "http.response.body", "body": b"Not found" if status == 404 else b""})
+        if body is None:
+            await send_file(scope, send, None)
             return
-        etag = b'"' + name.rsplit("/", 1)[1].encode() + b'"'
-        headers = [
-            (b"content-type", _TYPES[name[name.rindex("."):]]),
-            (b"etag", etag),
-            *security_headers(scope),
-            (b"cache-control", b"public, max-age=31536000, immutable"),
-        ]
-        if_none_match = dict(scope["headers"]).get(b"if-none-match")
-        if if_none_match is not None and etag in if_none_match:
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        headers.append((b"content-length", str(len(body)).encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+        await send_file(scope, send, body, content_type=_TYPES[name[name.rindex("."):]],
+                        etag=b'"' + name.rsplit("/", 1)[1].encode() + b'"',
+                        cache_control=b"public, max-age=31536000, immutable")
 
 
 def media_files() -> MediaFiles | None:

@@ -92,27 +92,34 @@ class StaticFiles:
         return path.startswith(self.prefix)
 
     async def __call__(self, scope, receive, send) -> None:
-        name = scope["path"][len(self.prefix) :]
-        static = self.files.get(name)
-        method = scope["method"]
-        if static is None or method not in ("GET", "HEAD"):
-            status = 404 if static is None else 405
-            await send({"type": "http.response.start", "status": status,
-                        "headers": [(b"content-type", b"text/plain; charset=utf-8"), *security_headers(scope)]})
-            await send({"type": "http.response.body", "body": b"Not found" if status == 404 else b""})
+        static = self.files.get(scope["path"][len(self.prefix) :])
+        if static is None:
+            await send_file(scope, send, None)
             return
         versioned = b"v=" in scope.get("query_string", b"")
-        headers = [
-            (b"content-type", static.content_type.encode()),
-            (b"etag", static.etag.encode()),
-            *security_headers(scope),
-            (b"cache-control", b"public, max-age=31536000, immutable" if versioned else b"public, max-age=3600"),
-        ]
-        if_none_match = dict(scope["headers"]).get(b"if-none-match")
-        if if_none_match is not None and static.etag.encode() in if_none_match:
-            await send({"type": "http.response.start", "status": 304, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
-            return
-        headers.append((b"content-length", str(len(static.body)).encode()))
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"" if method == "HEAD" else static.body})
+        await send_file(scope, send, static.body, content_type=static.content_type.encode(),
+                        etag=static.etag.encode(),
+                        cache_control=b"public, max-age=31536000, immutable" if versioned else b"public, max-age=3600")
+
+
+async def send_file(scope, send, body: bytes | None, *, content_type: bytes = b"", etag: bytes = b"",
+                    cache_control: bytes = b"") -> None:
+    """A file's answer from the ASGI app (static files, uploaded images): 404 without ``body``, 405 for a method
+    other than GET and HEAD, 304 when the client holds this ETag, else the bytes with the site's headers."""
+    method = scope["method"]
+    if body is None or method not in ("GET", "HEAD"):
+        status = 404 if body is None else 405
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"text/plain; charset=utf-8"), *security_headers(scope)]})
+        await send({"type": "http.response.body", "body": b"Not found" if status == 404 else b""})
+        return
+    headers = [(b"content-type", content_type), (b"etag", etag), *security_headers(scope),
+               (b"cache-control", cache_control)]
+    if_none_match = dict(scope["headers"]).get(b"if-none-match")
+    if if_none_match is not None and etag in if_none_match:
+        await send({"type": "http.response.start", "status": 304, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return
+    headers.append((b"content-length", str(len(body)).encode()))
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
