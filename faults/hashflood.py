@@ -68,10 +68,14 @@ def _server(source: Path, url: str, port: int, log: Path, env: dict[str, str]) -
     child_env = {**os.environ, "DJANGO_SETTINGS_MODULE": "faults.settings", "PYTHONUNBUFFERED": "1",
                  "DATABASE_URL": url, "PAGE_CACHE_SECONDS": "0", "PYTHONPATH": str(source), **env}
     child_env.pop("PASSWORD_HASHERS", None)  # the default: PBKDF2, as production
+    # The site's own protocol (header timeouts, a limit that counts requests) as runserver serves it; the
+    # "before" commit predates it and runs on uvicorn's httptools protocol, which it was served with.
+    protocol = "hyperion.httpprotocol:HyperionHttpProtocol" if (source / "hyperion/httpprotocol.py").exists() \
+        else "httptools"
     with log.open("w") as out:
         return subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [sys.executable, "-m", "uvicorn", "hyperion.asgi:application", "--host", "127.0.0.1", "--port",
-             str(port), "--loop", "uvloop", "--http", "httptools", "--ws", "none", "--lifespan", "on",
+             str(port), "--loop", "uvloop", "--http", protocol, "--ws", "none", "--lifespan", "on",
              "--no-access-log", "--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"],
             cwd=source, env=child_env, stdout=out, stderr=subprocess.STDOUT)
 

@@ -55,14 +55,11 @@ class LargeBodies:
 
 
 async def too_many_large_bodies(scope, send) -> None:
-    """503 before reading the body: other uploads are being received; the connection is closed (its body
-    unread)."""
-    text = b"Other uploads are being received: try again in a few seconds."
-    await send({"type": "http.response.start", "status": 503,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(text)).encode()), (b"connection", b"close"),
-                            (b"retry-after", b"5"), *security_headers(scope)]})
-    await send({"type": "http.response.body", "body": text})
+    """503 before reading the body: other uploads are being received. The site's busy page with Retry-After,
+    like every 503 the server gives; the connection is closed (its body unread)."""
+    from hyperion.app import send_busy_page  # app.py imports this module: imported when first needed
+
+    await send_busy_page(scope, send, close=True)
 
 
 def declared_length(scope) -> int:

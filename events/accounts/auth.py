@@ -147,9 +147,11 @@ _QUEUE_COUNT = case(
     (_IS_STAFF, select(func.count(Event.id)).where(Event.status == EventStatus.SUBMITTED).scalar_subquery()),
     else_=0,
 )
-_MEMBER_OF = (  # "3,12": the associations the user is a member of (string_agg / group_concat)
+# "3,12": the associations the user is a member of (string_agg / group_concat). Like every role, membership
+# counts only once the address is verified: a squatted address given "member" must not see members' events.
+_MEMBER_OF = (
     select(func.aggregate_strings(cast(Membership.association_id, String), ","))
-    .where(Membership.user_id == User.id).correlate(User).scalar_subquery()
+    .where(Membership.user_id == User.id, _VERIFIED).correlate(User).scalar_subquery()
 )
 _USER_COLUMNS = (User.id, User.email, User.display_name, _IS_STAFF.label("is_staff"), User.language,
                  _RUNS_AN_ASSOCIATION.label("runs_an_association"), _QUEUE_COUNT.label("approval_queue_count"),

@@ -66,7 +66,8 @@ async def user_account(session: AsyncSession, *, user_id: int) -> Account | None
     return None if row is None else Account(*row[:9], follow_emails=row.follow_emails)
 
 
-_ACCOUNT_STATE = (User.id, User.email, User.email_verified_at, User.password_hash, User.last_login_at)
+_ACCOUNT_STATE = (User.id, User.email, User.email_verified_at, User.password_hash, User.last_login_at,
+                  User.display_name)
 
 
 async def account_state(session: AsyncSession, *, user_id: int, for_update: bool = False,

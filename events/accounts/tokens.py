@@ -30,6 +30,7 @@ class AccountState:
     email_verified_at: datetime | None
     password_hash: str
     last_login_at: datetime | None
+    display_name: str = ""  # not bound: what a new password must not resemble (Django's validators)
 
     def for_purpose(self, purpose: str) -> str:
         if purpose == VERIFY:

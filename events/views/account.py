@@ -124,7 +124,7 @@ async def password_reset(request, token: str):
             state = await account_services.reset_link_account(session, token=token)
     except account_services.InvalidLink as error:
         return render(request, "account/link_invalid.html", {"message": error.message}, status=400)
-    form = NewPasswordForm(request.POST or None, owner_email=state.email)
+    form = NewPasswordForm(request.POST or None, owner_email=state.email, owner_name=state.display_name)
     if request.method == "POST" and form.is_valid():
         try:
             async with db.write_session() as session:

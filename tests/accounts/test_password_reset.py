@@ -84,6 +84,18 @@ async def test_the_link_sets_a_new_password_once_ends_every_other_session_and_lo
     assert logged_in.status_code == 302 and settings.SESSION_COOKIE_NAME in logged_in.cookies
 
 
+async def test_the_new_password_may_not_resemble_the_display_name(async_client):
+    await factories.user(email="bob@etu.test", display_name="Bartholomew Featherstone", verified=True,
+                         password_hash=await auth.password_hash(OLD))
+    await async_client.post("/account/password/forgot/", {"email": "bob@etu.test"})
+    link = await link_sent_to("bob@etu.test", "/account/reset/")
+    like_the_name = await async_client.post(link, {"new_password1": "BartholomewFeatherstone",
+                                                   "new_password2": "BartholomewFeatherstone"},
+                                            headers={"Accept-Language": "en"})
+    assert like_the_name.status_code == 400 and "too similar to the display name" in like_the_name.text
+    assert (await async_client.get(link)).status_code == 200  # nothing changed: the link still works
+
+
 async def test_an_expired_or_tampered_link_opens_nothing(async_client):
     user_id = await _account()
     async with db.read_session() as read:

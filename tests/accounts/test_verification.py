@@ -108,6 +108,24 @@ async def test_a_role_granted_to_an_unverified_address_takes_effect_once_it_is_c
         assert await account_queries.user_roles(read, user_id=user_id) == {association_id: Role.MANAGER}
 
 
+async def test_membership_granted_to_an_unverified_address_shows_members_events_only_once_it_is_confirmed(
+        async_client):
+    association_id = await factories.association(slug="club", name="Club Théâtre")
+    await factories.event(association_id=association_id, slug="secret", title="Soirée secrète",
+                          restricted_to="members", hidden_from_others=True)
+    await _sign_up(async_client, "squat@etu.test")
+    async with db.write_session() as write:
+        await staff_people.role_set(write, actor=None, association_id=association_id, email="squat@etu.test",
+                                    role=Role.MEMBER)
+    await _log_in(async_client, "squat@etu.test")
+    assert (await async_client.get("/events/secret/")).status_code == 404
+    assert "Soirée secrète" not in (await async_client.get("/associations/club/")).text
+
+    await async_client.get(await link_sent_to("squat@etu.test", "/account/verify/"))
+    assert (await async_client.get("/events/secret/")).status_code == 200
+    assert "Soirée secrète" in (await async_client.get("/associations/club/")).text
+
+
 async def test_send_the_link_again_is_throttled(async_client):
     await _sign_up(async_client)
     await sent()

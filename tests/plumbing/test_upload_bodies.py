@@ -8,7 +8,7 @@ import asyncio
 
 import httpx
 
-from hyperion.app import HyperionApp
+from hyperion.app import HyperionApp, busy_page
 
 MIB = 1024 * 1024
 
@@ -34,6 +34,8 @@ async def test_only_the_upload_forms_take_large_bodies_and_only_a_few_at_once(se
         refused = await client.post("/manage/events/1/poster/", content=b"x" * 3 * MIB, headers=form)
         assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
         assert refused.headers["X-Content-Type-Options"] == "nosniff"
+        assert refused.headers["Content-Type"].startswith("text/html")  # the site's busy page, as every 503
+        assert busy_page() == refused.content and refused.headers["Connection"] == "close"
         small = await client.post("/account/login/", data={"email": "a@etu.test", "password": "x"})
         assert small.status_code == 403  # a small form is not held up (Django's answer: no CSRF token)
         finish.set()
