@@ -22,7 +22,8 @@ from sqlalchemy import ARRAY, String, bindparam, case, cast, delete, func, selec
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.accounts.session_cache import session_cache
-from events.models import AuthSession, Event, EventStatus, Membership, Role, User, utcnow
+from events.models import AuthSession, Event, Membership, Role, User, utcnow
+from events.rules import lifecycle
 from events.rules.accounts import verified
 from hyperion import db
 from hyperion.threadgate import ThreadGate
@@ -144,7 +145,7 @@ _RUNS_AN_ASSOCIATION = (
 ) & _VERIFIED
 _IS_STAFF = User.is_staff.is_(True) & _VERIFIED
 _QUEUE_COUNT = case(
-    (_IS_STAFF, select(func.count(Event.id)).where(Event.status == EventStatus.SUBMITTED).scalar_subquery()),
+    (_IS_STAFF, select(func.count(Event.id)).where(lifecycle.awaiting_review()).scalar_subquery()),
     else_=0,
 )
 # "3,12": the associations the user is a member of (string_agg / group_concat). Like every role, membership

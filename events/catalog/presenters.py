@@ -132,7 +132,7 @@ def event_card(row: EventRow, *, now: datetime | None = None) -> EventCard:
         category_label=category_label(row.category),
         seats_label=_seats_text(row.seats, is_over=is_over),
         is_full=row.seats.is_full and not is_over,
-        is_cancelled=row.status == "cancelled",
+        is_cancelled=visibility.is_cancelled(row.status),
         is_over=is_over,
     )
 
@@ -207,7 +207,6 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
     """The event page for ``student`` (None: a visitor, or a page that does not depend on who asks): the
     registration window is theirs (a priority group may open it earlier for them, their latest no-show at the
     association's events, ``no_show``, later)."""
-    from events.models import EventStatus
 
     early = priority.opening_for(detail, student)
     opens_at = attendance.delayed_opening(early, no_show, delay_hours=detail.no_show_delay_hours,
@@ -253,7 +252,7 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
         lottery_open=window.in_lottery_window(detail, now),
         opens_soon_at=opens_at if opens_at is not None and window.registration_not_yet_open(detail, now, opens_at)
         and opens_at - now <= timedelta(days=1) and visibility.goes_ahead(detail.status) else None,
-        is_cancelled=detail.status == EventStatus.CANCELLED,
+        is_cancelled=visibility.is_cancelled(detail.status),
         is_over=is_over,
         changed_label=moment_label(detail.changed_at)
         if detail.changed_at and detail.mine and detail.mine.status != "cancelled" else "",

@@ -16,7 +16,7 @@ from markupsafe import Markup
 
 from events.catalog.queries import EventDetail
 from events.localtime import local
-from events.models import EventStatus
+from events.rules import visibility
 from hyperion.images import ImageRef
 
 
@@ -56,7 +56,7 @@ def event_description(detail: EventDetail, *, when: str, time: str) -> str:
 def event_structured_data(detail: EventDetail, *, description: str) -> Markup:
     """The event as schema.org ``Event`` (JSON-LD), safe to put inside a ``<script>`` element."""
     return _structured_data(detail.slug, detail.title, description, detail.starts_at, detail.ends_at,
-                            detail.status == EventStatus.CANCELLED, detail.location, detail.association_name,
+                            visibility.is_cancelled(detail.status), detail.location, detail.association_name,
                             detail.association_slug, detail.seats.capacity, detail.seats.seats_left,
                             settings.SITE_URL, event_image(detail)[0])
 

@@ -12,7 +12,8 @@ from icalendar import STATUS, Calendar, Event
 from events.catalog.categories import category_label
 from events.feeds.queries import FeedEventRow, FeedRegistrationRow
 from events.localtime import local, site_zone
-from events.models import EventStatus, RegistrationStatus
+from events.models import RegistrationStatus
+from events.rules import visibility
 
 PRODID = "-//Hyperion Events//Event feeds//EN"
 
@@ -48,7 +49,7 @@ def calendar_registrations(rows: Iterable[FeedRegistrationRow], *, name: str, ev
 
 
 def registration_status(row: FeedRegistrationRow) -> STATUS:
-    if row.event.status == EventStatus.CANCELLED or row.status in (RegistrationStatus.CANCELLED,
+    if visibility.is_cancelled(row.event.status) or row.status in (RegistrationStatus.CANCELLED,
                                                                    RegistrationStatus.EXPIRED):
         return STATUS.CANCELLED
     if row.status in (RegistrationStatus.WAITLISTED, RegistrationStatus.ENTERED, RegistrationStatus.OFFERED):
@@ -71,7 +72,7 @@ def registration_summary(row: FeedRegistrationRow) -> str:
 
 
 def _event_status(row: FeedEventRow) -> STATUS:
-    return STATUS.CANCELLED if row.status == EventStatus.CANCELLED else STATUS.CONFIRMED
+    return STATUS.CANCELLED if visibility.is_cancelled(row.status) else STATUS.CONFIRMED
 
 
 def _span(row: FeedEventRow) -> tuple[date, date] | tuple[datetime, datetime]:

@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from events.models import Event, EventStatus, RegistrationStatus
+from events.rules import visibility
 from events.rules.seats import SEAT_HOLDERS, SeatState, count_of
 from hyperion import db, pagecache
 
@@ -91,7 +92,7 @@ _SEATS_NOTIFIED_FOR_USERS = (  # the same for several students: ["users", [ids]]
 
 def _news_of(row) -> SeatNews:
     event_id, capacity, taken, waitlisted, status = row
-    return SeatNews(event_id, capacity, taken, waitlisted, status == EventStatus.CANCELLED)
+    return SeatNews(event_id, capacity, taken, waitlisted, visibility.is_cancelled(status))
 
 
 async def seats_changed(session: AsyncSession, *, event_id: int, user_id: int | None = None,

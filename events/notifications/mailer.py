@@ -33,7 +33,6 @@ from events.feeds.queries import FeedEventRow
 from events.models import (
     Association,
     Event,
-    EventStatus,
     Follow,
     Membership,
     OutboxMessage,
@@ -43,8 +42,9 @@ from events.models import (
     User,
     utcnow,
 )
+from events.notifications import approval_digest
 from events.notifications.messages import ACCOUNT_LINKS, NO_EVENT_KINDS, Claimed, build
-from events.rules import visibility
+from events.rules import lifecycle, visibility
 from events.rules.accounts import is_verified
 from hyperion import db, hooks
 
@@ -188,7 +188,7 @@ async def _approval_queue_titles() -> list[str]:
     async with db.read_session() as session:
         rows = await session.execute(select(Event.title, Association.name)
                                      .join(Association, Association.id == Event.association_id)
-                                     .where(Event.status == EventStatus.SUBMITTED)
+                                     .where(lifecycle.awaiting_review())
                                      .order_by(Event.submitted_at.nulls_first(), Event.id).limit(50))
         return [f"{title} ({name})" for title, name in rows]
 
@@ -266,7 +266,7 @@ async def send_all_due(transport: Transport | None = None) -> SendReport:
     """Batches until nothing is due (``manage.py sendmail``)."""
     total = SendReport()
     async with db.write_session() as session:
-        await outbox.digest_enqueue_due(session)
+        await approval_digest.digest_enqueue_due(session)
     while True:
         report = await send_due(transport)
         total.sent += report.sent
@@ -284,7 +284,7 @@ async def run_loop(stop: asyncio.Event, *, interval: float = 2.0) -> None:
     while not stop.is_set():
         try:
             async with db.write_session() as session:
-                await outbox.digest_enqueue_due(session)
+                await approval_digest.digest_enqueue_due(session)
             report = await send_due(transport)
         except Exception:
             logger.exception("outbox sender iteration failed; trying again")

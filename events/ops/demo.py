@@ -250,7 +250,7 @@ async def demo_load(
                 "status": status,
                 "decision_reason": "Date en conflit avec le gala, merci de proposer une autre date."
                 if status == EventStatus.DECLINED else
-                ("Salle indisponible, nous sommes désolés." if status == EventStatus.CANCELLED else ""),
+                ("Salle indisponible, nous sommes désolés." if visibility.is_cancelled(status) else ""),
                 "created_by_id": student_ids[list(association_ids).index(slug_assoc) * 7 % len(student_ids)],
                 "sequence": 0, "created_at": now, "updated_at": now, "lottery_minutes": None,
                 # A seat freed at an event with seats is offered to the first in line for a day.

@@ -371,7 +371,7 @@ async def _event_import_update(session: AsyncSession, *, event: Event, item: Imp
     before: dict[str, Any] = {name: getattr(event, name) for name in (*IMPORTED_FIELDS, "status")}
     after = {**before, **{name: getattr(item, name) for name in IMPORTED_FIELDS}}
     if item.cancelled and lifecycle.can_transition(event.status, "cancel"):
-        after["status"] = EventStatus.CANCELLED
+        after["status"] = lifecycle.target_of("cancel")
     changes = diff(before, after)
     if not changes:
         return False

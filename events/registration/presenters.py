@@ -8,11 +8,11 @@ from datetime import datetime
 from django.utils import translation
 
 from events.catalog.presenters import EventCard, event_card, moment_label, registration_status_label
-from events.models import EventStatus, RegistrationStatus
+from events.models import RegistrationStatus
 from events.registration.queries import MyEventRow
 from events.registration.questions import AnswersForm
 from events.rules import questions as question_rules
-from events.rules import visibility
+from events.rules import tickets, visibility
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +39,12 @@ def my_events(rows: list[MyEventRow], *, now: datetime) -> dict:
 
     def card(row: MyEventRow) -> MyEventCard:
         label = registration_status_label(row.status)
-        if row.event.status == EventStatus.CANCELLED:
+        if visibility.is_cancelled(row.event.status):
             label = translation.gettext("Event cancelled")
         deadline = moment_label(row.offer_expires_at) \
             if row.status == RegistrationStatus.OFFERED and row.offer_expires_at else ""
-        has_ticket = (row.status == RegistrationStatus.CONFIRMED and visibility.goes_ahead(row.event.status)
-                      and row.event.ends_at >= now and row.registration_id)
+        has_ticket = row.registration_id and tickets.has_ticket(
+            status=row.status, event_status=row.event.status, event_ends_at=row.event.ends_at, now=now)
         return MyEventCard(event_card(row.event), row.status.value, label, row.waitlist_position,
                            overlaps.get(row.event.id, []), deadline,
                            ticket_id=row.registration_id if has_ticket else None)

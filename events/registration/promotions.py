@@ -17,7 +17,7 @@ from events.live import broadcast
 from events.models import Event, Registration, RegistrationStatus, utcnow
 from events.registration import applicants
 from events.rules import offers, priority, visibility
-from events.rules.seats import RESERVED, seat_state
+from events.rules.seats import LINE_ORDER, RESERVED, seat_state
 
 _OFFERS_DUE = (select(Registration.id, Registration.user_id)
                .where(Registration.event_id == bindparam("event_id"), Registration.status == RegistrationStatus.OFFERED,
@@ -56,7 +56,7 @@ async def waitlist_promote_locked(session: AsyncSession, event: Event, *, now: d
     statement = (
         select(Registration.id, Registration.user_id)
         .where(Registration.event_id == event.id, Registration.status == RegistrationStatus.WAITLISTED)
-        .order_by(Registration.queued_at, Registration.id)
+        .order_by(*LINE_ORDER)
     )
     chosen: list[tuple[int, int, bool]] = []  # (registration, student, seat held for the groups)
     if seats is not None and seats.held:

@@ -16,9 +16,10 @@ Rule → where it is decided:
 - When registration opens for a student (a priority group's earlier opening) → ``priority``; a no-show, and
   how much later it opens for them → ``attendance``.
 - Published (approved or cancelled: shown to everyone) and goes ahead (approved: takes registrations,
-  promotions, reminders, offers seats) → ``visibility`` (Python and SQL).
+  promotions, reminders, offers seats), and cancelled (``is_cancelled``) → ``visibility`` (Python and SQL).
 - Which status may go where, and the audit action of each transition → ``lifecycle`` (``TRANSITIONS``,
-  ``can_transition``); which fields a published event may still change → ``lifecycle``.
+  ``can_transition``); which fields a published event may still change, and which events await review (the
+  approval queue: ``awaiting_review``) → ``lifecycle``.
 - Who may see and do what → ``permissions``.
 - The account's address is verified (its owner opened the link; until then no registration, feed, role or
   staff status) → ``accounts`` (``verified`` in SQL, ``is_verified`` in Python).

@@ -3,9 +3,10 @@ the one table of legal status transitions with the audit action each one writes.
 
 from __future__ import annotations
 
-from events.models import (
-    EventStatus,
-)
+from sqlalchemy import ColumnElement
+from sqlalchemy.orm import QueryableAttribute
+
+from events.models import Event, EventStatus
 
 # The fields an event form carries; published events only let managers change the PUBLISHED_EDITABLE ones.
 EVENT_FIELDS = ("title", "description", "association_id", "category", "location", "starts_at", "ends_at",
@@ -43,3 +44,8 @@ def can_transition(status: EventStatus, action: str) -> bool:
 
 def target_of(action: str) -> EventStatus:
     return TRANSITIONS[action][1]
+
+
+def awaiting_review(status_column: QueryableAttribute[EventStatus] = Event.status) -> ColumnElement[bool]:
+    """SQL: submitted and waiting for staff to approve or decline it (the approval queue)."""
+    return status_column == EventStatus.SUBMITTED

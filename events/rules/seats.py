@@ -184,6 +184,11 @@ def has_seat_left() -> ColumnElement[bool]:
     return or_(Event.capacity.is_(None), count_of(SEAT_HOLDERS) < Event.capacity)
 
 
+# The order the line is served in: who joined first, then the registration's id (its commit order) for
+# registrations that share a moment. waitlist_position_of below counts places in this same order.
+LINE_ORDER = (Registration.queued_at, Registration.id)
+
+
 def waitlist_position_of(
         registration: type[Registration] | AliasedClass[Registration] = Registration) -> ScalarSelect[int]:
     """The one rule for a waitlist position, as a correlated SQL expression: 1 + the waitlisted

@@ -12,11 +12,22 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
 
 import segno
 from django.core import signing
 
+from events.models import EventStatus, RegistrationStatus
+from events.rules import visibility
+
 _SALT = "hyperion.ticket"
+
+
+def has_ticket(*, status: RegistrationStatus, event_status: EventStatus, event_ends_at: datetime,
+               now: datetime) -> bool:
+    """A registration holds a ticket while it is confirmed and its event goes ahead and is not over: My events
+    links to it, and its page opens, exactly then."""
+    return status == RegistrationStatus.CONFIRMED and visibility.goes_ahead(event_status) and event_ends_at >= now
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,11 @@ def listed(status_column: QueryableAttribute[EventStatus] = Event.status) -> Col
     return published(status_column) & shown_to_all()
 
 
+def is_cancelled(status: EventStatus | str | None) -> bool:
+    """Cancelled: still shown (with its reason), never going ahead."""
+    return status == EventStatus.CANCELLED
+
+
 def goes_ahead(status: EventStatus | None) -> bool:
     return status == EventStatus.APPROVED
 

@@ -22,10 +22,11 @@ from events.models import (
     Role,
     User,
 )
+from events.rules import lifecycle
 from events.rules.accounts import verified
 from events.rules.emails import normalize_email
 from events.rules.permissions import Actor
-from events.rules.seats import TAKEN_COUNT, WAITLISTED_COUNT, SeatState, count_of, waitlist_position_of
+from events.rules.seats import LINE_ORDER, TAKEN_COUNT, WAITLISTED_COUNT, SeatState, count_of, waitlist_position_of
 from hyperion import db
 
 PER_PAGE = 25
@@ -98,7 +99,7 @@ async def staff_events(
 async def approval_queue(session: db.Reader) -> list[StaffEventRow]:
     """Submitted events, oldest submission first."""
     statement = (select(*_STAFF_EVENT_COLUMNS).join(Association, Association.id == Event.association_id)
-                 .where(Event.status == EventStatus.SUBMITTED)
+                 .where(lifecycle.awaiting_review())
                  .order_by(Event.submitted_at.nulls_first(), Event.id))
     return [_staff_row(row) for row in await session.execute(statement)]
 
@@ -151,7 +152,7 @@ async def attendees(session: db.Reader, *, event_id: int, query: str = "") -> li
                Registration.offer_expires_at)
         .join(User, User.id == Registration.user_id)
         .where(Registration.event_id == event_id, Registration.status != RegistrationStatus.CANCELLED)
-        .order_by(Registration.status, Registration.queued_at, Registration.id)
+        .order_by(Registration.status, *LINE_ORDER)
     )
     if query:
         statement = statement.where(search.words_in(User.display_name + " " + User.email, query,

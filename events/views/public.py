@@ -76,7 +76,7 @@ async def _home_content(request) -> bytes:
 async def event_detail(request, slug: str):
     user = request.user
     now = utcnow()
-    event, no_show = await _event_for(request, slug, now)
+    event, no_show, answers = await _event_for(request, slug, now)
     # What a visitor without a session sees changes with the event, when its registration opens or closes, and
     # when it ends.
     turns = [moment for moment in (event.registration_opens_at, window.lottery_closes_at(event),
@@ -89,34 +89,25 @@ async def event_detail(request, slug: str):
     student = user if user.is_authenticated else None
     return render(request, "events/detail.html", {
         "event": presenters.event_page(event, now=now, student=student, no_show=no_show), "now_iso": now.isoformat(),
-        "answers": await _answers_box(user, event, now) if student is not None and event.questions else None})
-
-
-async def _answers_box(user, event, now):
-    """The registration questions with the student's answers (read only for an event that asks some, and only
-    once the student holds a place or waits for one: before that there is nothing to read)."""
-    answers: dict[str, str] = {}
-    if event.mine is not None:
-        async with db.read_connection() as connection:
-            answers = await registration_questions.answers_of(connection, event_id=event.id, user_id=user.id)
-    return registration_presenters.answers_box(event, answers, now=now)
+        "answers": registration_presenters.answers_box(event, answers, now=now)
+        if student is not None and event.questions else None})
 
 
 async def _event_for(request, slug: str, now):
     """The event as the page shows it to this user (404 if they may not see it), and the student's latest
-    no-show at its association while that can delay their opening. A student's page from memory when it can be
-    (events/registration/memory.py); visitors without a session get the stored page before Django
-    (hyperion/publicpages.py). At most one pooled connection for both reads."""
+    no-show at its association while that can delay their opening, and their answers to its questions. A
+    student's page from memory when it can be (events/registration/memory.py); visitors without a session get
+    the stored page before Django (hyperion/publicpages.py). At most one pooled connection for all the reads."""
     user = request.user
     event = None
     if user.is_authenticated and not memory.just_acted(request):
         event = await memory.event_for_student(slug, user.id)
     if event is not None:
         _may_see(user, event)
-        if not _no_show_matters(user, event, now):
-            return event, None
+        if not (_no_show_matters(user, event, now) or _answers_matter(user, event)):
+            return event, None, {}
         async with db.read_connection() as connection:
-            return event, await _latest_no_show(connection, user, event, now)
+            return event, *await _student_reads(connection, user, event, now)
     async with db.read_connection() as connection:
         built_from = pagecache.version()
         event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=user.id)
@@ -130,8 +121,21 @@ async def _event_for(request, slug: str, now):
         _may_see(user, event)
         if user.is_authenticated:
             memory.remember_event(event, built_from=built_from)
-        no_show = await _latest_no_show(connection, user, event, now) if _no_show_matters(user, event, now) else None
-    return event, no_show
+        no_show, answers = await _student_reads(connection, user, event, now)
+    return event, no_show, answers
+
+
+async def _student_reads(connection, user, event, now) -> tuple[object | None, dict[str, str]]:
+    """On the page's one connection: the student's latest no-show while it can delay this event's opening, and
+    their answers once they hold a place or wait for one (before that there is nothing to read)."""
+    no_show = await _latest_no_show(connection, user, event, now) if _no_show_matters(user, event, now) else None
+    answers = await registration_questions.answers_of(connection, event_id=event.id, user_id=user.id) \
+        if _answers_matter(user, event) else {}
+    return no_show, answers
+
+
+def _answers_matter(user, event) -> bool:
+    return bool(user.is_authenticated and event.questions and event.mine is not None)
 
 
 def _may_see(user, event) -> None:

@@ -21,7 +21,7 @@ from events.registration import queries as registration_queries
 from events.registration import questions as registration_questions
 from events.registration import services as registration_services
 from events.registration.questions import AnswersForm
-from events.rules import attendance, restrictions, tickets, visibility, window
+from events.rules import attendance, restrictions, tickets, window
 from events.rules import questions as question_rules
 from events.views.helpers import login_required, run_service, verified_required
 from hyperion import db, quickposts
@@ -244,7 +244,8 @@ async def ticket(request, registration_id: int):
     door. Another student's registration, or one that is not confirmed, is a 404."""
     rows = await memory.my_registrations(request.user.id, fresh=False)
     row = next((row for row in rows if row.registration_id == registration_id), None)
-    if row is None or row.status != RegistrationStatus.CONFIRMED or not visibility.goes_ahead(row.event.status):
+    if row is None or not tickets.has_ticket(status=row.status, event_status=row.event.status,
+                                             event_ends_at=row.event.ends_at, now=utcnow()):
         raise Http404
     code = tickets.ticket_code(event_id=row.event.id, registration_id=row.registration_id)
     response = render(request, "events/ticket.html", {

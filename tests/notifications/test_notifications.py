@@ -17,7 +17,7 @@ from sqlalchemy import func, select, update
 
 from events.accounts import services as account_services
 from events.models import EventStatus, OutboxMessage, OutboxStatus, Registration, RegistrationStatus, Role, utcnow
-from events.notifications import mailer
+from events.notifications import approval_digest, mailer
 from events.registration import leaving, offers
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
@@ -345,17 +345,16 @@ async def test_after_the_last_attempt_a_message_is_failed_and_staff_can_retry_it
 async def test_staff_get_a_daily_digest_only_when_events_wait(smtp, session):
     association_id = await factories.association()
     await factories.user(email="staff@hyperion.test", display_name="Staff", is_staff=True)
-    from events import outbox
     morning = utcnow()
     async with db.write_session() as write:
         with override_settings(DIGEST_HOUR=0):
-            assert await outbox.digest_enqueue_due(write, now=morning) == 0  # empty queue: nothing
+            assert await approval_digest.digest_enqueue_due(write, now=morning) == 0  # empty queue: nothing
     await factories.event(association_id=association_id, title="À valider", status=EventStatus.SUBMITTED,
                                submitted_at=utcnow())
     for _ in range(2):  # two senders, or two loops, on the same day: one digest
         async with db.write_session() as write:
             with override_settings(DIGEST_HOUR=0):
-                await outbox.digest_enqueue_due(write, now=morning)
+                await approval_digest.digest_enqueue_due(write, now=morning)
     await send()
     (digest,) = smtp.inbox.to("staff@hyperion.test")
     assert "attendent votre validation" in digest["Subject"] and "À valider" in text_of(digest)

@@ -59,3 +59,15 @@ async def test_the_confirmation_email_carries_the_ticket(smtp):
     data = png.get_content()
     width, height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR chunk
     assert data.startswith(b"\x89PNG\r\n\x1a\n") and width == height > 100  # a square code, big enough to scan
+
+
+async def test_my_events_link_and_the_ticket_page_follow_the_one_ticket_rule(monkeypatch):
+    """rules.tickets.has_ticket decides both: bent, the link and the page change together (issue 16's one owner)."""
+    event_id = await factories.event(association_id=await factories.association(), slug="gala", title="Gala")
+    alice = await factories.user(email="alice@etu.test", display_name="Alice")
+    registration = await factories.registration_id(event_id=event_id, user_id=alice)
+    client = await student(alice)
+    assert f'href="/me/tickets/{registration}/"' in (await client.get("/me/events/")).text
+    monkeypatch.setattr(tickets, "has_ticket", lambda **_kwargs: False)
+    assert "/me/tickets/" not in (await client.get("/me/events/")).text
+    assert (await client.get(f"/me/tickets/{registration}/")).status_code == 404

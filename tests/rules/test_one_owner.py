@@ -19,6 +19,7 @@ RULES = [
     ("published / goes ahead", "events/rules/visibility.py", [
         r"EventStatus\.(APPROVED|CANCELLED)\s*,\s*EventStatus\.(APPROVED|CANCELLED)",  # the published pair
         r"[!=]=\s*EventStatus\.APPROVED\b",  # "goes ahead" tested inline
+        r"[!=]=\s*EventStatus\.CANCELLED\b",  # "cancelled" tested inline
     ]),
     ("seats left / full / waitlist position", "events/rules/seats.py", [
         r"capacity\s*-",  # seats left
@@ -55,8 +56,9 @@ RULES = [
         r"restricted_to\s*[!=]=",
         r"\bin\s*\(?[\w.]*restricted_(promos|emails)",
     ]),
-    ("status transitions", "events/rules/lifecycle.py", [
+    ("status transitions / awaiting review", "events/rules/lifecycle.py", [
         r"TRANSITIONS\[",
+        r"[!=]=\s*EventStatus\.SUBMITTED\b",  # the approval queue tested inline
     ]),
     ("address verified", "events/rules/accounts.py", [
         r"email_verified_at\s*\.\s*is_(not)?\(",  # in SQL
@@ -107,13 +109,15 @@ def test_the_rule_catches_a_second_definition(tmp_path):
     """The check itself: each rule's patterns catch a typical re-derivation."""
     samples = {
         "published / goes ahead": "rows = select(Event).where(Event.status.in_((EventStatus.APPROVED, "
-                                  "EventStatus.CANCELLED)))\nok = event.status == EventStatus.APPROVED\n",
+                                  "EventStatus.CANCELLED)))\nok = event.status == EventStatus.APPROVED\n"
+                                  "gone = row.status == EventStatus.CANCELLED\n",
         "seats left / full / waitlist position": "left = event.capacity - confirmed\n"
                                                  "full = confirmed >= event.capacity\n"
                                                  "held = now < event.reserved_until\n",
         "may register now / may still leave": "closes = event.registration_closes_at or event.starts_at\n"
                                               "opened = now >= event.registration_opens_at\n",
-        "status transitions": "sources, target = TRANSITIONS[action]\n",
+        "status transitions / awaiting review": "sources, target = TRANSITIONS[action]\n"
+                                                "queue = select(Event).where(Event.status == EventStatus.SUBMITTED)\n",
         "who may register at all (restricted events)": "if event.restricted_to == 'members':\n"
                                                         "ok = user.promo in event.restricted_promos\n",
         "what follows a change to a published event (calendar SEQUENCE, banner, messages)":

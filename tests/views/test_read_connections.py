@@ -17,6 +17,7 @@ from django.urls import reverse
 from events.accounts.session_cache import session_cache
 from events.models import EventStatus, Role, utcnow
 from tests import factories, support
+from tests.registration.test_questions import answer, gala_with_questions, student_client
 
 SESSION_LOOKUP = 1  # the middleware's one query for the user behind the session cookie
 
@@ -108,3 +109,14 @@ async def test_the_dashboard_and_the_events_list_read_through_one_connection():
             response = await client.get(reverse(name))
         assert response.status_code == 200
         assert len(taken) == SESSION_LOOKUP + 1, name
+
+
+async def test_a_registered_students_event_page_with_questions_reads_their_answers_on_the_same_connection():
+    _people, _event_id, sizes, _diet, _guest = await gala_with_questions()
+    client, _alice = await student_client()
+    assert (await client.post("/events/gala/register/", answer(sizes, "M"))).status_code == 302
+    for _ in range(2):  # read from the database, then the event from this process's memory
+        with pool_checkouts() as taken:
+            response = await client.get(reverse("event_detail", args=["gala"]), headers={"Accept-Language": "en"})
+        assert response.status_code == 200 and "Your answers to the organisers" in response.text
+        assert len(taken) == SESSION_LOOKUP + 1
