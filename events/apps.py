@@ -6,10 +6,6 @@ class EventsConfig(AppConfig):
     verbose_name = "Hyperion Events"
 
     def ready(self) -> None:
-        from hyperion.handler import disconnect_orm_request_signals
-
-        disconnect_orm_request_signals()
-        import hyperion.checks  # noqa: F401 - registers the deploy checks
         from events.accounts.session_cache import CHANNEL, session_cache
         from events.live.broadcast import broadcaster
 

@@ -73,6 +73,7 @@ DB_STATEMENT_CACHE_SIZE = env.int("DB_STATEMENT_CACHE_SIZE", default=100)
 DATABASES: dict = {}
 
 INSTALLED_APPS = [
+    "hyperion",  # the plumbing (hyperion/apps.py): set up before the site that runs on it
     "events",
     "django.contrib.messages",
 ]
