@@ -18,15 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import outbox
 from events.localtime import site_zone
-from events.models import Event, Follow, Membership, OutboxMessage, RegistrationStatus, User, utcnow
+from events.models import Event, Follow, Membership, OutboxMessage, User, utcnow
 from events.rules import visibility
 from events.rules.accounts import verified
+from events.rules.seats import LIVE_STATUSES
 from hyperion import db
 
 # A change to one of these is what registered students and their calendars must hear about.
 SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
-_REGISTRANTS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED,
-                RegistrationStatus.ENTERED)
 
 
 async def event_schedule_changed(session: AsyncSession, *, event: Event, changed_fields: Iterable[str]) -> bool:
@@ -39,7 +38,7 @@ async def event_schedule_changed(session: AsyncSession, *, event: Event, changed
     event.sequence += 1
     event.changed_at = utcnow()
     await session.flush()
-    await outbox.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=_REGISTRANTS,
+    await outbox.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=LIVE_STATUSES,
                                            payload={"changed": changed})
     await outbox.reminders_reschedule(session, event=event)
     return True
@@ -71,7 +70,7 @@ async def event_cancelled(session: AsyncSession, *, event: Event) -> None:
     and no reminder any more."""
     event.sequence += 1
     await session.flush()
-    await outbox.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=_REGISTRANTS)
+    await outbox.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=LIVE_STATUSES)
     await outbox.reminders_drop(session, event_id=event.id)
 
 

@@ -30,8 +30,8 @@ from events.registration import memory
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import questions as registration_questions
-from events.rules import attendance, permissions, restrictions, window
-from events.views.helpers import login_required, run_service, safe_next, verified_required
+from events.rules import attendance, permissions, window
+from events.views.helpers import login_required, may_see_or_404, run_service, safe_next, verified_required
 from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
 
@@ -112,7 +112,7 @@ async def _event_for(request, slug: str, now):
     if user.is_authenticated and not memory.just_acted(request):
         event = await memory.event_for_student(slug, user.id)
     if event is not None:
-        _may_see(user, event)
+        may_see_or_404(request, event)
         if not _no_show_matters(user, event, now):
             return event, None
         async with db.read_connection() as connection:
@@ -127,17 +127,11 @@ async def _event_for(request, slug: str, now):
             roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
             if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                 raise Http404  # not 403: an unpublished event's existence is not disclosed
-        _may_see(user, event)
+        may_see_or_404(request, event)
         if user.is_authenticated:
             memory.remember_event(event, built_from=built_from)
         no_show = await _latest_no_show(connection, user, event, now) if _no_show_matters(user, event, now) else None
     return event, no_show
-
-
-def _may_see(user, event) -> None:
-    """A members' event hidden from others is a 404 for them (its existence is not disclosed)."""
-    if not restrictions.may_see(event, user if user.is_authenticated else None, is_staff=user.is_staff):
-        raise Http404
 
 
 def _no_show_matters(user, event, now) -> bool:
@@ -288,7 +282,7 @@ async def seats_stream(request, slug: str):
         event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=None)
     if event is None or not event.is_published:
         raise Http404
-    _may_see(request.user, event)  # a members' event hidden from others: its counter too
+    may_see_or_404(request, event)  # a members' event hidden from others: its counter too
     # Subscribed before the first count is read, so that no change falls in between.
     queue = broadcast.broadcaster.subscribe(event.id)
     stream = _seat_news_stream(event.id, queue, _stream_language(request))

@@ -10,11 +10,12 @@ import pytest
 from django.test import AsyncClient
 from sqlalchemy import select
 
-from events.models import Registration, RegistrationStatus, Role, utcnow
+from events.models import Registration, RegistrationAnswers, RegistrationStatus, Role, utcnow
 from events.registration import lottery
 from events.registration import services as registration_services
 from events.rules.permissions import Actor
 from events.staff import people as staff_people
+from events.staff import questions as staff_questions
 from events.views import registration as registration_views
 from hyperion import db
 from tests import factories, support
@@ -166,3 +167,46 @@ async def test_an_editor_restricts_a_new_event_to_the_members_and_hides_it():
         row = (await session.execute(select(Event.restricted_to, Event.restricted_promos,
                                             Event.hidden_from_others))).one()
     assert tuple(row) == ("members", None, True)  # the promos typed for another choice are not kept
+
+
+async def _asking(association_id: int, slug: str, **restriction) -> tuple[int, str]:
+    """An event of ``association_id`` asking one question (restricted as given); the question's field name."""
+    manager_id = await factories.user(email=f"manager-{slug}@etu.test", display_name="Manager")
+    await factories.member(association_id=association_id, user_id=manager_id, role=Role.MANAGER)
+    event_id = await factories.event(association_id=association_id, slug=slug, **restriction)
+    async with db.write_session() as session:
+        question = await staff_questions.question_add(
+            session, actor=Actor(id=manager_id, is_staff=False, roles={association_id: Role.MANAGER}),
+            event_id=event_id, kind="text", label="Dietary needs")
+    return event_id, f"answer_{question.id}"
+
+
+async def answer_rows() -> list[int]:
+    async with db.read_session() as session:
+        return list((await session.execute(select(RegistrationAnswers.user_id))).scalars())
+
+
+async def test_an_outsider_of_a_hidden_event_gets_a_404_and_nothing_is_written():
+    """Registering, changing answers, leaving: for an outsider a hidden event is an unknown address."""
+    association_id, member, outsider = await club()
+    event_id, field = await _asking(association_id, "secret", restricted_to="members", hidden_from_others=True)
+    client = await logged_in(outsider)
+    answers = {"questions": "1", field: "Végétarien"}
+    for path in ("/events/secret/register/", "/events/secret/answers/", "/events/secret/leave/",
+                 "/events/nowhere/register/"):
+        assert (await client.post(path, answers, headers=EN)).status_code == 404, path
+    assert (await client.post("/events/secret/register/", {}, headers=EN)).status_code == 404  # no answers
+    assert await answer_rows() == [] and await registered(event_id) == {}
+    # Its members register with their answers as before.
+    assert (await (await logged_in(member)).post("/events/secret/register/", answers)).status_code == 302
+    assert await answer_rows() == [member] and await registered(event_id) == {member: RegistrationStatus.CONFIRMED}
+
+
+async def test_a_student_an_event_does_not_admit_is_refused_before_the_answers_are_written():
+    association_id, _member, outsider = await club()
+    event_id, field = await _asking(association_id, "gala", restricted_to="promos", restricted_promos=[2029])
+    client = await logged_in(outsider)
+    refused = await client.post("/events/gala/register/", {"questions": "1", field: "Halal"}, headers=EN)
+    assert refused.status_code == 302
+    assert "This event is not open to you" in (await client.get("/events/gala/", headers=EN)).text
+    assert await answer_rows() == [] and await registered(event_id) == {}
