@@ -21,7 +21,7 @@ from markupsafe import Markup
 from events import errors, localtime
 from events.accounts import follows
 from events.accounts import queries as account_queries
-from events.catalog import calendar, presenters
+from events.catalog import calendar, directory, presenters
 from events.catalog import queries as catalog_queries
 from events.catalog.forms import EventFilterForm
 from events.live import broadcast
@@ -150,7 +150,7 @@ async def _latest_no_show(connection, user, event, now):
 async def associations(request):
     """The associations' directory: each with its number of events to come and the next one."""
     async with db.read_connection() as connection:
-        rows = await catalog_queries.directory(connection, now=(now := utcnow()))
+        rows = await directory.directory(connection, now=(now := utcnow()))
         followed = await _followed(connection, request.user)
     # A visitor's page changes with the lists, and when a next event ends (the one after it comes next).
     ends = [row.next_ends_at for row in rows if row.next_ends_at is not None and row.next_ends_at > now]
