@@ -128,11 +128,11 @@ def _search_condition(dialect_name: str):
 
 def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     """The list query for one combination of filters, with bound parameters for every value."""
-    has_association, has_category, has_from, has_to, has_seats, has_query = shape
+    has_association, has_category, has_from, has_to, has_seats, has_query, has_members = shape
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(visibility.listed(), Event.ends_at >= bindparam("now"))
+        .where(_listed(has_members), Event.ends_at >= bindparam("now"))
         .order_by(Event.starts_at, Event.id)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
@@ -152,24 +152,30 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     return statement
 
 
+def _listed(has_members: bool):
+    """Listed, or also the members' events of the associations bound as ``member_of`` (catalog/members.py)."""
+    return visibility.listed_for(bindparam("member_of", expanding=True)) if has_members else visibility.listed()
+
+
 # Built once per shape and reused: building a SELECT costs more CPU than running it.
 _UPCOMING_STATEMENTS: dict[tuple, Select] = {}
 
 
 async def events_upcoming(
-    session: db.Reader, *, now: datetime, filters: EventFilters, page: int = 1, per_page: int = 20, tz=None
+    session: db.Reader, *, now: datetime, filters: EventFilters, page: int = 1, per_page: int = 20, tz=None,
+    member_of: Collection[int] = (),
 ) -> EventPage:
-    """Published events that have not ended yet, soonest first. One query: a row beyond the page tells
-    whether there is a next page, instead of a second COUNT query."""
+    """Listed events (and the members' events of ``member_of``) that have not ended yet, soonest first. One
+    query: a row beyond the page tells whether there is a next page, instead of a second COUNT query."""
     query = (filters.query or "").strip()
     shape = (bool(filters.association), bool(filters.category), bool(filters.date_from), bool(filters.date_to),
-             filters.has_seats, bool(query))
+             filters.has_seats, bool(query), bool(member_of))
     dialect_name = db.dialect_name(session)
     statement = _UPCOMING_STATEMENTS.get((shape, dialect_name))
     if statement is None:
         statement = _UPCOMING_STATEMENTS.setdefault((shape, dialect_name), _upcoming_statement(shape, dialect_name))
     params = {"now": now, "limit": per_page + 1, "offset": (page - 1) * per_page,
-              "association": filters.association, "category": filters.category}
+              "association": filters.association, "category": filters.category, "member_of": list(member_of)}
     if filters.date_from:
         params["date_from"] = datetime.combine(filters.date_from, datetime.min.time(), tzinfo=tz)
     if filters.date_to:
@@ -328,7 +334,7 @@ async def association_page(session: db.Reader, *, slug: str, now: datetime,
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
         .where(Event.association_id == association.id,
-               visibility.published() if association.id in member_of else visibility.listed())
+               visibility.listed_for(member_of) if association.id in member_of else visibility.listed())
     )
     upcoming = await session.execute(base.where(Event.ends_at >= now).order_by(Event.starts_at).limit(50))
     past = await session.execute(base.where(Event.ends_at < now).order_by(Event.starts_at.desc()).limit(20))
@@ -339,12 +345,15 @@ async def association_page(session: db.Reader, *, slug: str, now: datetime,
     )
 
 
-async def events_between(session: db.Reader, *, start: datetime, end: datetime) -> list[EventRow]:
-    """Published events that overlap [start, end): the calendar's month or week."""
+async def events_between(session: db.Reader, *, start: datetime, end: datetime,
+                         member_of: Collection[int] = ()) -> list[EventRow]:
+    """Listed events (and the members' events of ``member_of``) that overlap [start, end): the calendar's month
+    or week."""
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(visibility.listed(), Event.starts_at < end, Event.ends_at >= start)
+        .where(visibility.listed_for(member_of) if member_of else visibility.listed(),
+               Event.starts_at < end, Event.ends_at >= start)
         .order_by(Event.starts_at, Event.id)
         .limit(1000)
     )

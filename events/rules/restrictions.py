@@ -43,6 +43,16 @@ class Restricted(Protocol):
     def hidden_from_others(self) -> bool: ...
 
 
+class Hideable(Protocol):
+    """What ``may_see`` reads of an event (a calendar file's row qualifies too)."""
+
+    @property
+    def association_id(self) -> int: ...
+
+    @property
+    def hidden_from_others(self) -> bool: ...
+
+
 def open_to_everyone(event: Restricted) -> bool:
     return event.restricted_to == EVERYONE
 
@@ -61,7 +71,7 @@ def admits(event: Restricted, student: Student | None) -> bool:
     return student.email in (event.restricted_emails or ())
 
 
-def may_see(event: Restricted, viewer: Student | None, *, is_staff: bool = False) -> bool:
+def may_see(event: Hideable, viewer: Student | None, *, is_staff: bool = False) -> bool:
     """Whether ``viewer`` may see ``event``'s page: anyone, unless it is a members' event hidden from others."""
     if not event.hidden_from_others:
         return True

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from events import errors, localtime
 from events.accounts import follows
 from events.accounts import queries as account_queries
-from events.catalog import calendar, directory, presenters
+from events.catalog import calendar, directory, members, presenters
 from events.catalog import queries as catalog_queries
 from events.catalog.forms import EventFilterForm
 from events.live import broadcast
@@ -37,15 +37,18 @@ from hyperion.errors import is_database_unavailable
 
 
 async def home(request):
-    """Upcoming events. The content below the navigation depends only on the query string and the
-    language, so it is rendered once and served from the page cache until something changes."""
-    key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())))
-    content = await pagecache.fragment(key, lambda: _home_content(request))
+    """Upcoming events. The content below the navigation depends only on the query string, the language and
+    the student's associations that hide events (catalog/members.py), so it is rendered once and served from
+    the page cache until something changes."""
+    scope = await members.scope(getattr(request.user, "association_ids", ()))
+    key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())),
+           scope)
+    content = await pagecache.fragment(key, lambda: _home_content(request, scope))
     pagecache.allow(request, tags=(pagecache.LISTS,))
     return _render_around(request, "events/home.html", {}, content)
 
 
-async def _home_content(request) -> bytes:
+async def _home_content(request, scope: tuple[int, ...]) -> bytes:
     form = EventFilterForm(request.GET or None)
     filters = form.filters()
     page = presenters.page_number(request.GET.get("page"))
@@ -57,7 +60,7 @@ async def _home_content(request) -> bytes:
     async def load_events():
         async with db.read_connection() as connection:
             return await catalog_queries.events_upcoming(connection, now=utcnow(), filters=filters, page=page,
-                                                 tz=localtime.site_zone())
+                                                         tz=localtime.site_zone(), member_of=scope)
 
     # Independent queries: run at once, each on its own connection (a connection serves one task).
     associations, event_page = await asyncio.gather(load_associations(), load_events())
@@ -220,19 +223,21 @@ def _render_around(request, template_name: str, context: dict, fragment: bytes) 
 
 
 async def calendar_month(request):
-    """The month grid: the same for everyone (per language and day), so cached like the home page."""
+    """The month grid: the same for everyone (per language, day and members' scope), so cached like the home
+    page."""
     today = localtime.local(utcnow()).date()
     month = calendar.parse_month(request.GET.get("month"), default=today)
+    scope = await members.scope(getattr(request.user, "association_ids", ()))
 
     async def build() -> bytes:
         grid_start, grid_end = calendar.month_grid_bounds(month)
         async with db.read_connection() as connection:
             rows = await catalog_queries.events_between(connection, start=localtime.day_start(grid_start),
-                                                end=localtime.day_start(grid_end))
+                                                        end=localtime.day_start(grid_end), member_of=scope)
         return _fragment("events/_calendar_month_content.html",
                          {"month": calendar.month_view(month, rows, today=today)})
 
-    content = await pagecache.fragment(("calendar_month", get_language(), month, today), build)
+    content = await pagecache.fragment(("calendar_month", get_language(), month, today, scope), build)
     pagecache.allow(request, tags=(pagecache.LISTS,))
     return _render_around(request, "events/calendar_month.html", {"period_title": date_format(month, "F Y")},
                           content)
@@ -241,15 +246,17 @@ async def calendar_month(request):
 async def calendar_week(request):
     today = localtime.local(utcnow()).date()
     monday = calendar.parse_week(request.GET.get("week"), default=today)
+    scope = await members.scope(getattr(request.user, "association_ids", ()))
 
     async def build() -> bytes:
         async with db.read_connection() as connection:
             rows = await catalog_queries.events_between(connection, start=localtime.day_start(monday),
-                                                end=localtime.day_start(monday + timedelta(days=7)))
+                                                        end=localtime.day_start(monday + timedelta(days=7)),
+                                                        member_of=scope)
         return _fragment("events/_calendar_week_content.html",
                          {"week": calendar.week_view(monday, rows, today=today)})
 
-    content = await pagecache.fragment(("calendar_week", get_language(), monday, today), build)
+    content = await pagecache.fragment(("calendar_week", get_language(), monday, today, scope), build)
     pagecache.allow(request, tags=(pagecache.LISTS,))
     week = calendar.week_view(monday, [], today=today)
     return _render_around(request, "events/calendar_week.html", {"period_title": week.title}, content)

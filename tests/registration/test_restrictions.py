@@ -10,6 +10,7 @@ import pytest
 from django.test import AsyncClient
 from sqlalchemy import select
 
+from events.accounts import services as account_services
 from events.models import Registration, RegistrationAnswers, RegistrationStatus, Role, utcnow
 from events.registration import lottery
 from events.registration import services as registration_services
@@ -210,3 +211,55 @@ async def test_a_student_an_event_does_not_admit_is_refused_before_the_answers_a
     assert refused.status_code == 302
     assert "This event is not open to you" in (await client.get("/events/gala/", headers=EN)).text
     assert await answer_rows() == [] and await registered(event_id) == {}
+
+
+@pytest.mark.usefixtures("cache_on")
+async def test_a_hidden_members_event_is_on_its_members_home_page_calendar_and_calendar_file_only():
+    """The home page and the calendar are fragments shared by all who ask the same: a member's is keyed by the
+    associations that hide events from others, so nobody else ever gets it (the page store is on here)."""
+    association_id, member, outsider = await club()
+    other_club = await factories.association(slug="autre", name="Autre club")
+    other_member = await factories.user(email="other@etu.test", display_name="Other")
+    await factories.member(association_id=other_club, user_id=other_member, role=Role.EDITOR)
+    starts = (utcnow() + timedelta(days=5)).replace(hour=20, minute=0, second=0, microsecond=0)
+    await factories.event(association_id=association_id, slug="secret", title="Soirée secrète", starts_at=starts,
+                          restricted_to="members", hidden_from_others=True)
+    await factories.event(association_id=other_club, slug="autre-secret", title="Autre secret", starts_at=starts,
+                          restricted_to="members", hidden_from_others=True)
+    week = f"{starts.isocalendar().year}-W{starts.isocalendar().week:02d}"
+    pages = ["/", f"/calendar/?month={starts:%Y-%m}", f"/calendar/week/?week={week}"]
+    member_client = await logged_in(member)
+    for page in pages:  # the member first: the fragments with the secret are built and kept
+        text = (await member_client.get(page, headers=EN)).text
+        assert "Soirée secrète" in text and "Autre secret" not in text, page
+    assert "secret" in _pages.slugs_listed((await member_client.get("/", headers=EN)).text)
+    for who, client in (("visitor", AsyncClient()), ("outsider", await logged_in(outsider)),
+                        ("the other club's member", await logged_in(other_member))):
+        for page in pages:
+            text = (await client.get(page, headers=EN)).text
+            assert "Soirée secrète" not in text, (who, page)
+        assert (await client.get("/events/secret.ics")).status_code == 404, who
+    assert "Autre secret" in (await (await logged_in(other_member)).get("/", headers=EN)).text
+    ics = await member_client.get("/events/secret.ics")
+    assert ics.status_code == 200 and "Soirée secrète" in ics.content.decode()
+    assert ics["Cache-Control"].startswith("private")  # no shared cache keeps it for others
+    # Her personal feed carries it as a followed association's event, then as her registration; an outsider who
+    # follows the club does not get it.
+    tokens = {}
+    for user_id in (member, outsider):
+        await (await logged_in(user_id)).post("/associations/club/follow/", {"follow": "yes"})
+        async with db.write_session() as session:
+            tokens[user_id] = (await account_services.feed_token_regenerate(session, user_id=user_id)).token
+    feed = f"/feeds/me/{tokens[member]}.ics"
+    assert "Soirée secrète" in (await AsyncClient().get(feed)).content.decode()
+    assert "Soirée secrète" not in (await AsyncClient().get(f"/feeds/me/{tokens[outsider]}.ics")).content.decode()
+    await member_client.post("/events/secret/register/")
+    assert "Soirée secrète" in (await AsyncClient().get(feed)).content.decode()
+    assert await registered(await _event_id("secret")) == {member: RegistrationStatus.CONFIRMED}
+
+
+async def _event_id(slug: str) -> int:
+    async with db.read_session() as session:
+        from events.models import Event
+
+        return (await session.execute(select(Event.id).where(Event.slug == slug))).scalar_one()
