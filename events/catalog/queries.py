@@ -61,6 +61,8 @@ class EventRow:
     association_slug: str
     seats: SeatState
     image: ImageRef | None = None  # its poster, else its association's logo (lists show it small)
+    restricted_to: str = "everyone"  # who may register (events/rules/restrictions.py: the cards' badge)
+    restricted_promos: list[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ EVENT_ROW_COLUMNS = (
     TAKEN_COUNT,
     WAITLISTED_COUNT,
     func.coalesce(Event.poster, Association.logo).label("image"),
+    Event.restricted_to,
+    Event.restricted_promos,
 )
 
 
@@ -108,6 +112,8 @@ def event_row(row) -> EventRow:
         association_slug=row.association_slug,
         seats=SeatState(row.capacity, row.taken, row.waitlisted),
         image=ImageRef.parse(row.image),
+        restricted_to=row.restricted_to,
+        restricted_promos=row.restricted_promos,
     )
 
 

@@ -78,6 +78,31 @@ def may_see(event: Hideable, viewer: Student | None, *, is_staff: bool = False) 
     return is_staff or is_member(event, viewer)
 
 
+class Kinded(Protocol):
+    """What ``badge`` reads of an event (a list's row qualifies)."""
+
+    @property
+    def restricted_to(self) -> str: ...
+
+    @property
+    def restricted_promos(self) -> Sequence[int] | None: ...
+
+
+def badge(event: Kinded) -> str:
+    """Who may register, in two or three words for the lists, the cards and the event's title ("" for everyone):
+    the same for every viewer, so shared pages may carry it."""
+    kind = event.restricted_to
+    if kind == MEMBERS:
+        return str(_("Members only"))
+    if kind == PROMOS:
+        promos: Sequence[int] = event.restricted_promos or ()
+        return str(ngettext("Promo %(promos)s only", "Promos %(promos)s only", len(promos)) % {
+            "promos": ", ".join(str(promo) for promo in promos)})
+    if kind == INVITED:
+        return str(_("Invitation only"))
+    return ""
+
+
 def label(event: Restricted, association_name: str) -> str:
     """Who may register, as the event page says it ("" for everyone)."""
     kind = event.restricted_to

@@ -263,3 +263,26 @@ async def _event_id(slug: str) -> int:
         from events.models import Event
 
         return (await session.execute(select(Event.id).where(Event.slug == slug))).scalar_one()
+
+
+async def test_lists_calendar_and_event_page_mark_an_event_not_open_to_everyone():
+    association_id, member, _outsider = await club()
+    starts = (utcnow() + timedelta(days=5)).replace(hour=20, minute=0, second=0, microsecond=0)
+    for slug, restriction in (("membres", {"restricted_to": "members"}),
+                              ("promo", {"restricted_to": "promos", "restricted_promos": [2027]}),
+                              ("promos", {"restricted_to": "promos", "restricted_promos": [2027, 2028]}),
+                              ("liste", {"restricted_to": "invited", "restricted_emails": ["a@etu.test"]}),
+                              ("ouverte", {})):
+        await factories.event(association_id=association_id, slug=slug, title=f"Soirée {slug}", starts_at=starts,
+                              **restriction)
+    badges = ["Members only", "Promo 2027 only", "Promos 2027, 2028 only", "Invitation only"]
+    for client in (AsyncClient(), await logged_in(member)):
+        for page in ("/", f"/calendar/?month={starts:%Y-%m}", "/associations/club/"):
+            text = (await client.get(page, headers=EN)).text
+            assert all(f'<span class="badge badge-restricted">{badge}</span>' in text for badge in badges), page
+            assert text.count("badge-restricted") == len(badges), page  # the open event has none
+    french = (await AsyncClient().get("/", headers={"Accept-Language": "fr"})).text
+    for badge in ("Réservé aux membres", "Promo 2027 uniquement", "Promos 2027, 2028 uniquement", "Sur invitation"):
+        assert badge in french
+    assert "Promo 2027 only</span></h1>" in (await AsyncClient().get("/events/promo/", headers=EN)).text
+    assert "badge-restricted" not in (await AsyncClient().get("/events/ouverte/", headers=EN)).text
