@@ -12,7 +12,7 @@ The event page (its button and its wording) and the registration service ask the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from django.utils.translation import gettext as _
@@ -91,27 +91,28 @@ class Kinded(Protocol):
 def badge(event: Kinded) -> str:
     """Who may register, in two or three words for the lists, the cards and the event's title ("" for everyone):
     the same for every viewer, so shared pages may carry it."""
-    kind = event.restricted_to
-    if kind == MEMBERS:
-        return str(_("Members only"))
-    if kind == PROMOS:
-        promos: Sequence[int] = event.restricted_promos or ()
-        return str(ngettext("Promo %(promos)s only", "Promos %(promos)s only", len(promos)) % {
-            "promos": ", ".join(str(promo) for promo in promos)})
-    if kind == INVITED:
-        return str(_("Invitation only"))
-    return ""
+    return _worded(event, members=lambda: _("Members only"),
+                   promos=lambda count: ngettext("Promo %(promos)s only", "Promos %(promos)s only", count),
+                   invited=lambda: _("Invitation only"))
 
 
 def label(event: Restricted, association_name: str) -> str:
     """Who may register, as the event page says it ("" for everyone)."""
+    return _worded(
+        event, members=lambda: _("Open to the members of %(association)s only.") % {"association": association_name},
+        promos=lambda count: ngettext("Open to promo %(promos)s only.", "Open to promos %(promos)s only.", count),
+        invited=lambda: _("By invitation only: open to the students on the organisers' list."))
+
+
+def _worded(event: Kinded, *, members: Callable[[], str], promos: Callable[[int], str],
+            invited: Callable[[], str]) -> str:
+    """The wording of the event's kind of restriction (``promos``: the text for that many years, to fill)."""
     kind = event.restricted_to
     if kind == MEMBERS:
-        return str(_("Open to the members of %(association)s only.") % {"association": association_name})
+        return str(members())
     if kind == PROMOS:
-        promos: Sequence[int] = event.restricted_promos or ()
-        return str(ngettext("Open to promo %(promos)s only.", "Open to promos %(promos)s only.", len(promos)) % {
-            "promos": ", ".join(str(promo) for promo in promos)})
+        years: Sequence[int] = event.restricted_promos or ()
+        return str(promos(len(years)) % {"promos": ", ".join(str(year) for year in years)})
     if kind == INVITED:
-        return str(_("By invitation only: open to the students on the organisers' list."))
+        return str(invited())
     return ""
