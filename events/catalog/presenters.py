@@ -69,6 +69,7 @@ class EventCard:
     is_full: bool
     is_cancelled: bool
     is_over: bool
+    restriction_badge: str = ""  # "Members only", "Promo 2027 only"…: an event not open to everyone
 
 
 def time_range_label(starts_at: datetime, ends_at: datetime, all_day: bool) -> str:
@@ -134,6 +135,7 @@ def event_card(row: EventRow, *, now: datetime | None = None) -> EventCard:
         is_full=row.seats.is_full and not is_over,
         is_cancelled=visibility.is_cancelled(row.status),
         is_over=is_over,
+        restriction_badge=restrictions.badge(row),
     )
 
 
@@ -196,6 +198,7 @@ class EventPage:
     structured_data: Markup = Markup("")  # schema.org Event (JSON-LD), for search engines and chat apps
     full_for_viewer: bool = False  # no seat the viewer may take (all taken, or only held ones and not in a group)
     restriction_label: str = ""  # who may register, when not everyone (events/rules/restrictions.py)
+    restriction_badge: str = ""  # the same, in a few words beside the title (as on the cards)
     admitted: bool = True  # the viewer may register (a visitor: only for an event open to everyone)
     poster: ImageRef | None = None  # shown large at the top of the page
     share_image: ImageRef | None = None  # in share previews: the poster, else the association's logo
@@ -278,6 +281,7 @@ def event_page(detail: EventDetail, *, now: datetime, student: priority.Student 
                                   seats.held_seats(detail, detail.reserve_taken, now)
                                   ).full_for(in_group=bool(priority.groups_of(detail, student))),
         restriction_label=restrictions.label(detail, detail.association_name),
+        restriction_badge=restrictions.badge(detail),
         admitted=restrictions.admits(detail, student),
         poster=ImageRef.parse(detail.poster),
         share_image=shown[0], share_image_alt=shown[1],

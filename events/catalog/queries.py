@@ -61,6 +61,8 @@ class EventRow:
     association_slug: str
     seats: SeatState
     image: ImageRef | None = None  # its poster, else its association's logo (lists show it small)
+    restricted_to: str = "everyone"  # who may register (events/rules/restrictions.py: the cards' badge)
+    restricted_promos: list[int] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +92,8 @@ EVENT_ROW_COLUMNS = (
     TAKEN_COUNT,
     WAITLISTED_COUNT,
     func.coalesce(Event.poster, Association.logo).label("image"),
+    Event.restricted_to,
+    Event.restricted_promos,
 )
 
 
@@ -108,6 +112,8 @@ def event_row(row) -> EventRow:
         association_slug=row.association_slug,
         seats=SeatState(row.capacity, row.taken, row.waitlisted),
         image=ImageRef.parse(row.image),
+        restricted_to=row.restricted_to,
+        restricted_promos=row.restricted_promos,
     )
 
 
@@ -128,11 +134,11 @@ def _search_condition(dialect_name: str):
 
 def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     """The list query for one combination of filters, with bound parameters for every value."""
-    has_association, has_category, has_from, has_to, has_seats, has_query = shape
+    has_association, has_category, has_from, has_to, has_seats, has_query, has_members = shape
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(visibility.listed(), Event.ends_at >= bindparam("now"))
+        .where(_listed(has_members), Event.ends_at >= bindparam("now"))
         .order_by(Event.starts_at, Event.id)
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
@@ -152,24 +158,30 @@ def _upcoming_statement(shape: tuple[bool, ...], dialect_name: str) -> Select:
     return statement
 
 
+def _listed(has_members: bool):
+    """Listed, or also the members' events of the associations bound as ``member_of`` (catalog/members.py)."""
+    return visibility.listed_for(bindparam("member_of", expanding=True)) if has_members else visibility.listed()
+
+
 # Built once per shape and reused: building a SELECT costs more CPU than running it.
 _UPCOMING_STATEMENTS: dict[tuple, Select] = {}
 
 
 async def events_upcoming(
-    session: db.Reader, *, now: datetime, filters: EventFilters, page: int = 1, per_page: int = 20, tz=None
+    session: db.Reader, *, now: datetime, filters: EventFilters, page: int = 1, per_page: int = 20, tz=None,
+    member_of: Collection[int] = (),
 ) -> EventPage:
-    """Published events that have not ended yet, soonest first. One query: a row beyond the page tells
-    whether there is a next page, instead of a second COUNT query."""
+    """Listed events (and the members' events of ``member_of``) that have not ended yet, soonest first. One
+    query: a row beyond the page tells whether there is a next page, instead of a second COUNT query."""
     query = (filters.query or "").strip()
     shape = (bool(filters.association), bool(filters.category), bool(filters.date_from), bool(filters.date_to),
-             filters.has_seats, bool(query))
+             filters.has_seats, bool(query), bool(member_of))
     dialect_name = db.dialect_name(session)
     statement = _UPCOMING_STATEMENTS.get((shape, dialect_name))
     if statement is None:
         statement = _UPCOMING_STATEMENTS.setdefault((shape, dialect_name), _upcoming_statement(shape, dialect_name))
     params = {"now": now, "limit": per_page + 1, "offset": (page - 1) * per_page,
-              "association": filters.association, "category": filters.category}
+              "association": filters.association, "category": filters.category, "member_of": list(member_of)}
     if filters.date_from:
         params["date_from"] = datetime.combine(filters.date_from, datetime.min.time(), tzinfo=tz)
     if filters.date_to:
@@ -328,7 +340,7 @@ async def association_page(session: db.Reader, *, slug: str, now: datetime,
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
         .where(Event.association_id == association.id,
-               visibility.published() if association.id in member_of else visibility.listed())
+               visibility.listed_for(member_of) if association.id in member_of else visibility.listed())
     )
     upcoming = await session.execute(base.where(Event.ends_at >= now).order_by(Event.starts_at).limit(50))
     past = await session.execute(base.where(Event.ends_at < now).order_by(Event.starts_at.desc()).limit(20))
@@ -339,55 +351,15 @@ async def association_page(session: db.Reader, *, slug: str, now: datetime,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class DirectoryRow:
-    """One association in the directory: who it is, and what it does next."""
-
-    slug: str
-    name: str
-    description: str
-    upcoming: int  # its published events going ahead, not over yet
-    next_title: str | None
-    next_slug: str | None
-    next_starts_at: datetime | None
-    next_ends_at: datetime | None
-    id: int = 0
-    logo: ImageRef | None = None
-    logo_alt: str = ""
-
-
-def _directory():
-    coming = (Event.association_id == Association.id, visibility.going_ahead(), visibility.shown_to_all(),
-              Event.ends_at >= bindparam("now", type_=Event.ends_at.type))
-    next_id = (select(Event.id).where(*coming).order_by(Event.starts_at, Event.id).limit(1)
-               .correlate(Association).scalar_subquery())
-    upcoming = select(func.count(Event.id)).where(*coming).correlate(Association).scalar_subquery()
-    following = aliased(Event, name="following")
-    return (
-        select(Association.id, Association.slug, Association.name, Association.description, Association.logo,
-               Association.logo_alt, upcoming.label("upcoming"),
-               following.title, following.slug.label("next_slug"), following.starts_at, following.ends_at)
-        .outerjoin(following, following.id == next_id)
-        .order_by(func.lower(Association.name), Association.id)
-    )
-
-
-_DIRECTORY = _directory()  # built once
-
-
-async def directory(session: db.Reader, *, now: datetime) -> list[DirectoryRow]:
-    """Every association, by name, with its number of events to come and the next one: one statement."""
-    return [DirectoryRow(row.slug, row.name, row.description, row.upcoming, row.title, row.next_slug,
-                         row.starts_at, row.ends_at, row.id, ImageRef.parse(row.logo), row.logo_alt)
-            for row in await session.execute(_DIRECTORY, {"now": now})]
-
-
-async def events_between(session: db.Reader, *, start: datetime, end: datetime) -> list[EventRow]:
-    """Published events that overlap [start, end): the calendar's month or week."""
+async def events_between(session: db.Reader, *, start: datetime, end: datetime,
+                         member_of: Collection[int] = ()) -> list[EventRow]:
+    """Listed events (and the members' events of ``member_of``) that overlap [start, end): the calendar's month
+    or week."""
     statement = (
         select(*EVENT_ROW_COLUMNS)
         .join(Association, Association.id == Event.association_id)
-        .where(visibility.listed(), Event.starts_at < end, Event.ends_at >= start)
+        .where(visibility.listed_for(member_of) if member_of else visibility.listed(),
+               Event.starts_at < end, Event.ends_at >= start)
         .order_by(Event.starts_at, Event.id)
         .limit(1000)
     )

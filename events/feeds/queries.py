@@ -8,9 +8,9 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, select
 
 from events.accounts.auth import feed_token_hash
-from events.models import Association, Event, EventStatus, Follow, Registration, RegistrationStatus, User
+from events.models import Association, Event, EventStatus, Follow, Membership, Registration, RegistrationStatus, User
 from events.rules.seats import waitlist_position_of
-from events.rules.visibility import listed, published
+from events.rules.visibility import listed, listed_for, published
 from hyperion import db
 
 
@@ -28,6 +28,9 @@ class FeedEventRow:
     status: EventStatus
     sequence: int
     updated_at: datetime
+    # Who may see it (restrictions.may_see): a members' event hidden from others has one .ics for its members.
+    association_id: int = 0
+    hidden_from_others: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +75,8 @@ _EVENT_COLUMNS = (
     Event.status,
     Event.sequence,
     Event.updated_at,
+    Event.association_id,
+    Event.hidden_from_others,
 )
 
 
@@ -89,6 +94,8 @@ def _event_row(row) -> FeedEventRow:
         status=row.status,
         sequence=row.sequence,
         updated_at=row.updated_at,
+        association_id=row.association_id,
+        hidden_from_others=row.hidden_from_others,
     )
 
 
@@ -109,9 +116,10 @@ async def association_by_slug(session: db.Reader, *, slug: str) -> FeedAssociati
 
 
 async def feed_event_published(session: db.Reader, *, slug: str) -> FeedEventRow | None:
-    """One published event, whenever it happens; None for an unknown or unpublished slug."""
+    """One published event, whenever it happens; None for an unknown or unpublished slug. A members' event
+    hidden from others too: its caller asks ``restrictions.may_see``."""
     row = (await session.execute(
-        select(*_EVENT_COLUMNS).where(Event.slug == slug, listed())
+        select(*_EVENT_COLUMNS).where(Event.slug == slug, published())
     )).first()
     return None if row is None else _event_row(row)
 
@@ -174,13 +182,15 @@ async def feed_registrations(session: db.Reader, *, user_id: int) -> list[FeedRe
 
 
 async def feed_followed(session: db.Reader, *, user_id: int, since: datetime) -> list[FeedEventRow]:
-    """The listed events of the associations the student follows that end at or after ``since`` and that the
-    student has no registration for (those are in the feed with the student's own state), in start order."""
+    """The events of the associations the student follows, listed for them (a members' event hidden from others
+    if they are a member), that end at or after ``since`` and that the student has no registration for (those
+    are in the feed with the student's own state), in start order."""
     mine = select(Registration.event_id).where(Registration.user_id == user_id)
+    member_of = select(Membership.association_id).where(Membership.user_id == user_id)
     rows = await session.execute(
         select(*_EVENT_COLUMNS)
         .join(Follow, (Follow.association_id == Event.association_id) & (Follow.user_id == user_id))
-        .where(listed(), Event.ends_at >= since, Event.id.not_in(mine))
+        .where(listed_for(member_of), Event.ends_at >= since, Event.id.not_in(mine))
         .order_by(Event.starts_at, Event.id))
     return [_event_row(row) for row in rows.all()]
 

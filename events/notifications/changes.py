@@ -10,6 +10,7 @@ locked row), and before its commit.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
@@ -18,15 +19,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from events import outbox
 from events.localtime import site_zone
-from events.models import Event, Follow, Membership, OutboxMessage, RegistrationStatus, User, utcnow
-from events.rules import visibility
+from events.models import Event, Follow, Membership, OutboxMessage, User, utcnow
+from events.rules import restrictions, visibility
 from events.rules.accounts import verified
+from events.rules.seats import LIVE_STATUSES
 from hyperion import db
 
 # A change to one of these is what registered students and their calendars must hear about.
 SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
-_REGISTRANTS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED,
-                RegistrationStatus.ENTERED)
 
 
 async def event_schedule_changed(session: AsyncSession, *, event: Event, changed_fields: Iterable[str]) -> bool:
@@ -39,7 +39,7 @@ async def event_schedule_changed(session: AsyncSession, *, event: Event, changed
     event.sequence += 1
     event.changed_at = utcnow()
     await session.flush()
-    await outbox.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=_REGISTRANTS,
+    await outbox.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=LIVE_STATUSES,
                                            payload={"changed": changed})
     await outbox.reminders_reschedule(session, event=event)
     return True
@@ -71,8 +71,17 @@ async def event_cancelled(session: AsyncSession, *, event: Event) -> None:
     and no reminder any more."""
     event.sequence += 1
     await session.flush()
-    await outbox.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=_REGISTRANTS)
+    await outbox.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=LIVE_STATUSES)
     await outbox.reminders_drop(session, event_id=event.id)
+
+
+@dataclass(frozen=True, slots=True)
+class Follower:
+    """What the restriction's rule reads of a follower (``association_ids``: those of the events in question)."""
+
+    promo: int | None
+    email: str
+    association_ids: frozenset[int]
 
 
 def follow_digest_time(now: datetime) -> datetime:
@@ -87,16 +96,18 @@ def follow_digest_time(now: datetime) -> datetime:
 async def event_published(session: AsyncSession, *, event: Event) -> None:
     """``event`` was just published (approved, or imported as such): when is recorded, and the followers of its
     association who want each new event at once get a message about it; those who chose the weekly digest get
-    next Monday's (one per week, whatever the number of events: it lists them when it goes). A members' event
-    hidden from others is told to members only."""
+    next Monday's (one per week, whatever the number of events: it lists them when it goes). An event open to
+    some students only (members, promos, a list; a hidden members' event too) is told to those it admits."""
     now = event.published_at = utcnow()
-    followers = (select(Follow.user_id, User.follow_emails).join(User, User.id == Follow.user_id)
+    followers = (select(Follow.user_id, User.follow_emails, User.promo, User.email,
+                        Membership.association_id.label("member_of"))
+                 .join(User, User.id == Follow.user_id)
+                 .outerjoin(Membership, (Membership.user_id == Follow.user_id)
+                            & (Membership.association_id == event.association_id))
                  .where(Follow.association_id == event.association_id, User.is_active.is_(True),
                         User.anonymised_at.is_(None), verified()))
-    if event.hidden_from_others:
-        followers = followers.join(Membership, (Membership.user_id == Follow.user_id)
-                                   & (Membership.association_id == event.association_id))
-    rows = (await session.execute(followers)).all()
+    rows = [row for row in (await session.execute(followers)).all() if restrictions.admits(event, Follower(
+        row.promo, row.email, frozenset(() if row.member_of is None else (row.member_of,))))]
     await outbox.notify(session, kind="association.new_event", event_id=event.id,
                         recipient_ids=[row.user_id for row in rows if row.follow_emails != "weekly"])
     weekly = [row.user_id for row in rows if row.follow_emails == "weekly"]

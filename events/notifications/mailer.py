@@ -42,9 +42,9 @@ from events.models import (
     User,
     utcnow,
 )
-from events.notifications import approval_digest
+from events.notifications import approval_digest, changes
 from events.notifications.messages import ACCOUNT_LINKS, NO_EVENT_KINDS, Claimed, build
-from events.rules import lifecycle, visibility
+from events.rules import lifecycle, restrictions, visibility
 from events.rules.accounts import is_verified
 from hyperion import db, hooks
 
@@ -195,21 +195,29 @@ async def _approval_queue_titles() -> list[str]:
 
 async def _followed_news(message: Claimed) -> list[str]:
     """A weekly digest's lines: the events published since the last digest by the associations the recipient
-    follows, still to come and listed (a members' event kept from others only for its members)."""
+    follows, still to come and open to the recipient (``restrictions.admits``: an event kept to members, promos
+    or a list, hidden or not, is listed to those it admits only)."""
     since = datetime.fromisoformat(message.payload.get("since") or utcnow().isoformat())
     async with db.read_session() as session:
-        member_of = select(Membership.association_id).where(Membership.user_id == message.recipient_id)
+        recipient = (await session.execute(select(User.promo, User.email).where(
+            User.id == message.recipient_id))).one_or_none()
+        if recipient is None:
+            return []
+        member_of = frozenset((await session.execute(select(Membership.association_id).where(
+            Membership.user_id == message.recipient_id))).scalars())
         rows = (await session.execute(
-            select(Event.title, Event.starts_at, Event.slug, Association.name)
+            select(Event.title, Event.starts_at, Event.slug, Association.name, Event.association_id,
+                   Event.restricted_to, Event.restricted_promos, Event.restricted_emails, Event.hidden_from_others)
             .join(Association, Association.id == Event.association_id)
             .join(Follow, (Follow.association_id == Event.association_id) & (Follow.user_id == message.recipient_id))
-            .where(visibility.going_ahead(), Event.published_at >= since, Event.ends_at > utcnow(),
-                   visibility.shown_to_all() | Event.association_id.in_(member_of))
-            .order_by(Event.starts_at, Event.id).limit(50))).all()
+            .where(visibility.going_ahead(), Event.published_at >= since, Event.ends_at > utcnow())
+            .order_by(Event.starts_at, Event.id).limit(200))).all()
+    follower = changes.Follower(recipient.promo, recipient.email, member_of)
+    rows = [row for row in rows if restrictions.admits(row, follower)][:50]
     language = message.language if message.language in dict(settings.LANGUAGES) else settings.LANGUAGE_CODE
     with translation.override(language):  # the dates in the recipient's language, as the rest of the message
-        return [f"{title} — {date_format(localtime.local(starts_at), 'l j F, H:i')} ({name}): "
-                f"{settings.SITE_URL}/events/{slug}/" for title, starts_at, slug, name in rows]
+        return [f"{row.title} — {date_format(localtime.local(row.starts_at), 'l j F, H:i')} ({row.name}): "
+                f"{settings.SITE_URL}/events/{row.slug}/" for row in rows]
 
 
 async def send_due(transport: Transport | None = None, *, limit: int | None = None) -> SendReport:

@@ -12,7 +12,7 @@ from events.models import RegistrationStatus
 from events.registration.queries import MyEventRow
 from events.registration.questions import AnswersForm
 from events.rules import questions as question_rules
-from events.rules import tickets, visibility
+from events.rules import seats, tickets, visibility
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,9 +68,7 @@ class AnswersBox:
 
 def answers_box(event, answers: dict[str, str], *, now: datetime) -> AnswersBox:
     asked = question_rules.questions_of(event)
-    placed = event.mine is not None and event.mine.status in (
-        RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED, RegistrationStatus.ENTERED,
-        RegistrationStatus.OFFERED)
+    placed = event.mine is not None and event.mine.status in seats.LIVE_STATUSES
     return AnswersBox(
         form=AnswersForm(questions=asked, answers=answers), placed=placed,
         open=question_rules.answers_open(event, now),

@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from events.errors import DomainError, EventNotFound
-from events.models import Event, RegistrationAnswers, utcnow
+from events.models import Event, Registration, RegistrationAnswers, utcnow
 from events.rules import questions as rules
-from events.rules import visibility
+from events.rules import seats, visibility
 from events.rules.text import plain_text
 from hyperion import db
 
@@ -31,6 +31,10 @@ class AnswersClosed(DomainError):
 
 class QuestionsChanged(DomainError):
     message = _("The organisers changed the questions meanwhile: check your answers and send them again.")
+
+
+class NotRegistered(DomainError):
+    message = _("Only this event's registrants may change their answers: register first.")
 
 
 class AnswersNeeded(DomainError):
@@ -98,8 +102,9 @@ async def answers_save(session: AsyncSession, *, event_id: int, user_id: int, an
                        registering: bool = False, now: datetime | None = None) -> None:
     """Store the student's answers, checked against the questions the event asks now (the form may have been
     built from older ones): an answer that is no longer possible, or a required question added since, is
-    ``QuestionsChanged``. Past the deadline a change is ``AnswersClosed``; the answers that come with a
-    registration are always taken (the registration window decides whether it may be made)."""
+    ``QuestionsChanged``. Past the deadline a change is ``AnswersClosed``, and from a student without a live
+    registration (``seats.LIVE_STATUSES``) ``NotRegistered``; the answers that come with a registration are
+    always taken (the registration window decides whether it may be made)."""
     now = now or utcnow()
     async with session.begin():
         event = (await session.execute(select(Event.questions, Event.answers_close_at, Event.starts_at,
@@ -108,6 +113,10 @@ async def answers_save(session: AsyncSession, *, event_id: int, user_id: int, an
             raise EventNotFound
         if not registering and not rules.answers_open(event, now):
             raise AnswersClosed
+        if not registering and (await session.execute(select(Registration.status).where(
+                Registration.event_id == event_id, Registration.user_id == user_id))).scalar_one_or_none() \
+                not in seats.LIVE_STATUSES:
+            raise NotRegistered
         asked = rules.questions_of(event)
         kept = rules.current_answers(asked, answers)
         if any(not question.accepts(kept[question.id]) for question in asked if question.id in kept) \

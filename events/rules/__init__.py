@@ -9,7 +9,8 @@ Rule → where it is decided:
   a waitlist position, the seats held for the priority groups (``reserve_holds``, ``held_seats``,
   ``SeatState.seat_for``) → ``seats`` (``SEAT_HOLDERS``, ``count_of``, ``TAKEN_COUNT``,
   ``WAITLISTED_COUNT``, ``has_seat_left``, ``waitlist_position_of`` in SQL; ``SeatState`` in Python, which the
-  live counter's news carries too).
+  live counter's news carries too); a live registration (in, offered, waiting or entered: one of the event's
+  registrants) → ``seats.LIVE_STATUSES``.
 - May register now, may still leave, when registration closes, a lottery's window and when its draw is due
   → ``window``; the order a lottery's seed draws → ``lottery``.
 - Whether a promotion is an offer, and when an offer expires → ``offers``.

@@ -12,7 +12,7 @@ The event page (its button and its wording) and the registration service ask the
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from django.utils.translation import gettext as _
@@ -43,6 +43,16 @@ class Restricted(Protocol):
     def hidden_from_others(self) -> bool: ...
 
 
+class Hideable(Protocol):
+    """What ``may_see`` reads of an event (a calendar file's row qualifies too)."""
+
+    @property
+    def association_id(self) -> int: ...
+
+    @property
+    def hidden_from_others(self) -> bool: ...
+
+
 def open_to_everyone(event: Restricted) -> bool:
     return event.restricted_to == EVERYONE
 
@@ -61,22 +71,48 @@ def admits(event: Restricted, student: Student | None) -> bool:
     return student.email in (event.restricted_emails or ())
 
 
-def may_see(event: Restricted, viewer: Student | None, *, is_staff: bool = False) -> bool:
+def may_see(event: Hideable, viewer: Student | None, *, is_staff: bool = False) -> bool:
     """Whether ``viewer`` may see ``event``'s page: anyone, unless it is a members' event hidden from others."""
     if not event.hidden_from_others:
         return True
     return is_staff or is_member(event, viewer)
 
 
+class Kinded(Protocol):
+    """What ``badge`` reads of an event (a list's row qualifies)."""
+
+    @property
+    def restricted_to(self) -> str: ...
+
+    @property
+    def restricted_promos(self) -> Sequence[int] | None: ...
+
+
+def badge(event: Kinded) -> str:
+    """Who may register, in two or three words for the lists, the cards and the event's title ("" for everyone):
+    the same for every viewer, so shared pages may carry it."""
+    return _worded(event, members=lambda: _("Members only"),
+                   promos=lambda count: ngettext("Promo %(promos)s only", "Promos %(promos)s only", count),
+                   invited=lambda: _("Invitation only"))
+
+
 def label(event: Restricted, association_name: str) -> str:
     """Who may register, as the event page says it ("" for everyone)."""
+    return _worded(
+        event, members=lambda: _("Open to the members of %(association)s only.") % {"association": association_name},
+        promos=lambda count: ngettext("Open to promo %(promos)s only.", "Open to promos %(promos)s only.", count),
+        invited=lambda: _("By invitation only: open to the students on the organisers' list."))
+
+
+def _worded(event: Kinded, *, members: Callable[[], str], promos: Callable[[int], str],
+            invited: Callable[[], str]) -> str:
+    """The wording of the event's kind of restriction (``promos``: the text for that many years, to fill)."""
     kind = event.restricted_to
     if kind == MEMBERS:
-        return str(_("Open to the members of %(association)s only.") % {"association": association_name})
+        return str(members())
     if kind == PROMOS:
-        promos: Sequence[int] = event.restricted_promos or ()
-        return str(ngettext("Open to promo %(promos)s only.", "Open to promos %(promos)s only.", len(promos)) % {
-            "promos": ", ".join(str(promo) for promo in promos)})
+        years: Sequence[int] = event.restricted_promos or ()
+        return str(promos(len(years)) % {"promos": ", ".join(str(year) for year in years)})
     if kind == INVITED:
-        return str(_("By invitation only: open to the students on the organisers' list."))
+        return str(invited())
     return ""

@@ -30,6 +30,11 @@ from hyperion import db
 # The statuses that hold a seat: confirmed, and offered until the offer is accepted or expires.
 SEAT_HOLDERS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED)
 
+# A live registration: a seat held or offered, a place in line, or an entry in a draw (not left, not lapsed).
+# Its student is one of the event's registrants: they hear of its changes, and may change their answers.
+LIVE_STATUSES = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED,
+                 RegistrationStatus.ENTERED)
+
 # The two kinds of seat (``SeatState.seat_for``): one held for the event's priority groups, or any other.
 RESERVED, OPEN = "reserved", "open"
 

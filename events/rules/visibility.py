@@ -3,8 +3,8 @@
 Published: approved or cancelled. Both show on the public pages, the feeds and My events (a cancelled event
 stays visible so that its registrants read why). Listed: published and shown to all, i.e. not a members'
 event hidden from everyone else (events/rules/restrictions.py); only listed events are on the lists and
-feeds. Drafts, submitted and declined events are seen by their association's editors and by staff only
-(rules/permissions.py).
+feeds, but for such an event's members, whose lists, calendar and feeds show it (``listed_for``). Drafts,
+submitted and declined events are seen by their association's editors and by staff only (rules/permissions.py).
 
 Goes ahead: approved and not cancelled. Only such an event takes registrations, promotes from its waitlist,
 sends reminders, counts as an overlap, announces a new date, offers seats in the "has seats" filter, and
@@ -14,6 +14,7 @@ holds back the purge of its registrants' accounts until it is over.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ColumnElement
 from sqlalchemy.orm import QueryableAttribute
@@ -46,6 +47,17 @@ def listed(status_column: QueryableAttribute[EventStatus] = Event.status) -> Col
 def is_cancelled(status: EventStatus | str | None) -> bool:
     """Cancelled: still shown (with its reason), never going ahead."""
     return status == EventStatus.CANCELLED
+
+
+def shown_to(member_of: Any) -> ColumnElement[bool]:
+    """SQL: shown to a student who is a member of ``member_of`` (association ids: a collection, a bound
+    parameter or a subquery): shown to all, or a members' event of one of those associations."""
+    return shown_to_all() | Event.association_id.in_(member_of)
+
+
+def listed_for(member_of: Any) -> ColumnElement[bool]:
+    """SQL: on the lists, calendars and feeds of a member of ``member_of``: published, and shown to them."""
+    return published() & shown_to(member_of)
 
 
 def goes_ahead(status: EventStatus | None) -> bool:

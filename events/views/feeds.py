@@ -18,6 +18,7 @@ from events.catalog.categories import CATEGORIES, category_label
 from events.feeds import ical
 from events.feeds import queries as feed_queries
 from events.models import utcnow
+from events.views.helpers import may_see_or_404
 from hyperion import db
 
 # Past events stay this long in the public feeds, then leave them so the files stay small.
@@ -55,8 +56,10 @@ async def event_ics(request, slug: str):
         event = await feed_queries.feed_event_published(connection, slug=slug)
     if event is None:
         raise Http404
+    may_see_or_404(request, event)  # a members' event hidden from others: its members' (and not cached shared)
     body = ical.calendar_events([event], name=event.title, event_url=_event_url(request))
-    return _calendar_response(request, body, changed_at=event.updated_at, filename=f"{slug}.ics")
+    return _calendar_response(request, body, changed_at=event.updated_at, filename=f"{slug}.ics",
+                              private=event.hidden_from_others)
 
 
 @require_safe

@@ -6,11 +6,13 @@ from functools import wraps
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from events.accounts.services import EmailNotVerified
+from events.rules import restrictions
 from hyperion import db
 
 
@@ -33,6 +35,17 @@ def safe_next(request, fallback: str = "home") -> str:
                                                   require_https=request.is_secure()):
         return target
     return reverse(fallback)
+
+
+def viewer(request):
+    """The logged-in student, as the rules read a student (None for a visitor)."""
+    return request.user if request.user.is_authenticated else None
+
+
+def may_see_or_404(request, event) -> None:
+    """A members' event hidden from others is a 404 for them (its existence is not disclosed)."""
+    if not restrictions.may_see(event, viewer(request), is_staff=request.user.is_staff):
+        raise Http404
 
 
 def client_address(request) -> str:

@@ -21,7 +21,7 @@ from markupsafe import Markup
 from events import errors, localtime
 from events.accounts import follows
 from events.accounts import queries as account_queries
-from events.catalog import calendar, presenters
+from events.catalog import calendar, directory, members, presenters
 from events.catalog import queries as catalog_queries
 from events.catalog.forms import EventFilterForm
 from events.live import broadcast
@@ -30,22 +30,25 @@ from events.registration import memory
 from events.registration import presenters as registration_presenters
 from events.registration import queries as registration_queries
 from events.registration import questions as registration_questions
-from events.rules import attendance, permissions, restrictions, window
-from events.views.helpers import login_required, run_service, safe_next, verified_required
+from events.rules import attendance, permissions, window
+from events.views.helpers import login_required, may_see_or_404, run_service, safe_next, verified_required
 from hyperion import db, pagecache
 from hyperion.errors import is_database_unavailable
 
 
 async def home(request):
-    """Upcoming events. The content below the navigation depends only on the query string and the
-    language, so it is rendered once and served from the page cache until something changes."""
-    key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())))
-    content = await pagecache.fragment(key, lambda: _home_content(request))
+    """Upcoming events. The content below the navigation depends only on the query string, the language and
+    the student's associations that hide events (catalog/members.py), so it is rendered once and served from
+    the page cache until something changes."""
+    scope = await members.scope(getattr(request.user, "association_ids", ()))
+    key = ("home", get_language(), tuple(sorted((name, tuple(values)) for name, values in request.GET.lists())),
+           scope)
+    content = await pagecache.fragment(key, lambda: _home_content(request, scope))
     pagecache.allow(request, tags=(pagecache.LISTS,))
     return _render_around(request, "events/home.html", {}, content)
 
 
-async def _home_content(request) -> bytes:
+async def _home_content(request, scope: tuple[int, ...]) -> bytes:
     form = EventFilterForm(request.GET or None)
     filters = form.filters()
     page = presenters.page_number(request.GET.get("page"))
@@ -57,7 +60,7 @@ async def _home_content(request) -> bytes:
     async def load_events():
         async with db.read_connection() as connection:
             return await catalog_queries.events_upcoming(connection, now=utcnow(), filters=filters, page=page,
-                                                 tz=localtime.site_zone())
+                                                         tz=localtime.site_zone(), member_of=scope)
 
     # Independent queries: run at once, each on its own connection (a connection serves one task).
     associations, event_page = await asyncio.gather(load_associations(), load_events())
@@ -103,7 +106,7 @@ async def _event_for(request, slug: str, now):
     if user.is_authenticated and not memory.just_acted(request):
         event = await memory.event_for_student(slug, user.id)
     if event is not None:
-        _may_see(user, event)
+        may_see_or_404(request, event)
         if not (_no_show_matters(user, event, now) or _answers_matter(user, event)):
             return event, None, {}
         async with db.read_connection() as connection:
@@ -118,7 +121,7 @@ async def _event_for(request, slug: str, now):
             roles = await account_queries.user_roles(connection, user_id=user.id) if user.is_authenticated else {}
             if not permissions.can_see_unpublished(user, association_id=event.association_id, roles=roles):
                 raise Http404  # not 403: an unpublished event's existence is not disclosed
-        _may_see(user, event)
+        may_see_or_404(request, event)
         if user.is_authenticated:
             memory.remember_event(event, built_from=built_from)
         no_show, answers = await _student_reads(connection, user, event, now)
@@ -138,12 +141,6 @@ def _answers_matter(user, event) -> bool:
     return bool(user.is_authenticated and event.questions and event.mine is not None)
 
 
-def _may_see(user, event) -> None:
-    """A members' event hidden from others is a 404 for them (its existence is not disclosed)."""
-    if not restrictions.may_see(event, user if user.is_authenticated else None, is_staff=user.is_staff):
-        raise Http404
-
-
 def _no_show_matters(user, event, now) -> bool:
     """Read a student's no-shows only while one could delay this event's opening for them (one statement)."""
     return bool(user.is_authenticated and event.is_published and attendance.penalty_window_open(
@@ -160,7 +157,7 @@ async def _latest_no_show(connection, user, event, now):
 async def associations(request):
     """The associations' directory: each with its number of events to come and the next one."""
     async with db.read_connection() as connection:
-        rows = await catalog_queries.directory(connection, now=(now := utcnow()))
+        rows = await directory.directory(connection, now=(now := utcnow()))
         followed = await _followed(connection, request.user)
     # A visitor's page changes with the lists, and when a next event ends (the one after it comes next).
     ends = [row.next_ends_at for row in rows if row.next_ends_at is not None and row.next_ends_at > now]
@@ -230,19 +227,21 @@ def _render_around(request, template_name: str, context: dict, fragment: bytes) 
 
 
 async def calendar_month(request):
-    """The month grid: the same for everyone (per language and day), so cached like the home page."""
+    """The month grid: the same for everyone (per language, day and members' scope), so cached like the home
+    page."""
     today = localtime.local(utcnow()).date()
     month = calendar.parse_month(request.GET.get("month"), default=today)
+    scope = await members.scope(getattr(request.user, "association_ids", ()))
 
     async def build() -> bytes:
         grid_start, grid_end = calendar.month_grid_bounds(month)
         async with db.read_connection() as connection:
             rows = await catalog_queries.events_between(connection, start=localtime.day_start(grid_start),
-                                                end=localtime.day_start(grid_end))
+                                                        end=localtime.day_start(grid_end), member_of=scope)
         return _fragment("events/_calendar_month_content.html",
                          {"month": calendar.month_view(month, rows, today=today)})
 
-    content = await pagecache.fragment(("calendar_month", get_language(), month, today), build)
+    content = await pagecache.fragment(("calendar_month", get_language(), month, today, scope), build)
     pagecache.allow(request, tags=(pagecache.LISTS,))
     return _render_around(request, "events/calendar_month.html", {"period_title": date_format(month, "F Y")},
                           content)
@@ -251,15 +250,17 @@ async def calendar_month(request):
 async def calendar_week(request):
     today = localtime.local(utcnow()).date()
     monday = calendar.parse_week(request.GET.get("week"), default=today)
+    scope = await members.scope(getattr(request.user, "association_ids", ()))
 
     async def build() -> bytes:
         async with db.read_connection() as connection:
             rows = await catalog_queries.events_between(connection, start=localtime.day_start(monday),
-                                                end=localtime.day_start(monday + timedelta(days=7)))
+                                                        end=localtime.day_start(monday + timedelta(days=7)),
+                                                        member_of=scope)
         return _fragment("events/_calendar_week_content.html",
                          {"week": calendar.week_view(monday, rows, today=today)})
 
-    content = await pagecache.fragment(("calendar_week", get_language(), monday, today), build)
+    content = await pagecache.fragment(("calendar_week", get_language(), monday, today, scope), build)
     pagecache.allow(request, tags=(pagecache.LISTS,))
     week = calendar.week_view(monday, [], today=today)
     return _render_around(request, "events/calendar_week.html", {"period_title": week.title}, content)
@@ -292,7 +293,7 @@ async def seats_stream(request, slug: str):
         event = await catalog_queries.event_detail(connection, slug=slug, viewer_id=None)
     if event is None or not event.is_published:
         raise Http404
-    _may_see(request.user, event)  # a members' event hidden from others: its counter too
+    may_see_or_404(request, event)  # a members' event hidden from others: its counter too
     # Subscribed before the first count is read, so that no change falls in between.
     queue = broadcast.broadcaster.subscribe(event.id)
     stream = _seat_news_stream(event.id, queue, _stream_language(request))

@@ -23,7 +23,7 @@ from events.registration import services as registration_services
 from events.registration.questions import AnswersForm
 from events.rules import attendance, restrictions, tickets, window
 from events.rules import questions as question_rules
-from events.views.helpers import login_required, run_service, verified_required
+from events.views.helpers import login_required, may_see_or_404, run_service, verified_required
 from hyperion import db, quickposts
 
 
@@ -41,6 +41,7 @@ async def _published_event(slug: str, user_id: int, *, fresh: bool = False):
 
 async def _confirm_page(request, slug: str, overlaps: list[str]):
     event = await _published_event(slug, request.user.id)
+    may_see_or_404(request, event)  # (the overlap warning shows the event)
     return render(request, "events/register_confirm.html", {
         "event": presenters.event_page(event, now=utcnow(), student=request.user), "overlaps": overlaps,
         # the answers to the event's questions go with "Register anyway", as they came
@@ -62,7 +63,8 @@ async def _answers_saved(request, event, *, registering: bool):
             await run_service(registration_questions.answers_save, event_id=event.id, user_id=request.user.id,
                               answers=form.answers(), registering=registering)
             return None
-        except (registration_questions.QuestionsChanged, registration_questions.AnswersClosed) as error:
+        except (registration_questions.QuestionsChanged, registration_questions.AnswersClosed,
+                registration_questions.NotRegistered) as error:
             form = AnswersForm(request.POST, questions=question_rules.questions_of(
                 await _published_event(event.slug, request.user.id, fresh=True)))
             form.is_valid()
@@ -117,8 +119,7 @@ async def register(request, slug: str):
     # event is read: the only read before the transaction, for such events alone). A form without it (a page
     # from before the questions) meets the service's own check, which sends the student to the questions.
     if opening is None and (kept.questions if kept is not None else "questions" in request.POST) and (
-            refused := await _answers_saved(request, kept or await _published_event(slug, user.id),
-                                            registering=True)):
+            refused := await _answers_taken(request, kept or await _published_event(slug, user.id))):
         return refused
     check_overlaps = False
     if not confirmed:
@@ -131,6 +132,17 @@ async def register(request, slug: str):
     return await _registration_asked(request, slug, check_overlaps)
 
 
+async def _answers_taken(request, event):
+    """The answers that come with a registration, saved before the seat is asked: None when saved, else the
+    answer (404 for an outsider of a hidden event, the refusal for a student it does not admit: nothing is
+    written for either)."""
+    may_see_or_404(request, event)
+    if not restrictions.admits(event, request.user):
+        messages.error(request, registration_services.RegistrationRestricted.message)
+        return redirect("event_detail", slug=event.slug)
+    return await _answers_saved(request, event, registering=True)
+
+
 async def _registration_asked(request, slug: str, check_overlaps: bool):
     """The seat asked of the registration service, and the page that says what came of it. By slug: the
     service finds the published event under its lock (404 otherwise), so the POST reads nothing before its
@@ -141,6 +153,10 @@ async def _registration_asked(request, slug: str, check_overlaps: bool):
                                     check_overlaps=check_overlaps)
     except errors.EventNotFound:
         raise Http404 from None
+    except registration_services.RegistrationRestricted as error:
+        may_see_or_404(request, await _published_event(slug, user.id, fresh=True))  # hidden: not disclosed
+        messages.error(request, error.message)
+        return redirect("event_detail", slug=slug)
     except registration_services.OverlapsToConfirm as overlapping:
         return await _confirm_page(request, slug, overlapping.titles)
     except registration_questions.AnswersNeeded as error:
@@ -187,6 +203,7 @@ def _tell_outcome(request, outcome) -> None:
 @login_required
 async def leave(request, slug: str):
     event = await _published_event(slug, request.user.id)
+    may_see_or_404(request, event)
     try:
         outcome = await run_service(leaving.registration_leave, event_id=event.id, user_id=request.user.id)
     except errors.DomainError as error:
@@ -209,6 +226,7 @@ async def leave(request, slug: str):
 async def accept_offer(request, slug: str):
     """The student takes the seat offered to them (from the page the offer's e-mail links to)."""
     event = await _published_event(slug, request.user.id)
+    may_see_or_404(request, event)
     try:
         await run_service(offers.offer_accept, event_id=event.id, user_id=request.user.id)
     except errors.DomainError as error:
@@ -222,8 +240,9 @@ async def accept_offer(request, slug: str):
 @login_required
 @verified_required
 async def answers_change(request, slug: str):
-    """The student changes their answers to the event's questions (until the deadline)."""
+    """The student changes their answers to the event's questions (until the deadline, while registered)."""
     event = await _published_event(slug, request.user.id)
+    may_see_or_404(request, event)
     if not event.questions:
         raise Http404
     if refused := await _answers_saved(request, event, registering=False):

@@ -8,6 +8,7 @@ import re
 from datetime import timedelta
 
 import icalendar
+import pytest
 from django.test import AsyncClient
 from sqlalchemy import select, update
 
@@ -183,3 +184,38 @@ async def test_an_imported_published_event_is_told_to_the_followers_as_an_approv
     assert imported.published_at is not None
     assert [(row.recipient_id, row.event_id) for row in await messages_of("association.new_event")] == [
         (alice, imported.id)]
+
+
+
+@pytest.mark.parametrize("restriction", [
+    {"restricted_to": "invited", "restricted_emails": ["invited@etu.test", "weekly-in@etu.test"]},
+    {"restricted_to": "promos", "restricted_promos": [2027]},
+    {"restricted_to": "members"},
+], ids=["invited", "promo", "members"])
+async def test_an_event_open_to_some_students_is_told_to_the_followers_it_admits_only(restriction, smtp):
+    club = await factories.association(slug="club", name="Club")
+    admitted = await factories.user(email="invited@etu.test", promo=2027)
+    weekly_admitted = await factories.user(email="weekly-in@etu.test", promo=2027)
+    for member in (admitted, weekly_admitted):
+        await factories.member(association_id=club, user_id=member, role=Role.MEMBER)
+    other = await factories.user(email="other@etu.test", promo=2028)
+    weekly_other = await factories.user(email="weekly-out@etu.test", promo=2028)
+    for user_id in (admitted, other, weekly_admitted, weekly_other):
+        client = await logged_in(user_id)
+        await follow(client, "club")
+        if user_id in (weekly_admitted, weekly_other):
+            await client.post("/account/notifications/", {"registration": "on", "followed": "on",
+                                                          "follow_emails": "weekly"})
+    restricted = await submitted_event(club, "restreinte", **restriction)
+    await factories.event_transition(event_id=restricted, action="approve")
+    assert [row.recipient_id for row in await messages_of("association.new_event")] == [admitted]
+    # The weekly digest lists it to those it admits only, beside an event open to all.
+    await factories.event_transition(event_id=await submitted_event(club, "ouverte"), action="approve")
+    async with db.write_session() as session, session.begin():  # raw: time passing until the digest is due
+        await session.execute(update(OutboxMessage).where(OutboxMessage.kind == "digest.followed")
+                              .values(send_after=utcnow() - timedelta(seconds=1)))
+    await mailer.send_all_due()
+    (inside,), (outside,) = smtp.inbox.to("weekly-in@etu.test"), smtp.inbox.to("weekly-out@etu.test")
+    assert "Soirée restreinte" in inside.get_body(("plain",)).get_content()
+    text = outside.get_body(("plain",)).get_content()
+    assert "Soirée ouverte" in text and "Soirée restreinte" not in text

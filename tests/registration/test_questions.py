@@ -292,3 +292,17 @@ async def test_my_data_holds_my_answers_and_closing_the_account_deletes_them():
 
         await ops_services.account_delete(session, user_id=alice)
     assert await stored_answers() == {}
+
+
+async def test_only_a_live_registrant_changes_answers_and_nothing_is_written_for_the_others():
+    _people, event_id, sizes, _diet, _guest = await gala_with_questions()
+    stranger, _stranger_id = await student_client("bob@etu.test", "Bob")
+    refused = await stranger.post("/events/gala/answers/", answer(sizes, "L"), headers=EN)
+    assert refused.status_code == 400 and "registrants may change their answers: register first." in refused.text
+    assert await stored_answers() == {}
+    client, alice = await student_client()
+    await client.post("/events/gala/register/", answer(sizes, "S"), headers=EN)
+    await factories.registration_leave(event_id=event_id, user_id=alice)
+    gone = await client.post("/events/gala/answers/", answer(sizes, "L"), headers=EN)
+    assert gone.status_code == 400 and "registrants may change their answers" in gone.text
+    assert await stored_answers() == {alice: {sizes.id: "S"}}
