@@ -25,7 +25,8 @@ from hyperion import db
 
 # A change to one of these is what registered students and their calendars must hear about.
 SCHEDULE_FIELDS = ("starts_at", "ends_at", "all_day", "location")
-_REGISTRANTS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED,
+# The students registered now: in, offered a seat, waiting, or entered in a draw.
+REGISTRANTS = (RegistrationStatus.CONFIRMED, RegistrationStatus.OFFERED, RegistrationStatus.WAITLISTED,
                 RegistrationStatus.ENTERED)
 
 
@@ -39,7 +40,7 @@ async def event_schedule_changed(session: AsyncSession, *, event: Event, changed
     event.sequence += 1
     event.changed_at = utcnow()
     await session.flush()
-    await outbox.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=_REGISTRANTS,
+    await outbox.notify_registrants(session, kind="event.changed", event_id=event.id, statuses=REGISTRANTS,
                                            payload={"changed": changed})
     await outbox.reminders_reschedule(session, event=event)
     return True
@@ -71,7 +72,7 @@ async def event_cancelled(session: AsyncSession, *, event: Event) -> None:
     and no reminder any more."""
     event.sequence += 1
     await session.flush()
-    await outbox.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=_REGISTRANTS)
+    await outbox.notify_registrants(session, kind="event.cancelled", event_id=event.id, statuses=REGISTRANTS)
     await outbox.reminders_drop(session, event_id=event.id)
 
 

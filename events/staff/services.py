@@ -26,11 +26,12 @@ from events.localtime import site_zone
 from events.models import (
     Event,
     EventStatus,
+    Registration,
     utcnow,
 )
 from events.notifications import changes as event_changes
-from events.registration import promotions
-from events.rules import permissions, seats
+from events.registration import applicants, promotions
+from events.rules import permissions, restrictions, seats
 from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, can_transition, target_of
 from events.rules.permissions import Actor
 from events.staff import series
@@ -134,11 +135,24 @@ class EventUpdate:
     changed: dict[str, list[Any]]
     promoted_user_ids: tuple[int, ...] = ()
     schedule_changed: bool = False
+    # Who may register changed: how many students already registered the new rule would not admit (they keep
+    # their place; rules/lifecycle.py says why).
+    registered_outside: int = 0
+
+
+async def _registered_outside(session: AsyncSession, event: Event) -> int:
+    """How many of the students registered now ``event``'s restriction would not admit."""
+    if restrictions.open_to_everyone(event):
+        return 0
+    user_ids = list((await session.execute(select(Registration.user_id).where(
+        Registration.event_id == event.id, Registration.status.in_(event_changes.REGISTRANTS)))).scalars())
+    return len(await applicants.not_admitted(session, event, user_ids)) if user_ids else 0
 
 
 async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, values: dict[str, Any]) -> EventUpdate:
-    """Edit an event. Drafts and declined events: every field (editors). Published: date, place and capacity
-    (managers, staff); capacity never below the confirmed count, and raising it promotes from the waitlist."""
+    """Edit an event. Drafts and declined events: every field (editors). Published: its text, date, place,
+    capacity and who may register (managers, staff: lifecycle.PUBLISHED_EDITABLE); capacity never below the
+    confirmed count, and raising it promotes from the waitlist."""
     async with session.begin():
         event = await event_for_actor(session, actor, event_id, lock=True)
         if permissions.can_edit_all_fields(actor, association_id=event.association_id, status=event.status):
@@ -168,13 +182,18 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
                 % {"count": held})
         for name, value in new_values.items():
             setattr(event, name, value)
+        if event.hidden_from_others and not restrictions.may_be_hidden(event):  # opened wider: shown to all
+            event.hidden_from_others = False
+            changes["hidden_from_others"] = [True, False]
+        outside = await _registered_outside(session, event) if changes.keys() & set(restrictions.FIELDS) else 0
         event.updated_at = utcnow()
         schedule_changed = await event_changes.event_changed(session, event=event, changed_fields=changes)
         promoted = await promotions.waitlist_promote_locked(session, event)
         await broadcast.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="event.updated", object_type="event",
                         object_id=event.id, association_id=event.association_id, changes=changes)
-    return EventUpdate(changed=changes, promoted_user_ids=promoted, schedule_changed=schedule_changed)
+    return EventUpdate(changed=changes, promoted_user_ids=promoted, schedule_changed=schedule_changed,
+                       registered_outside=outside)
 
 
 async def event_transition(

@@ -15,11 +15,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from events import errors
 from events.catalog import presenters
-from events.rules import permissions, window
+from events.rules import permissions, restrictions, window
 from events.rules import questions as question_rules
 from events.staff import pages as staff_pages
 from events.staff import queries as staff_queries
@@ -142,6 +143,7 @@ async def event_admin(request, event_id: int):
         "lottery_closes_label": presenters.moment_label(window.lottery_closes_at(event)),
         "lottery_drawn_label": presenters.moment_label(event.lottery_drawn_at),
         "priority_label": presenters.priority_label(event, page.found.association_name),
+        "restriction_label": restrictions.label(event, page.found.association_name),
         "can": staff_pages.event_actions(page.actor, event),
     })
 
@@ -192,6 +194,13 @@ async def _event_saved(request, actor, event_id: int, form):
         if update.promoted_user_ids:
             messages.info(request, _("%(count)d students promoted from the waitlist.")
                           % {"count": len(update.promoted_user_ids)})
+        if update.registered_outside:
+            messages.warning(request, ngettext(
+                "%(count)d student already registered is outside the new rule and keeps their place: remove "
+                "them from the attendees if they must not come.",
+                "%(count)d students already registered are outside the new rule and keep their place: remove "
+                "them from the attendees if they must not come.", update.registered_outside)
+                % {"count": update.registered_outside})
     return redirect("staff_event", event_id=event_id)
 
 
