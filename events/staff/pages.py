@@ -156,12 +156,14 @@ _MOMENTS = ("starts_at", "ends_at", "registration_opens_at", "registration_close
 
 async def copy_initial(user, event_id: int) -> dict:
     """The new-event form's starting values for a copy of ``event_id``: every field but its moments (the
-    editor chooses them) and its address (made from the title and date). 404 for an event the user may not
-    see in the management area."""
+    editor chooses them) and its address (made from the title and date), and the questions the copy will ask
+    (events.staff.services.event_create copies them). 404 for an event the user may not see in the management
+    area."""
     page = await event_page(user, event_id)
     initial = event_form_initial(page.found.event)
     for name in _MOMENTS:
         initial.pop(name, None)
+    initial["questions"] = page.found.event.questions or []
     return initial
 
 

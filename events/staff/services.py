@@ -32,6 +32,7 @@ from events.models import (
 from events.notifications import changes as event_changes
 from events.registration import applicants, promotions
 from events.rules import permissions, restrictions, seats
+from events.rules import questions as question_rules
 from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, can_transition, target_of
 from events.rules.permissions import Actor
 from events.staff import series
@@ -78,19 +79,25 @@ async def event_for_actor(session: AsyncSession, actor: Actor, event_id: int, *,
     return event
 
 
-async def event_create(session: AsyncSession, *, actor: Actor, values: dict[str, Any]) -> Event:
-    """A new draft of one of the actor's associations."""
+async def event_create(session: AsyncSession, *, actor: Actor, values: dict[str, Any],
+                       copy_of: int | None = None) -> Event:
+    """A new draft of one of the actor's associations; a copy of event ``copy_of`` (its fields came through the
+    form) also asks its registration questions, under new ids. An event the actor may not manage: 404."""
     async with session.begin():
         if not actor.is_editor_of(values["association_id"]):
             raise Forbidden
+        source = await event_for_actor(session, actor, copy_of) if copy_of is not None else None
+        asked = question_rules.copied(question_rules.questions_of(source)) if source is not None else ()
         now = utcnow()
         event = Event(**values, slug=await unique_slug(session, values["title"], _local_day(values["starts_at"])),
+                      questions=[question.as_stored() for question in asked],
                       status=EventStatus.DRAFT, created_by_id=actor.id, created_at=now, updated_at=now)
         session.add(event)
         await session.flush()
+        copy = {"copy_of": [None, copy_of], "questions": [None, event.questions]} if source is not None else {}
         await audit_log(session, actor_id=actor.id, action="event.created", object_type="event",
                         object_id=event.id, association_id=event.association_id,
-                        changes=diff({}, _event_values(event)))
+                        changes={**diff({}, _event_values(event)), **copy})
     return event
 
 

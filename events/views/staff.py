@@ -104,23 +104,26 @@ async def _create(request, *, series: bool):
     actor, choices = await staff_pages.actor_and_choices(request.user)
     if not choices:
         raise PermissionDenied
-    # A copy of an event (?from=<id>, its management page's "Duplicate"): the form starts from its fields.
+    # A copy of an event (?from=<id>, its management page's "Duplicate"; the form posts to the same address):
+    # the form starts from its fields, and the new draft asks its questions.
     copied = request.GET.get("from", "")
-    initial = await staff_pages.copy_initial(request.user, int(copied)) \
-        if request.method == "GET" and copied.isdigit() and len(copied) < 10 else None
+    copy_of = int(copied) if not series and copied.isdigit() and len(copied) < 10 else None
+    initial = await staff_pages.copy_initial(request.user, copy_of) if copy_of is not None else None
     form = (SeriesForm if series else EventForm)(request.POST or None, associations=choices, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            return await (_series_created if series else _event_created)(request, actor, form)
+            if series:
+                return await _series_created(request, actor, form)
+            return await _event_created(request, actor, form, copy_of)
         except errors.DomainError as error:
             return service_error(request, error)
-    return render(request, "staff/event_form.html", {"form": form, "series": series, "event": None,
-                                                     "copy_of": initial["title"] if initial else ""},
-                  status=form_status(form))
+    return render(request, "staff/event_form.html", {
+        "form": form, "series": series, "event": None, "copy_of": initial["title"] if initial else "",
+        "copied_questions": len(initial["questions"]) if initial else 0}, status=form_status(form))
 
 
-async def _event_created(request, actor, form):
-    event = await run_service(staff_services.event_create, actor=actor, values=form.values())
+async def _event_created(request, actor, form, copy_of: int | None):
+    event = await run_service(staff_services.event_create, actor=actor, values=form.values(), copy_of=copy_of)
     messages.success(request, _("Draft created. Submit it for approval when it is ready."))
     return redirect("staff_event", event_id=event.id)
 
