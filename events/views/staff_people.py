@@ -169,12 +169,17 @@ async def check_in(request, event_id: int):
 @require_POST
 @management
 async def check_in_mark(request, event_id: int, registration_id: int):
+    """A click on "Present" (or "Undo") beside a name at the door."""
     actor = await staff_pages.actor_only(request.user)
     try:
-        await run_service(staff_people.attendee_check_in, actor=actor, event_id=event_id,
-                          registration_id=registration_id, present=request.POST.get("present") != "no")
+        checked = await run_service(staff_people.attendee_check_in, actor=actor, event_id=event_id,
+                                    registration_id=registration_id, present=request.POST.get("present") != "no")
+    except staff_people.CheckInClosed as error:
+        messages.error(request, error.message)
     except errors.DomainError as error:
         return service_error(request, error, event_id)
+    else:
+        _check_in_told(request, checked)
     query = search_text(request.POST.get("q"))
     return redirect(f"/manage/events/{event_id}/checkin/" + (f"?{urlencode({'q': query})}" if query else ""))
 
@@ -187,19 +192,27 @@ async def check_in_scan(request, event_id: int):
     try:
         scan = await run_service(staff_people.ticket_check_in, actor=actor, event_id=event_id,
                                  code=request.POST.get("code", ""))
-    except (staff_people.TicketNotValid, staff_people.TicketOtherEvent, staff_people.TicketNotConfirmed) as error:
+    except (staff_people.TicketNotValid, staff_people.TicketOtherEvent, staff_people.TicketNotConfirmed,
+            staff_people.CheckInClosed) as error:
         messages.error(request, error.message)
     except errors.DomainError as error:
         return service_error(request, error, event_id)
     else:
-        when = presenters.clock_label(scan.checked_in_at)
-        if scan.already:
-            messages.warning(request, _("%(name)s was already checked in at %(time)s.")
-                             % {"name": scan.display_name, "time": when})
-        else:
-            messages.success(request, _("%(name)s is checked in (%(time)s).") % {"name": scan.display_name,
-                                                                                 "time": when})
+        _check_in_told(request, scan)
     return redirect("staff_checkin", event_id=event_id)
+
+
+def _check_in_told(request, checked: staff_people.TicketScan | None) -> None:
+    """What the door reads after a scan or a click: checked in now, or already and since when (None: undone)."""
+    if checked is None:
+        return
+    when = presenters.clock_label(checked.checked_in_at)
+    if checked.already:
+        messages.warning(request, _("%(name)s was already checked in at %(time)s.")
+                         % {"name": checked.display_name, "time": when})
+    else:
+        messages.success(request, _("%(name)s is checked in (%(time)s).") % {"name": checked.display_name,
+                                                                             "time": when})
 
 
 @management
