@@ -21,7 +21,8 @@ from events.registration import questions as registration_questions
 from events.rules import lifecycle, permissions, visibility
 from events.rules.permissions import Actor
 from events.staff import mailing, queries, statistics
-from events.staff.forms import AuditFilterForm, EventListFilterForm
+from events.staff.forms import EventListFilterForm
+from events.staff.people_forms import AuditFilterForm
 from hyperion import db
 
 

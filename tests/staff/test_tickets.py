@@ -81,11 +81,16 @@ async def test_forged_foreign_and_cancelled_tickets_are_refused_and_nothing_is_w
         "not a ticket of this site": code_of(event_id, registration)[:-2] + "xx",
         "for another event": code_of(other_event, elsewhere),
         "is not confirmed": code_of(event_id, left),
-        "whole code": "x" * 10_000,  # a hostile or broken scan: a message, never a 500
     }
     for told, code in cases.items():
         page = await after_redirect(door, await door.post(url("staff_checkin_scan", event_id), {"code": code}))
         assert told in page, told
+    # A hostile or broken scan: the door's form says so on the page (400), never a 500.
+    for code, told in (("x" * 10_000, "check that the whole code was read"), ("", "check that the whole code"),
+                       (code_of(event_id, registration) + "\u202e", "invisible control characters")):
+        refused = await door.post(url("staff_checkin_scan", event_id), {"code": code})
+        assert refused.status_code == 400 and told in refused.text and 'aria-invalid="true"' in refused.text
+        assert "0 present out of 1" in refused.text
     assert await checked_in(registration) is None and await checked_in(elsewhere) is None
     assert await checked_in(left) is None and await audit_count() == 0
 
