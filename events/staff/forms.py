@@ -309,6 +309,9 @@ class AnswersDeadlineForm(forms.Form):
     answers_close_at = _datetime_field(_("Answers can be changed until"), required=False,
                                        help_text=_("Empty: until the event starts."))
 
+    def clean_answers_close_at(self):
+        return _sane_year(self.cleaned_data.get("answers_close_at"))
+
 
 class ImageForm(forms.Form):
     """A poster or a logo: upload a new image (its checks are hyperion/images.py's, when the form is valid),
