@@ -30,10 +30,10 @@ Rule → where it is decided:
 - A ticket's code (it names the event and the registration, signed under ``SECRET_KEY``), the ticket a
   scanned or typed code names, and its QR code → ``tickets`` (``ticket_code``, ``ticket_read``).
 - Who may register at all (everyone, the association's members, promo years, an invitation list) and who may
-  see a members' event hidden from others → ``restrictions`` (``admits``, ``may_see``); which events are on
-  the lists, calendars and feeds → ``visibility.listed``.
+  see a members' event hidden from others → ``restrictions`` (``admits``, ``may_see``, ``may_be_hidden``); which
+  events are on the lists, calendars and feeds → ``visibility.listed``.
 - Registration questions: what a question may be, until when answers may change, which required ones are
-  unanswered, how many gave each answer → ``questions``.
+  unanswered, how many gave each answer, a copied event's questions under new ids → ``questions``.
 - An event changed, or it was cancelled: a new calendar SEQUENCE (date, time, place, title, description,
   category), the "changed on" banner, what registrants hear and how reminders move →
   ``events.notifications.changes`` (``event_changed``, ``event_cancelled``: called by the management area's

@@ -20,7 +20,14 @@ EVENT_FIELDS = ("title", "description", "association_id", "category", "location"
 # the new text at once, and nobody is sent a message for it. A new date, time or place is told to its registrants
 # (events.notifications.changes.SCHEDULE_FIELDS). The association, category, slug and opening rules stay as
 # published: students planned on them, and shared links name the slug.
-PUBLISHED_EDITABLE = ("title", "description", "starts_at", "ends_at", "all_day", "location", "capacity")
+# Who may register (restrictions.FIELDS: the mode, the promo years, the invitation list) may change too, wider or
+# narrower: an invitation list grows, a promo is added, an event opens to everyone. The rule is asked when a student
+# registers and never again, so a narrower one keeps every registration already made (confirmed, offered, waiting or
+# entered in a draw); the organisers are told how many of those it would not admit (staff.services.event_update),
+# and remove them by hand if they must. A members' event hidden from others is not hidden once published (its
+# registrants and followers already know of it); opened wider, it shows to all again.
+PUBLISHED_EDITABLE = ("title", "description", "starts_at", "ends_at", "all_day", "location", "capacity",
+                      "restricted_to", "restricted_promos", "restricted_emails")
 
 
 # Lifecycle: the one table of legal transitions.

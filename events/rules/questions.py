@@ -79,6 +79,12 @@ def questions_of(event: HasQuestions) -> tuple[Question, ...]:
     return tuple(Question.stored(value) for value in event.questions or ())
 
 
+def copied(questions: Iterable[Question]) -> tuple[Question, ...]:
+    """The same questions for a copy of the event, each with an id of its own (answers never cross events)."""
+    return tuple(Question.new(kind=question.kind, label=question.label, choices=question.choices,
+                              required=question.required) for question in questions)
+
+
 def answers_close_at(event: HasQuestions) -> datetime:
     """Until when answers may change: the moment the editors set, or else the event's start."""
     return event.answers_close_at or event.starts_at

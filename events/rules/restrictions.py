@@ -22,6 +22,8 @@ from events.rules.priority import Student, is_member
 
 EVERYONE, MEMBERS, PROMOS, INVITED = "everyone", "members", "promos", "invited"
 KINDS = (EVERYONE, MEMBERS, PROMOS, INVITED)
+# The event's fields that say who may register.
+FIELDS = ("restricted_to", "restricted_promos", "restricted_emails")
 
 
 class Restricted(Protocol):
@@ -69,6 +71,12 @@ def admits(event: Restricted, student: Student | None) -> bool:
     if kind == PROMOS:
         return student.promo is not None and student.promo in (event.restricted_promos or ())
     return student.email in (event.restricted_emails or ())
+
+
+def may_be_hidden(event: Restricted) -> bool:
+    """Only an event open to the members may be hidden from everyone else (the form says so; a published
+    members' event opened wider shows to all again)."""
+    return event.restricted_to == MEMBERS
 
 
 def may_see(event: Hideable, viewer: Student | None, *, is_staff: bool = False) -> bool:

@@ -21,7 +21,8 @@ from events.registration import questions as registration_questions
 from events.rules import lifecycle, permissions, visibility
 from events.rules.permissions import Actor
 from events.staff import mailing, queries, statistics
-from events.staff.forms import AuditFilterForm, EventListFilterForm
+from events.staff.forms import EventListFilterForm
+from events.staff.people_forms import AuditFilterForm
 from hyperion import db
 
 
@@ -156,12 +157,14 @@ _MOMENTS = ("starts_at", "ends_at", "registration_opens_at", "registration_close
 
 async def copy_initial(user, event_id: int) -> dict:
     """The new-event form's starting values for a copy of ``event_id``: every field but its moments (the
-    editor chooses them) and its address (made from the title and date). 404 for an event the user may not
-    see in the management area."""
+    editor chooses them) and its address (made from the title and date), and the questions the copy will ask
+    (events.staff.services.event_create copies them). 404 for an event the user may not see in the management
+    area."""
     page = await event_page(user, event_id)
     initial = event_form_initial(page.found.event)
     for name in _MOMENTS:
         initial.pop(name, None)
+    initial["questions"] = page.found.event.questions or []
     return initial
 
 

@@ -18,6 +18,7 @@ from events.errors import DomainError, Forbidden, NotFound, SlugTaken
 from events.live import broadcast
 from events.models import (
     Association,
+    Event,
     Membership,
     OutboxMessage,
     OutboxStatus,
@@ -89,24 +90,8 @@ async def attendee_remove(
     return promoted
 
 
-async def attendee_check_in(
-    session: AsyncSession, *, actor: Actor, event_id: int, registration_id: int, present: bool = True
-) -> None:
-    async with session.begin():
-        event = await event_for_actor(session, actor, event_id)
-        if not permissions.can_check_in(actor, association_id=event.association_id):
-            raise Forbidden
-        registration = (await session.execute(select(Registration).where(
-            Registration.id == registration_id, Registration.event_id == event.id,
-            Registration.status == RegistrationStatus.CONFIRMED))).scalar_one_or_none()
-        if registration is None:
-            raise NotFound
-        before = registration.checked_in_at
-        registration.checked_in_at = utcnow() if present else None
-        await audit_log(session, actor_id=actor.id, action="registration.checked_in" if present else
-                        "registration.check_in_undone", object_type="registration", object_id=registration.id,
-                        association_id=event.association_id,
-                        changes={"checked_in_at": [before, registration.checked_in_at]})
+class CheckInClosed(DomainError):
+    message = _("This event was cancelled: nobody can be checked in.")
 
 
 class TicketNotValid(DomainError):
@@ -123,43 +108,98 @@ class TicketNotConfirmed(DomainError):
 
 @dataclass(frozen=True, slots=True)
 class TicketScan:
+    """A check-in, by ticket or by name."""
+
     display_name: str
     checked_in_at: datetime
     already: bool  # checked in before this scan, at checked_in_at
 
 
+async def _door(session: AsyncSession, actor: Actor, event_id: int) -> Event:
+    """The event whose door the actor keeps, if it goes ahead (a cancelled event checks nobody in)."""
+    event = await event_for_actor(session, actor, event_id)
+    if not permissions.can_check_in(actor, association_id=event.association_id):
+        raise Forbidden
+    if not visibility.goes_ahead(event.status):
+        raise CheckInClosed
+    return event
+
+
+async def _checked_in(session: AsyncSession, *, actor: Actor, event: Event, registration_id: int,
+                      by: str) -> TicketScan | None:
+    """Check a confirmed registration of ``event`` in, once. Several door staff may check the same person in
+    at the same moment (a scan, a click on the name): the first UPDATE sets the time, and every other one,
+    waiting for that row (PostgreSQL) or for the writer (SQLite), finds it set and answers "already checked in
+    at" that time. The audit entry is written with the check-in. None: no such confirmed registration."""
+    now = utcnow()
+    marked = (await session.execute(
+        update(Registration).where(Registration.id == registration_id, Registration.event_id == event.id,
+                                   Registration.status == RegistrationStatus.CONFIRMED, attendance.not_checked_in())
+        .values(checked_in_at=now).returning(Registration.user_id))).first()
+    holder = (await session.execute(
+        select(User.display_name, Registration.status, Registration.checked_in_at)
+        .join(Registration, Registration.user_id == User.id)
+        .where(Registration.id == registration_id, Registration.event_id == event.id))).first()
+    if holder is None or holder.status != RegistrationStatus.CONFIRMED or not holder.checked_in_at:
+        return None  # (confirmed and not checked in by the UPDATE: that cannot be)
+    if marked is not None:
+        await audit_log(session, actor_id=actor.id, action="registration.checked_in", object_type="registration",
+                        object_id=registration_id, association_id=event.association_id,
+                        changes={"checked_in_at": [None, now], "by": [None, by]})
+    return TicketScan(holder.display_name, holder.checked_in_at, already=marked is None)
+
+
+async def _check_in_undone(session: AsyncSession, *, actor: Actor, event: Event, registration_id: int) -> None:
+    """Undo a check-in (a wrong click): one UPDATE of a registration still checked in, so two undos write one
+    audit entry."""
+    before = (await session.execute(select(Registration.checked_in_at).where(
+        Registration.id == registration_id, Registration.event_id == event.id,
+        Registration.status == RegistrationStatus.CONFIRMED))).first()
+    if before is None:
+        raise NotFound
+    undone = (await session.execute(
+        update(Registration).where(Registration.id == registration_id, attendance.checked_in())
+        .values(checked_in_at=None).returning(Registration.id))).first()
+    if undone is not None:
+        await audit_log(session, actor_id=actor.id, action="registration.check_in_undone",
+                        object_type="registration", object_id=registration_id, association_id=event.association_id,
+                        changes={"checked_in_at": [before.checked_in_at, None]})
+
+
+async def attendee_check_in(
+    session: AsyncSession, *, actor: Actor, event_id: int, registration_id: int, present: bool = True
+) -> TicketScan | None:
+    """The door checks a confirmed student in by name (``present``), or undoes it (None). Checked in already:
+    nothing is written, and the answer says since when."""
+    async with session.begin():
+        if not present:
+            event = await event_for_actor(session, actor, event_id)
+            if not permissions.can_check_in(actor, association_id=event.association_id):
+                raise Forbidden
+            await _check_in_undone(session, actor=actor, event=event, registration_id=registration_id)
+            return None
+        event = await _door(session, actor, event_id)
+        checked = await _checked_in(session, actor=actor, event=event, registration_id=registration_id, by="name")
+        if checked is None:
+            raise NotFound
+        return checked
+
+
 async def ticket_check_in(session: AsyncSession, *, actor: Actor, event_id: int, code: str) -> TicketScan:
-    """The door scanned (or typed) a ticket: its holder is checked in once. Several door staff may scan the same
-    ticket at the same moment: the first scan's UPDATE sets the time, and every other one, waiting for that
-    row (PostgreSQL) or for the writer (SQLite), finds it set and answers "already checked in at" that
-    time. Nothing is written for a refused ticket; the audit entry is written with the check-in."""
+    """The door scanned (or typed) a ticket: its holder is checked in once (``_checked_in``). Nothing is
+    written for a refused ticket, nor at an event that does not go ahead."""
     ticket = tickets.ticket_read(code)
     async with session.begin():
-        event = await event_for_actor(session, actor, event_id)
-        if not permissions.can_check_in(actor, association_id=event.association_id):
-            raise Forbidden
+        event = await _door(session, actor, event_id)
         if ticket is None:
             raise TicketNotValid
         if ticket.event_id != event.id:
             raise TicketOtherEvent
-        now = utcnow()
-        marked = (await session.execute(
-            update(Registration).where(Registration.id == ticket.registration_id, Registration.event_id == event.id,
-                                       Registration.status == RegistrationStatus.CONFIRMED,
-                                       attendance.not_checked_in())
-            .values(checked_in_at=now).returning(Registration.user_id))).first()
-        holder = (await session.execute(
-            select(User.display_name, Registration.status, Registration.checked_in_at)
-            .join(Registration, Registration.user_id == User.id)
-            .where(Registration.id == ticket.registration_id, Registration.event_id == event.id))).first()
-        if holder is None or holder.status != RegistrationStatus.CONFIRMED or not holder.checked_in_at:
-            raise TicketNotConfirmed  # (confirmed and not checked in by the UPDATE: that cannot be)
-        if marked is not None:
-            await audit_log(session, actor_id=actor.id, action="registration.checked_in",
-                            object_type="registration", object_id=ticket.registration_id,
-                            association_id=event.association_id,
-                            changes={"checked_in_at": [None, now], "by": [None, "ticket"]})
-        return TicketScan(holder.display_name, holder.checked_in_at, already=marked is None)
+        checked = await _checked_in(session, actor=actor, event=event, registration_id=ticket.registration_id,
+                                    by="ticket")
+        if checked is None:
+            raise TicketNotConfirmed
+        return checked
 
 
 async def association_save(

@@ -26,11 +26,13 @@ from events.localtime import site_zone
 from events.models import (
     Event,
     EventStatus,
+    Registration,
     utcnow,
 )
 from events.notifications import changes as event_changes
-from events.registration import promotions
-from events.rules import permissions, seats
+from events.registration import applicants, promotions
+from events.rules import permissions, restrictions, seats
+from events.rules import questions as question_rules
 from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, can_transition, target_of
 from events.rules.permissions import Actor
 from events.staff import series
@@ -77,19 +79,25 @@ async def event_for_actor(session: AsyncSession, actor: Actor, event_id: int, *,
     return event
 
 
-async def event_create(session: AsyncSession, *, actor: Actor, values: dict[str, Any]) -> Event:
-    """A new draft of one of the actor's associations."""
+async def event_create(session: AsyncSession, *, actor: Actor, values: dict[str, Any],
+                       copy_of: int | None = None) -> Event:
+    """A new draft of one of the actor's associations; a copy of event ``copy_of`` (its fields came through the
+    form) also asks its registration questions, under new ids. An event the actor may not manage: 404."""
     async with session.begin():
         if not actor.is_editor_of(values["association_id"]):
             raise Forbidden
+        source = await event_for_actor(session, actor, copy_of) if copy_of is not None else None
+        asked = question_rules.copied(question_rules.questions_of(source)) if source is not None else ()
         now = utcnow()
         event = Event(**values, slug=await unique_slug(session, values["title"], _local_day(values["starts_at"])),
+                      questions=[question.as_stored() for question in asked],
                       status=EventStatus.DRAFT, created_by_id=actor.id, created_at=now, updated_at=now)
         session.add(event)
         await session.flush()
+        copy = {"copy_of": [None, copy_of], "questions": [None, event.questions]} if source is not None else {}
         await audit_log(session, actor_id=actor.id, action="event.created", object_type="event",
                         object_id=event.id, association_id=event.association_id,
-                        changes=diff({}, _event_values(event)))
+                        changes={**diff({}, _event_values(event)), **copy})
     return event
 
 
@@ -134,11 +142,24 @@ class EventUpdate:
     changed: dict[str, list[Any]]
     promoted_user_ids: tuple[int, ...] = ()
     schedule_changed: bool = False
+    # Who may register changed: how many students already registered the new rule would not admit (they keep
+    # their place; rules/lifecycle.py says why).
+    registered_outside: int = 0
+
+
+async def _registered_outside(session: AsyncSession, event: Event) -> int:
+    """How many of the students registered now ``event``'s restriction would not admit."""
+    if restrictions.open_to_everyone(event):
+        return 0
+    user_ids = list((await session.execute(select(Registration.user_id).where(
+        Registration.event_id == event.id, Registration.status.in_(seats.LIVE_STATUSES)))).scalars())
+    return len(await applicants.not_admitted(session, event, user_ids)) if user_ids else 0
 
 
 async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, values: dict[str, Any]) -> EventUpdate:
-    """Edit an event. Drafts and declined events: every field (editors). Published: date, place and capacity
-    (managers, staff); capacity never below the confirmed count, and raising it promotes from the waitlist."""
+    """Edit an event. Drafts and declined events: every field (editors). Published: its text, date, place,
+    capacity and who may register (managers, staff: lifecycle.PUBLISHED_EDITABLE); capacity never below the
+    confirmed count, and raising it promotes from the waitlist."""
     async with session.begin():
         event = await event_for_actor(session, actor, event_id, lock=True)
         if permissions.can_edit_all_fields(actor, association_id=event.association_id, status=event.status):
@@ -168,13 +189,18 @@ async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, va
                 % {"count": held})
         for name, value in new_values.items():
             setattr(event, name, value)
+        if event.hidden_from_others and not restrictions.may_be_hidden(event):  # opened wider: shown to all
+            event.hidden_from_others = False
+            changes["hidden_from_others"] = [True, False]
+        outside = await _registered_outside(session, event) if changes.keys() & set(restrictions.FIELDS) else 0
         event.updated_at = utcnow()
         schedule_changed = await event_changes.event_changed(session, event=event, changed_fields=changes)
         promoted = await promotions.waitlist_promote_locked(session, event)
         await broadcast.seats_changed(session, event_id=event.id)
         await audit_log(session, actor_id=actor.id, action="event.updated", object_type="event",
                         object_id=event.id, association_id=event.association_id, changes=changes)
-    return EventUpdate(changed=changes, promoted_user_ids=promoted, schedule_changed=schedule_changed)
+    return EventUpdate(changed=changes, promoted_user_ids=promoted, schedule_changed=schedule_changed,
+                       registered_outside=outside)
 
 
 async def event_transition(

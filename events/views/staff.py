@@ -15,11 +15,12 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from events import errors
 from events.catalog import presenters
-from events.rules import permissions, window
+from events.rules import permissions, restrictions, window
 from events.rules import questions as question_rules
 from events.staff import pages as staff_pages
 from events.staff import queries as staff_queries
@@ -103,23 +104,26 @@ async def _create(request, *, series: bool):
     actor, choices = await staff_pages.actor_and_choices(request.user)
     if not choices:
         raise PermissionDenied
-    # A copy of an event (?from=<id>, its management page's "Duplicate"): the form starts from its fields.
+    # A copy of an event (?from=<id>, its management page's "Duplicate"; the form posts to the same address):
+    # the form starts from its fields, and the new draft asks its questions.
     copied = request.GET.get("from", "")
-    initial = await staff_pages.copy_initial(request.user, int(copied)) \
-        if request.method == "GET" and copied.isdigit() and len(copied) < 10 else None
+    copy_of = int(copied) if not series and copied.isdigit() and len(copied) < 10 else None
+    initial = await staff_pages.copy_initial(request.user, copy_of) if copy_of is not None else None
     form = (SeriesForm if series else EventForm)(request.POST or None, associations=choices, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            return await (_series_created if series else _event_created)(request, actor, form)
+            if series:
+                return await _series_created(request, actor, form)
+            return await _event_created(request, actor, form, copy_of)
         except errors.DomainError as error:
             return service_error(request, error)
-    return render(request, "staff/event_form.html", {"form": form, "series": series, "event": None,
-                                                     "copy_of": initial["title"] if initial else ""},
-                  status=form_status(form))
+    return render(request, "staff/event_form.html", {
+        "form": form, "series": series, "event": None, "copy_of": initial["title"] if initial else "",
+        "copied_questions": len(initial["questions"]) if initial else 0}, status=form_status(form))
 
 
-async def _event_created(request, actor, form):
-    event = await run_service(staff_services.event_create, actor=actor, values=form.values())
+async def _event_created(request, actor, form, copy_of: int | None):
+    event = await run_service(staff_services.event_create, actor=actor, values=form.values(), copy_of=copy_of)
     messages.success(request, _("Draft created. Submit it for approval when it is ready."))
     return redirect("staff_event", event_id=event.id)
 
@@ -142,6 +146,7 @@ async def event_admin(request, event_id: int):
         "lottery_closes_label": presenters.moment_label(window.lottery_closes_at(event)),
         "lottery_drawn_label": presenters.moment_label(event.lottery_drawn_at),
         "priority_label": presenters.priority_label(event, page.found.association_name),
+        "restriction_label": restrictions.label(event, page.found.association_name),
         "can": staff_pages.event_actions(page.actor, event),
     })
 
@@ -192,6 +197,13 @@ async def _event_saved(request, actor, event_id: int, form):
         if update.promoted_user_ids:
             messages.info(request, _("%(count)d students promoted from the waitlist.")
                           % {"count": len(update.promoted_user_ids)})
+        if update.registered_outside:
+            messages.warning(request, ngettext(
+                "%(count)d student already registered is outside the new rule and keeps their place: remove "
+                "them from the attendees if they must not come.",
+                "%(count)d students already registered are outside the new rule and keep their place: remove "
+                "them from the attendees if they must not come.", update.registered_outside)
+                % {"count": update.registered_outside})
     return redirect("staff_event", event_id=event_id)
 
 

@@ -27,7 +27,14 @@ from events.staff import mailing
 from events.staff import pages as staff_pages
 from events.staff import people as staff_people
 from events.staff import queries as staff_queries
-from events.staff.forms import AssociationForm, AttendeeAddForm, AttendeesMessageForm, MemberForm, UserFlagsForm
+from events.staff.people_forms import (
+    AssociationForm,
+    AttendeeAddForm,
+    AttendeesMessageForm,
+    CheckInScanForm,
+    MemberForm,
+    UserFlagsForm,
+)
 from events.views.helpers import run_service, search_text
 from events.views.staff import form_status, management, service_error, staff_only
 from hyperion import db
@@ -153,14 +160,20 @@ async def attendees_csv(request, event_id: int):
 
 @management
 async def check_in(request, event_id: int):
+    return await _check_in_page(request, event_id, CheckInScanForm())
+
+
+async def _check_in_page(request, event_id: int, scan: CheckInScanForm):
+    """The door's page: the ticket form (400 with its error when ``scan`` is a refused one), the search, the
+    confirmed attendees."""
     query = search_text(request.GET.get("q"))
     page = await staff_pages.event_page(request.user, event_id, attendees=query)
     if not permissions.can_check_in(page.actor, association_id=page.found.event.association_id):
         raise PermissionDenied
     confirmed = [row for row in page.attendees if row.status == RegistrationStatus.CONFIRMED]
     response = render(request, "staff/checkin.html", {
-        "found": page.found, "query": query, "rows": confirmed,
-        "present": sum(1 for row in confirmed if row.checked_in_at)})
+        "found": page.found, "query": query, "rows": confirmed, "scan": scan,
+        "present": sum(1 for row in confirmed if row.checked_in_at)}, status=form_status(scan))
     # The ticket scanner films with the phone's camera: allowed on this page only (every other page denies it).
     response["Permissions-Policy"] = settings.PERMISSIONS_POLICY.replace("camera=()", "camera=(self)")
     return response
@@ -169,12 +182,17 @@ async def check_in(request, event_id: int):
 @require_POST
 @management
 async def check_in_mark(request, event_id: int, registration_id: int):
+    """A click on "Present" (or "Undo") beside a name at the door."""
     actor = await staff_pages.actor_only(request.user)
     try:
-        await run_service(staff_people.attendee_check_in, actor=actor, event_id=event_id,
-                          registration_id=registration_id, present=request.POST.get("present") != "no")
+        checked = await run_service(staff_people.attendee_check_in, actor=actor, event_id=event_id,
+                                    registration_id=registration_id, present=request.POST.get("present") != "no")
+    except staff_people.CheckInClosed as error:
+        messages.error(request, error.message)
     except errors.DomainError as error:
         return service_error(request, error, event_id)
+    else:
+        _check_in_told(request, checked)
     query = search_text(request.POST.get("q"))
     return redirect(f"/manage/events/{event_id}/checkin/" + (f"?{urlencode({'q': query})}" if query else ""))
 
@@ -183,23 +201,34 @@ async def check_in_mark(request, event_id: int, registration_id: int):
 @management
 async def check_in_scan(request, event_id: int):
     """A ticket scanned (the camera fills the code in) or typed at the door."""
+    form = CheckInScanForm(request.POST)
+    if not form.is_valid():
+        return await _check_in_page(request, event_id, form)
     actor = await staff_pages.actor_only(request.user)
     try:
         scan = await run_service(staff_people.ticket_check_in, actor=actor, event_id=event_id,
-                                 code=request.POST.get("code", ""))
-    except (staff_people.TicketNotValid, staff_people.TicketOtherEvent, staff_people.TicketNotConfirmed) as error:
+                                 code=form.cleaned_data["code"])
+    except (staff_people.TicketNotValid, staff_people.TicketOtherEvent, staff_people.TicketNotConfirmed,
+            staff_people.CheckInClosed) as error:
         messages.error(request, error.message)
     except errors.DomainError as error:
         return service_error(request, error, event_id)
     else:
-        when = presenters.clock_label(scan.checked_in_at)
-        if scan.already:
-            messages.warning(request, _("%(name)s was already checked in at %(time)s.")
-                             % {"name": scan.display_name, "time": when})
-        else:
-            messages.success(request, _("%(name)s is checked in (%(time)s).") % {"name": scan.display_name,
-                                                                                 "time": when})
+        _check_in_told(request, scan)
     return redirect("staff_checkin", event_id=event_id)
+
+
+def _check_in_told(request, checked: staff_people.TicketScan | None) -> None:
+    """What the door reads after a scan or a click: checked in now, or already and since when (None: undone)."""
+    if checked is None:
+        return
+    when = presenters.clock_label(checked.checked_in_at)
+    if checked.already:
+        messages.warning(request, _("%(name)s was already checked in at %(time)s.")
+                         % {"name": checked.display_name, "time": when})
+    else:
+        messages.success(request, _("%(name)s is checked in (%(time)s).") % {"name": checked.display_name,
+                                                                             "time": when})
 
 
 @management

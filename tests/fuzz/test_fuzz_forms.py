@@ -22,7 +22,8 @@ from events.accounts.forms import LoginForm, PasswordChangeForm, SignupForm
 from events.models import EventStatus, Registration, Role, User, utcnow
 from events.outbox import PREFERENCES
 from events.rules.lifecycle import PUBLISHED_EDITABLE
-from events.staff.forms import AssociationForm, AttendeeAddForm, EventForm, MemberForm, ReasonForm, SeriesForm
+from events.staff.forms import EventForm, ReasonForm, SeriesForm
+from events.staff.people_forms import AssociationForm, AttendeeAddForm, MemberForm
 from hyperion import db
 from tests import factories
 from tests.fuzz import (

@@ -142,7 +142,9 @@ def a_photo() -> SimpleUploadedFile:
 @dataclass(frozen=True)
 class Action:
     """One management URL and method. ``needs``: the least role of the association (editor < manager <
-    staff). ``on_object``: it names one of the association's objects (another association's people: 404)."""
+    staff). ``on_object``: it names one of the association's objects (another association's people: 404).
+    ``query``: the address's query string (a copy's ``?from=``). ``writes``: a POST that changes something;
+    one that only shows (a message's preview) answers 200 and writes nothing, like a GET."""
 
     id: str
     url_name: str
@@ -151,9 +153,11 @@ class Action:
     on_object: bool
     args: Callable[[World], tuple] = field(default=lambda world: ())
     data: Callable[[World], dict] = field(default=lambda world: {})
+    query: Callable[[World], str] = field(default=lambda world: "")
+    writes: bool = True
 
     def path(self, world: World) -> str:
-        return reverse(self.url_name, args=self.args(world))
+        return reverse(self.url_name, args=self.args(world)) + self.query(world)
 
 
 GET, POST = "GET", "POST"
@@ -191,12 +195,17 @@ ACTIONS = [
     Action("questions", "staff_event_questions", GET, "editor", True, lambda w: (w.approved,)),
     Action("question-add", "staff_event_questions", POST, "manager", True, lambda w: (w.approved,),
            lambda w: {"action": "add", "kind": "text", "label": "Régime alimentaire"}),
+    Action("question-add-draft", "staff_event_questions", POST, "editor", True, lambda w: (w.draft,),
+           lambda w: {"action": "add", "kind": "yes_no", "label": "Un +1 ?"}),
     Action("answers-deadline", "staff_event_questions", POST, "manager", True, lambda w: (w.approved,),
            lambda w: {"action": "deadline", "answers_close_at": "2030-01-01T10:00"}),
     Action("question-remove-form", "staff_question_remove", GET, "manager", True,
            lambda w: (w.approved, QUESTION["id"])),
     Action("question-remove", "staff_question_remove", POST, "manager", True, lambda w: (w.approved, QUESTION["id"])),
     Action("message-form", "staff_attendees_message", GET, "manager", True, lambda w: (w.approved,)),
+    Action("message-preview", "staff_attendees_message", POST, "manager", True, lambda w: (w.approved,),
+           lambda w: {"audience": "both", "subject": "Rendez-vous", "body": "À 19 h devant le Foyer."},
+           writes=False),
     Action("message-send", "staff_attendees_message", POST, "manager", True, lambda w: (w.approved,),
            lambda w: {"audience": "both", "subject": "Rendez-vous", "body": "À 19 h devant le Foyer.",
                       "send_key": "0" * 32, "action": "send"}),
@@ -224,6 +233,7 @@ ACTIONS = [
     Action("dashboard", "staff_dashboard", GET, "editor", False),
     Action("events", "staff_events", GET, "editor", False),
     Action("event-new-form", "staff_event_new", GET, "editor", False),
+    Action("event-copy-form", "staff_event_new", GET, "editor", True, query=lambda w: f"?from={w.approved}"),
     Action("event-new", "staff_event_new", POST, "editor", False, data=lambda w: event_fields(w.own)),
     Action("series-new-form", "staff_series_new", GET, "editor", False),
     Action("series-new", "staff_series_new", POST, "editor", False, data=lambda w: series_fields(w.own)),
@@ -321,11 +331,11 @@ async def wrong_permissions(action: Action) -> list[str]:
         before = await snapshot()
         response = await send(await client_as(world, role), action, world)
         after = await snapshot()
-        if action.method == GET:
+        if action.method == GET or not action.writes:
             if response.status_code != 200:
                 wrong.append(f"{role}: {response.status_code}, not 200")
             elif after != before:
-                wrong.append(f"{role}: a GET changed the database")
+                wrong.append(f"{role}: a {action.method} that only shows changed the database")
             elif action.id == "attendees-csv" and not response["Content-Type"].startswith("text/csv"):
                 wrong.append(f"{role}: {response['Content-Type']}, not a CSV file")
         elif response.status_code != 302 or response["Location"].startswith("/account/login/"):
@@ -404,6 +414,8 @@ async def test_unknown_ids_are_404_even_for_staff():
         (GET, "staff_attendees", (999_999,)), (GET, "staff_event_statistics", (999_999,)),
         (GET, "staff_attendee_remove", (world.approved, 999_999)),
         (POST, "staff_checkin_mark", (world.approved, 999_999)), (GET, "staff_members", (999_999,)),
+        (GET, "staff_event_questions", (999_999,)), (GET, "staff_attendees_message", (999_999,)),
+        (POST, "staff_checkin_scan", (999_999,)),
         (GET, "staff_association_edit", (999_999,)), (POST, "staff_user_flags", (999_999,)),
     ]:
         path = reverse(url_name, args=args)
