@@ -36,6 +36,9 @@ def run_migrations_with(connection) -> None:
         target_metadata=target_metadata,
         include_object=include_object,
         compare_type=True,
+        # The models' own column type (UTCDateTime) is written as the package exports it, as every migration
+        # so far names it, not by the module of events/models/ that defines it.
+        user_module_prefix="events.models.",
         # SQLite alters a table by copying it: Alembic's batch mode does that for us.
         render_as_batch=connection.dialect.name == "sqlite",
         # SQLite runs DDL inside our BEGIN IMMEDIATE (hyperion/db.py): migrate all or nothing there too.

@@ -30,13 +30,13 @@ UNAVAILABLE = {
              "--downgrade, then manage.py migrate.",
     "sqlflush": "it prints Django's flush statements; to start from an empty database run manage.py migrate "
                 "base --downgrade, then manage.py migrate.",
-    "inspectdb": "it writes Django models; the site's models are SQLAlchemy's (events/models.py).",
+    "inspectdb": "it writes Django models; the site's models are SQLAlchemy's (events/models/).",
     "showmigrations": f"{_ALEMBIC}: see them with .venv/bin/alembic history and .venv/bin/alembic current; "
                       "manage.py migrate applies them.",
     "sqlmigrate": f"{_ALEMBIC}: each file there holds its operations; manage.py migrate applies them.",
     "squashmigrations": f"{_ALEMBIC}: write a new one with manage.py makemigrations -m MESSAGE.",
     "optimizemigration": f"{_ALEMBIC}: write a new one with manage.py makemigrations -m MESSAGE.",
-    "sqlsequencereset": "it resets Django models' sequences; the tables are SQLAlchemy's (events/models.py).",
+    "sqlsequencereset": "it resets Django models' sequences; the tables are SQLAlchemy's (events/models/).",
     "test": "the tests run under pytest: make test, or .venv/bin/python -m pytest --db sqlite.",
     "testserver": "it serves Django fixtures from a test database; run manage.py loaddemo, then manage.py "
                   "runserver.",

@@ -269,6 +269,26 @@ def test_message_middleware_keeps_its_storage_on_request_messages(rf):
         "(CsrfAndMessagesMiddleware's del request._messages)")
 
 
+def test_lazy_message_storage_is_made_on_first_use_and_kept_in_wrapped(rf):
+    """CsrfAndMessagesMiddleware and page_messages tell a storage never made by LazyMessages' _wrapped being
+    Django's ``empty`` sentinel, and hand Django the storage made from _wrapped: both are LazyObject's
+    internals, not its documented surface."""
+    from django.contrib.messages.storage.base import BaseStorage
+    from django.utils.functional import empty
+
+    from hyperion.middleware import LazyMessages
+
+    request = rf.get("/")
+    storage = LazyMessages(request)  # as CsrfAndMessagesMiddleware.__call__ builds it
+    assert type(storage) is LazyMessages and storage._wrapped is empty, (
+        "a fresh SimpleLazyObject no longer holds django.utils.functional.empty in _wrapped: revisit "
+        "hyperion/middleware.py (CsrfAndMessagesMiddleware.__call__ and page_messages)")
+    list(storage)
+    assert isinstance(storage._wrapped, BaseStorage), (
+        "using a SimpleLazyObject no longer puts the object made in _wrapped: revisit hyperion/middleware.py "
+        "(CsrfAndMessagesMiddleware.__call__ hands Django storage._wrapped)")
+
+
 def test_the_middleware_short_cuts_follow_the_versions_read():
     """SecurityHeadersMiddleware.content_security_policy is a copy of Django's CSP process_response (with a
     nonce-less policy's header built once); CsrfAndMessagesMiddleware puts the storage Django's
@@ -338,7 +358,7 @@ def test_wrapped_middleware_have_the_hooks_the_wrappers_call():
 async def test_http_protocol_state_the_subclass_reads_is_set_by_uvicorns_init():
     """HyperionHttpProtocol calls uvicorn's __init__ with its arguments, then reads and resets
     limit_concurrency, counts connections and tasks (the server's shared sets), and reads app, cycle,
-    pipeline, loop, logger and transport."""
+    pipeline, loop, logger, transport, server_state.default_headers, scope and its cycle's scope."""
     import asyncio
     import weakref
     from collections import deque
@@ -351,7 +371,8 @@ async def test_http_protocol_state_the_subclass_reads_is_set_by_uvicorns_init():
         "uvicorn's HttpToolsProtocol.__init__ changed: revisit hyperion/httpprotocol.py (__init__)")
 
     async def app(scope, receive, send):
-        pass
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
 
     config = Config(app=app, limit_concurrency=7, proxy_headers=False)
     state = ServerState()
@@ -368,6 +389,39 @@ async def test_http_protocol_state_the_subclass_reads_is_set_by_uvicorns_init():
     assert protocol.cycle is None and protocol.transport is None and protocol.pipeline == deque(), (
         "HttpToolsProtocol's per-connection state changed: revisit hyperion/httpprotocol.py "
         "(on_response_complete, _shed)")
+    assert isinstance(protocol.server_state.default_headers, list), (
+        "uvicorn's ServerState.default_headers changed: revisit hyperion/httpprotocol.py (send_400_response)")
+
+    # A request read: on_headers_complete tells its own cycle from a pipelined one by the cycle's scope
+    # being the protocol's (the dict on_message_begin makes), method included.
+    class Transport(asyncio.Transport):
+        def __init__(self) -> None:
+            super().__init__()
+            self.written: list[bytes] = []
+
+        def get_extra_info(self, name, default=None):
+            return default
+
+        def write(self, data) -> None:
+            self.written.append(bytes(data))
+
+        def is_closing(self) -> bool:
+            return False
+
+        def close(self) -> None:
+            pass
+
+    protocol.connection_made(transport := Transport())
+    protocol.data_received(b"GET / HTTP/1.1\r\nHost: example.org\r\n\r\n")
+    cycle = protocol.cycle
+    assert cycle is not None and cycle.scope is protocol.scope and protocol.scope["method"] == "GET", (
+        "uvicorn's HttpToolsProtocol.scope or RequestResponseCycle.scope changed: revisit "
+        "hyperion/httpprotocol.py (on_headers_complete: cycle.scope is self.scope)")
+    assert cycle.default_headers is state.default_headers, (
+        "uvicorn no longer answers with ServerState.default_headers: revisit hyperion/httpprotocol.py "
+        "(send_400_response)")
+    await asyncio.gather(*protocol.tasks)
+    assert transport.written[0].startswith(b"HTTP/1.1 204 ")
 
 
 def test_http_protocol_methods_the_subclass_wraps_are_the_versions_read():
@@ -388,6 +442,10 @@ def test_http_protocol_methods_the_subclass_wraps_are_the_versions_read():
     assert "self.connections.discard(self)" in inspect.getsource(HttpToolsProtocol.connection_lost), (
         "HttpToolsProtocol.connection_lost no longer discards from connections: revisit hyperion/httpprotocol.py")
     assert parameters(HttpToolsProtocol.on_message_begin) == ["self"]
+    assert parameters(HttpToolsProtocol.send_400_response) == ["self", "msg"] and "self.send_400_response(" in (
+        inspect.getsource(HttpToolsProtocol.data_received)), (
+        "uvicorn no longer answers bytes that are not HTTP through send_400_response(msg): revisit "
+        "hyperion/httpprotocol.py (send_400_response)")
     assert "self.response_complete = False" in inspect.getsource(httptools_impl.RequestResponseCycle.__init__), (
         "RequestResponseCycle.response_complete changed: revisit hyperion/httpprotocol.py")
     assert source_hash(httptools_impl.RequestResponseCycle.send) == "abdd8601b326a8da", (
