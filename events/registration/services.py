@@ -40,7 +40,7 @@ from events.registration.lines import (  # noqa: F401 - RegistrationAbandoned: t
     outcome_or_raise,
 )
 from events.rules import lottery, restrictions, visibility, window
-from events.rules.seats import RESERVED, SeatState, held_seats
+from events.rules.seats import LIVE_STATUSES, RESERVED, SeatState, held_seats
 from hyperion import db
 
 
@@ -368,3 +368,13 @@ async def _draw_locked(session: AsyncSession, event: Event, *, actor_id: int | N
     if not order:  # no batch told the pages: the event's page still changes (the draw is done)
         await broadcast.seats_changed(session, event_id=event.id)
     return outcome
+
+
+async def registrants_not_admitted(session: AsyncSession, event: Event) -> set[int]:
+    """The students registered now (a live registration) whom ``event``'s restriction would not admit: after
+    an organiser narrows who may register, they keep their place and the organiser is told how many."""
+    if restrictions.open_to_everyone(event):
+        return set()
+    user_ids = list((await session.execute(select(Registration.user_id).where(
+        Registration.event_id == event.id, Registration.status.in_(LIVE_STATUSES)))).scalars())
+    return await applicants.not_admitted(session, event, user_ids) if user_ids else set()

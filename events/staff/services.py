@@ -26,11 +26,11 @@ from events.localtime import site_zone
 from events.models import (
     Event,
     EventStatus,
-    Registration,
     utcnow,
 )
 from events.notifications import changes as event_changes
-from events.registration import applicants, promotions
+from events.registration import promotions
+from events.registration import services as registration_services
 from events.rules import permissions, restrictions, seats
 from events.rules import questions as question_rules
 from events.rules.lifecycle import AUDIT_ACTIONS, EVENT_FIELDS, PUBLISHED_EDITABLE, can_transition, target_of
@@ -149,11 +149,7 @@ class EventUpdate:
 
 async def _registered_outside(session: AsyncSession, event: Event) -> int:
     """How many of the students registered now ``event``'s restriction would not admit."""
-    if restrictions.open_to_everyone(event):
-        return 0
-    user_ids = list((await session.execute(select(Registration.user_id).where(
-        Registration.event_id == event.id, Registration.status.in_(seats.LIVE_STATUSES)))).scalars())
-    return len(await applicants.not_admitted(session, event, user_ids)) if user_ids else 0
+    return len(await registration_services.registrants_not_admitted(session, event))
 
 
 async def event_update(session: AsyncSession, *, actor: Actor, event_id: int, values: dict[str, Any]) -> EventUpdate:
