@@ -30,23 +30,27 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 async def run(*, host: str, port: int, rate: float, duration: float, request_timeout: float, max_open: int,
-              data: dict, seed: int, mix_name: str = "anon") -> dict:
+              data: dict, seed: int, mix_name: str = "anon", trace: list | None = None) -> dict:
+    """``trace``: if given, gets one [scheduled offset s, kind, latency s, status] per answered request, to see
+    which requests and which moments of the run make the tail."""
     loop = asyncio.get_running_loop()
     timeout = request_timeout
     rng = random.Random(seed)  # noqa: S311 - picks pages for a load test, not secrets
     total = int(rate * duration)
     plan = []
+    kinds = []
     for _ in range(total):
-        method, path, headers, body = mix.request_for(mix.pick(rng, mix_name), data, rng,
-                                                      loggedin=mix_name == "loggedin")
+        kind = mix.pick(rng, mix_name)
+        method, path, headers, body = mix.request_for(kind, data, rng, loggedin=mix_name == "loggedin")
         plan.append(raw_request(method, path, f"{host}:{port}", headers, body))
+        kinds.append(kind)
     idle: list[Connection] = []
     open_count = 0
     latencies: list[float] = []
     counts = {"sent": 0, "ok": 0, "non_2xx_3xx": 0, "connect": 0, "read": 0, "timeout": 0, "client_cap": 0}
     tasks: set[asyncio.Task] = set()
 
-    async def one(scheduled: float, raw: bytes) -> None:
+    async def one(scheduled: float, raw: bytes, kind: str) -> None:
         nonlocal open_count
         connection = idle.pop() if idle else None
         try:
@@ -72,6 +76,8 @@ async def run(*, host: str, port: int, rate: float, duration: float, request_tim
                 open_count -= 1
             return
         latencies.append(loop.time() - scheduled)
+        if trace is not None:
+            trace.append([round(scheduled - start, 3), kind, round(latencies[-1], 4), status])
         counts["ok" if 200 <= status < 400 else "non_2xx_3xx"] += 1
         if keep_alive:
             idle.append(connection)
@@ -90,7 +96,7 @@ async def run(*, host: str, port: int, rate: float, duration: float, request_tim
             counts["client_cap"] += 1  # the server holds max_open requests already: count it as refused
             continue
         counts["sent"] += 1
-        task = asyncio.create_task(one(scheduled, raw))
+        task = asyncio.create_task(one(scheduled, raw, kinds[index]))
         tasks.add(task)
         task.add_done_callback(tasks.discard)
     if tasks:
@@ -127,6 +133,8 @@ def main() -> None:
     parser.add_argument("--mix", default="anon", choices=sorted(mix.MIXES),
                         help="anon: the visitors' mix; loggedin: logged-in students only (bench/mix.py)")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--trace", help="also write each answered request (scheduled offset, kind, latency, "
+                                        "status) to this JSON file")
     args = parser.parse_args()
     if not args.host.startswith("127."):
         raise SystemExit("loopback targets only")
@@ -134,9 +142,13 @@ def main() -> None:
         data = json.load(file)
     import uvloop
 
+    trace: list | None = [] if args.trace else None
     result = uvloop.run(run(host=args.host, port=args.port, rate=args.rate, duration=args.duration,
                             request_timeout=args.timeout, max_open=args.max_open, data=data, seed=args.seed,
-                            mix_name=args.mix))
+                            mix_name=args.mix, trace=trace))
+    if args.trace:
+        with open(args.trace, "w") as file:
+            json.dump(sorted(trace or []), file)
     with open(args.out, "w") as file:
         json.dump(result, file)
 

@@ -416,7 +416,8 @@ def run_wrk(port: int, script: str, connections: int, duration: float, threads: 
 def run_openloop(port: int, rate: float, duration: float, mix_name: str = "anon") -> dict:
     out = LOGS / f"openloop-{port}-{int(rate)}-{mix_name}.json"
     command = [PYTHON, "-m", "bench.openloop", "--port", str(port), "--rate", f"{rate:.1f}", "--duration",
-               str(duration), "--timeout", "10", "--data", str(TOKENS), "--mix", mix_name, "--out", str(out)]
+               str(duration), "--timeout", "10", "--data", str(TOKENS), "--mix", mix_name, "--out", str(out),
+               "--trace", str(out.with_suffix(".trace.json"))]
     subprocess.run(command, cwd=ROOT, timeout=duration + 90, check=True)  # noqa: S603 - our own module
     result = json.loads(out.read_text())
     return {"tool": "openloop", **result, "requests": result["completed"], "rps": result["throughput"]}

@@ -248,7 +248,7 @@ async def test_open_pages_learn_the_event_is_full_while_every_pooled_connection_
                 # no-show rule): a request with a session cookie waits on it, holding the only connection.
                 await locker.execute("LOCK TABLE auth_sessions IN ACCESS EXCLUSIVE MODE")
                 stuck_page = asyncio.create_task(client.get(
-                    "/associations/bde/", cookies={settings.SESSION_COOKIE_NAME: "x" * 43}))
+                    "/associations/bde/", headers={"Cookie": f"{settings.SESSION_COOKIE_NAME}={'x' * 43}"}))
                 await support.until_waiting_on_lock(database_url, name)  # the page holds the only connection
                 committed_at = time.monotonic()
                 await _register(event_id, student)
