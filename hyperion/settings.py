@@ -68,6 +68,8 @@ DB_ECHO = env.bool("DB_ECHO", default=False)
 DB_APPLICATION_NAME = env.str("DB_APPLICATION_NAME", default="hyperion")
 # PgBouncer in transaction mode cannot keep asyncpg's prepared statements: set this to 0 behind it.
 DB_STATEMENT_CACHE_SIZE = env.int("DB_STATEMENT_CACHE_SIZE", default=100)
+# The pool hands out the connection returned last (hyperion/db.py says why); false: the oldest idle one.
+DB_POOL_LIFO = env.bool("DB_POOL_LIFO", default=True)
 
 # Django's ORM is not used at all: an empty DATABASES makes any ORM query fail loudly.
 DATABASES: dict = {}
