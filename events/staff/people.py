@@ -115,12 +115,13 @@ class TicketScan:
     already: bool  # checked in before this scan, at checked_in_at
 
 
-async def _door(session: AsyncSession, actor: Actor, event_id: int) -> Event:
-    """The event whose door the actor keeps, if it goes ahead (a cancelled event checks nobody in)."""
+async def _door(session: AsyncSession, actor: Actor, event_id: int, *, checking_in: bool = True) -> Event:
+    """The event whose door the actor keeps; to check someone in, it must go ahead (a cancelled event checks
+    nobody in; a wrong click may still be undone)."""
     event = await event_for_actor(session, actor, event_id)
     if not permissions.can_check_in(actor, association_id=event.association_id):
         raise Forbidden
-    if not visibility.goes_ahead(event.status):
+    if checking_in and not visibility.goes_ahead(event.status):
         raise CheckInClosed
     return event
 
@@ -173,9 +174,7 @@ async def attendee_check_in(
     nothing is written, and the answer says since when."""
     async with session.begin():
         if not present:
-            event = await event_for_actor(session, actor, event_id)
-            if not permissions.can_check_in(actor, association_id=event.association_id):
-                raise Forbidden
+            event = await _door(session, actor, event_id, checking_in=False)
             await _check_in_undone(session, actor=actor, event=event, registration_id=registration_id)
             return None
         event = await _door(session, actor, event_id)
