@@ -192,12 +192,18 @@ def _write_head_with_body(cycle: RequestResponseCycle, loop: asyncio.AbstractEve
     (HEAD responses are left alone: uvicorn writes no body for them.)"""
     transport = _HeadWithBody(cycle.transport, loop)
     cycle.transport = transport  # type: ignore[assignment]  # writes, closes and is_closing are what it is asked
-    uvicorn_send = cycle.send
+    # The class's function and a weak reference, not the bound ``cycle.send``: kept on the cycle, a bound
+    # method would make the cycle refer to itself, and every request's cycle, scope, headers and transport
+    # would wait for a full garbage collection instead of going when the request ends (measured with the
+    # benchmark's logged-in mix at 1,000 clients: ~1,300 of them waiting at any time). The cycle outlives
+    # every call: uvicorn's task runs the application from the cycle's own ``run_asgi``.
+    uvicorn_send = type(cycle).send
+    of_cycle = weakref.ref(cycle)
 
     async def send(message) -> None:
         transport.holding = message["type"] == "http.response.start"
         try:
-            await uvicorn_send(message)
+            await uvicorn_send(of_cycle(), message)
         finally:
             transport.holding = False
 

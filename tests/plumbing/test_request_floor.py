@@ -8,6 +8,8 @@ bytes as without them."""
 from __future__ import annotations
 
 import asyncio
+import gc
+import weakref
 from http.cookies import SimpleCookie
 
 import pytest
@@ -255,6 +257,30 @@ async def test_a_whole_response_leaves_in_one_write_with_its_head():
     assert head.startswith(b"HTTP/1.1 200 OK\r\n") and b"content-type: text/plain" in head
     assert body == b"5\r\nhello\r\n0\r\n\r\n"
     protocol.connection_lost(None)
+
+
+async def test_an_answered_requests_objects_are_freed_at_once_not_left_to_the_garbage_collector():
+    """Once a request is answered, its cycle (scope, headers, transport wrapper) is freed by reference
+    counting alone: kept for the next full garbage collection, 1,000 clients left ~1,300 of them waiting at
+    any time, megabytes of the worker's memory. The collector is off here: only reference counting frees."""
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+    gc.collect()
+    gc.disable()
+    try:
+        transport, protocol = await _served(app, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        await support.until(lambda: protocol.cycle.response_complete, what="the first response sent")
+        first = weakref.ref(protocol.cycle)
+        protocol.data_received(b"GET /next HTTP/1.1\r\nHost: x\r\n\r\n")  # the same kept-alive connection
+        await support.until(lambda: protocol.cycle.scope["path"] == "/next" and protocol.cycle.response_complete,
+                            what="the second response sent")
+        await support.until(lambda: first() is None, what="the first request's cycle freed")
+        protocol.connection_lost(None)
+    finally:
+        gc.enable()
+    assert len(transport.writes) == 2
 
 
 async def test_a_streams_head_is_sent_before_its_first_event_and_a_head_request_gets_its_head():
