@@ -203,7 +203,7 @@ def _write_head_with_body(cycle: RequestResponseCycle, loop: asyncio.AbstractEve
     async def send(message) -> None:
         transport.holding = message["type"] == "http.response.start"
         try:
-            await uvicorn_send(of_cycle(), message)
+            await uvicorn_send(of_cycle(), message)  # type: ignore[arg-type]  # alive while it runs: see above
         finally:
             transport.holding = False
 
