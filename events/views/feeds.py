@@ -29,24 +29,50 @@ PUBLIC_FEED_HISTORY = timedelta(days=30)
 # change is read first, so a cached body is never staler than a fresh one would be. Not in the page store
 # (hyperion/pagecache.py): the key holds the last change, read from the database, so no invalidation is needed,
 # and the store's PAGE_CACHE_SECONDS would rebuild the feeds polled all day.
-_built: OrderedDict[tuple, bytes] = OrderedDict()
-_BUILT_MAX = 2048
+class _BuiltFeeds:
+    """The built bodies, least recently used first out, bounded in bytes as well as in number: a personal
+    feed is a few kB, a public one can be hundreds, and the bodies of changed feeds stay until pushed out,
+    so a bound in number alone did not bound the worker's memory."""
+
+    def __init__(self, max_entries: int, max_bytes: int) -> None:
+        self.max_entries, self.max_bytes = max_entries, max_bytes
+        self.bodies: OrderedDict[tuple, bytes] = OrderedDict()
+        self.size = 0
+
+    def get(self, key: tuple) -> bytes | None:
+        body = self.bodies.get(key)
+        if body is not None:
+            self.bodies.move_to_end(key)
+        return body
+
+    def put(self, key: tuple, body: bytes) -> None:
+        previous = self.bodies.pop(key, None)
+        self.size += len(body) - (len(previous) if previous is not None else 0)
+        self.bodies[key] = body
+        # The newest stays even when larger than the bound alone (a big site's feed of every event, the
+        # costliest to build again): memory stays within the bound plus that one body.
+        while len(self.bodies) > 1 and (self.size > self.max_bytes or len(self.bodies) > self.max_entries):
+            _key, oldest = self.bodies.popitem(last=False)
+            self.size -= len(oldest)
+
+    def clear(self) -> None:
+        self.bodies.clear()
+        self.size = 0
+
+
+_built = _BuiltFeeds(max_entries=2048, max_bytes=4 * 1024 * 1024)
 
 
 def _built_body(key: tuple) -> bytes | None:
     """The body built for ``key``, if any, taken before the rows are read: should another request evict it
     meanwhile, this one still has it (or has read the rows to build it)."""
-    body = _built.get(key)
-    if body is not None:
-        _built.move_to_end(key)
-    return body
+    return _built.get(key)
 
 
 def _built_feed(key: tuple, body: bytes | None, build) -> bytes:
     if body is None:
-        body = _built[key] = build()
-        while len(_built) > _BUILT_MAX:
-            _built.popitem(last=False)
+        body = build()
+        _built.put(key, body)
     return body
 
 
